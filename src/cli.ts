@@ -1,0 +1,159 @@
+#!/usr/bin/env node
+// The `kubelet-ts` command. Sub-commands load their module lazily, so `kubelet-ts version` does
+// not pay for gRPC or containerd code. Each sub-command returns an exit code; errors that reach
+// here are printed as one clear line (and logged), never as a bare stack trace.
+import { readFileSync, realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { createRootLogger, type Logger } from './log.js';
+
+const USAGE = `kubelet-ts: a Kubernetes node agent in TypeScript
+
+Usage: kubelet-ts <command> [flags]
+
+Commands:
+  sim-runtime --listen unix:///PATH [--config FILE] [--control unix:///PATH]
+                         serve the simulated CRI runtime (runtime.v1 and runtime.v1alpha2)
+  containerd up --state-dir DIR [--netns PATH]
+                         run a private containerd configured for kubelet-ts, images imported
+  containerd check       report what containerd needs and what is missing
+  images build           build the local busybox and pause images (OCI layouts, cached)
+  cri-check --runtime-endpoint unix:///PATH [--image-service-endpoint unix:///PATH]
+            [--runtime-request-timeout 2m] [--api-version v1|v1alpha2]
+                         ask a CRI runtime for its version, status, sandboxes and images
+  version                print the version
+
+The kubelet itself (pod workers, PLEG, static pods, API server mode) is not built yet.
+Log level: KUBELET_TS_LOG_LEVEL (trace, debug, info, warn, error).`;
+
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Parses a Go-style duration as the upstream flags take it ("2m", "90s", "1m30s", "500ms"). */
+export function parseDuration(text: string): number {
+  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/gy;
+  let total = 0;
+  let matched = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    const value = Number(m[1]);
+    const unit = m[2];
+    total += value * (unit === 'h' ? 3_600_000 : unit === 'm' ? 60_000 : unit === 's' ? 1000 : 1);
+    matched = re.lastIndex;
+  }
+  if (text.length === 0 || matched !== text.length) {
+    throw new Error(`invalid duration "${text}": expected e.g. 2m, 90s, 1m30s or 500ms`);
+  }
+  return total;
+}
+
+/** `--flag value` and `--flag=value` into a map; a flag without a value maps to "true". */
+export function parseFlags(argv: readonly string[], known: readonly string[]): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}"`);
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(2, eq) : arg.slice(2);
+    if (!known.includes(name)) throw new Error(`unknown flag --${name} (known: ${known.map((k) => `--${k}`).join(', ')})`);
+    if (eq > 0) {
+      flags.set(name, arg.slice(eq + 1));
+    } else {
+      const next = argv[i + 1];
+      if (next !== undefined && !next.startsWith('--')) {
+        flags.set(name, next);
+        i++;
+      } else {
+        flags.set(name, 'true');
+      }
+    }
+  }
+  return flags;
+}
+
+async function criCheck(argv: readonly string[], log: Logger): Promise<number> {
+  const flags = parseFlags(argv, ['runtime-endpoint', 'image-service-endpoint', 'runtime-request-timeout', 'api-version']);
+  const endpoint = flags.get('runtime-endpoint');
+  if (!endpoint) throw new Error('cri-check needs --runtime-endpoint unix:///PATH');
+  const apiVersion = flags.get('api-version') ?? 'v1';
+  if (apiVersion !== 'v1' && apiVersion !== 'v1alpha2') throw new Error(`--api-version must be v1 or v1alpha2, not "${apiVersion}"`);
+  const { connectCri } = await import('./native/cri/index.js');
+  const imageEndpoint = flags.get('image-service-endpoint');
+  const cri = connectCri(endpoint, {
+    runtimeRequestTimeoutMs: parseDuration(flags.get('runtime-request-timeout') ?? '2m'),
+    apiVersion,
+    logger: log,
+    ...(imageEndpoint ? { imageEndpoint } : {}),
+  });
+  try {
+    const version = await cri.Version({ version: apiVersion });
+    const status = await cri.Status({ verbose: false });
+    const sandboxes = await cri.ListPodSandbox({});
+    const containers = await cri.ListContainers({});
+    const images = await cri.ListImages({});
+    const out = {
+      endpoint,
+      apiVersion,
+      runtime: `${version.runtimeName} ${version.runtimeVersion}`,
+      runtimeApiVersion: version.runtimeApiVersion,
+      conditions: (status.status?.conditions ?? []).map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message })),
+      sandboxes: sandboxes.items.length,
+      sandboxesReady: sandboxes.items.filter((s) => s.state === 'SANDBOX_READY').length,
+      containers: containers.containers.length,
+      containersRunning: containers.containers.filter((c) => c.state === 'CONTAINER_RUNNING').length,
+      images: images.images.flatMap((i) => (i.repoTags.length > 0 ? i.repoTags : [i.id])),
+    };
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    const notReady = out.conditions.filter((c) => !c.status);
+    return notReady.length === 0 ? 0 : 1;
+  } finally {
+    cri.close();
+  }
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const log = createRootLogger();
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    case 'version':
+    case '--version':
+      process.stdout.write(`kubelet-ts ${packageVersion()}\n`);
+      return 0;
+    case 'sim-runtime': {
+      const { runSimRuntimeCommand } = await import('./sim/cli.js');
+      return runSimRuntimeCommand([...rest], log);
+    }
+    case 'containerd':
+    case 'images': {
+      const { runContainerdCommand } = await import('./native/containerd/cli.js');
+      return runContainerdCommand([command, ...rest], log);
+    }
+    case 'cri-check':
+      return criCheck(rest, log);
+    default:
+      process.stderr.write(`kubelet-ts: unknown command "${command}"\n\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+// Run only as the entry point, so tests can import parseFlags and parseDuration.
+const entry = process.argv[1];
+if (entry && import.meta.url === pathToFileURL(realpathSync(entry)).href) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      const message = err instanceof Error ? err.message : String(err);
+      const code = (err as { code?: unknown }).code;
+      process.stderr.write(`kubelet-ts: ${message}${typeof code === 'string' ? ` (${code})` : ''}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
