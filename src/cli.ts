@@ -5,6 +5,9 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { createRootLogger, type Logger } from './log.js';
+import { parseDuration } from './config/duration.js';
+
+export { parseDuration };
 
 const USAGE = `kubelet-ts: a Kubernetes node agent in TypeScript
 
@@ -28,23 +31,6 @@ Log level: KUBELET_TS_LOG_LEVEL (trace, debug, info, warn, error).`;
 export function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
-}
-
-/** Parses a Go-style duration as the upstream flags take it ("2m", "90s", "1m30s", "500ms"). */
-export function parseDuration(text: string): number {
-  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/gy;
-  let total = 0;
-  let matched = 0;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    const value = Number(m[1]);
-    const unit = m[2];
-    total += value * (unit === 'h' ? 3_600_000 : unit === 'm' ? 60_000 : unit === 's' ? 1000 : 1);
-    matched = re.lastIndex;
-  }
-  if (text.length === 0 || matched !== text.length) {
-    throw new Error(`invalid duration "${text}": expected e.g. 2m, 90s, 1m30s or 500ms`);
-  }
-  return total;
 }
 
 /** `--flag value` and `--flag=value` into a map; a flag without a value maps to "true". */

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { parseDuration, parseFlags, packageVersion } from '../src/cli.js';
+import { formatDuration } from '../src/config/duration.js';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
@@ -17,10 +18,17 @@ describe('cli flags', () => {
     assert.equal(parseDuration('500ms'), 500);
     assert.equal(parseDuration('1h'), 3_600_000);
     assert.equal(parseDuration('1.5s'), 1500);
+    assert.equal(parseDuration('0'), 0);
+    assert.equal(parseDuration('1m0s'), 60_000);
+    assert.equal(parseDuration('-1s'), -1000);
+    assert.equal(formatDuration(60_000), '1m0s');
+    assert.equal(formatDuration(90_000), '1m30s');
+    assert.equal(formatDuration(500), '500ms');
+    assert.equal(formatDuration(3_600_000), '1h0m0s');
   });
 
   it('refuses malformed durations with a clear message', () => {
-    for (const bad of ['', '10', 'm', '5x', '1m 30s', '-1s']) {
+    for (const bad of ['', '10', 'm', '5x', '1m 30s', '1d']) {
       assert.throws(() => parseDuration(bad), /invalid duration/, `"${bad}"`);
     }
   });

@@ -47,7 +47,7 @@ export async function runBounded(n: number, concurrency: number, task: (i: numbe
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, n)) }, lane));
-  if (failed !== undefined) throw failed instanceof Error ? failed : new Error(String(failed));
+  if (failed !== undefined) throw failed instanceof Error ? failed : new Error(typeof failed === 'string' ? failed : JSON.stringify(failed));
 }
 
 export function fmtMs(ms: number): string {
