@@ -1,0 +1,158 @@
+// Static pods: manifests from a folder, a URL or the kubelet's own endpoint become pods the way
+// the upstream kubelet makes them: API defaults applied, name `<name>-<node>`, namespace
+// "default" when absent, spec.nodeName set, a UID that is a hash of the node, the source and the
+// manifest (so editing a manifest yields a new UID: the old pod terminates, the new one starts),
+// annotations kubernetes.io/config.hash (the UID) and kubernetes.io/config.source, and a
+// toleration of every NoExecute taint. Upstream hashes Go's struct dump; we hash the canonical
+// JSON of the manifest, so UIDs are stable across restarts of kubelet-ts but not equal to the Go
+// kubelet's (nothing depends on that: mirror pods carry the hash they are given).
+//
+// Parsing never throws: every document of a file comes back as a pod or as a clear error that
+// names the file and the document, so one bad manifest stops nothing else.
+import { createHash } from 'node:crypto';
+import { parseAllDocuments } from 'yaml';
+import type { Container, Pod, Probe } from '../api/core-v1.js';
+import { validatePod } from './validation.js';
+
+export const ANNOTATION_CONFIG_HASH = 'kubernetes.io/config.hash';
+export const ANNOTATION_CONFIG_SOURCE = 'kubernetes.io/config.source';
+export const ANNOTATION_CONFIG_SEEN = 'kubernetes.io/config.seen';
+export const ANNOTATION_CONFIG_MIRROR = 'kubernetes.io/config.mirror';
+
+export type StaticSource = 'file' | 'http' | 'api';
+
+export type ManifestResult =
+  | { ok: true; pod: Pod; where: string }
+  | { ok: false; error: string; where: string };
+
+/** Stable JSON: keys sorted at every level, so equal manifests hash equal. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+function defaultProbe(p: Probe | undefined): void {
+  if (!p) return;
+  p.timeoutSeconds ??= 1;
+  p.periodSeconds ??= 10;
+  p.successThreshold ??= 1;
+  p.failureThreshold ??= 3;
+  if (p.httpGet) {
+    p.httpGet.path ??= '/';
+    p.httpGet.scheme ??= 'HTTP';
+  }
+}
+
+/** The pull policy upstream defaults to: Always for `:latest` or no tag, else IfNotPresent. */
+export function defaultPullPolicy(image: string): 'Always' | 'IfNotPresent' {
+  if (image.includes('@')) return 'IfNotPresent';
+  const lastSlash = image.lastIndexOf('/');
+  const colon = image.indexOf(':', lastSlash + 1);
+  const tag = colon >= 0 ? image.slice(colon + 1) : '';
+  return tag === '' || tag === 'latest' ? 'Always' : 'IfNotPresent';
+}
+
+function defaultContainer(c: Container): void {
+  if (typeof c !== 'object' || c === null) return;
+  c.terminationMessagePath ??= '/dev/termination-log';
+  c.terminationMessagePolicy ??= 'File';
+  if (typeof c.image === 'string') c.imagePullPolicy ??= defaultPullPolicy(c.image);
+  for (const p of c.ports ?? []) if (p && typeof p === 'object') p.protocol ??= 'TCP';
+  defaultProbe(c.livenessProbe);
+  defaultProbe(c.readinessProbe);
+  defaultProbe(c.startupProbe);
+}
+
+/** API server defaults for the fields the kubelet reads (SetDefaults_Pod and friends). */
+export function applyPodDefaults(pod: Pod): void {
+  pod.metadata.namespace ||= 'default';
+  const spec = pod.spec;
+  spec.restartPolicy ??= 'Always';
+  spec.dnsPolicy ??= 'ClusterFirst';
+  spec.terminationGracePeriodSeconds ??= 30;
+  spec.schedulerName ??= 'default-scheduler';
+  spec.securityContext ??= {};
+  spec.enableServiceLinks ??= true;
+  for (const c of spec.initContainers ?? []) defaultContainer(c);
+  for (const c of spec.containers ?? []) defaultContainer(c);
+}
+
+/**
+ * Turns one decoded manifest into a static pod for `nodeName`, or explains why it cannot.
+ * `location` is the file path or URL (part of the UID, as upstream).
+ */
+export function toStaticPod(doc: unknown, opts: { nodeName: string; source: StaticSource; location: string }): { pod: Pod } | { error: string } {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return { error: 'not a Pod object' };
+  const raw = doc as Record<string, unknown>;
+  if (raw['kind'] !== 'Pod') return { error: `kind must be Pod, not ${JSON.stringify(raw['kind'])}` };
+  if (raw['apiVersion'] !== 'v1') return { error: `apiVersion must be v1, not ${JSON.stringify(raw['apiVersion'])}` };
+  if (typeof raw['metadata'] !== 'object' || raw['metadata'] === null) return { error: 'metadata: required' };
+  if (typeof raw['spec'] !== 'object' || raw['spec'] === null) return { error: 'spec: required' };
+  const pod = structuredClone(raw) as unknown as Pod;
+  delete pod.status;
+  const hash = createHash('md5');
+  hash.update(`host:${opts.nodeName}`);
+  hash.update(opts.source === 'file' ? `file:${opts.location}` : `url:${opts.location}`);
+  hash.update(canonical(raw));
+  const uid = typeof pod.metadata.uid === 'string' && pod.metadata.uid !== '' ? pod.metadata.uid : hash.digest('hex');
+  const name = pod.metadata.name;
+  applyPodDefaults(pod);
+  // Validate with the name as written, so the message speaks of what the user wrote.
+  const problems = validatePod(pod);
+  if (problems.length > 0) return { error: `invalid pod: ${problems.join('; ')}` };
+  pod.metadata.name = `${name}-${opts.nodeName}`;
+  if (pod.metadata.name.length > 253) return { error: `metadata.name: "${pod.metadata.name}" is longer than 253 characters with the node name` };
+  pod.metadata.uid = uid;
+  pod.metadata.annotations = { ...pod.metadata.annotations, [ANNOTATION_CONFIG_HASH]: uid, [ANNOTATION_CONFIG_SOURCE]: opts.source };
+  pod.spec.nodeName = opts.nodeName;
+  const tolerations = pod.spec.tolerations ?? [];
+  if (!tolerations.some((t) => t.operator === 'Exists' && t.effect === 'NoExecute' && !t.key)) {
+    pod.spec.tolerations = [...tolerations, { operator: 'Exists', effect: 'NoExecute' }];
+  }
+  return { pod };
+}
+
+/**
+ * Parses manifest text (YAML or JSON; one or many documents; a `List`/`PodList` of pods) into
+ * static pods. `where` in each result names the document ("file.yaml#2", "file.yaml#1.items[3]").
+ */
+export function parseManifests(text: string, opts: { nodeName: string; source: StaticSource; location: string }): ManifestResult[] {
+  const out: ManifestResult[] = [];
+  let docs;
+  try {
+    docs = parseAllDocuments(text, { uniqueKeys: true });
+  } catch (err) {
+    return [{ ok: false, where: opts.location, error: `cannot parse: ${(err as Error).message}` }];
+  }
+  const list = Array.isArray(docs) ? docs : [docs];
+  list.forEach((doc, i) => {
+    const where = list.length > 1 ? `${opts.location}#${i + 1}` : opts.location;
+    if (doc.errors.length > 0) {
+      out.push({ ok: false, where, error: `cannot parse: ${doc.errors[0]?.message.split('\n')[0] ?? 'YAML error'}` });
+      return;
+    }
+    const value: unknown = doc.toJS();
+    if (value === null || value === undefined) return; // an empty document, e.g. a trailing ---
+    const kind = (value as { kind?: unknown }).kind;
+    if (kind === 'List' || kind === 'PodList') {
+      const items = (value as { items?: unknown }).items;
+      if (!Array.isArray(items)) {
+        out.push({ ok: false, where, error: `${String(kind)} without items` });
+        return;
+      }
+      items.forEach((item, j) => {
+        const r = toStaticPod(item, opts);
+        const w = `${where}.items[${j}]`;
+        out.push('pod' in r ? { ok: true, pod: r.pod, where: w } : { ok: false, where: w, error: r.error });
+      });
+      return;
+    }
+    const r = toStaticPod(value, opts);
+    out.push('pod' in r ? { ok: true, pod: r.pod, where } : { ok: false, where, error: r.error });
+  });
+  return out;
+}

@@ -1,0 +1,156 @@
+// Pod validation as the API server would do it for what the node relies on: names, containers,
+// ports, probes, volumes and mounts, restart policy. Each problem is reported as
+// `field.path: message`, like upstream's field errors, so a user sees exactly what to fix.
+// Static pods never pass through an API server, so this is their only gate.
+import type { Container, Pod, Probe } from '../api/core-v1.js';
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const IANA_SVC_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+const QUANTITY = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$/;
+
+export function isDns1123Label(s: string): boolean {
+  return s.length <= 63 && DNS1123_LABEL.test(s);
+}
+
+export function isDns1123Subdomain(s: string): boolean {
+  return s.length <= 253 && DNS1123_SUBDOMAIN.test(s);
+}
+
+function validatePort(port: unknown, path: string, errs: string[], namedPorts?: Set<string>): void {
+  if (typeof port === 'number') {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) errs.push(`${path}: must be between 1 and 65535, got ${port}`);
+  } else if (typeof port === 'string') {
+    if (!IANA_SVC_NAME.test(port) || port.length > 15 || !/[a-z]/.test(port)) errs.push(`${path}: "${port}" is not a valid port name`);
+    else if (namedPorts && !namedPorts.has(port)) errs.push(`${path}: no container port named "${port}"`);
+  } else {
+    errs.push(`${path}: required`);
+  }
+}
+
+function validateProbe(probe: Probe | undefined, path: string, errs: string[], namedPorts: Set<string>): void {
+  if (probe === undefined) return;
+  if (typeof probe !== 'object' || probe === null) {
+    errs.push(`${path}: must be an object`);
+    return;
+  }
+  const handlers = (['exec', 'httpGet', 'tcpSocket', 'grpc'] as const).filter((h) => probe[h] !== undefined);
+  if (handlers.length !== 1) errs.push(`${path}: must specify exactly one handler (exec, httpGet, tcpSocket, grpc), got ${handlers.length}`);
+  if (probe.exec && (!Array.isArray(probe.exec.command) || probe.exec.command.length === 0)) errs.push(`${path}.exec.command: required`);
+  if (probe.httpGet) validatePort(probe.httpGet.port, `${path}.httpGet.port`, errs, namedPorts);
+  if (probe.tcpSocket) validatePort(probe.tcpSocket.port, `${path}.tcpSocket.port`, errs, namedPorts);
+  if (probe.grpc) validatePort(probe.grpc.port, `${path}.grpc.port`, errs);
+  for (const k of ['initialDelaySeconds', 'timeoutSeconds', 'periodSeconds', 'successThreshold', 'failureThreshold'] as const) {
+    const v = probe[k];
+    if (v === undefined) continue;
+    const min = k === 'initialDelaySeconds' ? 0 : 1;
+    if (!Number.isInteger(v) || v < min) errs.push(`${path}.${k}: must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  }
+}
+
+function validateContainer(c: Container, path: string, volumes: Set<string>, errs: string[], isInit: boolean): void {
+  if (typeof c !== 'object' || c === null) {
+    errs.push(`${path}: must be an object`);
+    return;
+  }
+  if (typeof c.name !== 'string' || c.name === '') errs.push(`${path}.name: required`);
+  else if (!isDns1123Label(c.name)) errs.push(`${path}.name: "${c.name}" must be a DNS-1123 label (lower-case alphanumerics and '-', at most 63)`);
+  if (typeof c.image !== 'string' || c.image.trim() === '') errs.push(`${path}.image: required`);
+  for (const k of ['command', 'args'] as const) {
+    const v = c[k];
+    if (v !== undefined && (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))) errs.push(`${path}.${k}: must be a list of strings`);
+  }
+  const namedPorts = new Set<string>();
+  (c.ports ?? []).forEach((p, i) => {
+    validatePort(p?.containerPort, `${path}.ports[${i}].containerPort`, errs);
+    if (p?.hostPort !== undefined) validatePort(p.hostPort, `${path}.ports[${i}].hostPort`, errs);
+    if (p?.protocol !== undefined && !['TCP', 'UDP', 'SCTP'].includes(p.protocol)) errs.push(`${path}.ports[${i}].protocol: must be TCP, UDP or SCTP`);
+    if (p?.name !== undefined) {
+      if (namedPorts.has(p.name)) errs.push(`${path}.ports[${i}].name: duplicate port name "${p.name}"`);
+      namedPorts.add(p.name);
+    }
+  });
+  (c.env ?? []).forEach((e, i) => {
+    if (typeof e?.name !== 'string' || e.name === '') errs.push(`${path}.env[${i}].name: required`);
+    if (e?.value !== undefined && e.valueFrom !== undefined) errs.push(`${path}.env[${i}]: value and valueFrom are exclusive`);
+  });
+  for (const kind of ['limits', 'requests'] as const) {
+    for (const [res, q] of Object.entries(c.resources?.[kind] ?? {})) {
+      if (!QUANTITY.test(String(q))) errs.push(`${path}.resources.${kind}.${res}: "${String(q)}" is not a quantity`);
+    }
+  }
+  const mountPaths = new Set<string>();
+  (c.volumeMounts ?? []).forEach((m, i) => {
+    if (!volumes.has(m?.name)) errs.push(`${path}.volumeMounts[${i}].name: volume "${m?.name}" not found`);
+    if (typeof m?.mountPath !== 'string' || m.mountPath === '') errs.push(`${path}.volumeMounts[${i}].mountPath: required`);
+    else if (mountPaths.has(m.mountPath)) errs.push(`${path}.volumeMounts[${i}].mountPath: "${m.mountPath}" is mounted twice`);
+    else mountPaths.add(m.mountPath);
+  });
+  if (c.imagePullPolicy !== undefined && !['Always', 'IfNotPresent', 'Never'].includes(c.imagePullPolicy)) {
+    errs.push(`${path}.imagePullPolicy: must be Always, IfNotPresent or Never`);
+  }
+  if (c.restartPolicy !== undefined && (!isInit || c.restartPolicy !== 'Always')) {
+    errs.push(`${path}.restartPolicy: only init containers may set it, and only to Always`);
+  }
+  const sidecar = isInit && c.restartPolicy === 'Always';
+  if (isInit && !sidecar) {
+    for (const p of ['livenessProbe', 'readinessProbe', 'startupProbe'] as const) {
+      if (c[p] !== undefined) errs.push(`${path}.${p}: not allowed on init containers`);
+    }
+  }
+  validateProbe(c.livenessProbe, `${path}.livenessProbe`, errs, namedPorts);
+  validateProbe(c.readinessProbe, `${path}.readinessProbe`, errs, namedPorts);
+  validateProbe(c.startupProbe, `${path}.startupProbe`, errs, namedPorts);
+  if (c.livenessProbe?.successThreshold !== undefined && c.livenessProbe.successThreshold !== 1) {
+    errs.push(`${path}.livenessProbe.successThreshold: must be 1`);
+  }
+}
+
+/** Problems with a (defaulted) pod, as `field.path: message`; empty when valid. */
+export function validatePod(pod: Pod): string[] {
+  const errs: string[] = [];
+  const meta = pod.metadata;
+  if (typeof meta?.name !== 'string' || meta.name === '') errs.push('metadata.name: required');
+  else if (!isDns1123Subdomain(meta.name)) errs.push(`metadata.name: "${meta.name}" must be a DNS-1123 subdomain (lower-case alphanumerics, '-' and '.', at most 253)`);
+  if (meta?.namespace !== undefined && !isDns1123Label(meta.namespace)) errs.push(`metadata.namespace: "${meta.namespace}" must be a DNS-1123 label`);
+  for (const k of ['labels', 'annotations'] as const) {
+    const m = meta?.[k];
+    if (m === undefined) continue;
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) errs.push(`metadata.${k}: must be a map of strings`);
+    else for (const [key, v] of Object.entries(m)) if (typeof v !== 'string') errs.push(`metadata.${k}.${key}: value must be a string`);
+  }
+  const spec = pod.spec;
+  if (typeof spec !== 'object' || spec === null) {
+    errs.push('spec: required');
+    return errs;
+  }
+  const volumes = new Set<string>();
+  (Array.isArray(spec.volumes) ? spec.volumes : []).forEach((v, i) => {
+    if (typeof v?.name !== 'string' || !isDns1123Label(v.name)) errs.push(`spec.volumes[${i}].name: must be a DNS-1123 label`);
+    else if (volumes.has(v.name)) errs.push(`spec.volumes[${i}].name: duplicate volume "${v.name}"`);
+    else volumes.add(v.name);
+  });
+  if (!Array.isArray(spec.containers) || spec.containers.length === 0) errs.push('spec.containers: at least one container is required');
+  if (spec.initContainers !== undefined && !Array.isArray(spec.initContainers)) errs.push('spec.initContainers: must be a list');
+  const names = new Set<string>();
+  const check = (list: Container[] | undefined, field: string, isInit: boolean): void => {
+    (Array.isArray(list) ? list : []).forEach((c, i) => {
+      validateContainer(c, `spec.${field}[${i}]`, volumes, errs, isInit);
+      if (typeof c?.name === 'string') {
+        if (names.has(c.name)) errs.push(`spec.${field}[${i}].name: duplicate container name "${c.name}"`);
+        names.add(c.name);
+      }
+    });
+  };
+  check(spec.initContainers, 'initContainers', true);
+  check(spec.containers, 'containers', false);
+  if (spec.restartPolicy !== undefined && !['Always', 'OnFailure', 'Never'].includes(spec.restartPolicy)) {
+    errs.push(`spec.restartPolicy: must be Always, OnFailure or Never, got "${String(spec.restartPolicy)}"`);
+  }
+  const grace = spec.terminationGracePeriodSeconds;
+  if (grace !== undefined && (!Number.isInteger(grace) || grace < 0)) errs.push('spec.terminationGracePeriodSeconds: must be an integer >= 0');
+  const deadline = spec.activeDeadlineSeconds;
+  if (deadline !== undefined && (!Number.isInteger(deadline) || deadline < 1)) errs.push('spec.activeDeadlineSeconds: must be an integer >= 1');
+  if (spec.hostname !== undefined && !isDns1123Label(spec.hostname)) errs.push('spec.hostname: must be a DNS-1123 label');
+  return errs;
+}
