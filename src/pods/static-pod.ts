@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { parseAllDocuments } from 'yaml';
 import type { Container, Pod, Probe } from '../api/core-v1.js';
 import { validatePod } from './validation.js';
+import { canonicalJson } from './hash.js';
 
 export const ANNOTATION_CONFIG_HASH = 'kubernetes.io/config.hash';
 export const ANNOTATION_CONFIG_SOURCE = 'kubernetes.io/config.source';
@@ -24,16 +25,6 @@ export type StaticSource = 'file' | 'http' | 'api';
 export type ManifestResult =
   | { ok: true; pod: Pod; where: string }
   | { ok: false; error: string; where: string };
-
-/** Stable JSON: keys sorted at every level, so equal manifests hash equal. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
 
 function defaultProbe(p: Probe | undefined): void {
   if (!p) return;
@@ -97,7 +88,7 @@ export function toStaticPod(doc: unknown, opts: { nodeName: string; source: Stat
   const hash = createHash('md5');
   hash.update(`host:${opts.nodeName}`);
   hash.update(opts.source === 'file' ? `file:${opts.location}` : `url:${opts.location}`);
-  hash.update(canonical(raw));
+  hash.update(canonicalJson(raw));
   const uid = typeof pod.metadata.uid === 'string' && pod.metadata.uid !== '' ? pod.metadata.uid : hash.digest('hex');
   const name = pod.metadata.name;
   applyPodDefaults(pod);
