@@ -1,0 +1,188 @@
+// The pod worker: one actor per pod UID, as upstream's podWorkers. This file holds its logic
+// only, as a pure transition `(state, message) -> (state, effects)`; the runner that owns the
+// mailbox, runs the effects (a sync on the pool, a timer) and feeds results back lives apart.
+// Pure on purpose: the lifecycle rules below are checked by property tests on simulated time.
+//
+// Rules (upstream's, kept here):
+//  - latest wins: an update that arrives while a sync runs replaces any pending one; the next
+//    sync uses the newest pod; only the latest state is guaranteed to be synced;
+//  - one piece of work in flight at a time (sync, or terminate);
+//  - one-way lifecycle syncing -> terminating -> terminated; a terminated UID never runs again;
+//  - a kill (pod removed, deleted, evicted) moves to terminating; its grace period can only go
+//    down; a kill while a sync runs cancels that sync;
+//  - a pod whose containers are all done for good (phase Succeeded/Failed) terminates on its own;
+//  - requeue after a good sync: sync-frequency with jitter; after an error 10 s (jittered);
+//    after "network not ready" 1 s; a runtime event for the pod resyncs it at once.
+import type { Pod } from '../api/core-v1.js';
+
+export type Lifecycle = 'syncing' | 'terminating' | 'terminated';
+
+export type SyncOutcome = 'ok' | 'error' | 'network-not-ready';
+
+export type PodWorkerMessage =
+  | { type: 'update'; pod: Pod; at: number }
+  | { type: 'kill'; gracePeriodSeconds?: number; reason: string; at: number }
+  | { type: 'sync-done'; work: number; outcome: SyncOutcome; podFinished: boolean; at: number; retryAfterMs?: number }
+  | { type: 'terminate-done'; work: number; ok: boolean; at: number }
+  | { type: 'runtime-event'; at: number }
+  | { type: 'tick'; at: number };
+
+export type PodWorkerEffect =
+  | { type: 'sync'; work: number; pod: Pod }
+  | { type: 'terminate'; work: number; pod: Pod; gracePeriodSeconds: number; reason: string }
+  | { type: 'cancel'; work: number }
+  | { type: 'schedule'; at: number }
+  | { type: 'terminated'; pod: Pod };
+
+export interface PodWorkerState {
+  uid: string;
+  lifecycle: Lifecycle;
+  /** The newest desired pod. */
+  pod: Pod;
+  /** A newer pod (or a resync) waits for the work in flight. */
+  pending: boolean;
+  /** Id of the work in flight, or 0. */
+  inFlight: number;
+  inFlightKind: 'sync' | 'terminate' | undefined;
+  /** Monotonic counter of work started; results of older work are ignored. */
+  lastWork: number;
+  gracePeriodSeconds: number | undefined;
+  killReason: string;
+  /** When the next periodic resync is due (epoch ms), or undefined. */
+  requeueAt: number | undefined;
+  consecutiveErrors: number;
+}
+
+export interface PodWorkerConfig {
+  syncFrequencyMs: number;
+  errorBackoffMs: number;
+  networkNotReadyBackoffMs: number;
+  /** Returns a number in [0, 1): jitter (injected so tests are deterministic). */
+  random: () => number;
+}
+
+export const DEFAULT_POD_WORKER_CONFIG: PodWorkerConfig = {
+  syncFrequencyMs: 60_000,
+  errorBackoffMs: 10_000,
+  networkNotReadyBackoffMs: 1_000,
+  random: Math.random,
+};
+
+export function initialPodWorkerState(pod: Pod): PodWorkerState {
+  return {
+    uid: pod.metadata.uid ?? '',
+    lifecycle: 'syncing',
+    pod,
+    pending: true,
+    inFlight: 0,
+    inFlightKind: undefined,
+    lastWork: 0,
+    gracePeriodSeconds: undefined,
+    killReason: '',
+    requeueAt: undefined,
+    consecutiveErrors: 0,
+  };
+}
+
+/** The grace period a kill uses: the override, else the pod's deletion grace, else its spec (30 s). */
+function podGrace(pod: Pod): number {
+  return pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30;
+}
+
+function jitter(ms: number, cfg: PodWorkerConfig, factor: number): number {
+  return Math.round(ms * (1 + factor * cfg.random()));
+}
+
+/** Starts the next piece of work if nothing runs and something is pending. */
+function pump(s: PodWorkerState, effects: PodWorkerEffect[]): PodWorkerState {
+  if (s.inFlight !== 0 || !s.pending || s.lifecycle === 'terminated') return s;
+  const work = s.lastWork + 1;
+  if (s.lifecycle === 'syncing') {
+    effects.push({ type: 'sync', work, pod: s.pod });
+    return { ...s, pending: false, inFlight: work, inFlightKind: 'sync', lastWork: work, requeueAt: undefined };
+  }
+  const grace = s.gracePeriodSeconds ?? podGrace(s.pod);
+  effects.push({ type: 'terminate', work, pod: s.pod, gracePeriodSeconds: grace, reason: s.killReason });
+  return { ...s, pending: false, inFlight: work, inFlightKind: 'terminate', lastWork: work, gracePeriodSeconds: grace, requeueAt: undefined };
+}
+
+function startTerminating(s: PodWorkerState, reason: string, grace: number | undefined, effects: PodWorkerEffect[]): PodWorkerState {
+  let next: PodWorkerState = { ...s };
+  if (s.lifecycle === 'syncing') {
+    next = { ...next, lifecycle: 'terminating', killReason: reason, pending: true };
+    if (s.inFlightKind === 'sync') {
+      // A kill cancels the running sync; its result will be ignored.
+      effects.push({ type: 'cancel', work: s.inFlight });
+      next = { ...next, inFlight: 0, inFlightKind: undefined };
+    }
+  }
+  if (grace !== undefined && (next.gracePeriodSeconds === undefined || grace < next.gracePeriodSeconds)) {
+    const shorter = next.gracePeriodSeconds !== undefined;
+    next = { ...next, gracePeriodSeconds: Math.max(0, grace) };
+    if (shorter && next.inFlightKind === 'terminate') {
+      // A shorter grace period restarts the termination with it.
+      effects.push({ type: 'cancel', work: next.inFlight });
+      next = { ...next, inFlight: 0, inFlightKind: undefined, pending: true };
+    }
+  }
+  return next;
+}
+
+export function podWorkerTransition(s: PodWorkerState, m: PodWorkerMessage, cfg: PodWorkerConfig = DEFAULT_POD_WORKER_CONFIG): { state: PodWorkerState; effects: PodWorkerEffect[] } {
+  const effects: PodWorkerEffect[] = [];
+  let next = s;
+  switch (m.type) {
+    case 'update': {
+      if (s.lifecycle === 'terminated') break; // a terminated UID never runs again
+      next = { ...s, pod: m.pod, pending: true };
+      if (m.pod.metadata.deletionTimestamp) next = startTerminating(next, 'deleted', podGrace(m.pod), effects);
+      break;
+    }
+    case 'kill':
+      if (s.lifecycle === 'terminated') break;
+      next = startTerminating(s, m.reason, m.gracePeriodSeconds, effects);
+      break;
+    case 'sync-done': {
+      if (m.work !== s.inFlight || s.inFlightKind !== 'sync') break; // cancelled or stale
+      next = { ...s, inFlight: 0, inFlightKind: undefined };
+      if (m.podFinished) {
+        next = startTerminating(next, 'completed', undefined, effects);
+        break;
+      }
+      if (m.retryAfterMs !== undefined) {
+        // The sync knows when it can make progress (a restart backoff ends): come back then.
+        next = { ...next, consecutiveErrors: m.outcome === 'ok' ? 0 : s.consecutiveErrors + 1, requeueAt: m.at + Math.max(0, m.retryAfterMs) };
+      } else if (m.outcome === 'ok') {
+        next = { ...next, consecutiveErrors: 0, requeueAt: m.at + jitter(cfg.syncFrequencyMs, cfg, 0.5) };
+      } else {
+        const base = m.outcome === 'network-not-ready' ? cfg.networkNotReadyBackoffMs : cfg.errorBackoffMs;
+        next = { ...next, consecutiveErrors: s.consecutiveErrors + 1, requeueAt: m.at + jitter(base, cfg, 0.5) };
+      }
+      if (!next.pending && next.requeueAt !== undefined) effects.push({ type: 'schedule', at: next.requeueAt });
+      break;
+    }
+    case 'terminate-done': {
+      if (m.work !== s.inFlight || s.inFlightKind !== 'terminate') break;
+      next = { ...s, inFlight: 0, inFlightKind: undefined };
+      if (m.ok) {
+        next = { ...next, lifecycle: 'terminated', pending: false, requeueAt: undefined };
+        effects.push({ type: 'terminated', pod: next.pod });
+      } else {
+        // Retry the kill after the error backoff; the pod stays terminating.
+        next = { ...next, consecutiveErrors: s.consecutiveErrors + 1, requeueAt: m.at + jitter(cfg.errorBackoffMs, cfg, 0.5) };
+        effects.push({ type: 'schedule', at: next.requeueAt ?? m.at });
+      }
+      break;
+    }
+    case 'runtime-event':
+      if (s.lifecycle === 'terminated') break;
+      next = { ...s, pending: true };
+      break;
+    case 'tick':
+      if (s.lifecycle === 'terminated' || s.requeueAt === undefined || m.at < s.requeueAt) break;
+      next = { ...s, pending: true, requeueAt: undefined };
+      break;
+  }
+  next = pump(next, effects);
+  return { state: next, effects };
+}
