@@ -183,6 +183,9 @@ function isGrpcLike(err: unknown): err is GrpcLikeError {
   return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'number';
 }
 
+/** How grpc-js words a request that cannot be serialized (the in-process transport says the same). */
+export const REQUEST_SERIALIZATION_FAILURE = 'Request message serialization failure';
+
 /**
  * Turns whatever a call failed with into a CriError. gRPC errors keep their status code and
  * the runtime's own words (`details`), prefixed with the operation so a log line says which call.
@@ -190,9 +193,12 @@ function isGrpcLike(err: unknown): err is GrpcLikeError {
 export function toCriError(err: unknown, operation: string): CriError {
   if (err instanceof CriError) return err;
   if (isGrpcLike(err)) {
-    const code = GRPC_TO_CODE.get(err.code) ?? 'KTS_CRI_RUNTIME_ERROR';
-    const statusName = GrpcStatus[err.code] ?? String(err.code);
     const details = err.details ?? err.message ?? '';
+    // grpc-js reports a request it cannot encode (a field of the wrong type) as INTERNAL
+    // before anything is sent: that is the caller's malformed request, not a runtime failure.
+    const malformed = err.code === (GrpcStatus.INTERNAL as number) && details.startsWith(REQUEST_SERIALIZATION_FAILURE);
+    const code = malformed ? 'KTS_CRI_INVALID_ARGUMENT' : (GRPC_TO_CODE.get(err.code) ?? 'KTS_CRI_RUNTIME_ERROR');
+    const statusName = GrpcStatus[err.code] ?? String(err.code);
     const Cls = BY_CODE[code];
     return new Cls(`CRI ${operation} failed (${statusName}): ${details}`, {
       operation,
@@ -233,4 +239,13 @@ export function fromPlainError(plain: PlainCriError): CriError {
 /** Builds a CriError of the kind named by `code` (used by the simulated runtime). */
 export function criError(code: CriErrorCode, message: string, init: CriErrorInit = {}): CriError {
   return new BY_CODE[code](message, init);
+}
+
+/**
+ * The CriError a runtime answering with this gRPC status would produce (keeps the status, so a
+ * server sends exactly it). Used by the simulated runtime's fault injection.
+ */
+export function criErrorFromGrpc(grpcCode: number, message: string): CriError {
+  const Cls = BY_CODE[GRPC_TO_CODE.get(grpcCode) ?? 'KTS_CRI_RUNTIME_ERROR'];
+  return new Cls(message, { grpcCode });
 }

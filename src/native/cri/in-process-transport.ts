@@ -2,10 +2,25 @@
 // simulated runtime), without a socket. Requests and replies still go through the same proto
 // serializers a socket would use, so the caller sees byte-for-byte what a gRPC client would
 // (defaults filled, unknown fields dropped, int64s as numbers) and the handler cannot share
-// mutable objects with its callers.
+// mutable objects with its callers. Failures look as they would on the wire too: a handler's
+// CriError becomes its gRPC status and text, anything else becomes UNKNOWN, and a request that
+// cannot be encoded fails as grpc-js fails it (INTERNAL, "Request message serialization
+// failure"), so the client reports the same typed error on both paths.
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { CriHandlers, RpcName } from './api.js';
 import type { CriTransport } from './client.js';
+import { grpcCodeOf, isCriError, REQUEST_SERIALIZATION_FAILURE } from './errors.js';
 import { criMethod } from './proto.js';
+
+/** What a gRPC client would have received: a status code and the server's text. */
+export interface WireError extends Error {
+  code: number;
+  details: string;
+}
+
+function wireError(code: number, details: string): WireError {
+  return Object.assign(new Error(`${code} ${GrpcStatus[code] ?? ''}: ${details}`), { code, details });
+}
 
 export class InProcessCriTransport implements CriTransport {
   readonly target: string;
@@ -19,9 +34,21 @@ export class InProcessCriTransport implements CriTransport {
 
   async invoke(rpc: RpcName, request: unknown): Promise<unknown> {
     const method = criMethod(rpc);
-    const decoded = method.requestDeserialize(method.requestSerialize(request as object));
+    let bytes: Buffer;
+    try {
+      bytes = method.requestSerialize(request as object);
+    } catch (err) {
+      throw wireError(GrpcStatus.INTERNAL, `${REQUEST_SERIALIZATION_FAILURE}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const decoded = method.requestDeserialize(bytes);
     const handler = this.handlers[rpc] as (req: object) => Promise<object>;
-    const reply = await handler.call(this.handlers, decoded);
+    let reply: object;
+    try {
+      reply = await handler.call(this.handlers, decoded);
+    } catch (err) {
+      if (isCriError(err)) throw wireError(grpcCodeOf(err), err.message);
+      throw wireError(GrpcStatus.UNKNOWN, err instanceof Error ? err.message : String(err));
+    }
     return method.responseDeserialize(method.responseSerialize(reply));
   }
 

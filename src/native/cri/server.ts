@@ -25,13 +25,18 @@ export interface CriServer {
   close(): Promise<void>;
 }
 
-function implementation(handlers: CriHandlers, rpcs: readonly RpcName[], log: Logger): grpc.UntypedServiceImplementation {
+function implementation(handlers: CriHandlers, rpcs: readonly RpcName[], version: CriApiVersion, log: Logger): grpc.UntypedServiceImplementation {
   const impl: grpc.UntypedServiceImplementation = {};
   for (const rpc of rpcs) {
     const handler = handlers[rpc] as (req: object) => Promise<object>;
     impl[rpc] = ((call: grpc.ServerUnaryCall<object, object>, callback: grpc.sendUnaryData<object>) => {
       handler.call(handlers, call.request).then(
-        (reply) => callback(null, reply),
+        (reply) => {
+          // One handler serves both API packages; Version must name the one the caller used,
+          // as containerd does (runtime_api_version "v1alpha2" on the v1alpha2 service).
+          if (rpc === 'Version' && version !== 'v1') callback(null, { ...reply, runtimeApiVersion: version });
+          else callback(null, reply);
+        },
         (err: unknown) => {
           if (isCriError(err)) {
             callback({ code: grpcCodeOf(err), details: err.message });
@@ -58,8 +63,8 @@ export async function serveCri(handlers: CriHandlers, opts: CriServerOptions): P
     'grpc.max_send_message_length': CRI_MAX_MESSAGE_BYTES,
   });
   for (const version of opts.apiVersions ?? (['v1', 'v1alpha2'] as const)) {
-    server.addService(criService('RuntimeService', version), implementation(handlers, RUNTIME_RPCS, log));
-    server.addService(criService('ImageService', version), implementation(handlers, IMAGE_RPCS, log));
+    server.addService(criService('RuntimeService', version), implementation(handlers, RUNTIME_RPCS, version, log));
+    server.addService(criService('ImageService', version), implementation(handlers, IMAGE_RPCS, version, log));
   }
   await new Promise<void>((resolve, reject) => {
     server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));

@@ -1,0 +1,125 @@
+// The sim-runtime control API: a small HTTP server on a unix socket for switching latency and
+// faults while a kubelet runs against the sim (chaos runs), and reading counts:
+//
+//   GET    /faults      the fault rules by RPC             PUT /faults  {RPC|"*": FaultSpec}
+//   GET    /latency     the latency rules by RPC           PUT /latency {RPC|"*": LatencySpec}
+//   DELETE /faults, DELETE /latency                       clear them
+//   GET    /stats       sandboxes, containers, calls, injected errors and hangs
+//
+//   curl --unix-socket /run/sim-control.sock -X PUT localhost/faults \
+//        -d '{"CreateContainer": {"errorRate": 0.5, "code": "UNAVAILABLE"}}'
+//
+// PUT replaces the whole table; a bad body gets 400 with {"error": "..."} naming the field.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { silentLogger } from '../log.js';
+import type { SimRuntime } from './runtime.js';
+
+export interface SimControlServer {
+  readonly socketPath: string;
+  close(): Promise<void>;
+}
+
+/** `unix:///path` or `/path` to a socket path. */
+export function controlSocketPath(listen: string): string {
+  if (listen.startsWith('unix://')) {
+    const p = listen.slice('unix://'.length);
+    if (!p.startsWith('/')) throw new Error(`control endpoint ${JSON.stringify(listen)}: the socket path must be absolute (unix:///path)`);
+    return p;
+  }
+  if (listen.startsWith('/')) return listen;
+  throw new Error(`control endpoint ${JSON.stringify(listen)}: use unix:///path/to/socket`);
+}
+
+const MAX_BODY = 1024 * 1024;
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new Error('body over 1 MiB'));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, code: number, body: unknown): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export async function startSimControlServer(sim: SimRuntime, opts: { listen: string; logger?: Logger }): Promise<SimControlServer> {
+  const socketPath = controlSocketPath(opts.listen);
+  const log = (opts.logger ?? silentLogger).child({ component: 'sim-control', socket: socketPath });
+  mkdirSync(dirname(socketPath), { recursive: true });
+  if (existsSync(socketPath)) rmSync(socketPath);
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://sim').pathname.replace(/\/+$/, '') || '/';
+    const method = req.method ?? 'GET';
+    const tables = { '/faults': sim.faults, '/latency': sim.latency } as const;
+    if (path === '/stats') {
+      if (method !== 'GET') return send(res, 405, { error: `${method} ${path}: use GET` });
+      return send(res, 200, sim.stats());
+    }
+    if (path === '/faults' || path === '/latency') {
+      const table = tables[path];
+      if (method === 'GET') return send(res, 200, table.toJSON());
+      if (method === 'DELETE') {
+        table.clear();
+        log.info({ path }, 'rules cleared');
+        return send(res, 200, table.toJSON());
+      }
+      if (method === 'PUT') {
+        let body: unknown;
+        try {
+          const text = await readBody(req);
+          body = text.trim() === '' ? {} : JSON.parse(text);
+        } catch (err) {
+          return send(res, 400, { error: `body is not JSON: ${err instanceof Error ? err.message : String(err)}` });
+        }
+        try {
+          table.replace(body as Record<string, unknown>);
+        } catch (err) {
+          return send(res, 400, { error: err instanceof Error ? err.message : String(err) });
+        }
+        log.info({ path, rules: table.toJSON() }, 'rules replaced');
+        return send(res, 200, table.toJSON());
+      }
+      return send(res, 405, { error: `${method} ${path}: use GET, PUT or DELETE` });
+    }
+    return send(res, 404, { error: `no such resource ${path}; try /faults, /latency or /stats` });
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => send(res, 500, { error: err instanceof Error ? err.message : String(err) }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  log.info('sim control API listening');
+  return {
+    socketPath,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          rmSync(socketPath, { force: true });
+          resolve();
+        });
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,1010 @@
+// The simulated CRI runtime: every RPC of runtime.v1 answered from memory, with no process run.
+// Sandboxes (ready -> notready -> removed) and containers (created -> running -> exited ->
+// removed) are state machines that behave as containerd 1.6 does for a kubelet: 64-hex IDs,
+// nanosecond timestamps, metadata, labels and annotations kept as given, name reservation (one
+// sandbox per pod name/namespace/uid/attempt, one container per name/attempt in a sandbox),
+// NotFound with containerd's words for unknown IDs, idempotent stops and removes, StopPodSandbox
+// killing the containers and RemovePodSandbox removing them, CRI log files, pod IPs.
+//
+// What a container does is decided by its command (see command.ts) and sim annotations (see
+// annotations.ts). Per-RPC latency and faults are switchable at run time (faults.ts).
+//
+// Scale: the runtime must hold 10,000 containers while the RPCs that name one object stay
+// O(1). Objects live in maps by ID, with indexes by sandbox, by state and by name; timed work
+// (a `sleep 30` ending, a stop timeout) goes into one scheduler (clock.ts) instead of a timer
+// per container. Only the List RPCs walk objects, and they start from the narrowest index.
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import type { CriHandlers, DecodedRequestOf, ReplyOf, RpcName } from '../native/cri/api.js';
+import { ALL_RPCS } from '../native/cri/api.js';
+import { criError, criErrorFromGrpc } from '../native/cri/errors.js';
+import { silentLogger } from '../log.js';
+import type { PodSandboxConfig__Output } from '../gen/cri/runtime/v1/PodSandboxConfig.js';
+import type { ContainerConfig__Output } from '../gen/cri/runtime/v1/ContainerConfig.js';
+import type { LinuxContainerResources__Output } from '../gen/cri/runtime/v1/LinuxContainerResources.js';
+import type { ContainerStats } from '../gen/cri/runtime/v1/ContainerStats.js';
+import { realClock, Scheduler, type Scheduled, type SimClock } from './clock.js';
+import { compileCommand, type Program, type Stream } from './command.js';
+import { parseBehaviour, parseExecAnswer, type ExecAnswer, type SimBehaviour } from './annotations.js';
+import { ContainerLog } from './logs.js';
+import { IpPool } from './ipam.js';
+import { DEFAULT_IMAGES, ImageStore, normalizeImageRef, type ImageSpecOption, type PullFailureRule, type SimImage } from './images.js';
+import { RuleTable, seededRandom, validateFault, validateLatency, type FaultSpec, type GrpcCodeName, type LatencySpec } from './faults.js';
+
+export const SIM_RUNTIME_NAME = 'kubelet-ts-sim';
+export const SIM_RUNTIME_VERSION = '0.1.0';
+export const DEFAULT_POD_CIDR = '10.88.0.0/16';
+/** Exec, Attach and PortForward answer URLs under this base; nothing listens there (yet). */
+export const SIM_STREAMING_BASE = 'http://127.0.0.1:0/sim';
+
+export interface SimRuntimeOptions {
+  /** Seed for injected faults and latency jitter (default: random, see `sim.seed`). */
+  seed?: number;
+  clock?: SimClock;
+  /** Pod IPs come from here (default 10.88.0.0/16). UpdateRuntimeConfig can change it. */
+  podCidr?: string;
+  /** Images present at start (default: busybox 1.35 and latest, pause 3.9 and 3.6). */
+  images?: readonly (string | ImageSpecOption)[];
+  pull?: { latencyMs?: number; failures?: readonly PullFailureRule[] };
+  /** Per-RPC latency ('*' for all). */
+  latency?: Readonly<Record<string, LatencySpec>>;
+  /** Per-RPC faults ('*' for all). */
+  faults?: Readonly<Record<string, FaultSpec>>;
+  /** RunPodSandbox runtime handlers accepted besides '' (default: runc). */
+  runtimeHandlers?: readonly string[];
+  /** Mountpoint ImageFsInfo reports (default /var/lib/kubelet-ts-sim/images). */
+  imageFsMountpoint?: string;
+  logger?: Logger;
+}
+
+type SandboxState = 'SANDBOX_READY' | 'SANDBOX_NOTREADY';
+type ContainerState = 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED';
+
+interface Sandbox {
+  id: string;
+  name: string;
+  config: PodSandboxConfig__Output;
+  state: SandboxState;
+  createdAt: number;
+  ip: string;
+  pool: IpPool | undefined;
+  runtimeHandler: string;
+  containers: Set<string>;
+  hostNetwork: boolean;
+}
+
+interface Container {
+  id: string;
+  name: string;
+  sandboxId: string;
+  config: ContainerConfig__Output;
+  imageSpec: string;
+  image: SimImage | undefined;
+  state: ContainerState;
+  createdAt: number;
+  startedAt: number;
+  finishedAt: number;
+  exitCode: number;
+  reason: string;
+  message: string;
+  logPath: string;
+  log: ContainerLog | undefined;
+  behaviour: SimBehaviour;
+  program: Program | undefined;
+  pc: number;
+  /** Wall time (epoch ms) the container started, for stats. */
+  startedMs: number;
+  /** Timers of stop, run-seconds and OOM (few, bounded). */
+  timers: Scheduled[];
+  /** The program's current sleep, and the periodic log line: one each, replaced as they go. */
+  wake: Scheduled | undefined;
+  ticker: Scheduled | undefined;
+  exitWaiters: (() => void)[];
+  termSent: boolean;
+  files: Map<string, string>;
+  execAnswers: Map<string, ExecAnswer>;
+  resources: LinuxContainerResources__Output | null;
+  logSeq: number;
+}
+
+export interface SimStats {
+  sandboxes: { ready: number; notReady: number };
+  containers: { created: number; running: number; exited: number };
+  images: number;
+  podIps: number;
+  scheduledTimers: number;
+  calls: Partial<Record<RpcName, number>>;
+  injectedErrors: Partial<Record<RpcName, number>>;
+  injectedHangs: Partial<Record<RpcName, number>>;
+  seed: number;
+}
+
+function hex64(): string {
+  return randomBytes(32).toString('hex');
+}
+
+function hash32(id: string): number {
+  return createHash('sha1').update(id).digest().readUInt32BE(0);
+}
+
+function matchesLabels(labels: Readonly<Record<string, string>>, selector: Readonly<Record<string, string>> | undefined): boolean {
+  if (!selector) return true;
+  for (const k in selector) if (labels[k] !== selector[k]) return false;
+  return true;
+}
+
+function notFound(message: string): Error {
+  return criError('KTS_CRI_NOT_FOUND', message);
+}
+
+function unknown(message: string): Error {
+  // containerd answers most refusals with a plain Go error: gRPC Unknown.
+  return criError('KTS_CRI_RUNTIME_ERROR', message);
+}
+
+function invalid(message: string): Error {
+  return criError('KTS_CRI_INVALID_ARGUMENT', message);
+}
+
+const GRPC_NUM = GrpcStatus as unknown as Record<GrpcCodeName, number>;
+
+export class SimRuntime implements CriHandlers {
+  readonly seed: number;
+  readonly clock: SimClock;
+  readonly images: ImageStore;
+  readonly scheduler: Scheduler;
+  /** Per-RPC fault rules, switchable at run time. */
+  readonly faults: RuleTable<FaultSpec>;
+  /** Per-RPC latency rules, switchable at run time. */
+  readonly latency: RuleTable<LatencySpec>;
+  pullLatencyMs: number;
+  podCidr: string;
+
+  private readonly random: () => number;
+  private readonly log: Logger;
+  private readonly sandboxes = new Map<string, Sandbox>();
+  private readonly containers = new Map<string, Container>();
+  private readonly sandboxNames = new Map<string, string>();
+  private readonly containerNames = new Map<string, string>();
+  private readonly byState: Record<ContainerState, Set<string>> = {
+    CONTAINER_CREATED: new Set(),
+    CONTAINER_RUNNING: new Set(),
+    CONTAINER_EXITED: new Set(),
+  };
+  private readonly pools = new Map<string, IpPool>();
+  private pool: IpPool;
+  private readonly hung = new Set<(err: Error) => void>();
+  private readonly calls: Partial<Record<RpcName, number>> = {};
+  private readonly injectedErrors: Partial<Record<RpcName, number>> = {};
+  private readonly injectedHangs: Partial<Record<RpcName, number>> = {};
+  private readonly runtimeHandlers: Set<string>;
+  private readonly imageFsMountpoint: string;
+  private gated = false;
+  private closed = false;
+
+  constructor(opts: SimRuntimeOptions = {}) {
+    this.seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
+    this.random = seededRandom(this.seed);
+    this.clock = opts.clock ?? realClock;
+    this.scheduler = new Scheduler(this.clock);
+    this.log = (opts.logger ?? silentLogger).child({ component: 'sim-runtime' });
+    this.podCidr = opts.podCidr ?? DEFAULT_POD_CIDR;
+    this.pool = this.poolFor(this.podCidr);
+    const preload = (opts.images ?? DEFAULT_IMAGES).map((i) => (typeof i === 'string' ? { name: i } : i));
+    this.images = new ImageStore(preload);
+    this.images.setPullFailures(opts.pull?.failures ?? [{ pattern: '*.invalid/*', message: 'not found' }]);
+    this.pullLatencyMs = opts.pull?.latencyMs ?? 0;
+    const refresh = (): void => {
+      this.gated = this.faults.size > 0 || this.latency.size > 0;
+    };
+    this.faults = new RuleTable('faults', validateFault, refresh);
+    this.latency = new RuleTable('latency', validateLatency, refresh);
+    if (opts.faults) this.faults.replace(opts.faults);
+    if (opts.latency) this.latency.replace(opts.latency);
+    this.runtimeHandlers = new Set(['', ...(opts.runtimeHandlers ?? ['runc'])]);
+    this.imageFsMountpoint = opts.imageFsMountpoint ?? '/var/lib/kubelet-ts-sim/images';
+  }
+
+  // ---- control surface (not CRI) ------------------------------------------------------------
+
+  /** Counts for dashboards, the control API and tests. */
+  stats(): SimStats {
+    let ready = 0;
+    for (const s of this.sandboxes.values()) if (s.state === 'SANDBOX_READY') ready++;
+    let podIps = 0;
+    for (const p of this.pools.values()) podIps += p.inUse;
+    return {
+      sandboxes: { ready, notReady: this.sandboxes.size - ready },
+      containers: {
+        created: this.byState.CONTAINER_CREATED.size,
+        running: this.byState.CONTAINER_RUNNING.size,
+        exited: this.byState.CONTAINER_EXITED.size,
+      },
+      images: this.images.count,
+      podIps,
+      scheduledTimers: this.scheduler.size,
+      calls: { ...this.calls },
+      injectedErrors: { ...this.injectedErrors },
+      injectedHangs: { ...this.injectedHangs },
+      seed: this.seed,
+    };
+  }
+
+  /**
+   * Sets what ExecSync answers for `cmdLine` (the cmd argv joined with spaces, or '*' for any
+   * other command) in one container; `undefined` removes the answer. Wins over annotations.
+   */
+  setExecSync(containerId: string, cmdLine: string, answer: Partial<ExecAnswer> | undefined): void {
+    const c = this.containers.get(containerId);
+    if (!c) throw notFound(`container "${containerId}" not found`);
+    if (answer === undefined) c.execAnswers.delete(cmdLine);
+    else c.execAnswers.set(cmdLine, parseExecAnswer(answer, `exec answer for ${JSON.stringify(cmdLine)}`));
+  }
+
+  /** Sets the pull failure rules (glob or /regex/ over the image reference). */
+  setPullFailures(rules: readonly PullFailureRule[]): void {
+    for (const r of rules) {
+      if (r.code !== undefined && !(r.code in GRPC_NUM)) throw new Error(`pull failure for ${r.pattern}: unknown gRPC code ${JSON.stringify(r.code)}`);
+    }
+    this.images.setPullFailures(rules);
+  }
+
+  /** Resolves once every log line written so far is on disk. */
+  async flushLogs(): Promise<void> {
+    await Promise.all([...this.containers.values()].map((c) => c.log?.flush() ?? Promise.resolve()));
+  }
+
+  /** Stops every timer and answers hung calls with UNAVAILABLE. The state is dropped. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.scheduler.close();
+    for (const reject of this.hung) reject(criErrorFromGrpc(GrpcStatus.UNAVAILABLE, 'sim runtime is shutting down'));
+    this.hung.clear();
+    await this.flushLogs();
+  }
+
+  // ---- runtime service ------------------------------------------------------------------------
+
+  async Version(req: DecodedRequestOf<'Version'>): Promise<ReplyOf<'Version'>> {
+    await this.gate('Version');
+    void req;
+    return { version: '0.1.0', runtimeName: SIM_RUNTIME_NAME, runtimeVersion: SIM_RUNTIME_VERSION, runtimeApiVersion: 'v1' };
+  }
+
+  async Status(req: DecodedRequestOf<'Status'>): Promise<ReplyOf<'Status'>> {
+    await this.gate('Status');
+    const reply: ReplyOf<'Status'> = {
+      status: {
+        conditions: [
+          { type: 'RuntimeReady', status: true, reason: '', message: '' },
+          { type: 'NetworkReady', status: true, reason: '', message: '' },
+        ],
+      },
+    };
+    if (req.verbose) reply.info = { config: JSON.stringify({ podCidr: this.podCidr, seed: this.seed }) };
+    return reply;
+  }
+
+  async UpdateRuntimeConfig(req: DecodedRequestOf<'UpdateRuntimeConfig'>): Promise<ReplyOf<'UpdateRuntimeConfig'>> {
+    await this.gate('UpdateRuntimeConfig');
+    const cidr = req.runtimeConfig?.networkConfig?.podCidr ?? '';
+    if (cidr !== '') {
+      // containerd renders this into its CNI config; here it becomes the range new pods get.
+      // Addresses already given stay valid until their sandbox stops.
+      const first = cidr.split(',')[0]?.trim() ?? '';
+      try {
+        this.pool = this.poolFor(first);
+      } catch (err) {
+        throw invalid(err instanceof Error ? err.message : String(err));
+      }
+      this.podCidr = first;
+    }
+    return {};
+  }
+
+  async RunPodSandbox(req: DecodedRequestOf<'RunPodSandbox'>): Promise<ReplyOf<'RunPodSandbox'>> {
+    await this.gate('RunPodSandbox');
+    const config = req.config;
+    if (!config) throw invalid('sandbox config must not be empty');
+    const md = config.metadata;
+    if (!md) throw invalid('sandbox config must include metadata');
+    if (md.name === '' || md.namespace === '' || md.uid === '') {
+      throw invalid(`sandbox metadata must have name, namespace and uid (got name=${JSON.stringify(md.name)} namespace=${JSON.stringify(md.namespace)} uid=${JSON.stringify(md.uid)})`);
+    }
+    if (!this.runtimeHandlers.has(req.runtimeHandler)) {
+      throw unknown(`failed to get sandbox runtime: no runtime for ${JSON.stringify(req.runtimeHandler)} is configured`);
+    }
+    const name = `${md.name}_${md.namespace}_${md.uid}_${md.attempt}`;
+    const holder = this.sandboxNames.get(name);
+    if (holder !== undefined) throw unknown(`failed to reserve sandbox name "${name}": name "${name}" is reserved for "${holder}"`);
+    const hostNetwork = config.linux?.securityContext?.namespaceOptions?.network === 'NODE';
+    let ip = '';
+    let pool: IpPool | undefined;
+    if (!hostNetwork) {
+      pool = this.pool;
+      ip = pool.allocate() ?? '';
+      if (ip === '') throw unknown(`failed to setup network for sandbox: no IP addresses available in range set: ${pool.cidr}`);
+    }
+    const id = hex64();
+    const sandbox: Sandbox = {
+      id,
+      name,
+      config,
+      state: 'SANDBOX_READY',
+      createdAt: this.nowNs(),
+      ip,
+      pool,
+      runtimeHandler: req.runtimeHandler,
+      containers: new Set(),
+      hostNetwork,
+    };
+    this.sandboxes.set(id, sandbox);
+    this.sandboxNames.set(name, id);
+    return { podSandboxId: id };
+  }
+
+  async StopPodSandbox(req: DecodedRequestOf<'StopPodSandbox'>): Promise<ReplyOf<'StopPodSandbox'>> {
+    await this.gate('StopPodSandbox');
+    const sb = this.sandboxes.get(req.podSandboxId);
+    if (!sb) throw notFound(`an error occurred when try to find sandbox "${req.podSandboxId}": not found`);
+    this.stopSandbox(sb);
+    return {};
+  }
+
+  async RemovePodSandbox(req: DecodedRequestOf<'RemovePodSandbox'>): Promise<ReplyOf<'RemovePodSandbox'>> {
+    await this.gate('RemovePodSandbox');
+    const sb = this.sandboxes.get(req.podSandboxId);
+    if (!sb) return {}; // already gone: containerd answers success
+    this.stopSandbox(sb);
+    for (const cid of [...sb.containers]) {
+      const c = this.containers.get(cid);
+      if (c) this.removeContainer(c);
+    }
+    this.sandboxes.delete(sb.id);
+    this.sandboxNames.delete(sb.name);
+    return {};
+  }
+
+  async PodSandboxStatus(req: DecodedRequestOf<'PodSandboxStatus'>): Promise<ReplyOf<'PodSandboxStatus'>> {
+    await this.gate('PodSandboxStatus');
+    const sb = this.sandboxes.get(req.podSandboxId);
+    if (!sb) throw notFound(`an error occurred when try to find sandbox: not found`);
+    const md = sb.config.metadata;
+    const reply: ReplyOf<'PodSandboxStatus'> = {
+      status: {
+        id: sb.id,
+        metadata: md,
+        state: sb.state,
+        createdAt: sb.createdAt,
+        network: { ip: sb.ip, additionalIps: [] },
+        linux: { namespaces: { options: sb.config.linux?.securityContext?.namespaceOptions ?? null } },
+        labels: sb.config.labels,
+        annotations: sb.config.annotations,
+        runtimeHandler: sb.runtimeHandler,
+      },
+    };
+    if (req.verbose) {
+      reply.info = {
+        info: JSON.stringify({ pid: sb.state === 'SANDBOX_READY' ? 1000 + (hash32(sb.id) % 30000) : 0, runtimeHandler: sb.runtimeHandler, config: sb.config }),
+      };
+    }
+    return reply;
+  }
+
+  async ListPodSandbox(req: DecodedRequestOf<'ListPodSandbox'>): Promise<ReplyOf<'ListPodSandbox'>> {
+    await this.gate('ListPodSandbox');
+    const f = req.filter;
+    let candidates: Iterable<Sandbox> = this.sandboxes.values();
+    if (f?.id) {
+      const exact = this.sandboxes.get(f.id);
+      candidates = exact ? [exact] : [...this.sandboxes.values()].filter((s) => s.id.startsWith(f.id));
+    }
+    const items: NonNullable<ReplyOf<'ListPodSandbox'>['items']> = [];
+    for (const sb of candidates) {
+      if (f?.state && sb.state !== f.state.state) continue;
+      if (!matchesLabels(sb.config.labels, f?.labelSelector)) continue;
+      items.push({
+        id: sb.id,
+        metadata: sb.config.metadata,
+        state: sb.state,
+        createdAt: sb.createdAt,
+        labels: sb.config.labels,
+        annotations: sb.config.annotations,
+        runtimeHandler: sb.runtimeHandler,
+      });
+    }
+    return { items };
+  }
+
+  async CreateContainer(req: DecodedRequestOf<'CreateContainer'>): Promise<ReplyOf<'CreateContainer'>> {
+    await this.gate('CreateContainer');
+    const sb = this.sandboxes.get(req.podSandboxId);
+    if (!sb) throw notFound(`failed to find sandbox id "${req.podSandboxId}": not found`);
+    const config = req.config;
+    if (!config) throw invalid('container config must not be empty');
+    const md = config.metadata;
+    if (!md) throw invalid('container config must include metadata');
+    if (md.name === '') throw invalid('container metadata must have a name');
+    const sbMd = sb.config.metadata;
+    const name = `${md.name}_${sbMd?.name ?? ''}_${sbMd?.namespace ?? ''}_${sbMd?.uid ?? ''}_${md.attempt}`;
+    const holder = this.containerNames.get(name);
+    if (holder !== undefined) throw unknown(`failed to reserve container name "${name}": name "${name}" is reserved for "${holder}"`);
+    const imageSpec = config.image?.image ?? '';
+    if (imageSpec === '') throw invalid('container config must name an image');
+    const image = this.images.resolve(imageSpec);
+    if (!image) throw notFound(`failed to resolve image "${imageSpec}": not found`);
+    const behaviour = parseBehaviour(config.annotations);
+    const logDirectory = req.sandboxConfig?.logDirectory || sb.config.logDirectory;
+    const logPath = config.logPath !== '' && logDirectory !== '' ? join(logDirectory, config.logPath) : '';
+    const id = hex64();
+    const c: Container = {
+      id,
+      name,
+      sandboxId: sb.id,
+      config,
+      imageSpec,
+      image,
+      state: 'CONTAINER_CREATED',
+      createdAt: this.nowNs(),
+      startedAt: 0,
+      finishedAt: 0,
+      exitCode: 0,
+      reason: '',
+      message: '',
+      logPath,
+      log: logPath === '' ? undefined : new ContainerLog(logPath, this.log),
+      behaviour,
+      program: undefined,
+      pc: 0,
+      startedMs: 0,
+      timers: [],
+      wake: undefined,
+      ticker: undefined,
+      exitWaiters: [],
+      termSent: false,
+      files: new Map(),
+      execAnswers: new Map(),
+      resources: config.linux?.resources ?? null,
+      logSeq: 0,
+    };
+    this.containers.set(id, c);
+    this.containerNames.set(name, id);
+    this.byState.CONTAINER_CREATED.add(id);
+    sb.containers.add(id);
+    return { containerId: id };
+  }
+
+  async StartContainer(req: DecodedRequestOf<'StartContainer'>): Promise<ReplyOf<'StartContainer'>> {
+    await this.gate('StartContainer');
+    const c = this.container(req.containerId, `an error occurred when try to find container "${req.containerId}"`);
+    if (c.state !== 'CONTAINER_CREATED') throw unknown(`container is in ${c.state} state`);
+    const sb = this.sandboxes.get(c.sandboxId);
+    if (!sb || sb.state !== 'SANDBOX_READY') throw unknown(`sandbox container "${c.sandboxId}" is not running`);
+    if (c.behaviour.startError !== undefined) {
+      // containerd leaves a container that failed to start as exited with 128 / StartError.
+      const message = `failed to create containerd task: failed to create shim task: OCI runtime create failed: ${c.behaviour.startError}`;
+      this.setState(c, 'CONTAINER_EXITED');
+      c.finishedAt = this.nowNs();
+      c.exitCode = 128;
+      c.reason = 'StartError';
+      c.message = message;
+      throw unknown(`failed to start containerd task "${c.id}": ${message}`);
+    }
+    this.start(c, sb);
+    return {};
+  }
+
+  async StopContainer(req: DecodedRequestOf<'StopContainer'>): Promise<ReplyOf<'StopContainer'>> {
+    await this.gate('StopContainer');
+    const c = this.container(req.containerId, `an error occurred when try to find container "${req.containerId}"`);
+    await this.stop(c, Number(req.timeout));
+    return {};
+  }
+
+  async RemoveContainer(req: DecodedRequestOf<'RemoveContainer'>): Promise<ReplyOf<'RemoveContainer'>> {
+    await this.gate('RemoveContainer');
+    const c = this.containers.get(req.containerId);
+    if (!c) return {}; // idempotent, as containerd
+    this.removeContainer(c);
+    return {};
+  }
+
+  async ListContainers(req: DecodedRequestOf<'ListContainers'>): Promise<ReplyOf<'ListContainers'>> {
+    await this.gate('ListContainers');
+    const containers: NonNullable<ReplyOf<'ListContainers'>['containers']> = [];
+    for (const c of this.select(req.filter?.id, req.filter?.podSandboxId, req.filter?.state?.state, req.filter?.labelSelector)) {
+      containers.push({
+        id: c.id,
+        podSandboxId: c.sandboxId,
+        metadata: c.config.metadata,
+        image: c.config.image,
+        imageRef: c.image?.id ?? '',
+        state: c.state,
+        createdAt: c.createdAt,
+        labels: c.config.labels,
+        annotations: c.config.annotations,
+      });
+    }
+    return { containers };
+  }
+
+  async ContainerStatus(req: DecodedRequestOf<'ContainerStatus'>): Promise<ReplyOf<'ContainerStatus'>> {
+    await this.gate('ContainerStatus');
+    const c = this.container(req.containerId, `an error occurred when try to find container "${req.containerId}"`);
+    const reply: ReplyOf<'ContainerStatus'> = {
+      status: {
+        id: c.id,
+        metadata: c.config.metadata,
+        state: c.state,
+        createdAt: c.createdAt,
+        startedAt: c.startedAt,
+        finishedAt: c.finishedAt,
+        exitCode: c.exitCode,
+        // As containerd: the image's first tag and first repo digest when it is still known.
+        image: { image: c.image?.repoTags[0] ?? c.imageSpec, annotations: c.config.image?.annotations ?? {} },
+        imageRef: c.image?.repoDigests[0] ?? c.image?.id ?? '',
+        reason: c.reason,
+        message: c.message,
+        labels: c.config.labels,
+        annotations: c.config.annotations,
+        mounts: c.config.mounts,
+        logPath: c.logPath,
+      },
+    };
+    if (req.verbose) {
+      reply.info = {
+        info: JSON.stringify({
+          sandboxID: c.sandboxId,
+          pid: c.state === 'CONTAINER_RUNNING' ? 1000 + (hash32(c.id) % 30000) : 0,
+          removing: false,
+          snapshotKey: c.id,
+          snapshotter: 'overlayfs',
+          runtimeType: 'io.containerd.runc.v2',
+          config: c.config,
+        }),
+      };
+    }
+    return reply;
+  }
+
+  async UpdateContainerResources(req: DecodedRequestOf<'UpdateContainerResources'>): Promise<ReplyOf<'UpdateContainerResources'>> {
+    await this.gate('UpdateContainerResources');
+    const c = this.container(req.containerId, `failed to find container`);
+    if (c.state !== 'CONTAINER_RUNNING' && c.state !== 'CONTAINER_CREATED') throw unknown(`container "${c.id}" is in ${c.state} state`);
+    if (req.linux) c.resources = req.linux;
+    return {};
+  }
+
+  /** The resources a container was created with or last updated to (not CRI). */
+  resourcesOf(containerId: string): LinuxContainerResources__Output | null {
+    return this.containers.get(containerId)?.resources ?? null;
+  }
+
+  async ReopenContainerLog(req: DecodedRequestOf<'ReopenContainerLog'>): Promise<ReplyOf<'ReopenContainerLog'>> {
+    await this.gate('ReopenContainerLog');
+    const c = this.container(req.containerId, `failed to find container "${req.containerId}"`);
+    if (c.state !== 'CONTAINER_RUNNING') throw unknown('container is not running');
+    await c.log?.reopen();
+    return {};
+  }
+
+  async ExecSync(req: DecodedRequestOf<'ExecSync'>): Promise<ReplyOf<'ExecSync'>> {
+    await this.gate('ExecSync');
+    const c = this.container(req.containerId, `failed to find container "${req.containerId}" in store`);
+    if (c.state !== 'CONTAINER_RUNNING') throw unknown(`container is in ${c.state} state`);
+    if (req.cmd.length === 0) throw invalid('exec cmd must not be empty');
+    const timeoutMs = Number(req.timeout) * 1000;
+    const answer = this.execAnswer(c, req.cmd);
+    if (timeoutMs > 0 && answer.ms > timeoutMs) {
+      await this.delay(timeoutMs, 'ExecSync');
+      throw criError('KTS_CRI_DEADLINE_EXCEEDED', `failed to exec in container: timeout ${Number(req.timeout)}s exceeded: context deadline exceeded`);
+    }
+    if (answer.ms > 0) await this.delay(answer.ms, 'ExecSync');
+    answer.apply();
+    return { stdout: Buffer.from(answer.stdout), stderr: Buffer.from(answer.stderr), exitCode: answer.exitCode };
+  }
+
+  async Exec(req: DecodedRequestOf<'Exec'>): Promise<ReplyOf<'Exec'>> {
+    await this.gate('Exec');
+    const c = this.container(req.containerId, `failed to find container "${req.containerId}" in store`);
+    if (c.state !== 'CONTAINER_RUNNING') throw unknown(`container is in ${c.state} state`);
+    if (req.cmd.length === 0) throw invalid('exec cmd must not be empty');
+    if (!req.stdin && !req.stdout && !req.stderr) throw invalid('one of stdin, stdout, or stderr must be set');
+    return { url: `${SIM_STREAMING_BASE}/exec/${randomBytes(8).toString('hex')}` };
+  }
+
+  async Attach(req: DecodedRequestOf<'Attach'>): Promise<ReplyOf<'Attach'>> {
+    await this.gate('Attach');
+    const c = this.container(req.containerId, `failed to find container "${req.containerId}" in store`);
+    if (c.state !== 'CONTAINER_RUNNING') throw unknown(`container is in ${c.state} state`);
+    return { url: `${SIM_STREAMING_BASE}/attach/${randomBytes(8).toString('hex')}` };
+  }
+
+  async PortForward(req: DecodedRequestOf<'PortForward'>): Promise<ReplyOf<'PortForward'>> {
+    await this.gate('PortForward');
+    const sb = this.sandboxes.get(req.podSandboxId);
+    if (!sb) throw notFound(`failed to find sandbox "${req.podSandboxId}" in store: not found`);
+    if (sb.state !== 'SANDBOX_READY') throw unknown(`sandbox "${sb.id}" is not running`);
+    return { url: `${SIM_STREAMING_BASE}/portforward/${randomBytes(8).toString('hex')}` };
+  }
+
+  async ContainerStats(req: DecodedRequestOf<'ContainerStats'>): Promise<ReplyOf<'ContainerStats'>> {
+    await this.gate('ContainerStats');
+    const c = this.container(req.containerId, `failed to find container`);
+    return { stats: this.statsOf(c) };
+  }
+
+  async ListContainerStats(req: DecodedRequestOf<'ListContainerStats'>): Promise<ReplyOf<'ListContainerStats'>> {
+    await this.gate('ListContainerStats');
+    const f = req.filter;
+    const stats: ContainerStats[] = [];
+    for (const c of this.select(f?.id, f?.podSandboxId, undefined, f?.labelSelector)) stats.push(this.statsOf(c));
+    return { stats };
+  }
+
+  // ---- image service --------------------------------------------------------------------------
+
+  async ListImages(req: DecodedRequestOf<'ListImages'>): Promise<ReplyOf<'ListImages'>> {
+    await this.gate('ListImages');
+    const want = req.filter?.image?.image ?? '';
+    let images = this.images.list();
+    if (want !== '') {
+      const one = this.images.resolve(want);
+      images = one ? [one] : [];
+    }
+    return { images: images.map((i) => this.imageReply(i)) };
+  }
+
+  async ImageStatus(req: DecodedRequestOf<'ImageStatus'>): Promise<ReplyOf<'ImageStatus'>> {
+    await this.gate('ImageStatus');
+    const ref = req.image?.image ?? '';
+    const image = this.images.resolve(ref);
+    if (!image) return { image: null, info: {} }; // unknown image: no status, no error (containerd)
+    const reply: ReplyOf<'ImageStatus'> = { image: this.imageReply(image) };
+    if (req.verbose) reply.info = { info: JSON.stringify({ id: image.id, size: image.size }) };
+    return reply;
+  }
+
+  async PullImage(req: DecodedRequestOf<'PullImage'>): Promise<ReplyOf<'PullImage'>> {
+    await this.gate('PullImage');
+    const ref = req.image?.image ?? '';
+    if (ref === '') throw invalid('image reference must not be empty');
+    if (this.pullLatencyMs > 0) await this.delay(this.pullLatencyMs, 'PullImage');
+    const failure = this.images.pullFailure(ref);
+    if (failure) {
+      const code = GRPC_NUM[(failure.code ?? 'NOT_FOUND') as GrpcCodeName] ?? GrpcStatus.NOT_FOUND;
+      const normalized = normalizeImageRef(ref);
+      throw criErrorFromGrpc(
+        code,
+        `failed to pull and unpack image "${normalized}": failed to resolve reference "${normalized}": ${failure.message ?? `${normalized}: not found`}`,
+      );
+    }
+    const image = this.images.resolve(ref) ?? this.images.add(ref, 2 * 1024 * 1024 + (hash32(ref) % (30 * 1024 * 1024)));
+    return { imageRef: image.id };
+  }
+
+  async RemoveImage(req: DecodedRequestOf<'RemoveImage'>): Promise<ReplyOf<'RemoveImage'>> {
+    await this.gate('RemoveImage');
+    this.images.remove(req.image?.image ?? ''); // unknown images: success, as containerd
+    return {};
+  }
+
+  async ImageFsInfo(req: DecodedRequestOf<'ImageFsInfo'>): Promise<ReplyOf<'ImageFsInfo'>> {
+    await this.gate('ImageFsInfo');
+    void req;
+    return {
+      imageFilesystems: [
+        {
+          timestamp: this.nowNs(),
+          fsId: { mountpoint: this.imageFsMountpoint },
+          usedBytes: { value: this.images.totalBytes },
+          inodesUsed: { value: this.images.count * 250 },
+        },
+      ],
+    };
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private nowNs(): number {
+    return Math.round(this.clock.now() * 1e6);
+  }
+
+  private poolFor(cidr: string): IpPool {
+    const pool = new IpPool(cidr);
+    const existing = this.pools.get(pool.cidr);
+    if (existing) return existing;
+    this.pools.set(pool.cidr, pool);
+    return pool;
+  }
+
+  private container(id: string, what: string): Container {
+    const c = this.containers.get(id);
+    if (!c) throw notFound(`${what}: not found`);
+    return c;
+  }
+
+  private setState(c: Container, state: ContainerState): void {
+    this.byState[c.state].delete(c.id);
+    c.state = state;
+    this.byState[state].add(c.id);
+  }
+
+  /** Containers matching a filter, starting from the narrowest index. */
+  private *select(id: string | undefined, sandboxId: string | undefined, state: string | undefined, labels: Readonly<Record<string, string>> | undefined): Generator<Container> {
+    let ids: Iterable<string>;
+    if (id) {
+      ids = this.containers.has(id) ? [id] : [...this.containers.keys()].filter((k) => k.startsWith(id));
+    } else if (sandboxId) {
+      ids = this.sandboxes.get(sandboxId)?.containers ?? [];
+    } else if (state && state in this.byState) {
+      ids = this.byState[state as ContainerState];
+    } else if (state) {
+      ids = []; // CONTAINER_UNKNOWN: the sim never loses track of a container
+    } else {
+      ids = this.containers.keys();
+    }
+    for (const cid of ids) {
+      const c = this.containers.get(cid);
+      if (!c) continue;
+      if (sandboxId && c.sandboxId !== sandboxId) continue;
+      if (state && c.state !== state) continue;
+      if (!matchesLabels(c.config.labels, labels)) continue;
+      yield c;
+    }
+  }
+
+  private stopSandbox(sb: Sandbox): void {
+    // containerd kills the containers of a sandbox being stopped (timeout 0: SIGKILL).
+    for (const cid of sb.containers) {
+      const c = this.containers.get(cid);
+      if (c?.state === 'CONTAINER_RUNNING') this.finish(c, 137, 'Error');
+    }
+    if (sb.state === 'SANDBOX_READY') {
+      sb.state = 'SANDBOX_NOTREADY';
+      if (sb.pool && sb.ip !== '') sb.pool.release(sb.ip);
+      sb.ip = ''; // the network namespace is gone: containerd reports no IP
+    }
+  }
+
+  private removeContainer(c: Container): void {
+    if (c.state === 'CONTAINER_RUNNING') this.finish(c, 137, 'Error');
+    this.byState[c.state].delete(c.id);
+    this.containers.delete(c.id);
+    this.containerNames.delete(c.name);
+    this.sandboxes.get(c.sandboxId)?.containers.delete(c.id);
+  }
+
+  private start(c: Container, sb: Sandbox): void {
+    const argv = [...c.config.command, ...c.config.args];
+    const env = new Map(c.config.envs.map((kv) => [kv.key, kv.value] as const));
+    c.program = compileCommand(argv, { mode: 'run', env, hostname: sb.config.hostname });
+    c.pc = 0;
+    this.setState(c, 'CONTAINER_RUNNING');
+    c.startedAt = this.nowNs();
+    c.startedMs = this.clock.now();
+    void c.log?.touch();
+    const b = c.behaviour;
+    for (let i = 1; i <= b.logLines; i++) this.output(c, 'stdout', `sim log line ${i}/${b.logLines}\n`);
+    if (b.logEveryMs !== undefined) this.tick(c, b.logEveryMs);
+    if (b.oomAfterMs !== undefined) {
+      c.timers.push(this.scheduler.after(b.oomAfterMs, () => this.finish(c, 137, 'OOMKilled')));
+    }
+    if (b.runMs !== undefined) {
+      const code = b.exitCode ?? 0;
+      if (b.runMs === 0) {
+        this.finish(c, code);
+        return;
+      }
+      c.timers.push(this.scheduler.after(b.runMs, () => this.finish(c, code)));
+    }
+    this.advance(c);
+  }
+
+  private tick(c: Container, every: number): void {
+    c.ticker = this.scheduler.after(every, () => {
+      if (c.state !== 'CONTAINER_RUNNING') return;
+      this.output(c, 'stdout', `sim tick ${++c.logSeq}\n`);
+      this.tick(c, every);
+    });
+  }
+
+  private output(c: Container, stream: Stream, text: string): void {
+    c.log?.write(this.clock.now(), stream, text);
+  }
+
+  /** Runs the container's program from its current step until it sleeps or ends. */
+  private advance(c: Container): void {
+    const p = c.program;
+    if (!p) return;
+    while (c.state === 'CONTAINER_RUNNING') {
+      if (c.pc >= p.steps.length) {
+        if (p.loopFrom !== undefined) {
+          c.pc = p.loopFrom;
+          continue;
+        }
+        this.naturalExit(c, p.exitCode);
+        return;
+      }
+      const step = p.steps[c.pc];
+      if (!step) return;
+      switch (step.kind) {
+        case 'out':
+          this.output(c, step.stream, step.text);
+          c.pc++;
+          break;
+        case 'file':
+          if (step.content === undefined) c.files.delete(step.path);
+          else c.files.set(step.path, step.content);
+          c.pc++;
+          break;
+        case 'exit':
+          this.naturalExit(c, step.code);
+          return;
+        case 'sleep':
+          c.pc++;
+          if (step.ms === Infinity) return;
+          c.wake = this.scheduler.after(step.ms, () => this.advance(c));
+          return;
+      }
+    }
+  }
+
+  private naturalExit(c: Container, code: number): void {
+    if (c.behaviour.runMs !== undefined) return; // runs until run-seconds, whatever the command
+    this.finish(c, c.behaviour.exitCode ?? code);
+  }
+
+  private finish(c: Container, code: number, reason?: string): void {
+    if (c.state !== 'CONTAINER_RUNNING') return;
+    for (const t of c.timers) t.cancel();
+    c.timers = [];
+    c.wake?.cancel();
+    c.ticker?.cancel();
+    c.wake = c.ticker = undefined;
+    this.setState(c, 'CONTAINER_EXITED');
+    c.finishedAt = Math.max(this.nowNs(), c.startedAt);
+    c.exitCode = code;
+    c.reason = reason ?? (code === 0 ? 'Completed' : 'Error');
+    const waiters = c.exitWaiters;
+    c.exitWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * StopContainer as containerd: timeout 0 kills at once; otherwise SIGTERM, and SIGKILL when
+   * the timeout ends. Resolves when the container has exited.
+   */
+  private stop(c: Container, timeoutSec: number): Promise<void> {
+    if (c.state !== 'CONTAINER_RUNNING') return Promise.resolve();
+    const exited = new Promise<void>((resolve) => c.exitWaiters.push(resolve));
+    if (!(timeoutSec > 0)) {
+      this.finish(c, 137, 'Error');
+      return exited;
+    }
+    if (!c.termSent) {
+      c.termSent = true;
+      const b = c.behaviour;
+      const onTerm = c.program?.onTerm ?? 'ignore';
+      const ignores = b.ignoreSigterm ?? onTerm === 'ignore';
+      if (!ignores) {
+        const code = b.sigtermExitCode ?? (onTerm === 'ignore' ? 0 : onTerm.exitCode);
+        if (b.sigtermMs === 0) this.finish(c, code, code === 0 ? 'Completed' : 'Error');
+        else c.timers.push(this.scheduler.after(b.sigtermMs, () => this.finish(c, code)));
+      }
+    }
+    if (c.state === 'CONTAINER_RUNNING') {
+      c.timers.push(this.scheduler.after(timeoutSec * 1000, () => this.finish(c, 137, 'Error')));
+    }
+    return exited;
+  }
+
+  private execAnswer(c: Container, cmd: readonly string[]): { stdout: string; stderr: string; exitCode: number; ms: number; apply: () => void } {
+    const line = cmd.join(' ');
+    const fixed = c.execAnswers.get(line) ?? c.behaviour.execSync.get(line) ?? c.execAnswers.get('*') ?? c.behaviour.execSync.get('*');
+    if (fixed) return { stdout: fixed.stdout, stderr: fixed.stderr, exitCode: fixed.exitCode, ms: fixed.seconds * 1000, apply: () => undefined };
+    const sb = this.sandboxes.get(c.sandboxId);
+    const env = new Map(c.config.envs.map((kv) => [kv.key, kv.value] as const));
+    const program = compileCommand(cmd, { mode: 'exec', files: c.files, env, hostname: sb?.config.hostname ?? '' });
+    let stdout = '';
+    let stderr = '';
+    let ms = 0;
+    let exitCode = program.exitCode;
+    const fileSteps: { path: string; content: string | undefined }[] = [];
+    for (const step of program.steps) {
+      if (step.kind === 'out') {
+        if (step.stream === 'stdout') stdout += step.text;
+        else stderr += step.text;
+      } else if (step.kind === 'sleep') {
+        ms += step.ms;
+      } else if (step.kind === 'file') {
+        fileSteps.push(step);
+      } else {
+        exitCode = step.code;
+        break;
+      }
+    }
+    return {
+      stdout,
+      stderr,
+      exitCode,
+      ms,
+      apply: () => {
+        for (const f of fileSteps) {
+          if (f.content === undefined) c.files.delete(f.path);
+          else c.files.set(f.path, f.content);
+        }
+      },
+    };
+  }
+
+  private statsOf(c: Container): ContainerStats {
+    const h = hash32(c.id);
+    const now = this.clock.now();
+    const ts = this.nowNs();
+    const running = c.state === 'CONTAINER_RUNNING';
+    // Plausible and stable per container: 1-50 millicores, 8-64 MiB working set.
+    const millicores = 1 + (h % 50);
+    const ranMs = c.startedMs > 0 ? (running ? now : c.finishedAt / 1e6) - c.startedMs : 0;
+    const stats: ContainerStats = {
+      attributes: { id: c.id, metadata: c.config.metadata, labels: c.config.labels, annotations: c.config.annotations },
+      writableLayer: { timestamp: ts, fsId: { mountpoint: `${this.imageFsMountpoint}/snapshots/${c.id.slice(0, 12)}` }, usedBytes: { value: 4096 * (1 + (h % 256)) }, inodesUsed: { value: 1 + (h % 64) } },
+    };
+    if (running) {
+      stats.cpu = { timestamp: ts, usageCoreNanoSeconds: { value: Math.max(0, Math.round(ranMs * 1e3 * millicores)) } };
+      stats.memory = { timestamp: ts, workingSetBytes: { value: (8 + ((h >>> 8) % 57)) * 1024 * 1024 } };
+    }
+    return stats;
+  }
+
+  private imageReply(i: SimImage): NonNullable<ReplyOf<'ListImages'>['images']>[number] {
+    return { id: i.id, repoTags: i.repoTags, repoDigests: i.repoDigests, size: i.size, uid: { value: 0 }, username: '', spec: null };
+  }
+
+  /** Waits on the sim clock; a closing runtime releases the wait with UNAVAILABLE. */
+  private delay(ms: number, rpc: RpcName): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const release = (err: Error): void => reject(err);
+      this.hung.add(release);
+      this.scheduler.after(ms, () => {
+        this.hung.delete(release);
+        resolve();
+      });
+      void rpc;
+    });
+  }
+
+  /** Latency and fault injection in front of every RPC. */
+  private gate(rpc: RpcName): Promise<void> | undefined {
+    this.calls[rpc] = (this.calls[rpc] ?? 0) + 1;
+    if (this.closed) return Promise.reject(criErrorFromGrpc(GrpcStatus.UNAVAILABLE, 'sim runtime is shut down'));
+    if (!this.gated) return undefined;
+    const lat = this.latency.get(rpc);
+    const fault = this.faults.get(rpc);
+    let ms = 0;
+    if (lat) ms += lat.fixedMs + (lat.jitterMs ? this.random() * lat.jitterMs : 0);
+    if (fault?.slowMs) ms += fault.slowMs;
+    if (fault && (fault.hang === true || (fault.hangRate !== undefined && this.random() < fault.hangRate))) {
+      this.injectedHangs[rpc] = (this.injectedHangs[rpc] ?? 0) + 1;
+      return new Promise<void>((_resolve, reject) => {
+        this.hung.add(reject);
+      });
+    }
+    let failure: Error | undefined;
+    if (fault?.errorRate !== undefined && this.random() < fault.errorRate) {
+      this.injectedErrors[rpc] = (this.injectedErrors[rpc] ?? 0) + 1;
+      const name = fault.code ?? 'UNAVAILABLE';
+      failure = criErrorFromGrpc(GRPC_NUM[name], fault.message ?? `sim: injected ${name} for ${rpc}`);
+    }
+    if (ms <= 0) return failure ? Promise.reject(failure) : undefined;
+    return this.delay(ms, rpc).then(() => {
+      if (failure) throw failure;
+    });
+  }
+}
+
+/** All RPC names the sim answers (every CRI RPC). */
+export const SIM_RPCS: readonly RpcName[] = ALL_RPCS;
