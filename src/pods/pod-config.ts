@@ -1,0 +1,127 @@
+// Pod config: merges the pod sources (static folder, manifest URL, the HTTP endpoint, the API
+// server) into one desired set and says what changed, as upstream's PodConfig. Each source sends
+// its whole current set (a snapshot); the merge compares it with that source's previous set:
+//   new UID -> add;  same UID, other content -> update;  UID gone -> remove.
+// A pod whose namespace/name is already held by another pod (from any source) is refused with a
+// clear error and never reaches a pod worker; the first holder keeps the name.
+// Removals of pods that no source has ever sent (leftovers found in the runtime after a restart)
+// wait until every source has delivered its first snapshot: `allSourcesReady`.
+import type { Pod } from '../api/core-v1.js';
+import { canonicalJson } from './hash.js';
+import { ANNOTATION_CONFIG_SEEN, ANNOTATION_CONFIG_SOURCE } from './static-pod.js';
+
+export type PodChange =
+  | { op: 'add'; pod: Pod; source: string }
+  | { op: 'update'; pod: Pod; source: string }
+  | { op: 'remove'; pod: Pod; source: string };
+
+export interface RefusedPod {
+  source: string;
+  fullName: string;
+  uid: string;
+  reason: string;
+}
+
+interface Held {
+  pod: Pod;
+  source: string;
+  fingerprint: string;
+}
+
+export function fullName(pod: Pod): string {
+  return `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name ?? ''}`;
+}
+
+/** Content that matters for change detection: everything but status and the seen stamp. */
+function fingerprint(pod: Pod): string {
+  const { status: _status, ...rest } = pod;
+  const annotations = { ...pod.metadata.annotations };
+  delete annotations[ANNOTATION_CONFIG_SEEN];
+  return canonicalJson({ ...rest, metadata: { ...pod.metadata, annotations } });
+}
+
+export class PodConfig {
+  private readonly pods = new Map<string, Held>();
+  private readonly names = new Map<string, string>();
+  private readonly bySource = new Map<string, Set<string>>();
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private readonly sources: readonly string[],
+    private readonly now: () => string = () => new Date().toISOString(),
+  ) {}
+
+  /** Applies one source's full set; returns the changes and the pods refused. */
+  set(source: string, pods: readonly Pod[]): { changes: PodChange[]; refused: RefusedPod[] } {
+    if (!this.sources.includes(source)) throw new Error(`pod config: unknown source "${source}" (known: ${this.sources.join(', ')})`);
+    this.seen.add(source);
+    const changes: PodChange[] = [];
+    const refused: RefusedPod[] = [];
+    const previous = this.bySource.get(source) ?? new Set<string>();
+    const current = new Set<string>();
+
+    for (const incoming of pods) {
+      const uid = incoming.metadata.uid ?? '';
+      const name = fullName(incoming);
+      if (!uid) {
+        refused.push({ source, fullName: name, uid, reason: 'metadata.uid is empty' });
+        continue;
+      }
+      if (current.has(uid)) {
+        refused.push({ source, fullName: name, uid, reason: `duplicate UID ${uid} in one update of source ${source}` });
+        continue;
+      }
+      const holder = this.names.get(name);
+      if (holder !== undefined && holder !== uid) {
+        const other = this.pods.get(holder);
+        refused.push({ source, fullName: name, uid, reason: `duplicate pod name ${name}: already used by pod ${holder} from source ${other?.source ?? '?'}` });
+        continue;
+      }
+      const held = this.pods.get(uid);
+      if (held && held.source !== source) {
+        refused.push({ source, fullName: name, uid, reason: `pod ${uid} already comes from source ${held.source}` });
+        continue;
+      }
+      current.add(uid);
+      const fp = fingerprint(incoming);
+      if (held && held.fingerprint === fp) continue;
+      const pod = structuredClone(incoming);
+      pod.metadata.annotations = {
+        ...pod.metadata.annotations,
+        [ANNOTATION_CONFIG_SOURCE]: pod.metadata.annotations?.[ANNOTATION_CONFIG_SOURCE] ?? source,
+        [ANNOTATION_CONFIG_SEEN]: held?.pod.metadata.annotations?.[ANNOTATION_CONFIG_SEEN] ?? this.now(),
+      };
+      if (held && fullName(held.pod) !== name) this.names.delete(fullName(held.pod));
+      this.pods.set(uid, { pod, source, fingerprint: fp });
+      this.names.set(name, uid);
+      changes.push({ op: held ? 'update' : 'add', pod, source });
+    }
+    for (const uid of previous) {
+      if (current.has(uid)) continue;
+      const held = this.pods.get(uid);
+      if (!held) continue;
+      this.pods.delete(uid);
+      if (this.names.get(fullName(held.pod)) === uid) this.names.delete(fullName(held.pod));
+      changes.push({ op: 'remove', pod: held.pod, source });
+    }
+    this.bySource.set(source, current);
+    return { changes, refused };
+  }
+
+  get(uid: string): Pod | undefined {
+    return this.pods.get(uid)?.pod;
+  }
+
+  all(): Pod[] {
+    return [...this.pods.values()].map((h) => h.pod);
+  }
+
+  get size(): number {
+    return this.pods.size;
+  }
+
+  /** True once every source has sent at least one full set. */
+  allSourcesReady(): boolean {
+    return this.sources.every((s) => this.seen.has(s));
+  }
+}
