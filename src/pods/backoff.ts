@@ -49,6 +49,15 @@ export class Backoff {
     return now - since < e.delay;
   }
 
+  /** True while `key` is still backing off from its last recorded failure (upstream IsInBackOffSinceUpdate). */
+  inBackOffSinceUpdate(key: string): boolean {
+    const e = this.entries.get(key);
+    if (!e) return false;
+    const now = this.clock.now();
+    if (this.expired(e, now)) return false;
+    return now - e.lastUpdate < e.delay;
+  }
+
   /** Milliseconds left before `key` may try again after an event at `since` (0 when it may). */
   remaining(key: string, since: number): number {
     const e = this.entries.get(key);

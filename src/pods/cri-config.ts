@@ -1,0 +1,161 @@
+// The CRI requests a pod turns into: the PodSandboxConfig and ContainerConfig that upstream's
+// kuberuntime builds, with the same labels, annotations and log layout, so crictl users, log
+// collectors (which read /var/log/pods/<ns>_<name>_<uid>/<container>/<restart>.log) and a
+// restarted kubelet recognise everything. Pure: paths and node facts come in as options.
+//
+// Left for the pod-spec issue: QoS cgroup parents, resources beyond the defaults, security
+// context beyond namespaces and privileged, env valueFrom and $(VAR) expansion, volumes.
+import type { Container, Pod } from '../api/core-v1.js';
+import type { RequestOf } from '../native/cri/api.js';
+import { containerHash } from './hash.js';
+import {
+  ANNOTATION_CONTAINER_HASH,
+  ANNOTATION_RESTART_COUNT,
+  ANNOTATION_TERMINATION_GRACE_PERIOD,
+  ANNOTATION_TERMINATION_MESSAGE_PATH,
+  ANNOTATION_TERMINATION_MESSAGE_POLICY,
+  LABEL_CONTAINER_NAME,
+  LABEL_POD_NAME,
+  LABEL_POD_NAMESPACE,
+  LABEL_POD_UID,
+} from './runtime-state.js';
+
+export type SandboxConfig = NonNullable<RequestOf<'RunPodSandbox'>['config']>;
+export type ContainerConfig = NonNullable<RequestOf<'CreateContainer'>['config']>;
+
+export const DEFAULT_POD_LOGS_DIR = '/var/log/pods';
+export const ANNOTATION_CONTAINER_PORTS = 'io.kubernetes.container.ports';
+export const ANNOTATION_PRESTOP_HANDLER = 'io.kubernetes.container.preStopHandler';
+
+export interface SandboxOptions {
+  attempt: number;
+  podLogsDir?: string;
+  /** resolv.conf content of the node, for dnsPolicy Default (and ClusterFirst without cluster DNS). */
+  hostResolvConf?: string;
+  clusterDNS?: readonly string[];
+  clusterDomain?: string;
+}
+
+export function podLogDirectory(pod: Pod, podLogsDir = DEFAULT_POD_LOGS_DIR): string {
+  return `${podLogsDir}/${pod.metadata.namespace ?? 'default'}_${pod.metadata.name ?? ''}_${pod.metadata.uid ?? ''}`;
+}
+
+/** Upstream: the sandbox hostname is spec.hostname or the pod name, cut to 63 and trimmed of '-' and '.'. */
+export function podHostname(pod: Pod): string {
+  const name = pod.spec.hostname || (pod.metadata.name ?? '');
+  return name.length > 63 ? name.slice(0, 63).replace(/[-.]+$/, '') : name;
+}
+
+function parseResolvConf(text: string): { servers: string[]; searches: string[]; options: string[] } {
+  const servers: string[] = [];
+  let searches: string[] = [];
+  let options: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/[#;].*$/, '').trim();
+    const [key, ...rest] = line.split(/\s+/);
+    if (key === 'nameserver' && rest[0]) servers.push(rest[0]);
+    else if (key === 'search' || key === 'domain') searches = rest;
+    else if (key === 'options') options = rest;
+  }
+  return { servers, searches, options };
+}
+
+/** DNS for the sandbox as dnsPolicy asks (ClusterFirst, Default, None with dnsConfig). */
+export function podDnsConfig(pod: Pod, opts: SandboxOptions): { servers: string[]; searches: string[]; options: string[] } {
+  const host = parseResolvConf(opts.hostResolvConf ?? '');
+  const policy = pod.spec.dnsPolicy ?? 'ClusterFirst';
+  const custom = (pod.spec['dnsConfig'] ?? {}) as { nameservers?: string[]; searches?: string[]; options?: { name: string; value?: string }[] };
+  let base = host;
+  const clusterFirst = (policy === 'ClusterFirst' && !pod.spec.hostNetwork) || policy === 'ClusterFirstWithHostNet';
+  if (clusterFirst && opts.clusterDNS && opts.clusterDNS.length > 0) {
+    const ns = pod.metadata.namespace ?? 'default';
+    const domain = opts.clusterDomain ?? 'cluster.local';
+    base = { servers: [...opts.clusterDNS], searches: [`${ns}.svc.${domain}`, `svc.${domain}`, domain, ...host.searches], options: ['ndots:5'] };
+  } else if (policy === 'None') {
+    base = { servers: [], searches: [], options: [] };
+  }
+  return {
+    servers: [...base.servers, ...(custom.nameservers ?? [])],
+    searches: [...base.searches, ...(custom.searches ?? [])].slice(0, 32),
+    options: [...base.options, ...(custom.options ?? []).map((o) => (o.value === undefined ? o.name : `${o.name}:${o.value}`))],
+  };
+}
+
+export function podLabels(pod: Pod): Record<string, string> {
+  return {
+    ...pod.metadata.labels,
+    [LABEL_POD_NAME]: pod.metadata.name ?? '',
+    [LABEL_POD_NAMESPACE]: pod.metadata.namespace ?? 'default',
+    [LABEL_POD_UID]: pod.metadata.uid ?? '',
+  };
+}
+
+function namespaceOptions(pod: Pod): { network: 'POD' | 'NODE'; pid: 'POD' | 'CONTAINER' | 'NODE'; ipc: 'POD' | 'NODE' } {
+  return {
+    network: pod.spec.hostNetwork ? 'NODE' : 'POD',
+    pid: pod.spec.hostPID ? 'NODE' : pod.spec['shareProcessNamespace'] === true ? 'POD' : 'CONTAINER',
+    ipc: pod.spec.hostIPC ? 'NODE' : 'POD',
+  };
+}
+
+export function sandboxConfigFor(pod: Pod, opts: SandboxOptions): SandboxConfig {
+  const ports = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].flatMap((c) => c.ports ?? []);
+  return {
+    metadata: { name: pod.metadata.name ?? '', namespace: pod.metadata.namespace ?? 'default', uid: pod.metadata.uid ?? '', attempt: opts.attempt },
+    hostname: pod.spec.hostNetwork ? '' : podHostname(pod),
+    logDirectory: podLogDirectory(pod, opts.podLogsDir),
+    dnsConfig: podDnsConfig(pod, opts),
+    portMappings: ports
+      .filter((p) => (p.hostPort ?? 0) > 0)
+      .map((p) => ({ protocol: p.protocol ?? 'TCP', containerPort: p.containerPort, hostPort: p.hostPort ?? 0, hostIp: p.hostIP ?? '' })),
+    labels: podLabels(pod),
+    annotations: { ...pod.metadata.annotations },
+    linux: {
+      cgroupParent: '',
+      securityContext: { namespaceOptions: namespaceOptions(pod), privileged: false },
+      sysctls: {},
+    },
+  };
+}
+
+export interface ContainerOptions {
+  restartCount: number;
+}
+
+export function containerConfigFor(pod: Pod, c: Container, opts: ContainerOptions): ContainerConfig {
+  const annotations: Record<string, string> = {
+    [ANNOTATION_CONTAINER_HASH]: containerHash(c),
+    [ANNOTATION_RESTART_COUNT]: String(opts.restartCount),
+    [ANNOTATION_TERMINATION_MESSAGE_PATH]: c.terminationMessagePath ?? '/dev/termination-log',
+    [ANNOTATION_TERMINATION_MESSAGE_POLICY]: c.terminationMessagePolicy ?? 'File',
+    [ANNOTATION_TERMINATION_GRACE_PERIOD]: String(pod.spec.terminationGracePeriodSeconds ?? 30),
+  };
+  if (c.ports && c.ports.length > 0) annotations[ANNOTATION_CONTAINER_PORTS] = JSON.stringify(c.ports);
+  if (c.lifecycle?.preStop) annotations[ANNOTATION_PRESTOP_HANDLER] = JSON.stringify(c.lifecycle.preStop);
+  const privileged = (c.securityContext as { privileged?: boolean } | undefined)?.privileged === true;
+  return {
+    metadata: { name: c.name, attempt: opts.restartCount },
+    image: { image: c.image ?? '' },
+    command: c.command ?? [],
+    args: c.args ?? [],
+    workingDir: c.workingDir ?? '',
+    envs: (c.env ?? []).filter((e) => e.value !== undefined).map((e) => ({ key: e.name, value: e.value ?? '' })),
+    mounts: [],
+    devices: [],
+    labels: {
+      [LABEL_POD_NAME]: pod.metadata.name ?? '',
+      [LABEL_POD_NAMESPACE]: pod.metadata.namespace ?? 'default',
+      [LABEL_POD_UID]: pod.metadata.uid ?? '',
+      [LABEL_CONTAINER_NAME]: c.name,
+    },
+    annotations,
+    logPath: `${c.name}/${opts.restartCount}.log`,
+    stdin: c.stdin ?? false,
+    stdinOnce: c.stdinOnce ?? false,
+    tty: c.tty ?? false,
+    linux: {
+      resources: { cpuShares: 2, cpuPeriod: 0, cpuQuota: 0, memoryLimitInBytes: 0, oomScoreAdj: 1000 },
+      securityContext: { namespaceOptions: namespaceOptions(pod), privileged },
+    },
+  };
+}

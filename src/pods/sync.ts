@@ -1,0 +1,275 @@
+// SyncPod, split in two halves that run in different places:
+//  - planSync (pure, on the main thread, in the pod worker): the actions for the pod, minus the
+//    containers still in CrashLoopBackOff or ImagePullBackOff (those become sync errors the
+//    status shows), with restart counts decided; plain data, so it can cross to a pool thread;
+//  - executeSync (on a pool thread): the CRI calls in upstream order: kill what must die (with
+//    the grace period), create the sandbox, then the next init container or the app containers:
+//    ensure the image per pull policy, CreateContainer, StartContainer. Every failure becomes a
+//    typed per-container error with the upstream reason; nothing throws past it.
+// inspectPod reads a pod's runtime state back through CRI (what the PLEG relister does for pods
+// that changed).
+import type { Container, Pod } from '../api/core-v1.js';
+import type { CriClient } from '../native/cri/client.js';
+import { isCriError } from '../native/cri/errors.js';
+import { computePodActions, type ContainerToKill, type ProbeVerdicts } from './actions.js';
+import type { Backoff } from './backoff.js';
+import { containerHash } from './hash.js';
+import { containerConfigFor, sandboxConfigFor, type SandboxOptions } from './cri-config.js';
+import { containerFromStatus, podIdentity, sandboxFromStatus } from '../actors/pleg.js';
+import { emptyRuntimeState, latestContainer, LABEL_POD_UID, type PodRuntimeState } from './runtime-state.js';
+import type { SyncError } from './status.js';
+
+export interface StartStep {
+  kind: 'init' | 'app';
+  index: number;
+  name: string;
+  restartCount: number;
+  pullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+}
+
+export interface SyncPlan {
+  killPod: boolean;
+  killGraceSeconds: number;
+  containersToKill: ContainerToKill[];
+  createSandbox: boolean;
+  sandboxId: string;
+  attempt: number;
+  start: StartStep[];
+  /** Containers not started this time and why (backoff): shown in status. */
+  waiting: Record<string, SyncError>;
+  /** When a container leaves backoff (ms from now); the worker requeues then. */
+  retryAfterMs: number | undefined;
+}
+
+export interface SyncContext {
+  now: number;
+  crashBackoff: Backoff;
+  pullBackoff: Backoff;
+  probes?: ProbeVerdicts;
+}
+
+export function backoffKey(pod: Pod, c: Container): string {
+  return `${pod.metadata.uid ?? ''}/${c.name}/${containerHash(c)}`;
+}
+
+export function pullBackoffKey(pod: Pod, c: Container): string {
+  return `${pod.metadata.uid ?? ''}/${c.image ?? ''}`;
+}
+
+function podRef(pod: Pod): string {
+  return `${pod.metadata.name ?? ''}_${pod.metadata.namespace ?? 'default'}(${pod.metadata.uid ?? ''})`;
+}
+
+export function planSync(pod: Pod, state: PodRuntimeState, ctx: SyncContext): SyncPlan {
+  const actions = computePodActions(pod, state, ctx.probes);
+  const plan: SyncPlan = {
+    killPod: actions.killPod,
+    killGraceSeconds: pod.spec.terminationGracePeriodSeconds ?? 30,
+    containersToKill: actions.containersToKill,
+    createSandbox: actions.createSandbox,
+    sandboxId: actions.sandboxId,
+    attempt: actions.attempt,
+    start: [],
+    waiting: {},
+    retryAfterMs: undefined,
+  };
+  const candidates: { kind: 'init' | 'app'; index: number; c: Container }[] = [];
+  if (actions.nextInitContainer !== undefined) {
+    const c = pod.spec.initContainers?.[actions.nextInitContainer];
+    if (c) candidates.push({ kind: 'init', index: actions.nextInitContainer, c });
+  }
+  for (const i of actions.containersToStart) {
+    const c = pod.spec.containers[i];
+    if (c) candidates.push({ kind: 'app', index: i, c });
+  }
+  const retry = (ms: number): void => {
+    plan.retryAfterMs = plan.retryAfterMs === undefined ? ms : Math.min(plan.retryAfterMs, ms);
+  };
+  for (const { kind, index, c } of candidates) {
+    const latest = latestContainer(state, c.name);
+    // Restart backoff applies to a container that ran and died (upstream doBackOff).
+    if (latest && (latest.state === 'exited' || latest.state === 'unknown') && !actions.createSandbox) {
+      const key = backoffKey(pod, c);
+      const since = latest.finishedAt || ctx.now;
+      if (ctx.crashBackoff.inBackOffSince(key, since)) {
+        const delay = ctx.crashBackoff.get(key);
+        plan.waiting[c.name] = { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(delay / 1000)}s restarting failed container=${c.name} pod=${podRef(pod)}` };
+        retry(ctx.crashBackoff.remaining(key, since));
+        continue;
+      }
+      ctx.crashBackoff.next(key, ctx.now);
+    }
+    const pullKey = pullBackoffKey(pod, c);
+    if (ctx.pullBackoff.inBackOffSinceUpdate(pullKey)) {
+      // Still backing off a failed pull of this image for this pod.
+      plan.waiting[c.name] = { reason: 'ImagePullBackOff', message: `Back-off pulling image "${c.image ?? ''}"` };
+      retry(Math.max(100, ctx.pullBackoff.get(pullKey)));
+      continue;
+    }
+    plan.start.push({ kind, index, name: c.name, restartCount: latest ? latest.restartCount + 1 : 0, pullPolicy: c.imagePullPolicy ?? 'IfNotPresent' });
+  }
+  return plan;
+}
+
+export interface StartResult {
+  name: string;
+  containerId?: string;
+  error?: SyncError;
+  /** The image had to be pulled, and how long it took. */
+  pulledMs?: number;
+}
+
+export interface SyncResult {
+  sandboxId: string;
+  sandboxError?: string;
+  killed: string[];
+  killErrors: string[];
+  started: StartResult[];
+}
+
+/**
+ * Folds a sync's result back into the worker's state: pull failures start ImagePullBackOff, and
+ * the per-container errors become the waiting reasons the status shows until the next sync.
+ */
+export function applySyncResult(pod: Pod, plan: SyncPlan, result: SyncResult, ctx: SyncContext): Map<string, SyncError> {
+  const errors = new Map<string, SyncError>(Object.entries(plan.waiting));
+  for (const s of result.started) {
+    if (!s.error) continue;
+    errors.set(s.name, s.error);
+    if (s.error.reason === 'ErrImagePull') {
+      const spec = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find((c) => c.name === s.name);
+      if (spec) ctx.pullBackoff.next(pullBackoffKey(pod, spec), ctx.now);
+    }
+  }
+  return errors;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Stops every container and sandbox of a pod (KillPod): containers with the grace period, in parallel. */
+export async function killPod(cri: CriClient, uid: string, graceSeconds: number, signal?: AbortSignal): Promise<{ killed: string[]; errors: string[] }> {
+  const opts = signal ? { signal } : {};
+  const filter = { labelSelector: { [LABEL_POD_UID]: uid } };
+  const [containers, sandboxes] = await Promise.all([cri.ListContainers({ filter }, opts), cri.ListPodSandbox({ filter }, opts)]);
+  const killed: string[] = [];
+  const errors: string[] = [];
+  await Promise.all(
+    containers.containers
+      .filter((c) => c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_CREATED' || c.state === 'CONTAINER_UNKNOWN')
+      .map(async (c) => {
+        try {
+          // Upstream never gives less than 2 s to a running container (minimumGracePeriodInSeconds) unless 0 was asked.
+          await cri.StopContainer({ containerId: c.id, timeout: graceSeconds }, { ...opts, timeoutMs: cri.runtimeRequestTimeoutMs + graceSeconds * 1000 });
+          killed.push(c.id);
+        } catch (err) {
+          errors.push(`StopContainer ${c.id}: ${message(err)}`);
+        }
+      }),
+  );
+  for (const s of sandboxes.items.filter((x) => x.state === 'SANDBOX_READY')) {
+    try {
+      await cri.StopPodSandbox({ podSandboxId: s.id }, opts);
+      killed.push(s.id);
+    } catch (err) {
+      errors.push(`StopPodSandbox ${s.id}: ${message(err)}`);
+    }
+  }
+  return { killed, errors };
+}
+
+async function ensureImage(cri: CriClient, image: string, policy: StartStep['pullPolicy'], sandboxConfig: ReturnType<typeof sandboxConfigFor>, signal?: AbortSignal): Promise<{ pulledMs?: number; error?: SyncError }> {
+  const opts = signal ? { signal } : {};
+  if (policy !== 'Always') {
+    const st = await cri.ImageStatus({ image: { image }, verbose: false }, opts).catch(() => undefined);
+    if (st?.image) return {};
+    if (policy === 'Never') {
+      return { error: { reason: 'ErrImageNeverPull', message: `Container image "${image}" is not present with pull policy of Never` } };
+    }
+  }
+  const t0 = Date.now();
+  try {
+    await cri.PullImage({ image: { image }, sandboxConfig }, opts);
+    return { pulledMs: Date.now() - t0 };
+  } catch (err) {
+    return { error: { reason: 'ErrImagePull', message: `failed to pull image "${image}": ${message(err)}` } };
+  }
+}
+
+export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts: SandboxOptions & { signal?: AbortSignal } = { attempt: 0 }): Promise<SyncResult> {
+  const signal = opts.signal;
+  const callOpts = signal ? { signal } : {};
+  const uid = pod.metadata.uid ?? '';
+  const result: SyncResult = { sandboxId: plan.sandboxId, killed: [], killErrors: [], started: [] };
+
+  if (plan.killPod) {
+    const k = await killPod(cri, uid, plan.killGraceSeconds, signal);
+    result.killed.push(...k.killed);
+    result.killErrors.push(...k.errors);
+    if (k.errors.length > 0) return result; // retry the whole sync; never start beside survivors
+  }
+  for (const k of plan.containersToKill) {
+    try {
+      await cri.StopContainer({ containerId: k.id, timeout: plan.killGraceSeconds }, { ...callOpts, timeoutMs: cri.runtimeRequestTimeoutMs + plan.killGraceSeconds * 1000 });
+      result.killed.push(k.id);
+    } catch (err) {
+      result.killErrors.push(`StopContainer ${k.id}: ${message(err)}`);
+    }
+  }
+  if (!plan.createSandbox && plan.start.length === 0) return result;
+
+  const sandboxConfig = sandboxConfigFor(pod, { ...opts, attempt: plan.attempt });
+  if (plan.createSandbox) {
+    try {
+      result.sandboxId = (await cri.RunPodSandbox({ config: sandboxConfig }, callOpts)).podSandboxId;
+    } catch (err) {
+      result.sandboxError = `Failed to create pod sandbox: ${message(err)}`;
+      return result;
+    }
+  }
+  for (const step of plan.start) {
+    const spec = step.kind === 'init' ? pod.spec.initContainers?.[step.index] : pod.spec.containers[step.index];
+    if (!spec) continue;
+    const image = await ensureImage(cri, spec.image ?? '', step.pullPolicy, sandboxConfig, signal);
+    if (image.error) {
+      result.started.push({ name: step.name, error: image.error });
+      continue;
+    }
+    let containerId: string;
+    try {
+      containerId = (await cri.CreateContainer({ podSandboxId: result.sandboxId, config: containerConfigFor(pod, spec, { restartCount: step.restartCount }), sandboxConfig }, callOpts)).containerId;
+    } catch (err) {
+      result.started.push({ name: step.name, error: { reason: 'CreateContainerError', message: message(err) } });
+      continue;
+    }
+    try {
+      await cri.StartContainer({ containerId }, callOpts);
+      result.started.push({ name: step.name, containerId, ...(image.pulledMs === undefined ? {} : { pulledMs: image.pulledMs }) });
+    } catch (err) {
+      result.started.push({ name: step.name, containerId, error: { reason: 'RunContainerError', message: message(err) } });
+    }
+  }
+  return result;
+}
+
+/** Reads one pod's sandboxes and containers (with full statuses) back from the runtime. */
+export async function inspectPod(cri: CriClient, uid: string, runtime: string): Promise<PodRuntimeState> {
+  const filter = { labelSelector: { [LABEL_POD_UID]: uid } };
+  const [sandboxes, containers] = await Promise.all([cri.ListPodSandbox({ filter }), cri.ListContainers({ filter })]);
+  const first = sandboxes.items[0];
+  const id = first ? podIdentity(first) : { uid, name: '', namespace: '' };
+  const state = emptyRuntimeState(uid, id.name, id.namespace);
+  // An object removed between the list and its status is simply gone.
+  const goneIsUndefined = (err: unknown): undefined => {
+    if (isCriError(err) && err.code === 'KTS_CRI_NOT_FOUND') return undefined;
+    throw err;
+  };
+  const sandboxStatuses = await Promise.all(sandboxes.items.map((s) => cri.PodSandboxStatus({ podSandboxId: s.id, verbose: false }).catch(goneIsUndefined)));
+  for (const s of sandboxStatuses) if (s?.status) state.sandboxes.push(sandboxFromStatus(s.status));
+  state.sandboxes.sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt);
+  const containerStatuses = await Promise.all(containers.containers.map((c) => cri.ContainerStatus({ containerId: c.id, verbose: false }).then((r) => ({ r, sandboxId: c.podSandboxId })).catch(goneIsUndefined)));
+  for (const s of containerStatuses) if (s?.r.status) state.containers.push(containerFromStatus(s.r.status, s.sandboxId, runtime));
+  state.containers.sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt);
+  return state;
+}
