@@ -5,7 +5,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileCommand } from '../../src/sim/index.js';
 import { parseSleep, tokenize } from '../../src/sim/command.js';
-import { settle, simHarness, type SimHarness } from './sim-fixtures.js';
+import { simHarness, type SimHarness } from './sim-fixtures.js';
 
 describe('sim command compiler', () => {
   it('tokenizes quotes, escapes and operators as sh does', () => {
