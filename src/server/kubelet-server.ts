@@ -1,0 +1,266 @@
+// The kubelet's HTTP surface, secured as upstream:
+//  - HTTPS (default :10250): every request is authenticated (x509 client certificate chained to
+//    authentication.x509.clientCAFile; bearer tokens through an injected token authenticator,
+//    i.e. TokenReview in API server mode; system:anonymous only when anonymous auth is enabled)
+//    and then authorized on the upstream attributes: resource "nodes", name = the node, verb
+//    from the method, subresource from the path (stats, metrics, log, spec, else proxy).
+//    401 when nobody is recognised, 403 naming user, verb and subresource when refused.
+//  - plain HTTP on 127.0.0.1 (default :10248): /healthz only, as upstream.
+// Routes: /pods, /runningpods/, /metrics, /configz, /healthz, /containerLogs/{ns}/{pod}/{container}.
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Pod } from '../api/core-v1.js';
+import { silentLogger } from '../log.js';
+import { streamContainerLog } from './container-logs.js';
+
+export interface UserInfo {
+  name: string;
+  groups: string[];
+  /** How the user was recognised: x509, token, anonymous. */
+  via: 'x509' | 'token' | 'anonymous';
+}
+
+export interface RequestAttributes {
+  user: UserInfo;
+  verb: string;
+  resource: 'nodes';
+  name: string;
+  subresource: string;
+  path: string;
+}
+
+export interface Authorizer {
+  authorize(attrs: RequestAttributes): Promise<{ allowed: boolean; reason?: string }>;
+}
+
+export const alwaysAllow: Authorizer = { authorize: () => Promise.resolve({ allowed: true }) };
+
+export interface TokenAuthenticator {
+  authenticate(token: string): Promise<UserInfo | undefined>;
+}
+
+export interface HealthCheck {
+  name: string;
+  check(): { ok: boolean; message?: string };
+}
+
+export interface KubeletBackend {
+  nodeName: string;
+  pods(): Pod[];
+  runningPods(): Promise<Pod[]>;
+  registry: Registry;
+  configz(): unknown;
+  /** The CRI log file of a container (the previous instance with `previous`), or why none. */
+  containerLog(namespace: string, pod: string, container: string, previous: boolean): Promise<{ path: string; running: () => Promise<boolean> } | { error: string; status: number }>;
+  healthChecks: HealthCheck[];
+}
+
+export interface KubeletServerOptions {
+  backend: KubeletBackend;
+  address: string;
+  port: number;
+  tls: { cert: string; key: string; clientCA?: string };
+  anonymous: boolean;
+  authorizer: Authorizer;
+  tokens?: TokenAuthenticator;
+  healthz?: { address: string; port: number };
+  logger?: Logger;
+}
+
+export interface KubeletServer {
+  port: number;
+  healthzPort: number | undefined;
+  close(): Promise<void>;
+}
+
+const VERBS: Record<string, string> = { GET: 'get', HEAD: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
+
+/** Upstream's subresource for a kubelet path. */
+export function subresourceOf(path: string): string {
+  if (path === '/stats' || path.startsWith('/stats/')) return 'stats';
+  if (path === '/metrics' || path.startsWith('/metrics/')) return 'metrics';
+  if (path === '/logs' || path.startsWith('/logs/')) return 'log';
+  if (path === '/spec' || path.startsWith('/spec/')) return 'spec';
+  if (path === '/checkpoint' || path.startsWith('/checkpoint/')) return 'checkpoint';
+  return 'proxy';
+}
+
+function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  send(res, status, `${JSON.stringify(value)}\n`, 'application/json');
+}
+
+function userFromCert(req: IncomingMessage): UserInfo | undefined {
+  const socket = req.socket as TLSSocket;
+  if (!socket.authorized) return undefined;
+  const cert = socket.getPeerCertificate();
+  const subject = cert.subject as unknown as Record<string, string | string[] | undefined> | undefined;
+  const cn = subject?.['CN'];
+  const o = subject?.['O'];
+  const name = Array.isArray(cn) ? cn[0] : cn;
+  if (!name) return undefined;
+  return { name, groups: [...(Array.isArray(o) ? o : o ? [o] : []), 'system:authenticated'], via: 'x509' };
+}
+
+function intParam(q: URLSearchParams, name: string): number | undefined | Error {
+  const v = q.get(name);
+  if (v === null || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) return new Error(`${name} must be a non-negative integer, got "${v}"`);
+  return n;
+}
+
+async function containerLogs(backend: KubeletBackend, parts: string[], q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const [ns, pod, container] = parts.map((p) => decodeURIComponent(p));
+  if (!ns || !pod || !container || parts.length !== 3) {
+    send(res, 400, 'path must be /containerLogs/{namespace}/{pod}/{container}\n');
+    return;
+  }
+  const tail = intParam(q, 'tailLines');
+  const limit = intParam(q, 'limitBytes');
+  const since = intParam(q, 'sinceSeconds');
+  for (const v of [tail, limit, since]) {
+    if (v instanceof Error) {
+      send(res, 400, `${v.message}\n`);
+      return;
+    }
+  }
+  const sinceTime = q.get('sinceTime');
+  if (sinceTime && Number.isNaN(Date.parse(sinceTime))) {
+    send(res, 400, `sinceTime must be RFC 3339, got "${sinceTime}"\n`);
+    return;
+  }
+  const bool = (n: string): boolean => q.get(n) === 'true' || q.get(n) === '1';
+  const found = await backend.containerLog(ns, pod, container, bool('previous'));
+  if ('error' in found) {
+    send(res, found.status, `${found.error}\n`);
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'transfer-encoding': 'chunked' });
+  const ac = new AbortController();
+  req.on('close', () => ac.abort());
+  const sinceMs = since !== undefined ? Date.now() - (since as number) * 1000 : sinceTime ? Date.parse(sinceTime) : undefined;
+  await streamContainerLog(
+    found.path,
+    {
+      timestamps: bool('timestamps'),
+      follow: bool('follow'),
+      ...(tail !== undefined ? { tailLines: tail as number } : {}),
+      ...(limit !== undefined ? { limitBytes: limit as number } : {}),
+      ...(sinceMs !== undefined ? { sinceMs } : {}),
+    },
+    (text) => res.write(text),
+    ac.signal,
+    async () => !(await found.running()),
+  ).catch((err: unknown) => {
+    res.write(`\nkubelet-ts: log stream ended: ${err instanceof Error ? err.message : String(err)}\n`);
+  });
+  res.end();
+}
+
+function healthz(backend: KubeletBackend, path: string, res: ServerResponse): void {
+  const results = backend.healthChecks.map((c) => ({ name: c.name, ...c.check() }));
+  const sub = path.replace(/^\/healthz\/?/, '');
+  if (sub) {
+    const one = sub === 'ping' ? { name: 'ping', ok: true } : results.find((r) => r.name === sub);
+    if (!one) return send(res, 404, `no health check "${sub}"\n`);
+    return send(res, one.ok ? 200 : 500, one.ok ? 'ok' : `[-]${one.name} failed: ${'message' in one ? (one.message ?? '') : ''}\n`);
+  }
+  const failed = results.filter((r) => !r.ok);
+  if (failed.length === 0) return send(res, 200, 'ok');
+  const lines = ['[+]ping ok', ...results.map((r) => (r.ok ? `[+]${r.name} ok` : `[-]${r.name} failed: ${r.message ?? 'unhealthy'}`)), 'healthz check failed'];
+  return send(res, 500, `${lines.join('\n')}\n`);
+}
+
+async function route(backend: KubeletBackend, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  const path = url.pathname;
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    send(res, 405, `method ${req.method ?? ''} not allowed on ${path}\n`);
+    return;
+  }
+  if (path === '/pods' || path === '/pods/') {
+    sendJson(res, 200, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items: backend.pods() });
+  } else if (path === '/runningpods' || path === '/runningpods/') {
+    sendJson(res, 200, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items: await backend.runningPods() });
+  } else if (path === '/metrics') {
+    send(res, 200, await backend.registry.metrics(), backend.registry.contentType);
+  } else if (path === '/configz') {
+    sendJson(res, 200, { kubeletconfig: backend.configz() });
+  } else if (path === '/healthz' || path.startsWith('/healthz/')) {
+    healthz(backend, path, res);
+  } else if (path.startsWith('/containerLogs/')) {
+    await containerLogs(backend, path.slice('/containerLogs/'.length).split('/'), url.searchParams, req, res);
+  } else {
+    send(res, 404, `404 page not found: ${path}\n`);
+  }
+}
+
+export async function startKubeletServer(opts: KubeletServerOptions): Promise<KubeletServer> {
+  const log = (opts.logger ?? silentLogger).child({ component: 'kubelet-server' });
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'https://kubelet');
+      let user = userFromCert(req);
+      const auth = req.headers.authorization;
+      if (!user && auth?.startsWith('Bearer ') && opts.tokens) user = await opts.tokens.authenticate(auth.slice(7).trim());
+      if (!user && opts.anonymous) user = { name: 'system:anonymous', groups: ['system:unauthenticated'], via: 'anonymous' };
+      if (!user) {
+        log.info({ path: url.pathname, remote: req.socket.remoteAddress }, 'request refused: not authenticated');
+        send(res, 401, 'Unauthorized\n');
+        return;
+      }
+      const attrs: RequestAttributes = { user, verb: VERBS[req.method ?? 'GET'] ?? 'get', resource: 'nodes', name: opts.backend.nodeName, subresource: subresourceOf(url.pathname), path: url.pathname };
+      const decision = await opts.authorizer.authorize(attrs);
+      if (!decision.allowed) {
+        const msg = `Forbidden (user=${user.name}, verb=${attrs.verb}, resource=${attrs.resource}, subresource=${attrs.subresource})`;
+        log.info({ path: url.pathname, user: user.name, reason: decision.reason }, 'request refused: not authorized');
+        send(res, 403, `${msg}\n`);
+        return;
+      }
+      await route(opts.backend, req, res, url);
+    })().catch((err: unknown) => {
+      log.error({ err: err instanceof Error ? err.message : String(err), url: req.url }, 'kubelet server request failed');
+      if (!res.headersSent) send(res, 500, 'internal error\n');
+      else res.end();
+    });
+  };
+  const https: HttpsServer = createHttpsServer(
+    { cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: false, ...(opts.tls.clientCA ? { ca: opts.tls.clientCA } : {}) },
+    handler,
+  );
+  await new Promise<void>((resolve, reject) => {
+    https.once('error', reject);
+    https.listen(opts.port, opts.address, () => resolve());
+  });
+  let health: HttpServer | undefined;
+  if (opts.healthz && opts.healthz.port >= 0) {
+    health = createHttpServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://kubelet');
+      if (url.pathname === '/healthz' || url.pathname.startsWith('/healthz/')) healthz(opts.backend, url.pathname, res);
+      else send(res, 404, `404 page not found: ${url.pathname}\n`);
+    });
+    const h = health;
+    const where = opts.healthz;
+    await new Promise<void>((resolve, reject) => {
+      h.once('error', reject);
+      h.listen(where.port, where.address, () => resolve());
+    });
+  }
+  return {
+    port: (https.address() as AddressInfo).port,
+    healthzPort: health ? (health.address() as AddressInfo).port : undefined,
+    close: async () => {
+      https.closeAllConnections();
+      health?.closeAllConnections();
+      await Promise.all([new Promise<void>((r) => https.close(() => r())), health ? new Promise<void>((r) => health.close(() => r())) : Promise.resolve()]);
+    },
+  };
+}
