@@ -348,7 +348,7 @@ export class SimRuntime implements CriHandlers {
 
   async StopPodSandbox(req: DecodedRequestOf<'StopPodSandbox'>): Promise<ReplyOf<'StopPodSandbox'>> {
     await this.gate('StopPodSandbox');
-    const sb = this.sandboxes.get(req.podSandboxId);
+    const sb = this.sandbox(req.podSandboxId);
     if (!sb) throw notFound(`an error occurred when try to find sandbox "${req.podSandboxId}": not found`);
     this.stopSandbox(sb);
     return {};
@@ -356,7 +356,7 @@ export class SimRuntime implements CriHandlers {
 
   async RemovePodSandbox(req: DecodedRequestOf<'RemovePodSandbox'>): Promise<ReplyOf<'RemovePodSandbox'>> {
     await this.gate('RemovePodSandbox');
-    const sb = this.sandboxes.get(req.podSandboxId);
+    const sb = this.sandbox(req.podSandboxId);
     if (!sb) return {}; // already gone: containerd answers success
     this.stopSandbox(sb);
     for (const cid of [...sb.containers]) {
@@ -370,7 +370,7 @@ export class SimRuntime implements CriHandlers {
 
   async PodSandboxStatus(req: DecodedRequestOf<'PodSandboxStatus'>): Promise<ReplyOf<'PodSandboxStatus'>> {
     await this.gate('PodSandboxStatus');
-    const sb = this.sandboxes.get(req.podSandboxId);
+    const sb = this.sandbox(req.podSandboxId);
     if (!sb) throw notFound(`an error occurred when try to find sandbox: not found`);
     const md = sb.config.metadata;
     const reply: ReplyOf<'PodSandboxStatus'> = {
@@ -400,7 +400,7 @@ export class SimRuntime implements CriHandlers {
     let candidates: Iterable<Sandbox> = this.sandboxes.values();
     if (f?.id) {
       const exact = this.sandboxes.get(f.id);
-      candidates = exact ? [exact] : [...this.sandboxes.values()].filter((s) => s.id.startsWith(f.id));
+      candidates = exact ? [exact] : f.id.length >= 64 ? [] : [...this.sandboxes.values()].filter((s) => s.id.startsWith(f.id));
     }
     const items: NonNullable<ReplyOf<'ListPodSandbox'>['items']> = [];
     for (const sb of candidates) {
@@ -421,7 +421,7 @@ export class SimRuntime implements CriHandlers {
 
   async CreateContainer(req: DecodedRequestOf<'CreateContainer'>): Promise<ReplyOf<'CreateContainer'>> {
     await this.gate('CreateContainer');
-    const sb = this.sandboxes.get(req.podSandboxId);
+    const sb = this.sandbox(req.podSandboxId);
     if (!sb) throw notFound(`failed to find sandbox id "${req.podSandboxId}": not found`);
     const config = req.config;
     if (!config) throw invalid('container config must not be empty');
@@ -506,7 +506,7 @@ export class SimRuntime implements CriHandlers {
 
   async RemoveContainer(req: DecodedRequestOf<'RemoveContainer'>): Promise<ReplyOf<'RemoveContainer'>> {
     await this.gate('RemoveContainer');
-    const c = this.containers.get(req.containerId);
+    const c = this.containers.get(req.containerId) ?? this.byPrefix(this.containers, req.containerId);
     if (!c) return {}; // idempotent, as containerd
     this.removeContainer(c);
     return {};
@@ -625,7 +625,7 @@ export class SimRuntime implements CriHandlers {
 
   async PortForward(req: DecodedRequestOf<'PortForward'>): Promise<ReplyOf<'PortForward'>> {
     await this.gate('PortForward');
-    const sb = this.sandboxes.get(req.podSandboxId);
+    const sb = this.sandbox(req.podSandboxId);
     if (!sb) throw notFound(`failed to find sandbox "${req.podSandboxId}" in store: not found`);
     if (sb.state !== 'SANDBOX_READY') throw unknown(`sandbox "${sb.id}" is not running`);
     return { url: `${SIM_STREAMING_BASE}/portforward/${randomBytes(8).toString('hex')}` };
@@ -722,9 +722,28 @@ export class SimRuntime implements CriHandlers {
   }
 
   private container(id: string, what: string): Container {
-    const c = this.containers.get(id);
+    const c = this.containers.get(id) ?? this.byPrefix(this.containers, id);
     if (!c) throw notFound(`${what}: not found`);
     return c;
+  }
+
+  /**
+   * containerd accepts a unique ID prefix wherever an ID goes (crictl users type 12 digits).
+   * Full 64-digit IDs never get here on a miss, so unknown IDs stay O(1).
+   */
+  private byPrefix<T>(map: Map<string, T>, prefix: string): T | undefined {
+    if (prefix === '' || prefix.length >= 64) return undefined;
+    let found: T | undefined;
+    for (const [id, v] of map) {
+      if (!id.startsWith(prefix)) continue;
+      if (found !== undefined) return undefined; // ambiguous
+      found = v;
+    }
+    return found;
+  }
+
+  private sandbox(id: string): Sandbox | undefined {
+    return this.sandboxes.get(id) ?? this.byPrefix(this.sandboxes, id);
   }
 
   private setState(c: Container, state: ContainerState): void {
@@ -737,7 +756,7 @@ export class SimRuntime implements CriHandlers {
   private *select(id: string | undefined, sandboxId: string | undefined, state: string | undefined, labels: Readonly<Record<string, string>> | undefined): Generator<Container> {
     let ids: Iterable<string>;
     if (id) {
-      ids = this.containers.has(id) ? [id] : [...this.containers.keys()].filter((k) => k.startsWith(id));
+      ids = this.containers.has(id) ? [id] : id.length >= 64 ? [] : [...this.containers.keys()].filter((k) => k.startsWith(id));
     } else if (sandboxId) {
       ids = this.sandboxes.get(sandboxId)?.containers ?? [];
     } else if (state && state in this.byState) {
@@ -880,7 +899,14 @@ export class SimRuntime implements CriHandlers {
    */
   private stop(c: Container, timeoutSec: number): Promise<void> {
     if (c.state !== 'CONTAINER_RUNNING') return Promise.resolve();
-    const exited = new Promise<void>((resolve) => c.exitWaiters.push(resolve));
+    const exited = new Promise<void>((resolve, reject) => {
+      // A runtime closing under a pending stop answers it (UNAVAILABLE) instead of leaving it.
+      this.hung.add(reject);
+      c.exitWaiters.push(() => {
+        this.hung.delete(reject);
+        resolve();
+      });
+    });
     if (!(timeoutSec > 0)) {
       this.finish(c, 137, 'Error');
       return exited;

@@ -3,7 +3,7 @@
 // verbose info, and 10,000 containers held with correct indexes.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { CriInvalidArgumentError, CriNotFoundError, CriRuntimeError } from '../../src/native/cri/errors.js';
+import { CriInvalidArgumentError, CriNotFoundError, CriRuntimeError, CriUnavailableError } from '../../src/native/cri/errors.js';
 import { SIM_STREAMING_BASE } from '../../src/sim/index.js';
 import { containerConfig, newPod, sandboxConfig } from '../helpers/cri-fixtures.js';
 import { simHarness, BUSYBOX, type SimHarness } from './sim-fixtures.js';
@@ -70,6 +70,26 @@ describe('sim runtime state rules', () => {
     await assert.rejects(h.cri.ContainerStatus({ containerId: id }), (err: unknown) => err instanceof CriNotFoundError && err.message.includes(`an error occurred when try to find container "${id}": not found`));
     await assert.rejects(h.cri.StopPodSandbox({ podSandboxId: id }), CriNotFoundError);
     await h.cri.RemovePodSandbox({ podSandboxId: id }); // success, as containerd
+  });
+
+  it('accepts a unique ID prefix as containerd does, and not an ambiguous one', async () => {
+    const c = await h.container(['sleep', '1000']);
+    assert.equal((await h.status(c.id.slice(0, 12))).id, c.id);
+    assert.equal((await h.cri.PodSandboxStatus({ podSandboxId: c.sandboxId.slice(0, 12) })).status?.id, c.sandboxId);
+    await assert.rejects(h.status(''), CriNotFoundError);
+  });
+
+  it('answers a stop pending when the runtime closes, instead of leaving it hanging', async () => {
+    const own = await simHarness();
+    const c = await own.container(['sleep', '1000']);
+    const outcome = own.cri.StopContainer({ containerId: c.id, timeout: 600 }).then(
+      () => 'answered with success',
+      (err: unknown) => err,
+    );
+    await own.advance(1_000);
+    await own.sim.close();
+    assert.ok((await outcome) instanceof CriUnavailableError, String(await outcome));
+    await own.close();
   });
 
   it('echoes mounts in the status and stores updated resources', async () => {
