@@ -308,18 +308,14 @@ export class SimRuntime implements CriHandlers {
   async RunPodSandbox(req: DecodedRequestOf<'RunPodSandbox'>): Promise<ReplyOf<'RunPodSandbox'>> {
     await this.gate('RunPodSandbox');
     const config = req.config;
-    if (!config) throw invalid('sandbox config must not be empty');
-    const md = config.metadata;
-    if (!md) throw invalid('sandbox config must include metadata');
-    if (md.name === '' || md.namespace === '' || md.uid === '') {
-      throw invalid(`sandbox metadata must have name, namespace and uid (got name=${JSON.stringify(md.name)} namespace=${JSON.stringify(md.namespace)} uid=${JSON.stringify(md.uid)})`);
-    }
-    if (!this.runtimeHandlers.has(req.runtimeHandler)) {
-      throw unknown(`failed to get sandbox runtime: no runtime for ${JSON.stringify(req.runtimeHandler)} is configured`);
-    }
+    const md = config?.metadata;
+    if (!config || !md) throw invalid('sandbox config must include metadata');
     const name = `${md.name}_${md.namespace}_${md.uid}_${md.attempt}`;
     const holder = this.sandboxNames.get(name);
     if (holder !== undefined) throw unknown(`failed to reserve sandbox name "${name}": name "${name}" is reserved for "${holder}"`);
+    if (!this.runtimeHandlers.has(req.runtimeHandler)) {
+      throw unknown(`failed to get sandbox runtime: no runtime for ${JSON.stringify(req.runtimeHandler)} is configured`);
+    }
     const hostNetwork = config.linux?.securityContext?.namespaceOptions?.network === 'NODE';
     let ip = '';
     let pool: IpPool | undefined;
@@ -424,20 +420,18 @@ export class SimRuntime implements CriHandlers {
     const sb = this.sandbox(req.podSandboxId);
     if (!sb) throw notFound(`failed to find sandbox id "${req.podSandboxId}": not found`);
     const config = req.config;
-    if (!config) throw invalid('container config must not be empty');
-    const md = config.metadata;
-    if (!md) throw invalid('container config must include metadata');
-    if (md.name === '') throw invalid('container metadata must have a name');
-    const sbMd = sb.config.metadata;
+    const md = config?.metadata;
+    if (!config || !md) throw invalid('container config must include metadata');
+    // As containerd: the name and the log path come from the request's sandbox config.
+    const sbMd = req.sandboxConfig?.metadata;
     const name = `${md.name}_${sbMd?.name ?? ''}_${sbMd?.namespace ?? ''}_${sbMd?.uid ?? ''}_${md.attempt}`;
     const holder = this.containerNames.get(name);
     if (holder !== undefined) throw unknown(`failed to reserve container name "${name}": name "${name}" is reserved for "${holder}"`);
     const imageSpec = config.image?.image ?? '';
-    if (imageSpec === '') throw invalid('container config must name an image');
     const image = this.images.resolve(imageSpec);
     if (!image) throw notFound(`failed to resolve image "${imageSpec}": not found`);
     const behaviour = parseBehaviour(config.annotations);
-    const logDirectory = req.sandboxConfig?.logDirectory || sb.config.logDirectory;
+    const logDirectory = req.sandboxConfig?.logDirectory ?? '';
     const logPath = config.logPath !== '' && logDirectory !== '' ? join(logDirectory, config.logPath) : '';
     const id = hex64();
     const c: Container = {
@@ -482,19 +476,23 @@ export class SimRuntime implements CriHandlers {
     const c = this.container(req.containerId, `an error occurred when try to find container "${req.containerId}"`);
     if (c.state !== 'CONTAINER_CREATED') throw unknown(`container is in ${c.state} state`);
     const sb = this.sandboxes.get(c.sandboxId);
-    if (!sb || sb.state !== 'SANDBOX_READY') throw unknown(`sandbox container "${c.sandboxId}" is not running`);
+    // containerd leaves a container that failed to start (past the state check) exited with
+    // 128 / StartError and the error as its message.
+    if (!sb || sb.state !== 'SANDBOX_READY') throw this.startFailed(c, `sandbox container "${c.sandboxId}" is not running`);
     if (c.behaviour.startError !== undefined) {
-      // containerd leaves a container that failed to start as exited with 128 / StartError.
-      const message = `failed to create containerd task: failed to create shim task: OCI runtime create failed: ${c.behaviour.startError}`;
-      this.setState(c, 'CONTAINER_EXITED');
-      c.finishedAt = this.nowNs();
-      c.exitCode = 128;
-      c.reason = 'StartError';
-      c.message = message;
-      throw unknown(`failed to start containerd task "${c.id}": ${message}`);
+      throw this.startFailed(c, `failed to create containerd task: failed to create shim task: OCI runtime create failed: ${c.behaviour.startError}`);
     }
     this.start(c, sb);
     return {};
+  }
+
+  private startFailed(c: Container, message: string): Error {
+    this.setState(c, 'CONTAINER_EXITED');
+    c.finishedAt = this.nowNs();
+    c.exitCode = 128;
+    c.reason = 'StartError';
+    c.message = message;
+    return unknown(message);
   }
 
   async StopContainer(req: DecodedRequestOf<'StopContainer'>): Promise<ReplyOf<'StopContainer'>> {

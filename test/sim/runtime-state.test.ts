@@ -43,7 +43,7 @@ describe('sim runtime state rules', () => {
     await assert.rejects(h.cri.ExecSync({ containerId: (await h.container(['sleep', '1000'])).id, cmd: [] }), CriInvalidArgumentError);
   });
 
-  it('starts only created containers, and not in a stopped sandbox', async () => {
+  it('starts only created containers; a start in a stopped sandbox fails with StartError', async () => {
     const c = await h.container(['sleep', '1000']);
     await assert.rejects(h.cri.StartContainer({ containerId: c.id }), (err: unknown) => err instanceof CriRuntimeError && /CONTAINER_RUNNING state/.test(err.message));
     const p = await h.pod();
@@ -51,6 +51,8 @@ describe('sim runtime state rules', () => {
     await h.cri.StopPodSandbox({ podSandboxId: p.sandboxId });
     assert.equal((await h.status(created.id)).state, 'CONTAINER_CREATED', 'stopping a sandbox leaves created containers created');
     await assert.rejects(h.cri.StartContainer({ containerId: created.id }), (err: unknown) => err instanceof CriRuntimeError && /is not running/.test(err.message));
+    const failed = await h.status(created.id);
+    assert.deepEqual([failed.state, failed.exitCode, failed.reason], ['CONTAINER_EXITED', 128, 'StartError'], 'as containerd, a failed start leaves it exited');
   });
 
   it('stops idempotently and removes a running container by killing it', async () => {
