@@ -26,6 +26,8 @@ export interface FaultSpec {
   hangRate?: number;
   /** Extra latency added to every call, in milliseconds. */
   slowMs?: number;
+  /** The rule applies to this many more calls, then removes itself ("fail the next 2"). */
+  times?: number;
 }
 
 export interface LatencySpec {
@@ -79,7 +81,7 @@ function onlyKeys(o: Record<string, unknown>, keys: readonly string[], where: st
 /** Checks a fault rule from config, the control API or code; throws naming the bad field. */
 export function validateFault(v: unknown, where: string): FaultSpec {
   const o = plainObject(v, where);
-  onlyKeys(o, ['errorRate', 'code', 'message', 'hang', 'hangRate', 'slowMs'], where);
+  onlyKeys(o, ['errorRate', 'code', 'message', 'hang', 'hangRate', 'slowMs', 'times'], where);
   const spec: FaultSpec = {};
   const errorRate = rate(o['errorRate'], `${where}.errorRate`);
   if (errorRate !== undefined) spec.errorRate = errorRate;
@@ -87,6 +89,11 @@ export function validateFault(v: unknown, where: string): FaultSpec {
   if (hangRate !== undefined) spec.hangRate = hangRate;
   const slowMs = ms(o['slowMs'], `${where}.slowMs`);
   if (slowMs !== undefined) spec.slowMs = slowMs;
+  if (o['times'] !== undefined) {
+    const times = o['times'];
+    if (typeof times !== 'number' || !Number.isInteger(times) || times < 1) throw new Error(`${where}.times: must be an integer >= 1, got ${JSON.stringify(times)}`);
+    spec.times = times;
+  }
   if (o['hang'] !== undefined) {
     if (typeof o['hang'] !== 'boolean') throw new Error(`${where}.hang: must be true or false`);
     spec.hang = o['hang'];
@@ -155,6 +162,21 @@ export class RuleTable<T> {
   /** The rule for this RPC, or the '*' rule. */
   get(rpc: RpcName): T | undefined {
     return this.rules.get(rpc) ?? this.rules.get('*');
+  }
+
+  /**
+   * The rule for this RPC, counting one use of it: a rule with `times` is spent after that
+   * many calls and removed.
+   */
+  take(rpc: RpcName): T | undefined {
+    const key: RpcKey = this.rules.has(rpc) ? rpc : '*';
+    const rule = this.rules.get(key);
+    const times = (rule as { times?: number } | undefined)?.times;
+    if (rule !== undefined && times !== undefined) {
+      if (times <= 1) this.delete(key);
+      else this.rules.set(key, { ...rule, times: times - 1 });
+    }
+    return rule;
   }
 
   get size(): number {

@@ -1007,7 +1007,7 @@ export class SimRuntime implements CriHandlers {
     if (this.closed) return Promise.reject(criErrorFromGrpc(GrpcStatus.UNAVAILABLE, 'sim runtime is shut down'));
     if (!this.gated) return undefined;
     const lat = this.latency.get(rpc);
-    const fault = this.faults.get(rpc);
+    const fault = this.faults.take(rpc);
     let ms = 0;
     if (lat) ms += lat.fixedMs + (lat.jitterMs ? this.random() * lat.jitterMs : 0);
     if (fault?.slowMs) ms += fault.slowMs;

@@ -32,6 +32,20 @@ describe('sim fault injection', () => {
     }
   });
 
+  it('spends a rule with `times` after that many calls', async () => {
+    const h = await simHarness();
+    try {
+      h.sim.faults.set('Version', { errorRate: 1, code: 'UNAVAILABLE', times: 2 });
+      await assert.rejects(h.cri.Version({}), CriUnavailableError);
+      assert.equal(h.sim.faults.get('Version')?.times, 1);
+      await assert.rejects(h.cri.Version({}), CriUnavailableError);
+      await h.cri.Version({});
+      assert.equal(h.sim.faults.get('Version'), undefined, 'the spent rule is gone');
+    } finally {
+      await h.close();
+    }
+  });
+
   it("applies a '*' rule to every RPC, with a specific rule winning", async () => {
     const h = await simHarness();
     try {
