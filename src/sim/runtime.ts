@@ -6,14 +6,16 @@
 // NotFound with containerd's words for unknown IDs, idempotent stops and removes, StopPodSandbox
 // killing the containers and RemovePodSandbox removing them, CRI log files, pod IPs.
 //
-// What a container does is decided by its command (see command.ts) and sim annotations (see
-// annotations.ts). Per-RPC latency and faults are switchable at run time (faults.ts).
+// This file is the RPC surface and the indexes. What a container does is decided by its command
+// (command.ts) and sim annotations (annotations.ts), and carried out by lifecycle.ts; ExecSync
+// answers come from exec.ts, stats from stats.ts, the records are in objects.ts. Per-RPC latency
+// and faults are switchable at run time (faults.ts).
 //
 // Scale: the runtime must hold 10,000 containers while the RPCs that name one object stay
 // O(1). Objects live in maps by ID, with indexes by sandbox, by state and by name; timed work
 // (a `sleep 30` ending, a stop timeout) goes into one scheduler (clock.ts) instead of a timer
 // per container. Only the List RPCs walk objects, and they start from the narrowest index.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { status as GrpcStatus } from '@grpc/grpc-js';
@@ -21,13 +23,14 @@ import type { CriHandlers, DecodedRequestOf, ReplyOf, RpcName } from '../native/
 import { ALL_RPCS } from '../native/cri/api.js';
 import { criError, criErrorFromGrpc } from '../native/cri/errors.js';
 import { silentLogger } from '../log.js';
-import type { PodSandboxConfig__Output } from '../gen/cri/runtime/v1/PodSandboxConfig.js';
-import type { ContainerConfig__Output } from '../gen/cri/runtime/v1/ContainerConfig.js';
 import type { LinuxContainerResources__Output } from '../gen/cri/runtime/v1/LinuxContainerResources.js';
 import type { ContainerStats } from '../gen/cri/runtime/v1/ContainerStats.js';
-import { realClock, Scheduler, type Scheduled, type SimClock } from './clock.js';
-import { compileCommand, type Program, type Stream } from './command.js';
-import { parseBehaviour, parseExecAnswer, type ExecAnswer, type SimBehaviour } from './annotations.js';
+import { ContainerLifecycle } from './lifecycle.js';
+import { execAnswer } from './exec.js';
+import { containerStats } from './stats.js';
+import { hash32, hex64, type Container, type ContainerState, type Sandbox } from './objects.js';
+import { realClock, Scheduler, type SimClock } from './clock.js';
+import { parseBehaviour, parseExecAnswer, type ExecAnswer } from './annotations.js';
 import { ContainerLog } from './logs.js';
 import { IpPool } from './ipam.js';
 import { DEFAULT_IMAGES, ImageStore, normalizeImageRef, type ImageSpecOption, type PullFailureRule, type SimImage } from './images.js';
@@ -59,56 +62,6 @@ export interface SimRuntimeOptions {
   logger?: Logger;
 }
 
-type SandboxState = 'SANDBOX_READY' | 'SANDBOX_NOTREADY';
-type ContainerState = 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED';
-
-interface Sandbox {
-  id: string;
-  name: string;
-  config: PodSandboxConfig__Output;
-  state: SandboxState;
-  createdAt: number;
-  ip: string;
-  pool: IpPool | undefined;
-  runtimeHandler: string;
-  containers: Set<string>;
-  hostNetwork: boolean;
-}
-
-interface Container {
-  id: string;
-  name: string;
-  sandboxId: string;
-  config: ContainerConfig__Output;
-  imageSpec: string;
-  image: SimImage | undefined;
-  state: ContainerState;
-  createdAt: number;
-  startedAt: number;
-  finishedAt: number;
-  exitCode: number;
-  reason: string;
-  message: string;
-  logPath: string;
-  log: ContainerLog | undefined;
-  behaviour: SimBehaviour;
-  program: Program | undefined;
-  pc: number;
-  /** Wall time (epoch ms) the container started, for stats. */
-  startedMs: number;
-  /** Timers of stop, run-seconds and OOM (few, bounded). */
-  timers: Scheduled[];
-  /** The program's current sleep, and the periodic log line: one each, replaced as they go. */
-  wake: Scheduled | undefined;
-  ticker: Scheduled | undefined;
-  exitWaiters: (() => void)[];
-  termSent: boolean;
-  files: Map<string, string>;
-  execAnswers: Map<string, ExecAnswer>;
-  resources: LinuxContainerResources__Output | null;
-  logSeq: number;
-}
-
 export interface SimStats {
   sandboxes: { ready: number; notReady: number };
   containers: { created: number; running: number; exited: number };
@@ -119,14 +72,6 @@ export interface SimStats {
   injectedErrors: Partial<Record<RpcName, number>>;
   injectedHangs: Partial<Record<RpcName, number>>;
   seed: number;
-}
-
-function hex64(): string {
-  return randomBytes(32).toString('hex');
-}
-
-function hash32(id: string): number {
-  return createHash('sha1').update(id).digest().readUInt32BE(0);
 }
 
 function matchesLabels(labels: Readonly<Record<string, string>>, selector: Readonly<Record<string, string>> | undefined): boolean {
@@ -181,6 +126,7 @@ export class SimRuntime implements CriHandlers {
   private readonly injectedHangs: Partial<Record<RpcName, number>> = {};
   private readonly runtimeHandlers: Set<string>;
   private readonly imageFsMountpoint: string;
+  private readonly life: ContainerLifecycle;
   private gated = false;
   private closed = false;
 
@@ -205,6 +151,7 @@ export class SimRuntime implements CriHandlers {
     if (opts.latency) this.latency.replace(opts.latency);
     this.runtimeHandlers = new Set(['', ...(opts.runtimeHandlers ?? ['runc'])]);
     this.imageFsMountpoint = opts.imageFsMountpoint ?? '/var/lib/kubelet-ts-sim/images';
+    this.life = new ContainerLifecycle(this.scheduler, this.clock, (c, state) => this.setState(c, state), this.hung);
   }
 
   // ---- control surface (not CRI) ------------------------------------------------------------
@@ -478,27 +425,19 @@ export class SimRuntime implements CriHandlers {
     const sb = this.sandboxes.get(c.sandboxId);
     // containerd leaves a container that failed to start (past the state check) exited with
     // 128 / StartError and the error as its message.
-    if (!sb || sb.state !== 'SANDBOX_READY') throw this.startFailed(c, `sandbox container "${c.sandboxId}" is not running`);
+    if (!sb || sb.state !== 'SANDBOX_READY') throw this.life.startFailed(c, `sandbox container "${c.sandboxId}" is not running`);
     if (c.behaviour.startError !== undefined) {
-      throw this.startFailed(c, `failed to create containerd task: failed to create shim task: OCI runtime create failed: ${c.behaviour.startError}`);
+      throw this.life.startFailed(c, `failed to create containerd task: failed to create shim task: OCI runtime create failed: ${c.behaviour.startError}`);
     }
-    this.start(c, sb);
+    this.life.start(c, sb);
     return {};
   }
 
-  private startFailed(c: Container, message: string): Error {
-    this.setState(c, 'CONTAINER_EXITED');
-    c.finishedAt = this.nowNs();
-    c.exitCode = 128;
-    c.reason = 'StartError';
-    c.message = message;
-    return unknown(message);
-  }
 
   async StopContainer(req: DecodedRequestOf<'StopContainer'>): Promise<ReplyOf<'StopContainer'>> {
     await this.gate('StopContainer');
     const c = this.container(req.containerId, `an error occurred when try to find container "${req.containerId}"`);
-    await this.stop(c, Number(req.timeout));
+    await this.life.stop(c, Number(req.timeout));
     return {};
   }
 
@@ -595,7 +534,7 @@ export class SimRuntime implements CriHandlers {
     if (c.state !== 'CONTAINER_RUNNING') throw unknown(`container is in ${c.state} state`);
     if (req.cmd.length === 0) throw invalid('exec cmd must not be empty');
     const timeoutMs = Number(req.timeout) * 1000;
-    const answer = this.execAnswer(c, req.cmd);
+    const answer = execAnswer(c, this.sandboxes.get(c.sandboxId)?.config.hostname ?? '', req.cmd);
     if (timeoutMs > 0 && answer.ms > timeoutMs) {
       await this.delay(timeoutMs, 'ExecSync');
       throw criError('KTS_CRI_DEADLINE_EXCEEDED', `failed to exec in container: timeout ${Number(req.timeout)}s exceeded: context deadline exceeded`);
@@ -632,14 +571,14 @@ export class SimRuntime implements CriHandlers {
   async ContainerStats(req: DecodedRequestOf<'ContainerStats'>): Promise<ReplyOf<'ContainerStats'>> {
     await this.gate('ContainerStats');
     const c = this.container(req.containerId, `failed to find container`);
-    return { stats: this.statsOf(c) };
+    return { stats: containerStats(c, this.clock.now(), this.imageFsMountpoint) };
   }
 
   async ListContainerStats(req: DecodedRequestOf<'ListContainerStats'>): Promise<ReplyOf<'ListContainerStats'>> {
     await this.gate('ListContainerStats');
     const f = req.filter;
     const stats: ContainerStats[] = [];
-    for (const c of this.select(f?.id, f?.podSandboxId, undefined, f?.labelSelector)) stats.push(this.statsOf(c));
+    for (const c of this.select(f?.id, f?.podSandboxId, undefined, f?.labelSelector)) stats.push(containerStats(c, this.clock.now(), this.imageFsMountpoint));
     return { stats };
   }
 
@@ -778,7 +717,7 @@ export class SimRuntime implements CriHandlers {
     // containerd kills the containers of a sandbox being stopped (timeout 0: SIGKILL).
     for (const cid of sb.containers) {
       const c = this.containers.get(cid);
-      if (c?.state === 'CONTAINER_RUNNING') this.finish(c, 137, 'Error');
+      if (c?.state === 'CONTAINER_RUNNING') this.life.finish(c, 137, 'Error');
     }
     if (sb.state === 'SANDBOX_READY') {
       sb.state = 'SANDBOX_NOTREADY';
@@ -788,201 +727,21 @@ export class SimRuntime implements CriHandlers {
   }
 
   private removeContainer(c: Container): void {
-    if (c.state === 'CONTAINER_RUNNING') this.finish(c, 137, 'Error');
+    if (c.state === 'CONTAINER_RUNNING') this.life.finish(c, 137, 'Error');
     this.byState[c.state].delete(c.id);
     this.containers.delete(c.id);
     this.containerNames.delete(c.name);
     this.sandboxes.get(c.sandboxId)?.containers.delete(c.id);
   }
 
-  private start(c: Container, sb: Sandbox): void {
-    const argv = [...c.config.command, ...c.config.args];
-    const env = new Map(c.config.envs.map((kv) => [kv.key, kv.value] as const));
-    c.program = compileCommand(argv, { mode: 'run', env, hostname: sb.config.hostname });
-    c.pc = 0;
-    this.setState(c, 'CONTAINER_RUNNING');
-    c.startedAt = this.nowNs();
-    c.startedMs = this.clock.now();
-    void c.log?.touch();
-    const b = c.behaviour;
-    for (let i = 1; i <= b.logLines; i++) this.output(c, 'stdout', `sim log line ${i}/${b.logLines}\n`);
-    if (b.logEveryMs !== undefined) this.tick(c, b.logEveryMs);
-    if (b.oomAfterMs !== undefined) {
-      c.timers.push(this.scheduler.after(b.oomAfterMs, () => this.finish(c, 137, 'OOMKilled')));
-    }
-    if (b.runMs !== undefined) {
-      const code = b.exitCode ?? 0;
-      if (b.runMs === 0) {
-        this.finish(c, code);
-        return;
-      }
-      c.timers.push(this.scheduler.after(b.runMs, () => this.finish(c, code)));
-    }
-    this.advance(c);
-  }
 
-  private tick(c: Container, every: number): void {
-    c.ticker = this.scheduler.after(every, () => {
-      if (c.state !== 'CONTAINER_RUNNING') return;
-      this.output(c, 'stdout', `sim tick ${++c.logSeq}\n`);
-      this.tick(c, every);
-    });
-  }
 
-  private output(c: Container, stream: Stream, text: string): void {
-    c.log?.write(this.clock.now(), stream, text);
-  }
 
-  /** Runs the container's program from its current step until it sleeps or ends. */
-  private advance(c: Container): void {
-    const p = c.program;
-    if (!p) return;
-    while (c.state === 'CONTAINER_RUNNING') {
-      if (c.pc >= p.steps.length) {
-        if (p.loopFrom !== undefined) {
-          c.pc = p.loopFrom;
-          continue;
-        }
-        this.naturalExit(c, p.exitCode);
-        return;
-      }
-      const step = p.steps[c.pc];
-      if (!step) return;
-      switch (step.kind) {
-        case 'out':
-          this.output(c, step.stream, step.text);
-          c.pc++;
-          break;
-        case 'file':
-          if (step.content === undefined) c.files.delete(step.path);
-          else c.files.set(step.path, step.content);
-          c.pc++;
-          break;
-        case 'exit':
-          this.naturalExit(c, step.code);
-          return;
-        case 'sleep':
-          c.pc++;
-          if (step.ms === Infinity) return;
-          c.wake = this.scheduler.after(step.ms, () => this.advance(c));
-          return;
-      }
-    }
-  }
 
-  private naturalExit(c: Container, code: number): void {
-    if (c.behaviour.runMs !== undefined) return; // runs until run-seconds, whatever the command
-    this.finish(c, c.behaviour.exitCode ?? code);
-  }
 
-  private finish(c: Container, code: number, reason?: string): void {
-    if (c.state !== 'CONTAINER_RUNNING') return;
-    for (const t of c.timers) t.cancel();
-    c.timers = [];
-    c.wake?.cancel();
-    c.ticker?.cancel();
-    c.wake = c.ticker = undefined;
-    this.setState(c, 'CONTAINER_EXITED');
-    c.finishedAt = Math.max(this.nowNs(), c.startedAt);
-    c.exitCode = code;
-    c.reason = reason ?? (code === 0 ? 'Completed' : 'Error');
-    const waiters = c.exitWaiters;
-    c.exitWaiters = [];
-    for (const w of waiters) w();
-  }
 
-  /**
-   * StopContainer as containerd: timeout 0 kills at once; otherwise SIGTERM, and SIGKILL when
-   * the timeout ends. Resolves when the container has exited.
-   */
-  private stop(c: Container, timeoutSec: number): Promise<void> {
-    if (c.state !== 'CONTAINER_RUNNING') return Promise.resolve();
-    const exited = new Promise<void>((resolve, reject) => {
-      // A runtime closing under a pending stop answers it (UNAVAILABLE) instead of leaving it.
-      this.hung.add(reject);
-      c.exitWaiters.push(() => {
-        this.hung.delete(reject);
-        resolve();
-      });
-    });
-    if (!(timeoutSec > 0)) {
-      this.finish(c, 137, 'Error');
-      return exited;
-    }
-    if (!c.termSent) {
-      c.termSent = true;
-      const b = c.behaviour;
-      const onTerm = c.program?.onTerm ?? 'ignore';
-      const ignores = b.ignoreSigterm ?? onTerm === 'ignore';
-      if (!ignores) {
-        const code = b.sigtermExitCode ?? (onTerm === 'ignore' ? 0 : onTerm.exitCode);
-        if (b.sigtermMs === 0) this.finish(c, code, code === 0 ? 'Completed' : 'Error');
-        else c.timers.push(this.scheduler.after(b.sigtermMs, () => this.finish(c, code)));
-      }
-    }
-    if (c.state === 'CONTAINER_RUNNING') {
-      c.timers.push(this.scheduler.after(timeoutSec * 1000, () => this.finish(c, 137, 'Error')));
-    }
-    return exited;
-  }
 
-  private execAnswer(c: Container, cmd: readonly string[]): { stdout: string; stderr: string; exitCode: number; ms: number; apply: () => void } {
-    const line = cmd.join(' ');
-    const fixed = c.execAnswers.get(line) ?? c.behaviour.execSync.get(line) ?? c.execAnswers.get('*') ?? c.behaviour.execSync.get('*');
-    if (fixed) return { stdout: fixed.stdout, stderr: fixed.stderr, exitCode: fixed.exitCode, ms: fixed.seconds * 1000, apply: () => undefined };
-    const sb = this.sandboxes.get(c.sandboxId);
-    const env = new Map(c.config.envs.map((kv) => [kv.key, kv.value] as const));
-    const program = compileCommand(cmd, { mode: 'exec', files: c.files, env, hostname: sb?.config.hostname ?? '' });
-    let stdout = '';
-    let stderr = '';
-    let ms = 0;
-    let exitCode = program.exitCode;
-    const fileSteps: { path: string; content: string | undefined }[] = [];
-    for (const step of program.steps) {
-      if (step.kind === 'out') {
-        if (step.stream === 'stdout') stdout += step.text;
-        else stderr += step.text;
-      } else if (step.kind === 'sleep') {
-        ms += step.ms;
-      } else if (step.kind === 'file') {
-        fileSteps.push(step);
-      } else {
-        exitCode = step.code;
-        break;
-      }
-    }
-    return {
-      stdout,
-      stderr,
-      exitCode,
-      ms,
-      apply: () => {
-        for (const f of fileSteps) {
-          if (f.content === undefined) c.files.delete(f.path);
-          else c.files.set(f.path, f.content);
-        }
-      },
-    };
-  }
 
-  private statsOf(c: Container): ContainerStats {
-    const h = hash32(c.id);
-    const now = this.clock.now();
-    const ts = this.nowNs();
-    const running = c.state === 'CONTAINER_RUNNING';
-    // Plausible and stable per container: 1-50 millicores, 8-64 MiB working set.
-    const millicores = 1 + (h % 50);
-    const ranMs = c.startedMs > 0 ? (running ? now : c.finishedAt / 1e6) - c.startedMs : 0;
-    const stats: ContainerStats = {
-      attributes: { id: c.id, metadata: c.config.metadata, labels: c.config.labels, annotations: c.config.annotations },
-      writableLayer: { timestamp: ts, fsId: { mountpoint: `${this.imageFsMountpoint}/snapshots/${c.id.slice(0, 12)}` }, usedBytes: { value: 4096 * (1 + (h % 256)) }, inodesUsed: { value: 1 + (h % 64) } },
-    };
-    if (running) {
-      stats.cpu = { timestamp: ts, usageCoreNanoSeconds: { value: Math.max(0, Math.round(ranMs * 1e3 * millicores)) } };
-      stats.memory = { timestamp: ts, workingSetBytes: { value: (8 + ((h >>> 8) % 57)) * 1024 * 1024 } };
-    }
-    return stats;
-  }
 
   private imageReply(i: SimImage): NonNullable<ReplyOf<'ListImages'>['images']>[number] {
     return { id: i.id, repoTags: i.repoTags, repoDigests: i.repoDigests, size: i.size, uid: { value: 0 }, username: '', spec: null };
