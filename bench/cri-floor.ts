@@ -149,8 +149,9 @@ async function main(): Promise<void> {
     writeFileSync(`${base}.md`, md);
     process.stdout.write(`\nreport: ${base}.json, ${base}.md\n`);
   } finally {
-    rmSync(logRoot, { recursive: true, force: true });
+    // The runtime first: it may still be writing container logs under logRoot.
     await rt.close();
+    rmSync(logRoot, { recursive: true, force: true });
   }
 }
 
