@@ -254,9 +254,10 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
 }
 
 /** Reads one pod's sandboxes and containers (with full statuses) back from the runtime. */
-export async function inspectPod(cri: CriClient, uid: string, runtime: string): Promise<PodRuntimeState> {
+export async function inspectPod(cri: CriClient, uid: string, runtime: string, signal?: AbortSignal): Promise<PodRuntimeState> {
   const filter = { labelSelector: { [LABEL_POD_UID]: uid } };
-  const [sandboxes, containers] = await Promise.all([cri.ListPodSandbox({ filter }), cri.ListContainers({ filter })]);
+  const o = signal ? { signal } : {};
+  const [sandboxes, containers] = await Promise.all([cri.ListPodSandbox({ filter }, o), cri.ListContainers({ filter }, o)]);
   const first = sandboxes.items[0];
   const id = first ? podIdentity(first) : { uid, name: '', namespace: '' };
   const state = emptyRuntimeState(uid, id.name, id.namespace);
@@ -265,10 +266,10 @@ export async function inspectPod(cri: CriClient, uid: string, runtime: string): 
     if (isCriError(err) && err.code === 'KTS_CRI_NOT_FOUND') return undefined;
     throw err;
   };
-  const sandboxStatuses = await Promise.all(sandboxes.items.map((s) => cri.PodSandboxStatus({ podSandboxId: s.id, verbose: false }).catch(goneIsUndefined)));
+  const sandboxStatuses = await Promise.all(sandboxes.items.map((s) => cri.PodSandboxStatus({ podSandboxId: s.id, verbose: false }, o).catch(goneIsUndefined)));
   for (const s of sandboxStatuses) if (s?.status) state.sandboxes.push(sandboxFromStatus(s.status));
   state.sandboxes.sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt);
-  const containerStatuses = await Promise.all(containers.containers.map((c) => cri.ContainerStatus({ containerId: c.id, verbose: false }).then((r) => ({ r, sandboxId: c.podSandboxId })).catch(goneIsUndefined)));
+  const containerStatuses = await Promise.all(containers.containers.map((c) => cri.ContainerStatus({ containerId: c.id, verbose: false }, o).then((r) => ({ r, sandboxId: c.podSandboxId })).catch(goneIsUndefined)));
   for (const s of containerStatuses) if (s?.r.status) state.containers.push(containerFromStatus(s.r.status, s.sandboxId, runtime));
   state.containers.sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt);
   return state;

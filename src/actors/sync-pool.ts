@@ -1,0 +1,167 @@
+// The sync pool: a piscina pool of threads that run the CRI half of pod work, so the main thread
+// (pod workers, status, HTTP) never waits on the runtime and one bad sync cannot stall others.
+// Each thread runs many tasks at once (CRI calls are I/O), and the pool as a whole is bounded
+// (`maxConcurrent`): a runtime on two cores does not get faster when 300 pods hit it at once.
+//
+// Tasks and results are plain data (structured clone). A task can be cancelled (a kill cancels
+// the pod's running sync): `run` returns a handle whose `cancel()` flips a shared flag the thread
+// waits on, and whose `settled` resolves when the thread has really let go of the pod, so the
+// caller can start the kill without racing the sync it replaced.
+// A pool thread that dies (a crash, an OOM) fails only its own tasks with a typed error; piscina
+// replaces the thread and the pod workers retry.
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import type { Logger } from 'pino';
+import type { Pod } from '../api/core-v1.js';
+import type { CriHandlers } from '../native/cri/api.js';
+import { fromPlainError, type PlainCriError } from '../native/cri/errors.js';
+import { serveCriOnPort } from '../native/cri/port-transport.js';
+import type { SandboxOptions } from '../pods/cri-config.js';
+import type { PodRuntimeState } from '../pods/runtime-state.js';
+import type { SyncPlan, SyncResult } from '../pods/sync.js';
+import { silentLogger } from '../log.js';
+
+export interface SyncPoolWorkerData {
+  endpoint: string | undefined;
+  imageEndpoint: string | undefined;
+  runtimeRequestTimeoutMs: number;
+  /** Scheme of container IDs in pod status ("containerd", "sim"). */
+  runtimeName: string;
+}
+
+type TaskBase = { port?: MessagePort; cancel?: Int32Array };
+
+export type SyncTask = TaskBase &
+  (
+    | { type: 'sync'; pod: Pod; plan: SyncPlan; sandbox: SandboxOptions }
+    | { type: 'kill'; uid: string; graceSeconds: number }
+    | { type: 'inspect'; uid: string }
+    | { type: 'remove'; uid: string }
+    | { type: 'crash' }
+  );
+
+export type PlainError = PlainCriError | { kind: 'Error'; message: string; stack?: string };
+
+export type SyncTaskResult =
+  | { type: 'sync'; result: SyncResult }
+  | { type: 'kill'; killed: string[]; errors: string[] }
+  | { type: 'inspect'; state: PodRuntimeState }
+  | { type: 'remove'; removed: string[] }
+  | { type: 'error'; error: PlainError };
+
+/** Distributive Omit, so each task variant keeps its own fields. */
+type TaskInput<T> = T extends unknown ? Omit<T, 'port' | 'cancel'> : never;
+
+export class SyncPoolError extends Error {
+  readonly code = 'KTS_SYNC_POOL';
+}
+
+export function errorFrom(plain: PlainError): Error {
+  if (plain.kind === 'CriError') return fromPlainError(plain);
+  const e = new Error(plain.message);
+  if (plain.stack) e.stack = plain.stack;
+  return e;
+}
+
+export interface SyncPoolOptions {
+  /** A CRI endpoint (unix://), or the embedded runtime's handlers living in this thread. */
+  runtime: { endpoint: string; imageEndpoint?: string; name: string } | { embedded: CriHandlers; name: string };
+  threads?: number;
+  concurrentTasksPerThread?: number;
+  runtimeRequestTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export interface TaskHandle<R> {
+  result: Promise<R>;
+  cancel(): void;
+  /** Resolves (never rejects) once the thread is done with the task, cancelled or not. */
+  settled: Promise<void>;
+}
+
+export class SyncPool {
+  private readonly pool: Piscina<SyncTask, SyncTaskResult>;
+  private readonly embedded: CriHandlers | undefined;
+  private readonly log: Logger;
+  private inFlight = 0;
+
+  constructor(opts: SyncPoolOptions) {
+    this.log = (opts.logger ?? silentLogger).child({ component: 'sync-pool' });
+    this.embedded = 'embedded' in opts.runtime ? opts.runtime.embedded : undefined;
+    const workerData: SyncPoolWorkerData = {
+      endpoint: 'endpoint' in opts.runtime ? opts.runtime.endpoint : undefined,
+      imageEndpoint: 'endpoint' in opts.runtime ? opts.runtime.imageEndpoint : undefined,
+      runtimeRequestTimeoutMs: opts.runtimeRequestTimeoutMs ?? 120_000,
+      runtimeName: opts.runtime.name,
+    };
+    const threads = opts.threads ?? 2;
+    this.pool = new Piscina<SyncTask, SyncTaskResult>({
+      filename: new URL('./sync-worker.js', import.meta.url).href,
+      minThreads: threads,
+      maxThreads: threads,
+      concurrentTasksPerWorker: opts.concurrentTasksPerThread ?? 16,
+      idleTimeout: Infinity,
+      workerData,
+    });
+    this.pool.on('error', (err: unknown) => this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'sync pool thread failed'));
+  }
+
+  get threads(): number {
+    return this.pool.threads.length;
+  }
+
+  get running(): number {
+    return this.inFlight;
+  }
+
+  get queued(): number {
+    return this.pool.queueSize;
+  }
+
+  /** Runs a task; `result` rejects with the task's typed error (CriError for runtime failures). */
+  run<T extends TaskInput<SyncTask>>(input: T): TaskHandle<Extract<SyncTaskResult, { type: T['type'] }>> {
+    const cancel = new Int32Array(new SharedArrayBuffer(4));
+    const task = { ...input, cancel } as SyncTask;
+    const transferList: MessagePort[] = [];
+    let closeServer: (() => void) | undefined;
+    if (this.embedded) {
+      const { port1, port2 } = new MessageChannel();
+      const served = serveCriOnPort(this.embedded, port1, this.log);
+      closeServer = () => served.close();
+      task.port = port2;
+      transferList.push(port2);
+    }
+    this.inFlight++;
+    const raw = this.pool.run(task, { transferList });
+    const settled = raw.then(
+      () => undefined,
+      () => undefined,
+    );
+    void settled.then(() => {
+      this.inFlight--;
+      closeServer?.();
+    });
+    const result = raw.then(
+      (r) => {
+        if (r.type === 'error') throw errorFrom(r.error);
+        if (r.type !== input.type) throw new SyncPoolError(`sync pool: ${input.type} task answered with ${r.type}`);
+        return r as Extract<SyncTaskResult, { type: T['type'] }>;
+      },
+      (err: unknown) => {
+        throw new SyncPoolError(`sync pool thread failed during a ${input.type} task: ${err instanceof Error ? err.message : String(err)}`);
+      },
+    );
+    return {
+      result,
+      settled,
+      cancel: () => {
+        Atomics.store(cancel, 0, 1);
+        Atomics.notify(cancel, 0);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close({ force: true });
+  }
+}
