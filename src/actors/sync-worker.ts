@@ -7,7 +7,6 @@
 // Cancellation: each task carries a one-slot SharedArrayBuffer; the main thread stores 1 and
 // notifies, Atomics.waitAsync here aborts the task's signal, and the next CRI call fails with
 // CriCancelledError. No polling, no thread termination.
-import type { MessagePort } from 'node:worker_threads';
 import { workerData } from 'piscina';
 import { connectCri } from '../native/cri/index.js';
 import { createCriClient, type CriClient } from '../native/cri/client.js';
