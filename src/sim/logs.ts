@@ -37,18 +37,23 @@ export class ContainerLog {
     private readonly log: Logger,
   ) {}
 
-  /** Creates the file (and its folder) if missing. */
+  /** At start: creates the file (and its folder, as containerd does) if missing. */
   touch(): Promise<void> {
-    return this.enqueue('');
+    return this.enqueue('', true);
   }
 
+  /**
+   * Appends output. The folder is never re-created here: with containerd a removed log folder
+   * means the lines go nowhere, and a simulated container must not resurrect what a test (or
+   * the kubelet) deleted.
+   */
   write(ms: number, stream: Stream, text: string): void {
-    void this.enqueue(criLogLines(ms, stream, text));
+    void this.enqueue(criLogLines(ms, stream, text), false);
   }
 
   /** After a rename by the kubelet: a new, empty file at the original path. */
   reopen(): Promise<void> {
-    return this.enqueue('');
+    return this.enqueue('', true);
   }
 
   /** Resolves when everything written so far is on disk. */
@@ -56,21 +61,15 @@ export class ContainerLog {
     return this.chain;
   }
 
-  private enqueue(data: string): Promise<void> {
+  private enqueue(data: string, create: boolean): Promise<void> {
     this.chain = this.chain.then(async () => {
       try {
+        if (create) await mkdir(dirname(this.path), { recursive: true });
         await appendFile(this.path, data);
       } catch (err) {
-        const code = (err as { code?: string }).code;
-        try {
-          if (code !== 'ENOENT') throw err;
-          await mkdir(dirname(this.path), { recursive: true });
-          await appendFile(this.path, data);
-        } catch (err2) {
-          if (!this.warned) {
-            this.warned = true;
-            this.log.warn({ path: this.path, err: err2 instanceof Error ? err2.message : String(err2) }, 'cannot write container log');
-          }
+        if (!this.warned) {
+          this.warned = true;
+          this.log.warn({ path: this.path, err: err instanceof Error ? err.message : String(err) }, 'cannot write container log');
         }
       }
     });

@@ -2,7 +2,9 @@
 // answers: the default interpreter, per-container answers by annotation and by API, timeouts.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rename } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { CriDeadlineError, CriNotFoundError, CriRuntimeError } from '../../src/native/cri/errors.js';
 import { SIM_ANNOTATION_PREFIX as P } from '../../src/sim/index.js';
 import { criLogLines, rfc3339Nano } from '../../src/sim/logs.js';
@@ -53,6 +55,24 @@ describe('sim container logs', () => {
     assert.equal((await readFile(`${path}.1`, 'utf8')).split('\n').filter(Boolean).length, 1, 'the rotated file keeps the old line');
     await h.cri.StopContainer({ containerId: id, timeout: 0 });
     await assert.rejects(h.cri.ReopenContainerLog({ containerId: id }), CriRuntimeError, 'not running');
+  });
+});
+
+describe('sim container logs, regression', () => {
+  it('does not re-create a log folder removed while the container still prints', async () => {
+    const h = await simHarness();
+    try {
+      const { id } = await h.container(['sh', '-c', 'while true; do echo tick; sleep 1; done']);
+      await h.sim.flushLogs();
+      const dir = dirname((await h.status(id)).logPath);
+      assert.equal(existsSync(dir), true);
+      await rm(dir, { recursive: true, force: true });
+      await h.advance(5_000);
+      await h.sim.flushLogs();
+      assert.equal(existsSync(dir), false, 'later output goes nowhere, as with containerd');
+    } finally {
+      await h.close();
+    }
   });
 });
 
