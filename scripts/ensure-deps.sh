@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and the run command need, when they are missing.
+# Fast and silent when everything is present; one `apt-get update` otherwise. Needs root.
+set -euo pipefail
+
+packages=(containerd runc containernetworking-plugins busybox-static umoci skopeo iproute2 docker-registry openssl)
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" = 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "ensure-deps: missing Debian packages: ${missing[*]}; run as root (or: sudo apt-get install -y ${missing[*]})" >&2
+  exit 1
+fi
+echo "ensure-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get update -qq >/tmp/kts-apt-update.log 2>&1; then
+  echo "ensure-deps: apt-get update failed; see /tmp/kts-apt-update.log" >&2
+  tail -5 /tmp/kts-apt-update.log >&2
+  exit 1
+fi
+if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/kts-apt-install.log 2>&1; then
+  echo "ensure-deps: apt-get install ${missing[*]} failed; see /tmp/kts-apt-install.log" >&2
+  tail -10 /tmp/kts-apt-install.log >&2
+  exit 1
+fi
+# Debian starts its own containerd and registry services; kubelet-ts runs private instances and
+# does not need them (they are left as the package set them up).
+echo "ensure-deps: installed ${missing[*]}" >&2

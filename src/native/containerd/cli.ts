@@ -1,0 +1,62 @@
+// `kubelet-ts containerd up|check` and `kubelet-ts images build`.
+import type { Logger } from 'pino';
+import { CONTAINERD_REQUIREMENTS, IMAGE_BUILD_REQUIREMENTS, missingRequirements } from './deps.js';
+import { ManagedContainerd } from './managed.js';
+import { buildImages, ensureImages } from './images.js';
+
+function flag(argv: readonly string[], name: string): string | undefined {
+  const i = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i < 0) return undefined;
+  const a = argv[i] ?? '';
+  return a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[i + 1];
+}
+
+function checkFlags(argv: readonly string[], known: readonly string[]): void {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    if (!a.startsWith('--')) throw new Error(`unexpected argument "${a}"`);
+    const name = a.slice(2).split('=')[0] ?? '';
+    if (!known.includes(name)) throw new Error(`unknown flag --${name} (known: ${known.map((k) => `--${k}`).join(', ')})`);
+    if (!a.includes('=')) i++;
+  }
+}
+
+export async function runContainerdCommand(argv: readonly string[], log: Logger): Promise<number> {
+  const [group, sub, ...rest] = argv;
+  if (group === 'images' && sub === 'build') {
+    checkFlags(rest, ['cache-dir']);
+    const cacheDir = flag(rest, 'cache-dir');
+    const images = await buildImages({ logger: log, ...(cacheDir ? { cacheDir } : {}) });
+    for (const i of images) process.stdout.write(`${i.name} ${i.archive}\n`);
+    return 0;
+  }
+  if (group === 'containerd' && sub === 'check') {
+    const missing = missingRequirements([...CONTAINERD_REQUIREMENTS, ...IMAGE_BUILD_REQUIREMENTS]);
+    for (const m of missing) process.stdout.write(`missing: ${m.what} (${m.path}); apt-get install -y ${m.pkg}\n`);
+    if (missing.length === 0) process.stdout.write('containerd, runc, CNI plugins, busybox and umoci are installed\n');
+    return missing.length === 0 ? 0 : 1;
+  }
+  if (group === 'containerd' && sub === 'up') {
+    checkFlags(rest, ['state-dir', 'netns', 'bridge', 'pod-subnet']);
+    const stateDir = flag(rest, 'state-dir') ?? '/var/lib/kubelet-ts/containerd';
+    const netnsPath = flag(rest, 'netns');
+    const bridgeName = flag(rest, 'bridge');
+    const podSubnet = flag(rest, 'pod-subnet');
+    const mc = await ManagedContainerd.start({ stateDir, logger: log, ...(netnsPath ? { netnsPath } : {}), ...(bridgeName ? { bridgeName } : {}), ...(podSubnet ? { podSubnet } : {}) });
+    try {
+      await ensureImages({ endpoint: mc.endpoint, logger: log });
+    } catch (err) {
+      await mc.stop();
+      throw err;
+    }
+    process.stdout.write(`containerd is running: --container-runtime-endpoint=${mc.endpoint}\n(Ctrl-C stops it and removes its pods)\n`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await mc.stop();
+    return 0;
+  }
+  process.stderr.write('usage: kubelet-ts containerd up --state-dir DIR [--netns PATH] | containerd check | images build [--cache-dir DIR]\n');
+  return 2;
+}

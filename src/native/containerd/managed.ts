@@ -1,0 +1,226 @@
+// Managed containerd: kubelet-ts starts its own containerd as a child process with a generated
+// configuration under the state folder, waits until CRI answers, and stops it cleanly: pods
+// stopped and removed through CRI first (so no shim or container outlives it), then SIGTERM,
+// SIGKILL after a grace, leftover shims of this instance killed and its mounts released.
+// If the parent dies without stop(), an exit hook still kills the child.
+//
+// Assumptions: root (containerd needs it); a real filesystem under the state folder (overlayfs
+// does not stack on overlayfs or tmpfs on every kernel); nothing else uses this state folder.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { connectCri, type CriClient } from '../cri/index.js';
+import { silentLogger } from '../../log.js';
+import { checkContainerdDeps, systemLookup } from './deps.js';
+import { cniConflist, containerdConfigToml, containerdPaths, insecureRegistryHostsToml, type ContainerdConfigOptions, type ContainerdPaths } from './config.js';
+
+export interface ManagedContainerdOptions extends ContainerdConfigOptions {
+  /** Start inside this network namespace (`nsenter --net=PATH`), e.g. /var/run/netns/lab. */
+  netnsPath?: string;
+  startTimeoutMs?: number;
+  logger?: Logger;
+  /** containerd binary (default: containerd on PATH). */
+  binary?: string;
+}
+
+export class ContainerdStartError extends Error {
+  readonly code = 'KTS_CONTAINERD_START';
+}
+
+function tail(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** PIDs whose command line mentions `needle` (shims carry their containerd's socket address). */
+function pidsMentioning(needle: string, what: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmd.includes(what) && cmd.includes(needle)) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Mount points under `dir`, deepest first (from /proc/self/mountinfo). */
+export function mountsUnder(dir: string): string[] {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  const points = text
+    .split('\n')
+    .map((l) => (l.split(' ')[4] ?? '').replace(/\\040/g, ' '))
+    .filter((p) => p.startsWith(prefix));
+  return [...new Set(points)].sort((a, b) => b.length - a.length);
+}
+
+export class ManagedContainerd {
+  readonly endpoint: string;
+  readonly socketPath: string;
+  readonly paths: ContainerdPaths;
+  private exited = false;
+  private readonly exitHook = (): void => {
+    if (!this.exited) this.child.kill('SIGKILL');
+  };
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly stateDir: string,
+    private readonly log: Logger,
+    /** The CNI bridge this instance's network creates on the host (removed on stop). */
+    readonly bridgeName: string,
+    private readonly netnsPath: string | undefined,
+  ) {
+    this.paths = containerdPaths(stateDir);
+    this.socketPath = this.paths.socket;
+    this.endpoint = `unix://${this.paths.socket}`;
+    child.once('exit', () => {
+      this.exited = true;
+    });
+    process.once('exit', this.exitHook);
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get running(): boolean {
+    return !this.exited;
+  }
+
+  static async start(opts: ManagedContainerdOptions): Promise<ManagedContainerd> {
+    const log = (opts.logger ?? silentLogger).child({ component: 'managed-containerd', stateDir: opts.stateDir });
+    checkContainerdDeps();
+    if (process.getuid && process.getuid() !== 0) throw new ContainerdStartError('managed containerd needs root (containerd manages mounts, namespaces and cgroups)');
+    const p = containerdPaths(opts.stateDir);
+    for (const d of [opts.stateDir, p.root, p.state, p.cniConfDir, p.cniDataDir, p.registryConfigDir]) mkdirSync(d, { recursive: true, mode: 0o711 });
+    const portmap = opts.portmap ?? systemLookup('iptables');
+    writeFileSync(p.configFile, containerdConfigToml(opts));
+    writeFileSync(join(p.cniConfDir, '10-kubelet-ts.conflist'), cniConflist({ ...opts, portmap }));
+    for (const host of opts.insecureRegistries ?? []) {
+      mkdirSync(join(p.registryConfigDir, host), { recursive: true });
+      writeFileSync(join(p.registryConfigDir, host, 'hosts.toml'), insecureRegistryHostsToml(host));
+    }
+    rmSync(p.socket, { force: true });
+
+    const bin = opts.binary ?? 'containerd';
+    const args = ['--config', p.configFile];
+    const out = openSync(p.logFile, 'a');
+    const [cmd, argv] = opts.netnsPath ? ['nsenter', [`--net=${opts.netnsPath}`, bin, ...args]] : [bin, args];
+    const t0 = Date.now();
+    let child: ChildProcess;
+    try {
+      child = spawn(cmd, argv, { stdio: ['ignore', out, out], detached: false });
+    } finally {
+      closeSync(out);
+    }
+    const mc = new ManagedContainerd(child, opts.stateDir, log, opts.bridgeName ?? 'kts0', opts.netnsPath);
+    const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+    const deadline = Date.now() + (opts.startTimeoutMs ?? 30_000);
+    let probe: CriClient | undefined;
+    try {
+      for (;;) {
+        if (mc.exited) {
+          throw new ContainerdStartError(`containerd exited during start (code ${String(child.exitCode)}); last lines of ${p.logFile}:\n${tail(p.logFile)}`);
+        }
+        const err = await Promise.race([spawnError, sleep(100).then(() => undefined)]);
+        if (err) throw new ContainerdStartError(`cannot run ${cmd}: ${err.message}`);
+        if (existsSync(p.socket)) {
+          probe ??= connectCri(mc.endpoint, { runtimeRequestTimeoutMs: 2000 });
+          try {
+            const v = await probe.Version({ version: 'v1' });
+            const st = await probe.Status({ verbose: false });
+            const notReady = (st.status?.conditions ?? []).filter((c) => c.type === 'RuntimeReady' && !c.status);
+            if (notReady.length === 0) {
+              log.info({ containerdPid: mc.pid, version: v.runtimeVersion, ms: Date.now() - t0, endpoint: mc.endpoint }, 'managed containerd is ready');
+              return mc;
+            }
+          } catch {
+            // not answering yet
+          }
+        }
+        if (Date.now() > deadline) {
+          throw new ContainerdStartError(`containerd did not answer CRI within ${opts.startTimeoutMs ?? 30_000} ms; last lines of ${p.logFile}:\n${tail(p.logFile)}`);
+        }
+      }
+    } catch (err) {
+      await mc.stop({ removePods: false });
+      throw err;
+    } finally {
+      probe?.close();
+    }
+  }
+
+  /** Stops containerd; with removePods (default) every pod sandbox is stopped and removed first. */
+  async stop(opts: { removePods?: boolean; graceMs?: number } = {}): Promise<void> {
+    process.off('exit', this.exitHook);
+    if (!this.exited && (opts.removePods ?? true)) {
+      const cri = connectCri(this.endpoint, { runtimeRequestTimeoutMs: 30_000 });
+      try {
+        const { items } = await cri.ListPodSandbox({});
+        for (const s of items) {
+          try {
+            await cri.StopPodSandbox({ podSandboxId: s.id });
+            await cri.RemovePodSandbox({ podSandboxId: s.id });
+          } catch (err) {
+            this.log.warn({ sandbox: s.id, err: (err as Error).message }, 'could not remove a pod sandbox before stopping containerd');
+          }
+        }
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'could not list pod sandboxes before stopping containerd');
+      } finally {
+        cri.close();
+      }
+    }
+    if (!this.exited) {
+      const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
+      this.child.kill('SIGTERM');
+      const graceful = await Promise.race([exited.then(() => true), sleep(opts.graceMs ?? 10_000).then(() => false)]);
+      if (!graceful) {
+        this.log.warn({ containerdPid: this.pid }, 'containerd ignored SIGTERM; killing it');
+        this.child.kill('SIGKILL');
+        await exited;
+      }
+    }
+    // Shims outlive containerd by design; ours are named by our socket path.
+    for (const pid of pidsMentioning(this.paths.socket, 'containerd-shim')) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    for (const m of mountsUnder(this.stateDir)) {
+      try {
+        execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+      } catch {
+        this.log.warn({ mount: m }, 'could not unmount a leftover mount of managed containerd');
+      }
+    }
+    // The CNI bridge outlives its pods; it is ours by name, so it goes with us.
+    try {
+      const ip = this.netnsPath ? ['nsenter', [`--net=${this.netnsPath}`, 'ip', 'link', 'delete', this.bridgeName]] as const : ['ip', ['link', 'delete', this.bridgeName]] as const;
+      execFileSync(ip[0], [...ip[1]], { stdio: 'ignore' });
+    } catch {
+      // no bridge (no pod ever ran), or ip missing: nothing to remove
+    }
+    rmSync(this.paths.socket, { force: true });
+    rmSync(`${this.paths.socket}.ttrpc`, { force: true });
+    this.log.info({ containerdPid: this.pid }, 'managed containerd stopped');
+  }
+}
