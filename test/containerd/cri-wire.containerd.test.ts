@@ -1,0 +1,223 @@
+// Proves our proto is wire-compatible with a real runtime: every RPC of RuntimeService and
+// ImageService is called against containerd, and each answer is decoded with our definitions
+// and checked on fields that a wrong name or number would lose or garble. PullImage pulls from a
+// real registry (Debian's docker-registry) on loopback.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { connectCri, type CriClient } from '../../src/native/cri/index.js';
+import { buildImages } from '../../src/native/containerd/index.js';
+import { ALL_RPCS, type RpcName } from '../../src/native/cri/api.js';
+import { containerConfig, newPod, sandboxConfig, waitFor } from '../helpers/cri-fixtures.js';
+import { startTestContainerd, type ContainerdFixture } from '../helpers/containerd-fixture.js';
+
+const run = promisify(execFile);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+describe('CRI wire compatibility with containerd', () => {
+  let fx: ContainerdFixture;
+  let cri: CriClient;
+  let registry: ChildProcess;
+  let registryHost: string;
+  let dir: string;
+  const called = new Set<RpcName>();
+  const mark = (rpc: RpcName): void => void called.add(rpc);
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'kts-wire-'));
+    const port = await freePort();
+    registryHost = `127.0.0.1:${port}`;
+    writeFileSync(join(dir, 'registry.yml'), `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'registry')}\nhttp:\n  addr: ${registryHost}\n`);
+    registry = spawn('docker-registry', ['serve', join(dir, 'registry.yml')], { stdio: 'ignore' });
+    registry.once('error', (err) => assert.fail(`docker-registry cannot run (apt-get install docker-registry): ${err.message}`));
+    const images = await buildImages();
+    const busybox = images.find((i) => i.name.includes('busybox'));
+    assert.ok(busybox, 'busybox archive built');
+    await waitFor('registry up', async () => {
+      try {
+        await run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci-archive:${busybox.archive}:1.35`, `docker://${registryHost}/kts/busybox:wire`]);
+        return true;
+      } catch {
+        return undefined;
+      }
+    }, 20_000, 300);
+    fx = await startTestContainerd({ insecureRegistries: [registryHost] });
+    cri = connectCri(fx.containerd.endpoint, { runtimeRequestTimeoutMs: 60_000 });
+  });
+
+  after(async () => {
+    cri?.close();
+    await fx?.close();
+    registry?.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('decodes every RPC answer with the expected fields', async () => {
+    const v = await cri.Version({ version: 'v1' });
+    mark('Version');
+    assert.equal(v.runtimeName, 'containerd');
+    assert.equal(v.runtimeApiVersion, 'v1');
+    assert.match(v.runtimeVersion, /^1\.6\./);
+    assert.equal(v.version, '0.1.0');
+
+    const st = await cri.Status({ verbose: true });
+    mark('Status');
+    const conds = Object.fromEntries((st.status?.conditions ?? []).map((c) => [c.type, c.status]));
+    assert.deepEqual(conds, { RuntimeReady: true, NetworkReady: true });
+    assert.ok(Object.keys(st.info).length > 0, 'verbose info map decoded');
+
+    await cri.UpdateRuntimeConfig({ runtimeConfig: { networkConfig: { podCidr: '10.244.0.0/24' } } });
+    mark('UpdateRuntimeConfig');
+
+    const imgs = await cri.ListImages({});
+    mark('ListImages');
+    const bb = imgs.images.find((i) => i.repoTags.includes(fx.busybox));
+    assert.ok(bb, 'busybox listed with its repo tag');
+    assert.match(bb.id, /^sha256:[0-9a-f]{64}$/);
+    assert.ok(bb.size > 100_000, `image size decoded (${bb.size})`);
+    assert.equal(bb.uid?.value ?? 0, 0, 'no uid in the image config');
+
+    const is = await cri.ImageStatus({ image: { image: fx.busybox }, verbose: false });
+    mark('ImageStatus');
+    assert.equal(is.image?.id, bb.id);
+    assert.ok(is.image?.repoTags.includes(fx.busybox));
+
+    const fs = await cri.ImageFsInfo({});
+    mark('ImageFsInfo');
+    assert.ok((fs.imageFilesystems[0]?.fsId?.mountpoint ?? '').includes('overlayfs'), JSON.stringify(fs.imageFilesystems[0]));
+    // Usage is sampled by containerd every few seconds (0 just after start); the wrappers must be there.
+    assert.equal(typeof fs.imageFilesystems[0]?.usedBytes?.value, 'number');
+    assert.equal(typeof fs.imageFilesystems[0]?.inodesUsed?.value, 'number');
+    assert.ok((fs.imageFilesystems[0]?.timestamp ?? 0) > 1e18, 'timestamp in ns');
+
+    const pulled = await cri.PullImage({ image: { image: `${registryHost}/kts/busybox:wire` } });
+    mark('PullImage');
+    assert.match(pulled.imageRef, /^sha256:[0-9a-f]{64}$/);
+
+    const pod = newPod('wire');
+    const logRoot = join(dir, 'logs');
+    const config = sandboxConfig(pod, logRoot, { labels: { probe: 'wire' }, annotations: { 'wire/a': 'b' } });
+    const { podSandboxId } = await cri.RunPodSandbox({ config });
+    mark('RunPodSandbox');
+    assert.match(podSandboxId, /^[0-9a-f]{64}$/);
+
+    const ps = await cri.PodSandboxStatus({ podSandboxId, verbose: false });
+    mark('PodSandboxStatus');
+    assert.equal(ps.status?.id, podSandboxId);
+    assert.equal(ps.status?.state, 'SANDBOX_READY');
+    assert.deepEqual(ps.status?.metadata, { name: pod.name, uid: pod.uid, namespace: pod.namespace, attempt: 0 });
+    assert.equal(ps.status?.labels['probe'], 'wire');
+    assert.equal(ps.status?.annotations['wire/a'], 'b');
+    assert.match(ps.status?.network?.ip ?? '', /^10\.\d+\.\d+\.\d+$/);
+    assert.equal(ps.status?.linux?.namespaces?.options?.network, 'POD');
+    assert.ok(Math.abs((ps.status?.createdAt ?? 0) / 1e6 - Date.now()) < 120_000, 'createdAt is ns since the epoch');
+
+    const lps = await cri.ListPodSandbox({ filter: { labelSelector: { probe: 'wire' } } });
+    mark('ListPodSandbox');
+    assert.deepEqual(lps.items.map((s) => s.id), [podSandboxId]);
+
+    const cc = containerConfig(pod, 'app', `${registryHost}/kts/busybox:wire`, ['sh', '-c', 'echo wire-out; sleep 3600']);
+    const { containerId } = await cri.CreateContainer({ podSandboxId, config: cc, sandboxConfig: config });
+    mark('CreateContainer');
+    await cri.StartContainer({ containerId });
+    mark('StartContainer');
+
+    const cs = await cri.ContainerStatus({ containerId, verbose: false });
+    mark('ContainerStatus');
+    assert.equal(cs.status?.state, 'CONTAINER_RUNNING');
+    assert.equal(cs.status?.metadata?.name, 'app');
+    assert.equal(cs.status?.image?.image, `${registryHost}/kts/busybox:wire`);
+    assert.equal(cs.status?.imageRef, pulled.imageRef.startsWith('sha256:') ? cs.status?.imageRef : pulled.imageRef);
+    assert.match(cs.status?.imageRef ?? '', /sha256:/);
+    assert.equal(cs.status?.logPath, `${config.logDirectory}/app/0.log`);
+    assert.ok((cs.status?.startedAt ?? 0) >= (cs.status?.createdAt ?? 0));
+    assert.equal(cs.status?.labels['io.kubernetes.container.name'], 'app');
+    assert.equal(cs.status?.annotations['io.kubernetes.container.restartCount'], '0');
+
+    const lc = await cri.ListContainers({ filter: { podSandboxId } });
+    mark('ListContainers');
+    assert.deepEqual(lc.containers.map((c) => [c.id, c.podSandboxId, c.state]), [[containerId, podSandboxId, 'CONTAINER_RUNNING']]);
+
+    await cri.UpdateContainerResources({ containerId, linux: { cpuShares: 512, memoryLimitInBytes: 64 * 1024 * 1024 } });
+    mark('UpdateContainerResources');
+
+    const ex = await cri.ExecSync({ containerId, cmd: ['sh', '-c', 'echo out; echo err >&2; exit 4'], timeout: 10 });
+    mark('ExecSync');
+    assert.equal(Buffer.from(ex.stdout).toString(), 'out\n');
+    assert.equal(Buffer.from(ex.stderr).toString(), 'err\n');
+    assert.equal(ex.exitCode, 4);
+
+    for (const [rpc, res] of [
+      ['Exec', await cri.Exec({ containerId, cmd: ['sh'], stdin: true, stdout: true, stderr: false, tty: true })],
+      ['Attach', await cri.Attach({ containerId, stdin: false, stdout: true, stderr: true, tty: false })],
+      ['PortForward', await cri.PortForward({ podSandboxId, port: [80] })],
+    ] as const) {
+      mark(rpc);
+      assert.match(res.url, /^http:\/\/127\.0\.0\.1:\d+\/(exec|attach|portforward)\/\S+$/, `${rpc} url`);
+    }
+
+    await cri.ReopenContainerLog({ containerId });
+    mark('ReopenContainerLog');
+
+    const stats = await waitFor('container stats', async () => {
+      const s = await cri.ContainerStats({ containerId });
+      return (s.stats?.cpu?.usageCoreNanoSeconds?.value ?? 0) > 0 ? s : undefined;
+    });
+    mark('ContainerStats');
+    assert.equal(stats.stats?.attributes?.id, containerId);
+    assert.equal(stats.stats?.attributes?.metadata?.name, 'app');
+    assert.ok((stats.stats?.memory?.workingSetBytes?.value ?? 0) > 0, 'memory working set decoded');
+    assert.ok((stats.stats?.cpu?.timestamp ?? 0) > 1e18);
+
+    const lcs = await cri.ListContainerStats({ filter: { podSandboxId } });
+    mark('ListContainerStats');
+    assert.deepEqual(lcs.stats.map((s) => s.attributes?.id), [containerId]);
+
+    await cri.StopContainer({ containerId, timeout: 0 });
+    mark('StopContainer');
+    const stopped = await cri.ContainerStatus({ containerId, verbose: false });
+    assert.equal(stopped.status?.state, 'CONTAINER_EXITED');
+    assert.equal(stopped.status?.exitCode, 137);
+    assert.ok((stopped.status?.finishedAt ?? 0) > (stopped.status?.startedAt ?? 0));
+
+    await cri.RemoveContainer({ containerId });
+    mark('RemoveContainer');
+    await cri.StopPodSandbox({ podSandboxId });
+    mark('StopPodSandbox');
+    await cri.RemovePodSandbox({ podSandboxId });
+    mark('RemovePodSandbox');
+
+    await cri.RemoveImage({ image: { image: `${registryHost}/kts/busybox:wire` } });
+    mark('RemoveImage');
+    const gone = await cri.ImageStatus({ image: { image: `${registryHost}/kts/busybox:wire` }, verbose: false });
+    assert.equal(gone.image, null, 'a removed image has no status');
+
+    assert.deepEqual(ALL_RPCS.filter((r) => !called.has(r)), [], 'every RPC was called');
+  });
+
+  it('answers the v1alpha2 API too', async () => {
+    const old = connectCri(fx.containerd.endpoint, { apiVersion: 'v1alpha2' });
+    try {
+      const v = await old.Version({ version: 'v1alpha2' });
+      assert.equal(v.runtimeName, 'containerd');
+      assert.equal(v.runtimeApiVersion, 'v1alpha2');
+    } finally {
+      old.close();
+    }
+  });
+});
