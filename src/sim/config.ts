@@ -8,7 +8,7 @@
 //   latency: {"*": {fixedMs: 1, jitterMs: 2}, CreateContainer: {fixedMs: 20}}
 //   faults: {StartContainer: {errorRate: 0.1, code: UNAVAILABLE}}
 //   runtimeHandlers: [runc]
-//   imageFsMountpoint: /var/lib/kubelet-ts-sim/images
+//   imageFsMountpoint: /var/lib/kubelet-ts-sim/io.containerd.snapshotter.v1.overlayfs
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { ImageSpecOption, PullFailureRule } from './images.js';

@@ -39,8 +39,8 @@ import { RuleTable, seededRandom, validateFault, validateLatency, type FaultSpec
 export const SIM_RUNTIME_NAME = 'kubelet-ts-sim';
 export const SIM_RUNTIME_VERSION = '0.1.0';
 export const DEFAULT_POD_CIDR = '10.88.0.0/16';
-/** Exec, Attach and PortForward answer URLs under this base; nothing listens there (yet). */
-export const SIM_STREAMING_BASE = 'http://127.0.0.1:0/sim';
+/** Exec, Attach and PortForward answer URLs shaped as containerd's (/exec/TOKEN, ...) under this base: port 0, nothing listens (no streaming server yet). */
+export const SIM_STREAMING_BASE = 'http://127.0.0.1:0';
 
 export interface SimRuntimeOptions {
   /** Seed for injected faults and latency jitter (default: random, see `sim.seed`). */
@@ -57,7 +57,7 @@ export interface SimRuntimeOptions {
   faults?: Readonly<Record<string, FaultSpec>>;
   /** RunPodSandbox runtime handlers accepted besides '' (default: runc). */
   runtimeHandlers?: readonly string[];
-  /** Mountpoint ImageFsInfo reports (default /var/lib/kubelet-ts-sim/images). */
+  /** Mountpoint ImageFsInfo reports (default /var/lib/kubelet-ts-sim/io.containerd.snapshotter.v1.overlayfs). */
   imageFsMountpoint?: string;
   logger?: Logger;
 }
@@ -150,7 +150,7 @@ export class SimRuntime implements CriHandlers {
     if (opts.faults) this.faults.replace(opts.faults);
     if (opts.latency) this.latency.replace(opts.latency);
     this.runtimeHandlers = new Set(['', ...(opts.runtimeHandlers ?? ['runc'])]);
-    this.imageFsMountpoint = opts.imageFsMountpoint ?? '/var/lib/kubelet-ts-sim/images';
+    this.imageFsMountpoint = opts.imageFsMountpoint ?? '/var/lib/kubelet-ts-sim/io.containerd.snapshotter.v1.overlayfs';
     this.life = new ContainerLifecycle(this.scheduler, this.clock, (c, state) => this.setState(c, state), this.hung);
   }
 

@@ -123,6 +123,7 @@ describe('sim runtime state rules', () => {
     const c = await h.container(['sleep', '1000']);
     const exec = await h.cri.Exec({ containerId: c.id, cmd: ['sh'], stdout: true });
     assert.ok(exec.url.startsWith(`${SIM_STREAMING_BASE}/exec/`), exec.url);
+    assert.match(exec.url, /^http:\/\/127\.0\.0\.1:\d+\/(exec|attach|portforward)\/\S+$/, 'shaped as containerd answers');
     assert.ok((await h.cri.Attach({ containerId: c.id, stdout: true })).url.startsWith(`${SIM_STREAMING_BASE}/attach/`));
     assert.ok((await h.cri.PortForward({ podSandboxId: c.sandboxId, port: [80] })).url.startsWith(`${SIM_STREAMING_BASE}/portforward/`));
     const verbose = await h.cri.ContainerStatus({ containerId: c.id, verbose: true });
