@@ -125,7 +125,8 @@ export class ManagedContainerd {
     const t0 = Date.now();
     let child: ChildProcess;
     try {
-      child = spawn(cmd, argv, { stdio: ['ignore', out, out], detached: false });
+      // Its own process group: a Ctrl-C meant for us must not kill containerd before we stop its pods.
+      child = spawn(cmd, argv, { stdio: ['ignore', out, out], detached: true });
     } finally {
       closeSync(out);
     }
