@@ -72,6 +72,8 @@ export class GrpcCriTransport implements CriTransport {
     const client = serviceOf(rpc) === 'ImageService' ? this.image : this.runtime;
     return new Promise((resolve, reject) => {
       const callOpts: grpc.CallOptions = deadline === undefined ? {} : { deadline: new Date(deadline) };
+      // Removed when the call ends, so a long-lived signal does not collect one listener per call.
+      const onAbort = (): void => call.cancel();
       const call = client.makeUnaryRequest(
         method.path,
         method.requestSerialize,
@@ -80,11 +82,12 @@ export class GrpcCriTransport implements CriTransport {
         new grpc.Metadata(),
         callOpts,
         (err, value) => {
+          signal?.removeEventListener('abort', onAbort);
           if (err) reject(err);
           else resolve(value);
         },
       );
-      signal?.addEventListener('abort', () => call.cancel(), { once: true });
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
