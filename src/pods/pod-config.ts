@@ -59,6 +59,17 @@ export class PodConfig {
     const refused: RefusedPod[] = [];
     const previous = this.bySource.get(source) ?? new Set<string>();
     const current = new Set<string>();
+    // Removals first: an edited static pod comes back under a new UID with the same name, and
+    // the name must be free for it.
+    const incomingUids = new Set(pods.map((p) => p.metadata.uid ?? ''));
+    for (const uid of previous) {
+      if (incomingUids.has(uid)) continue;
+      const held = this.pods.get(uid);
+      if (!held) continue;
+      this.pods.delete(uid);
+      if (this.names.get(fullName(held.pod)) === uid) this.names.delete(fullName(held.pod));
+      changes.push({ op: 'remove', pod: held.pod, source });
+    }
 
     for (const incoming of pods) {
       const uid = incoming.metadata.uid ?? '';
@@ -95,14 +106,6 @@ export class PodConfig {
       this.pods.set(uid, { pod, source, fingerprint: fp });
       this.names.set(name, uid);
       changes.push({ op: held ? 'update' : 'add', pod, source });
-    }
-    for (const uid of previous) {
-      if (current.has(uid)) continue;
-      const held = this.pods.get(uid);
-      if (!held) continue;
-      this.pods.delete(uid);
-      if (this.names.get(fullName(held.pod)) === uid) this.names.delete(fullName(held.pod));
-      changes.push({ op: 'remove', pod: held.pod, source });
     }
     this.bySource.set(source, current);
     return { changes, refused };

@@ -17,7 +17,7 @@ describe('pod config', () => {
     assert.equal(r1.changes[0]!.pod.metadata.annotations?.['kubernetes.io/config.seen'], 'T0');
     assert.deepEqual(cfg.set('file', [pod('a', 'web'), pod('b', 'db')]).changes, [], 'same set, no change');
     const r3 = cfg.set('file', [pod('a', 'web', 'i:2')]);
-    assert.deepEqual(r3.changes.map((c) => `${c.op}:${c.pod.metadata.uid}`), ['update:a', 'remove:b']);
+    assert.deepEqual(r3.changes.map((c) => `${c.op}:${c.pod.metadata.uid}`), ['remove:b', 'update:a']);
     assert.equal(r3.changes[0]!.pod.metadata.annotations?.['kubernetes.io/config.seen'], 'T0', 'seen keeps the first sighting');
     assert.equal(cfg.size, 1);
   });
@@ -34,6 +34,14 @@ describe('pod config', () => {
     // Once the first holder is gone, the name is free.
     cfg.set('file', []);
     assert.deepEqual(cfg.set('http', [pod('x', 'web'), pod('y', 'api')]).changes.map((c) => `${c.op}:${c.pod.metadata.uid}`), ['add:x']);
+  });
+
+  it('lets an edited static pod (new UID, same name) replace the old one in one update', () => {
+    const cfg = new PodConfig(['file']);
+    cfg.set('file', [pod('old', 'web')]);
+    const r = cfg.set('file', [pod('new', 'web', 'i:2')]);
+    assert.deepEqual(r.refused, []);
+    assert.deepEqual(r.changes.map((c) => `${c.op}:${c.pod.metadata.uid}`), ['remove:old', 'add:new']);
   });
 
   it('refuses pods without UID and unknown sources', () => {
