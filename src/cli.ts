@@ -11,7 +11,8 @@ export { parseDuration };
 
 const USAGE = `kubelet-ts: a Kubernetes node agent in TypeScript
 
-Usage: kubelet-ts <command> [flags]
+Usage: kubelet-ts [kubelet flags]        run the kubelet (standalone: static pods)
+       kubelet-ts <command> [flags]
 
 Commands:
   sim-runtime --listen unix:///PATH [--config FILE] [--control unix:///PATH]
@@ -25,7 +26,10 @@ Commands:
                          ask a CRI runtime for its version, status, sandboxes and images
   version                print the version
 
-The kubelet itself (pod workers, PLEG, static pods, API server mode) is not built yet.
+Kubelet flags are the upstream ones (--config, --pod-manifest-path, --container-runtime-endpoint,
+--hostname-override, --root-dir, --port, ...): \`kubelet-ts --help-flags\` lists them all.
+Without --container-runtime-endpoint the kubelet runs its own containerd (or, with
+--embedded-runtime=sim, the simulated runtime in-process). API server mode is not built yet.
 Log level: KUBELET_TS_LOG_LEVEL (trace, debug, info, warn, error).`;
 
 export function packageVersion(): string {
@@ -97,9 +101,33 @@ async function criCheck(argv: readonly string[], log: Logger): Promise<number> {
   }
 }
 
+async function runKubelet(argv: readonly string[], log: Logger): Promise<number> {
+  const { loadKubeletConfig } = await import('./config/kubelet-config.js');
+  const { config, warnings } = loadKubeletConfig(argv);
+  for (const w of warnings) log.warn({}, w);
+  const { startKubelet } = await import('./kubelet.js');
+  const kubelet = await startKubelet(config, log);
+  log.info({ node: kubelet.nodeName, staticPodPath: config.staticPodPath || undefined, port: kubelet.server?.port }, 'kubelet-ts is running');
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  log.info({ signal }, 'shutting down');
+  await kubelet.stop();
+  return 0;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const log = createRootLogger();
   const [command, ...rest] = argv;
+  if (command === '--help-flags') {
+    const { flagsHelp } = await import('./config/kubelet-config.js');
+    process.stdout.write(`kubelet flags (file field in brackets):\n${flagsHelp()}\n`);
+    return 0;
+  }
+  if (command !== undefined && command.startsWith('--') && command !== '--help' && command !== '--version') {
+    return runKubelet(argv, log);
+  }
   switch (command) {
     case undefined:
     case 'help':

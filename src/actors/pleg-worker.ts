@@ -17,6 +17,7 @@ import { connectCri } from '../native/cri/index.js';
 import { createCriClient, type CriClient } from '../native/cri/client.js';
 import { MessagePortCriTransport } from '../native/cri/port-transport.js';
 import { inspectPod } from '../pods/sync.js';
+import { forwardCriCalls } from '../native/cri/call-metrics.js';
 import type { PodRuntimeState } from '../pods/runtime-state.js';
 import { buildRelist, diffRelist, type PlegEvent, type Relist } from './pleg.js';
 import { threadEndpoint } from './thread-endpoint.js';
@@ -57,9 +58,10 @@ export interface PlegControl {
 }
 
 const data = workerData as PlegWorkerData;
+const onCall = forwardCriCalls();
 const cri: CriClient = data.criPort
-  ? createCriClient(new MessagePortCriTransport(data.criPort, 'embedded'), { runtimeRequestTimeoutMs: data.runtimeRequestTimeoutMs })
-  : connectCri(data.endpoint ?? '', { runtimeRequestTimeoutMs: data.runtimeRequestTimeoutMs, ...(data.imageEndpoint ? { imageEndpoint: data.imageEndpoint } : {}) });
+  ? createCriClient(new MessagePortCriTransport(data.criPort, 'embedded'), { runtimeRequestTimeoutMs: data.runtimeRequestTimeoutMs, onCall })
+  : connectCri(data.endpoint ?? '', { runtimeRequestTimeoutMs: data.runtimeRequestTimeoutMs, onCall, ...(data.imageEndpoint ? { imageEndpoint: data.imageEndpoint } : {}) });
 
 let period = data.relistPeriodMs;
 let timer: NodeJS.Timeout | undefined;

@@ -12,20 +12,22 @@ import { connectCri } from '../native/cri/index.js';
 import { createCriClient, type CriClient } from '../native/cri/client.js';
 import { MessagePortCriTransport } from '../native/cri/port-transport.js';
 import { isCriError, toPlainError } from '../native/cri/errors.js';
+import { forwardCriCalls } from '../native/cri/call-metrics.js';
 import { executeSync, inspectPod, killPod } from '../pods/sync.js';
 import { LABEL_POD_UID } from '../pods/runtime-state.js';
 import type { SyncPoolWorkerData, SyncTask, SyncTaskResult } from './sync-pool.js';
 
 const data = workerData as SyncPoolWorkerData;
+const onCall = forwardCriCalls();
 let shared: CriClient | undefined;
 
 function clientFor(task: SyncTask): { cri: CriClient; done: () => void } {
   if (task.port) {
-    const cri = createCriClient(new MessagePortCriTransport(task.port, 'embedded'), { runtimeRequestTimeoutMs: data.runtimeRequestTimeoutMs });
+    const cri = createCriClient(new MessagePortCriTransport(task.port, 'embedded'), { runtimeRequestTimeoutMs: data.runtimeRequestTimeoutMs, onCall });
     return { cri, done: () => cri.close() };
   }
   if (!data.endpoint) throw new Error('sync pool: no runtime endpoint and no embedded runtime port in the task');
-  shared ??= connectCri(data.endpoint, { runtimeRequestTimeoutMs: data.runtimeRequestTimeoutMs, ...(data.imageEndpoint ? { imageEndpoint: data.imageEndpoint } : {}) });
+  shared ??= connectCri(data.endpoint, { runtimeRequestTimeoutMs: data.runtimeRequestTimeoutMs, onCall, ...(data.imageEndpoint ? { imageEndpoint: data.imageEndpoint } : {}) });
   return { cri: shared, done: () => undefined };
 }
 

@@ -75,11 +75,12 @@ export class ManagedContainerd {
   readonly paths: ContainerdPaths;
   private exited = false;
   private readonly exitHook = (): void => {
-    if (!this.exited) this.child.kill('SIGKILL');
+    if (!this.exited) this.signal('SIGKILL');
   };
+  private adoptedPid: number | undefined;
 
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly child: ChildProcess | undefined,
     readonly stateDir: string,
     private readonly log: Logger,
     /** The CNI bridge this instance's network creates on the host (removed on stop). */
@@ -89,14 +90,55 @@ export class ManagedContainerd {
     this.paths = containerdPaths(stateDir);
     this.socketPath = this.paths.socket;
     this.endpoint = `unix://${this.paths.socket}`;
-    child.once('exit', () => {
+    child?.once('exit', () => {
       this.exited = true;
     });
     process.once('exit', this.exitHook);
   }
 
+  private signal(sig: NodeJS.Signals): void {
+    if (this.adoptedPid !== undefined) {
+      try {
+        process.kill(this.adoptedPid, sig);
+      } catch {
+        this.exited = true;
+      }
+    } else {
+      this.child?.kill(sig);
+    }
+  }
+
+  private async waitExit(ms: number): Promise<boolean> {
+    if (this.adoptedPid === undefined) {
+      if (this.exited || !this.child) return true;
+      const child = this.child;
+      const exited = new Promise<boolean>((r) => child.once('exit', () => r(true)));
+      return Promise.race([exited, sleep(ms).then(() => this.exited)]);
+    }
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      try {
+        process.kill(this.adoptedPid, 0);
+      } catch {
+        this.exited = true;
+        return true;
+      }
+      await sleep(50);
+    }
+    return false;
+  }
+
+  /**
+   * Lets this containerd outlive the kubelet process (a kubelet restart must not restart
+   * containers): no exit hook, no reference held; the next start adopts it.
+   */
+  detach(): void {
+    process.off('exit', this.exitHook);
+    this.child?.unref();
+  }
+
   get pid(): number {
-    return this.child.pid ?? -1;
+    return this.adoptedPid ?? this.child?.pid ?? -1;
   }
 
   get running(): boolean {
@@ -116,6 +158,8 @@ export class ManagedContainerd {
       mkdirSync(join(p.registryConfigDir, host), { recursive: true });
       writeFileSync(join(p.registryConfigDir, host, 'hosts.toml'), insecureRegistryHostsToml(host));
     }
+    const adopted = await ManagedContainerd.adopt(opts, log);
+    if (adopted) return adopted;
     rmSync(p.socket, { force: true });
 
     const bin = opts.binary ?? 'containerd';
@@ -167,6 +211,26 @@ export class ManagedContainerd {
     }
   }
 
+  /** A containerd of this state folder left running by an earlier kubelet: use it as it is. */
+  private static async adopt(opts: ManagedContainerdOptions, log: Logger): Promise<ManagedContainerd | undefined> {
+    const p = containerdPaths(opts.stateDir);
+    if (!existsSync(p.socket)) return undefined;
+    const pid = pidsMentioning(p.configFile, 'containerd').find((x) => !readFileSync(`/proc/${x}/cmdline`, 'utf8').includes('shim'));
+    if (pid === undefined) return undefined;
+    const probe = connectCri(`unix://${p.socket}`, { runtimeRequestTimeoutMs: 2000 });
+    try {
+      await probe.Version({ version: 'v1' });
+    } catch {
+      return undefined;
+    } finally {
+      probe.close();
+    }
+    const mc = new ManagedContainerd(undefined, opts.stateDir, log, opts.bridgeName ?? 'kts0', opts.netnsPath);
+    mc.adoptedPid = pid;
+    log.info({ containerdPid: pid, endpoint: mc.endpoint }, 'adopted the managed containerd left running by an earlier start');
+    return mc;
+  }
+
   /** Stops containerd; with removePods (default) every pod sandbox is stopped and removed first. */
   async stop(opts: { removePods?: boolean; graceMs?: number } = {}): Promise<void> {
     process.off('exit', this.exitHook);
@@ -189,13 +253,12 @@ export class ManagedContainerd {
       }
     }
     if (!this.exited) {
-      const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
-      this.child.kill('SIGTERM');
-      const graceful = await Promise.race([exited.then(() => true), sleep(opts.graceMs ?? 10_000).then(() => false)]);
+      this.signal('SIGTERM');
+      const graceful = await this.waitExit(opts.graceMs ?? 10_000);
       if (!graceful) {
         this.log.warn({ containerdPid: this.pid }, 'containerd ignored SIGTERM; killing it');
-        this.child.kill('SIGKILL');
-        await exited;
+        this.signal('SIGKILL');
+        await this.waitExit(5000);
       }
     }
     // Shims outlive containerd by design; ours are named by our socket path.

@@ -32,6 +32,11 @@ export interface CriClientOptions {
   runtimeRequestTimeoutMs?: number;
   /** Where the kubelet_runtime_operations_* metrics go; none recorded when absent. */
   registry?: Registry;
+  /**
+   * Called after every call (operation_type label, seconds, failed): how threads without the
+   * process's registry report their calls (src/native/cri/call-metrics.ts forwards them).
+   */
+  onCall?: (operation: string, seconds: number, failed: boolean) => void;
   logger?: Logger;
 }
 
@@ -109,17 +114,21 @@ export function createCriClient(transport: CriTransport, opts: CriClientOptions 
     const operation = OPERATION[rpc];
     const start = performance.now();
     const deadline = deadlineFor(rpc, req, requestTimeoutMs, callOpts);
+    let failed = false;
     try {
       const res = await bounded(rpc, transport.invoke(rpc, req, deadline, callOpts?.signal), deadline, callOpts?.signal);
       return res as ResponseOf<K>;
     } catch (err) {
       const criErr = toCriError(err, operation);
+      failed = true;
       metrics?.errors.inc({ operation_type: operation });
       log.debug({ operation, code: criErr.code, err: criErr.message }, 'CRI call failed');
       throw criErr;
     } finally {
+      const seconds = (performance.now() - start) / 1000;
       metrics?.operations.inc({ operation_type: operation });
-      metrics?.duration.observe({ operation_type: operation }, (performance.now() - start) / 1000);
+      metrics?.duration.observe({ operation_type: operation }, seconds);
+      opts.onCall?.(operation, seconds, failed);
     }
   }
 

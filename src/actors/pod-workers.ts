@@ -1,0 +1,313 @@
+// The pod-worker actors on the main thread: one per pod UID, each a mailbox driven by the pure
+// transition in pod-worker.ts; this file runs the effects that transition asks for:
+//   sync      -> inspect the pod (pool), plan (here: backoff lives here), execute (pool),
+//                inspect again, compute status, then post sync-done to the mailbox;
+//   terminate -> wait until a cancelled sync has really let go, KillPod (pool), final status;
+//   cancel    -> flip the running task's cancel flag;  schedule -> a timer posting tick;
+//   terminated -> remove the sandboxes when the pod left the config (cleanup).
+// A sync that throws (a bug, a dead pool thread) is contained: it becomes an error outcome of
+// that pod only, retried after backoff. Status is recomputed on every sync and every PLEG event.
+import type { Logger } from 'pino';
+import type { Pod, PodStatus } from '../api/core-v1.js';
+import type { KubeletMetrics } from '../metrics/kubelet-metrics.js';
+import { Backoff, systemClock, type Clock } from '../pods/backoff.js';
+import type { SandboxOptions } from '../pods/cri-config.js';
+import type { PodRuntimeState } from '../pods/runtime-state.js';
+import { computePodStatus, type SyncError } from '../pods/status.js';
+import { applySyncResult, planSync } from '../pods/sync.js';
+import { silentLogger } from '../log.js';
+import {
+  DEFAULT_POD_WORKER_CONFIG,
+  initialPodWorkerState,
+  podWorkerTransition,
+  type PodWorkerConfig,
+  type PodWorkerEffect,
+  type PodWorkerMessage,
+  type PodWorkerState,
+  type SyncOutcome,
+} from './pod-worker.js';
+import type { SyncPool, TaskHandle } from './sync-pool.js';
+
+interface Worker {
+  state: PodWorkerState;
+  timer: NodeJS.Timeout | undefined;
+  /** The running task (sync or kill) and its id. */
+  task: { work: number; handle: TaskHandle<unknown> | undefined; cancelled: boolean } | undefined;
+  /** Tasks cancelled but maybe still running: a terminate waits for them. */
+  draining: Promise<void>[];
+  status: PodStatus | undefined;
+  syncErrors: Map<string, SyncError>;
+  removed: boolean;
+  firstSeen: number;
+  startedReported: boolean;
+}
+
+export interface PodWorkersOptions {
+  pool: SyncPool;
+  sandbox: Omit<SandboxOptions, 'attempt'>;
+  hostIP?: string;
+  crashLoopBackOff?: { initialMs: number; maxMs: number };
+  worker?: Partial<PodWorkerConfig>;
+  clock?: Clock;
+  metrics?: KubeletMetrics;
+  logger?: Logger;
+  /** Called whenever a pod's status changes (the status manager). */
+  onStatus?: (pod: Pod, status: PodStatus) => void;
+  /** Called once a worker is gone for good (terminated and removed). */
+  onGone?: (uid: string) => void;
+}
+
+function podKey(pod: Pod): string {
+  return `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name ?? ''}`;
+}
+
+export class PodWorkers {
+  private readonly workers = new Map<string, Worker>();
+  private readonly crash: Backoff;
+  private readonly pull: Backoff;
+  private readonly cfg: PodWorkerConfig;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private stopping = false;
+  /** Latest runtime state per pod from PLEG (or a sync's own inspection). */
+  readonly cache = new Map<string, PodRuntimeState>();
+
+  constructor(private readonly opts: PodWorkersOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.crash = new Backoff(opts.crashLoopBackOff?.initialMs ?? 10_000, opts.crashLoopBackOff?.maxMs ?? 300_000, this.clock);
+    this.pull = new Backoff(10_000, 300_000, this.clock);
+    this.cfg = { ...DEFAULT_POD_WORKER_CONFIG, ...opts.worker };
+    this.log = (opts.logger ?? silentLogger).child({ actor: 'pod-workers' });
+  }
+
+  get size(): number {
+    return this.workers.size;
+  }
+
+  /** A new or changed desired pod. */
+  update(pod: Pod): void {
+    const uid = pod.metadata.uid ?? '';
+    let w = this.workers.get(uid);
+    if (!w) {
+      w = { state: initialPodWorkerState(pod), timer: undefined, task: undefined, draining: [], status: undefined, syncErrors: new Map(), removed: false, firstSeen: this.clock.now(), startedReported: false };
+      this.workers.set(uid, w);
+    }
+    this.deliver(uid, { type: 'update', pod, at: this.clock.now() });
+  }
+
+  /** The pod left the config (or was deleted): terminate it, then forget it. */
+  remove(uid: string, reason: string, gracePeriodSeconds?: number): void {
+    const w = this.workers.get(uid);
+    if (!w) return;
+    w.removed = true;
+    if (w.state.lifecycle === 'terminated') {
+      void this.cleanup(uid);
+      return;
+    }
+    this.deliver(uid, { type: 'kill', reason, at: this.clock.now(), ...(gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds }) });
+  }
+
+  /** PLEG said something about this pod. */
+  runtimeState(uid: string, state: PodRuntimeState | undefined, changed: boolean): void {
+    if (state) this.cache.set(uid, state);
+    else this.cache.delete(uid);
+    const w = this.workers.get(uid);
+    if (!w) return;
+    if (state) this.recomputeStatus(uid, w, state);
+    if (changed) this.deliver(uid, { type: 'runtime-event', at: this.clock.now() });
+  }
+
+  has(uid: string): boolean {
+    return this.workers.has(uid);
+  }
+
+  statusOf(uid: string): PodStatus | undefined {
+    return this.workers.get(uid)?.status;
+  }
+
+  podOf(uid: string): Pod | undefined {
+    return this.workers.get(uid)?.state.pod;
+  }
+
+  lifecycleOf(uid: string): PodWorkerState['lifecycle'] | undefined {
+    return this.workers.get(uid)?.state.lifecycle;
+  }
+
+  all(): { pod: Pod; status: PodStatus | undefined; lifecycle: PodWorkerState['lifecycle'] }[] {
+    return [...this.workers.values()].map((w) => ({ pod: w.state.pod, status: w.status, lifecycle: w.state.lifecycle }));
+  }
+
+  /** Counts for the upstream working_pods gauge. */
+  counts(): Record<PodWorkerState['lifecycle'], number> {
+    const c = { syncing: 0, terminating: 0, terminated: 0 };
+    for (const w of this.workers.values()) c[w.state.lifecycle]++;
+    return c;
+  }
+
+  private deliver(uid: string, m: PodWorkerMessage): void {
+    const w = this.workers.get(uid);
+    if (!w || this.stopping) return;
+    const { state, effects } = podWorkerTransition(w.state, m, this.cfg);
+    w.state = state;
+    for (const e of effects) this.run(uid, w, e);
+  }
+
+  private run(uid: string, w: Worker, e: PodWorkerEffect): void {
+    switch (e.type) {
+      case 'schedule': {
+        if (w.timer) clearTimeout(w.timer);
+        w.timer = setTimeout(() => {
+          w.timer = undefined;
+          this.deliver(uid, { type: 'tick', at: this.clock.now() });
+        }, Math.max(0, e.at - this.clock.now()));
+        w.timer.unref();
+        return;
+      }
+      case 'cancel': {
+        if (w.task && w.task.work === e.work) {
+          w.task.cancelled = true;
+          w.task.handle?.cancel();
+          if (w.task.handle) w.draining.push(w.task.handle.settled);
+        }
+        return;
+      }
+      case 'sync':
+        w.task = { work: e.work, handle: undefined, cancelled: false };
+        void this.sync(uid, w, e.work, e.pod);
+        return;
+      case 'terminate':
+        w.task = { work: e.work, handle: undefined, cancelled: false };
+        void this.terminate(uid, w, e.work, e.pod, e.gracePeriodSeconds, e.reason);
+        return;
+      case 'terminated':
+        if (w.timer) clearTimeout(w.timer);
+        this.log.info({ pod: podKey(e.pod), uid }, 'pod terminated');
+        if (w.removed) void this.cleanup(uid);
+        return;
+    }
+  }
+
+  private async inspect(uid: string, w: Worker): Promise<PodRuntimeState> {
+    const h = this.opts.pool.run({ type: 'inspect', uid });
+    if (w.task) w.task.handle = h;
+    const { state } = await h.result;
+    this.cache.set(uid, state);
+    return state;
+  }
+
+  private async sync(uid: string, w: Worker, work: number, pod: Pod): Promise<void> {
+    const t0 = performance.now();
+    const op = w.status === undefined ? 'create' : 'sync';
+    let outcome: SyncOutcome = 'ok';
+    let podFinished = false;
+    let retryAfterMs: number | undefined;
+    try {
+      const state = await this.inspect(uid, w);
+      if (w.task?.cancelled) return;
+      const ctx = { now: this.clock.now(), crashBackoff: this.crash, pullBackoff: this.pull };
+      const plan = planSync(pod, state, ctx);
+      retryAfterMs = plan.retryAfterMs;
+      if (plan.killPod || plan.createSandbox || plan.start.length > 0 || plan.containersToKill.length > 0) {
+        const h = this.opts.pool.run({ type: 'sync', pod, plan, sandbox: { ...this.opts.sandbox, attempt: plan.attempt } });
+        if (w.task) w.task.handle = h;
+        const { result } = await h.result;
+        w.syncErrors = applySyncResult(pod, plan, result, ctx);
+        for (const s of result.started) {
+          if (s.containerId && !s.error) this.opts.metrics?.startedContainers.inc({ container_type: pod.spec.initContainers?.some((c) => c.name === s.name) ? 'init_container' : 'container' });
+          if (s.error) this.opts.metrics?.startedContainersErrors.inc({ container_type: 'container', code: s.error.reason });
+          if (s.error) this.log.warn({ pod: podKey(pod), container: s.name, reason: s.error.reason, message: s.error.message }, 'container could not start');
+        }
+        if (result.sandboxError) {
+          this.log.warn({ pod: podKey(pod), err: result.sandboxError }, 'FailedCreatePodSandBox');
+          outcome = /network|cni/i.test(result.sandboxError) ? 'network-not-ready' : 'error';
+        } else if (result.killErrors.length > 0) {
+          outcome = 'error';
+        } else if (w.syncErrors.size > 0 && [...w.syncErrors.values()].some((e) => e.reason !== 'CrashLoopBackOff' && e.reason !== 'ImagePullBackOff')) {
+          outcome = 'error';
+        }
+        if (w.task?.cancelled) return;
+        const after = await this.inspect(uid, w);
+        this.recomputeStatus(uid, w, after);
+      } else {
+        w.syncErrors = new Map(Object.entries(plan.waiting));
+        this.recomputeStatus(uid, w, state);
+      }
+      const phase = w.status?.phase;
+      podFinished = phase === 'Succeeded' || phase === 'Failed';
+    } catch (err) {
+      if (w.task?.cancelled || this.stopping) return;
+      outcome = 'error';
+      this.log.error({ pod: podKey(pod), err: err instanceof Error ? err.message : String(err) }, 'pod sync failed');
+    } finally {
+      this.opts.metrics?.podWorkerDuration.observe({ operation_type: op }, (performance.now() - t0) / 1000);
+    }
+    if (w.task?.work === work) w.task = undefined;
+    this.deliver(uid, { type: 'sync-done', work, outcome, podFinished, at: this.clock.now(), ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+  }
+
+  private async terminate(uid: string, w: Worker, work: number, pod: Pod, graceSeconds: number, reason: string): Promise<void> {
+    let ok = false;
+    try {
+      // Never kill beside a cancelled sync that is still creating things.
+      await Promise.all(w.draining.splice(0));
+      this.log.info({ pod: podKey(pod), uid, graceSeconds, reason }, 'killing pod');
+      const h = this.opts.pool.run({ type: 'kill', uid, graceSeconds });
+      if (w.task) w.task.handle = h;
+      const r = await h.result;
+      ok = r.errors.length === 0;
+      if (!ok) this.log.warn({ pod: podKey(pod), errors: r.errors }, 'pod kill incomplete; will retry');
+      const after = await this.inspect(uid, w);
+      this.recomputeStatus(uid, w, after);
+    } catch (err) {
+      this.log.error({ pod: podKey(pod), err: err instanceof Error ? err.message : String(err) }, 'pod kill failed');
+    }
+    if (w.task?.work === work) w.task = undefined;
+    this.deliver(uid, { type: 'terminate-done', work, ok, at: this.clock.now() });
+  }
+
+  private async cleanup(uid: string): Promise<void> {
+    const w = this.workers.get(uid);
+    if (!w) return;
+    try {
+      await this.opts.pool.run({ type: 'remove', uid }).result;
+    } catch (err) {
+      this.log.warn({ uid, err: err instanceof Error ? err.message : String(err) }, 'could not remove the sandboxes of a removed pod; housekeeping will retry');
+      return;
+    }
+    this.workers.delete(uid);
+    this.cache.delete(uid);
+    this.opts.onGone?.(uid);
+  }
+
+  private recomputeStatus(uid: string, w: Worker, state: PodRuntimeState): void {
+    const pod = w.state.pod;
+    const status = computePodStatus(pod, state, {
+      now: new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      syncErrors: w.syncErrors,
+      previous: w.status,
+      ...(this.opts.hostIP ? { hostIP: this.opts.hostIP } : {}),
+    });
+    const changed = JSON.stringify(status) !== JSON.stringify(w.status);
+    w.status = status;
+    if (!w.startedReported && status.phase === 'Running' && (status.containerStatuses ?? []).every((c) => c.state.running)) {
+      w.startedReported = true;
+      this.opts.metrics?.podStartDuration.observe((this.clock.now() - w.firstSeen) / 1000);
+      this.opts.metrics?.startedPods.inc();
+    }
+    if (changed) this.opts.onStatus?.(pod, status);
+  }
+
+  /** Pods that need a kill after a restart or a crash: called by housekeeping with runtime UIDs. */
+  orphans(runtimeUids: Iterable<string>): string[] {
+    return [...runtimeUids].filter((uid) => !this.workers.has(uid));
+  }
+
+  /** Stops timers and cancels running tasks; the pods themselves keep running. */
+  stop(): void {
+    this.stopping = true;
+    for (const w of this.workers.values()) {
+      if (w.timer) clearTimeout(w.timer);
+      w.task?.handle?.cancel();
+    }
+  }
+}

@@ -1,0 +1,271 @@
+// The standalone kubelet, assembled:
+//
+//   sources (static folder, URL) ─> pod config ─> pod workers (main thread, one actor per UID)
+//                                                     │ sync / kill / inspect tasks
+//                                                     v
+//   PLEG thread ── pod states + events ──>        sync pool (piscina threads) ──> CRI runtime
+//        └──────────────────────── CRI ──────────────────────────────────────────┘
+//   HTTPS server (/pods, /metrics, /containerLogs, ...) and /healthz read the workers' statuses.
+//
+// The runtime is the embedded one (managed containerd, or the simulated runtime in-process) or
+// any CRI endpoint. Shutdown (SIGTERM) leaves containers running: a restarted kubelet adopts them
+// (pods keep their UIDs; containers carry the upstream labels) and kills only orphans, once
+// every source has delivered its first set.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from 'pino';
+import type { Pod } from './api/core-v1.js';
+import { nodeName as nodeNameOf, toConfigz, type KubeletConfig } from './config/kubelet-config.js';
+import { kubeletMetrics } from './metrics/kubelet-metrics.js';
+import { connectCri } from './native/cri/index.js';
+import { collectCriCalls } from './native/cri/call-metrics.js';
+import type { CriHandlers } from './native/cri/api.js';
+import { ensureServingCert } from './native/certs.js';
+import { PodConfig } from './pods/pod-config.js';
+import { podLogDirectory } from './pods/cri-config.js';
+import { containersNamed } from './pods/runtime-state.js';
+import { FileSource, type SourceSnapshot } from './sources/file-source.js';
+import { UrlSource } from './sources/url-source.js';
+import { SyncPool } from './actors/sync-pool.js';
+import { PlegActor } from './actors/pleg-actor.js';
+import { PodWorkers } from './actors/pod-workers.js';
+import { alwaysAllow, startKubeletServer, type KubeletServer } from './server/kubelet-server.js';
+
+export class KubeletStartError extends Error {
+  readonly code = 'KTS_KUBELET_START';
+}
+
+interface RuntimeHandle {
+  spec: { endpoint: string; imageEndpoint?: string; name: string } | { embedded: CriHandlers; name: string };
+  /** 'leave': keep the runtime and its pods running (a restart adopts them); 'stop': tear down. */
+  close(mode: 'leave' | 'stop'): Promise<void>;
+  describe: string;
+}
+
+async function openRuntime(config: KubeletConfig, log: Logger): Promise<RuntimeHandle> {
+  if (config.containerRuntimeEndpoint) {
+    const cri = connectCri(config.containerRuntimeEndpoint, { runtimeRequestTimeoutMs: 10_000 });
+    try {
+      const v = await cri.Version({ version: 'v1' });
+      return {
+        spec: { endpoint: config.containerRuntimeEndpoint, name: v.runtimeName, ...(config.imageServiceEndpoint ? { imageEndpoint: config.imageServiceEndpoint } : {}) },
+        close: () => Promise.resolve(),
+        describe: `${v.runtimeName} ${v.runtimeVersion} at ${config.containerRuntimeEndpoint}`,
+      };
+    } catch (err) {
+      throw new KubeletStartError(`the container runtime at ${config.containerRuntimeEndpoint} does not answer: ${(err as Error).message}`);
+    } finally {
+      cri.close();
+    }
+  }
+  if (config.kubeletTS.embeddedRuntime === 'sim') {
+    const { SimRuntime } = await import('./sim/index.js');
+    const sim = new SimRuntime({ logger: log });
+    return { spec: { embedded: sim, name: 'sim' }, close: () => sim.close(), describe: 'the embedded simulated runtime (its pods live in this process)' };
+  }
+  const { ManagedContainerd, ensureImages } = await import('./native/containerd/index.js');
+  const mc = await ManagedContainerd.start({ stateDir: join(config.rootDir, 'containerd'), logger: log, sandboxImage: config.podInfraContainerImage });
+  await ensureImages({ endpoint: mc.endpoint, logger: log });
+  // On a normal shutdown managed containerd is left running with its pods (detached); the next
+  // start adopts it, so a kubelet restart restarts no container.
+  return {
+    spec: { endpoint: mc.endpoint, name: 'containerd' },
+    close: async (mode) => {
+      if (mode === 'leave') mc.detach();
+      else await mc.stop({ removePods: true });
+    },
+    describe: `managed containerd at ${mc.endpoint}`,
+  };
+}
+
+export interface Kubelet {
+  nodeName: string;
+  server: KubeletServer | undefined;
+  registry: Registry;
+  workers: PodWorkers;
+  pleg: PlegActor;
+  pool: SyncPool;
+  config: PodConfig;
+  /** Stops the kubelet; containers keep running unless `runtime: 'stop'` (tests, demos). */
+  stop(opts?: { runtime?: 'leave' | 'stop' }): Promise<void>;
+}
+
+function readHostResolvConf(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serve?: boolean } = {}): Promise<Kubelet> {
+  const nodeName = nodeNameOf(cfg);
+  if (cfg.authorization.mode === 'Webhook' && !cfg.kubeconfig && (opts.serve ?? true)) {
+    throw new KubeletStartError('authorization mode Webhook asks the API server (SubjectAccessReview), and there is none without --kubeconfig: for a standalone node set --authorization-mode=AlwaysAllow (authorization.mode: AlwaysAllow)');
+  }
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const metrics = kubeletMetrics(registry);
+  metrics.nodeName.set({ node: nodeName }, 1);
+  const stopCollecting = collectCriCalls(registry);
+
+  const runtime = await openRuntime(cfg, log);
+  log.info({ runtime: runtime.describe, node: nodeName }, 'container runtime ready');
+
+  const threads = Math.max(1, Math.min(2, cfg.kubeletTS.maxConcurrentSyncs));
+  const pool = new SyncPool({ runtime: runtime.spec, threads, concurrentTasksPerThread: Math.ceil(cfg.kubeletTS.maxConcurrentSyncs / threads), runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout, logger: log });
+  const sources = ['file', 'http'].filter((s) => (s === 'file' ? cfg.staticPodPath : cfg.staticPodURL));
+  const podConfig = new PodConfig(sources);
+  const workers = new PodWorkers({
+    pool,
+    sandbox: { podLogsDir: '/var/log/pods', hostResolvConf: readHostResolvConf(cfg.resolvConf), clusterDNS: cfg.clusterDNS, clusterDomain: cfg.clusterDomain || 'cluster.local' },
+    ...(cfg.nodeIP ? { hostIP: cfg.nodeIP.split(',')[0] ?? '' } : {}),
+    crashLoopBackOff: { initialMs: cfg.kubeletTS.crashLoopBackOffInitial, maxMs: cfg.kubeletTS.crashLoopBackOffMax },
+    worker: { syncFrequencyMs: cfg.syncFrequency },
+    metrics,
+    logger: log,
+  });
+  const runtimeUids = new Set<string>();
+  const pleg = new PlegActor({
+    runtime: runtime.spec,
+    relistPeriodMs: 1000,
+    runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout,
+    metrics,
+    logger: log,
+    onMessage: (m) => {
+      if (m.type === 'pod-state') {
+        runtimeUids.add(m.uid);
+        workers.runtimeState(m.uid, m.state, m.events.length > 0);
+      } else if (m.type === 'pod-gone') {
+        runtimeUids.delete(m.uid);
+        workers.runtimeState(m.uid, undefined, true);
+      }
+    },
+  });
+
+  const onSnapshot = (snap: SourceSnapshot): void => {
+    const { changes, refused } = podConfig.set(snap.source, snap.pods);
+    for (const r of refused) log.error({ source: r.source, pod: r.fullName, uid: r.uid }, `pod refused: ${r.reason}`);
+    for (const c of changes) {
+      if (c.op === 'remove') workers.remove(c.pod.metadata.uid ?? '', 'removed from config');
+      else workers.update(c.pod);
+    }
+    metrics.desiredPods.set({ static: 'true' }, podConfig.size);
+  };
+  const fileSource = cfg.staticPodPath ? new FileSource({ path: cfg.staticPodPath, nodeName, checkEveryMs: cfg.fileCheckFrequency, logger: log, onSnapshot }) : undefined;
+  const urlSource = cfg.staticPodURL ? new UrlSource({ url: cfg.staticPodURL, headers: cfg.staticPodURLHeader, nodeName, checkEveryMs: cfg.httpCheckFrequency, logger: log, onSnapshot }) : undefined;
+
+  pleg.start();
+  await fileSource?.start();
+  await urlSource?.start();
+
+  // Housekeeping every 2 s, as upstream: orphans (runtime pods nobody wants) are killed and
+  // removed once every source has spoken; gauges are refreshed.
+  let lastHousekeeping = Date.now();
+  const orphansInFlight = new Set<string>();
+  const housekeeping = setInterval(() => {
+    lastHousekeeping = Date.now();
+    const c = workers.counts();
+    metrics.workingPods.set({ lifecycle: 'sync', config: 'desired', static: 'true' }, c.syncing);
+    metrics.workingPods.set({ lifecycle: 'terminating', config: 'desired', static: 'true' }, c.terminating);
+    metrics.workingPods.set({ lifecycle: 'terminated', config: 'desired', static: 'true' }, c.terminated);
+    let running = 0;
+    let runningContainers = 0;
+    for (const s of workers.cache.values()) {
+      if (s.sandboxes.some((x) => x.ready)) running++;
+      runningContainers += s.containers.filter((x) => x.state === 'running').length;
+    }
+    metrics.runningPods.set(running);
+    metrics.runningContainers.set({ container_state: 'running' }, runningContainers);
+    if (!podConfig.allSourcesReady()) return;
+    for (const uid of workers.orphans(runtimeUids)) {
+      if (orphansInFlight.has(uid)) continue;
+      orphansInFlight.add(uid);
+      log.info({ uid }, 'killing a pod the runtime runs and no source wants');
+      void pool
+        .run({ type: 'kill', uid, graceSeconds: 2 })
+        .result.then(() => pool.run({ type: 'remove', uid }).result)
+        .catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'orphan cleanup failed; will retry'))
+        .finally(() => orphansInFlight.delete(uid));
+    }
+  }, 2000);
+  housekeeping.unref();
+
+  let server: KubeletServer | undefined;
+  if (opts.serve ?? true) {
+    const hosts = ['127.0.0.1', 'localhost', ...(cfg.nodeIP ? cfg.nodeIP.split(',') : [])];
+    const tls = await ensureServingCert({ certDir: cfg.certDir, nodeName, hosts, ...(cfg.tlsCertFile ? { certFile: cfg.tlsCertFile } : {}), ...(cfg.tlsPrivateKeyFile ? { keyFile: cfg.tlsPrivateKeyFile } : {}) });
+    const clientCA = cfg.authentication.x509.clientCAFile ? readFileSync(cfg.authentication.x509.clientCAFile, 'utf8') : undefined;
+    const podsView = (): Pod[] => workers.all().map(({ pod, status }) => (status ? { ...pod, status } : pod));
+    server = await startKubeletServer({
+      address: cfg.address,
+      port: cfg.port,
+      tls: { cert: tls.cert, key: tls.key, ...(clientCA ? { clientCA } : {}) },
+      anonymous: cfg.authentication.anonymous.enabled,
+      authorizer: alwaysAllow,
+      ...(cfg.healthzPort > 0 ? { healthz: { address: cfg.healthzBindAddress, port: cfg.healthzPort } } : {}),
+      logger: log,
+      backend: {
+        nodeName,
+        pods: podsView,
+        runningPods: () =>
+          Promise.resolve(
+            [...workers.cache.values()]
+              .filter((s) => s.sandboxes.some((x) => x.ready))
+              .map((s) => ({
+                metadata: { name: s.name, namespace: s.namespace, uid: s.uid },
+                spec: { containers: s.containers.filter((c) => c.state === 'running').map((c) => ({ name: c.name, image: c.image })) },
+              })),
+          ),
+        registry,
+        configz: () => toConfigz(cfg),
+        containerLog: (ns, name, container, previous) => {
+          const matches = workers.all().filter(({ pod }) => pod.metadata.namespace === ns && pod.metadata.name === name);
+          // An edited static pod briefly has two instances: the new one is the one users mean.
+          const entry = matches.find((m) => m.lifecycle === 'syncing') ?? matches[0];
+          if (!entry) return Promise.resolve({ error: `pod ${ns}/${name} not found on this node`, status: 404 });
+          const uid = entry.pod.metadata.uid ?? '';
+          const state = workers.cache.get(uid);
+          const runs = state ? containersNamed(state, container) : [];
+          const run = previous ? runs[1] : runs[0];
+          if (!run) {
+            return Promise.resolve({ error: previous ? `previous terminated container "${container}" in pod "${name}" not found` : `container "${container}" in pod "${name}" is waiting to start`, status: previous ? 404 : 400 });
+          }
+          return Promise.resolve({
+            path: join(podLogDirectory(entry.pod), container, `${run.restartCount}.log`),
+            running: () => Promise.resolve(containersNamed(workers.cache.get(uid) ?? { uid, name, namespace: ns, sandboxes: [], containers: [] }, container)[0]?.state === 'running'),
+          });
+        },
+        healthChecks: [
+          { name: 'syncloop', check: () => (Date.now() - lastHousekeeping < 60_000 ? { ok: true } : { ok: false, message: `sync loop last ran ${Math.round((Date.now() - lastHousekeeping) / 1000)}s ago` }) },
+          { name: 'pleg', check: () => pleg.health() },
+        ],
+      },
+    });
+    log.info({ port: server.port, healthzPort: server.healthzPort }, 'kubelet server listening');
+  }
+
+  return {
+    nodeName,
+    server,
+    registry,
+    workers,
+    pleg,
+    pool,
+    config: podConfig,
+    stop: async (stopOpts = {}) => {
+      clearInterval(housekeeping);
+      stopCollecting();
+      fileSource?.stop();
+      urlSource?.stop();
+      await server?.close();
+      workers.stop();
+      await pleg.stop();
+      await pool.close();
+      const mode = stopOpts.runtime ?? 'leave';
+      await runtime.close(mode);
+      log.info({ runtime: mode }, mode === 'leave' ? 'kubelet stopped; containers keep running' : 'kubelet stopped with its runtime');
+    },
+  };
+}
