@@ -1,0 +1,211 @@
+// The standalone kubelet scenario, run unchanged against the simulated runtime and containerd:
+// static pods of every kind converge to the right phases in /pods (read over HTTPS with a client
+// certificate, as users do), a container killed behind the kubelet's back is restarted, a
+// crasher backs off, an edited manifest replaces its pod, a removed one is terminated and
+// cleaned up, a bad manifest leaves no trace, and a kubelet restart restarts nothing.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:https';
+import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Pod } from '../../src/api/core-v1.js';
+import { loadKubeletConfig } from '../../src/config/kubelet-config.js';
+import { startKubelet, type Kubelet } from '../../src/kubelet.js';
+import { createCa } from '../../src/native/certs.js';
+import { connectCri, type CriClient } from '../../src/native/cri/index.js';
+import { silentLogger } from '../../src/log.js';
+import { waitFor } from './cri-fixtures.js';
+
+export interface ScenarioRuntime {
+  endpoint: string;
+  image: string;
+  close(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+const pod = (name: string, image: string, spec: Record<string, unknown>): string =>
+  JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { scenario: 'standalone' } }, spec: {
+      terminationGracePeriodSeconds: 1,
+      ...spec,
+      containers: (spec['containers'] as object[]).map((c) => ({ image, ...c })),
+      ...(spec['initContainers'] ? { initContainers: (spec['initContainers'] as object[]).map((c) => ({ image, ...c })) } : {}),
+    } });
+
+export function standaloneScenario(label: string, opts: { longRunning: number; timeoutMs: number; open: () => Promise<ScenarioRuntime> }): void {
+  describe(`standalone kubelet: ${label}`, () => {
+    let rt: ScenarioRuntime;
+    let dir: string;
+    let manifests: string;
+    let kubelet: Kubelet;
+    let cri: CriClient;
+    let argv: string[];
+    let client: { cert: string; key: string; ca: string };
+    let port: number;
+
+    const get = (path: string, who: 'client' | 'none' = 'client'): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path, rejectUnauthorized: false, ...(who === 'client' ? { cert: client.cert, key: client.key } : {}) }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const pods = async (): Promise<Pod[]> => (JSON.parse((await get('/pods')).body) as { items: Pod[] }).items;
+    const byName = async (name: string): Promise<Pod[]> => (await pods()).filter((p) => p.metadata.name === `${name}-node-s`);
+    const until = <T>(what: string, fn: () => Promise<T | undefined>): Promise<T> => waitFor(what, fn, opts.timeoutMs, 200);
+
+    before(async () => {
+      rt = await opts.open();
+      dir = mkdtempSync(join(tmpdir(), 'kts-standalone-'));
+      manifests = join(dir, 'manifests');
+      const ca = await createCa(join(dir, 'ca'));
+      const c = await ca.issueClient('scenario-admin', ['system:masters']);
+      client = { cert: readFileSync(c.certFile, 'utf8'), key: readFileSync(c.keyFile, 'utf8'), ca: readFileSync(ca.caFile, 'utf8') };
+      const img = rt.image;
+      const files: Record<string, string> = {
+        'crasher.json': pod('crasher', img, { containers: [{ name: 'crash', command: ['sh', '-c', 'echo crashing; exit 2'] }] }),
+        'init.json': pod('with-init', img, { initContainers: [{ name: 'one', command: ['sh', '-c', 'echo one'] }, { name: 'two', command: ['true'] }], containers: [{ name: 'main', command: ['sleep', '3600'] }] }),
+        'job-ok.json': pod('job-ok', img, { restartPolicy: 'OnFailure', containers: [{ name: 'once', command: ['sh', '-c', 'echo done'] }] }),
+        'job-fail.json': pod('job-fail', img, { restartPolicy: 'Never', containers: [{ name: 'once', command: ['sh', '-c', 'exit 1'] }] }),
+        'bad.yaml': 'apiVersion: v1\nkind: Pod\nmetadata: {name: Not_Valid}\nspec: {containers: [{name: c, image: x}]}\n',
+        'broken.yaml': 'this: [is not\n',
+      };
+      for (let i = 0; i < opts.longRunning; i++) files[`web-${i}.json`] = pod(`web-${i}`, img, { containers: [{ name: 'app', command: ['sh', '-c', `echo web ${i}; sleep 3600`] }] });
+      (await import('node:fs')).mkdirSync(manifests);
+      for (const [f, text] of Object.entries(files)) writeFileSync(join(manifests, f), text);
+      port = await freePort();
+      writeFileSync(join(dir, 'ca.crt'), client.ca);
+      argv = [
+        '--pod-manifest-path', manifests, '--container-runtime-endpoint', rt.endpoint, '--hostname-override', 'node-s',
+        '--root-dir', join(dir, 'root'), '--cert-dir', join(dir, 'pki'), '--port', String(port), '--healthz-port', '0',
+        '--address', '127.0.0.1', '--client-ca-file', join(dir, 'ca.crt'), '--authorization-mode', 'AlwaysAllow',
+        '--file-check-frequency', '2s', '--crash-loop-backoff-initial', '2s', '--crash-loop-backoff-max', '8s',
+      ];
+      kubelet = await startKubelet(loadKubeletConfig(argv).config, silentLogger);
+      cri = connectCri(rt.endpoint);
+    });
+
+    after(async () => {
+      cri?.close();
+      await kubelet?.stop();
+      // Leave nothing behind in the runtime.
+      const c = connectCri(rt.endpoint);
+      for (const s of (await c.ListPodSandbox({ filter: { labelSelector: { scenario: 'standalone' } } })).items) {
+        await c.StopPodSandbox({ podSandboxId: s.id });
+        await c.RemovePodSandbox({ podSandboxId: s.id });
+      }
+      c.close();
+      await rt.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('refuses /pods without a client certificate', async () => {
+      assert.equal((await get('/pods', 'none')).status, 401);
+    });
+
+    it('brings every static pod to the right phase', async () => {
+      const want: Record<string, string> = { 'crasher-node-s': 'Running', 'with-init-node-s': 'Running', 'job-ok-node-s': 'Succeeded', 'job-fail-node-s': 'Failed' };
+      for (let i = 0; i < opts.longRunning; i++) want[`web-${i}-node-s`] = 'Running';
+      let last: Record<string, string | undefined> = {};
+      const got = await until('phases', async () => {
+        const all = await pods();
+        const phases = Object.fromEntries(all.map((p) => [p.metadata.name, p.status?.phase]));
+        last = Object.fromEntries(Object.entries(want).filter(([n, ph]) => phases[n] !== ph).map(([n]) => [n, phases[n]]));
+        if (all.length !== Object.keys(want).length) last['(count)'] = all.map((p) => `${p.metadata.name}/${(p.metadata.uid ?? '').slice(0, 6)}/${p.status?.phase}`).join(' ');
+        return Object.entries(want).every(([n, ph]) => phases[n] === ph) && all.length === Object.keys(want).length ? all : undefined;
+      }).catch((err: Error) => assert.fail(`${err.message}; off: ${JSON.stringify(last)}`));
+      const init = got.find((p) => p.metadata.name === 'with-init-node-s')!;
+      assert.equal(init.status?.conditions?.find((c) => c.type === 'Initialized')?.status, 'True');
+      assert.deepEqual(init.status?.initContainerStatuses?.map((s) => s.state.terminated?.reason), ['Completed', 'Completed']);
+      const web = got.find((p) => p.metadata.name === 'web-0-node-s')!;
+      assert.equal(web.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
+      assert.match(web.status?.podIP ?? '', /^10\./);
+      assert.equal(web.metadata.annotations?.['kubernetes.io/config.source'], 'file');
+      assert.equal(got.find((p) => p.metadata.name === 'job-fail-node-s')?.status?.containerStatuses?.[0]?.state.terminated?.exitCode, 1);
+      assert.ok(!got.some((p) => /not_valid|broken/i.test(p.metadata.name ?? '')), 'bad manifests leave no trace in /pods');
+      const logs = await get('/containerLogs/default/web-0-node-s/app');
+      assert.equal(logs.body, 'web 0\n');
+    });
+
+    it('shows the crasher in CrashLoopBackOff with growing restarts', async () => {
+      const p = await until('CrashLoopBackOff', async () => {
+        const [c] = await byName('crasher');
+        const cs = c?.status?.containerStatuses?.[0];
+        return cs?.state.waiting?.reason === 'CrashLoopBackOff' && cs.restartCount >= 2 ? c : undefined;
+      });
+      const cs = p.status!.containerStatuses![0]!;
+      assert.equal(cs.lastState.terminated?.exitCode, 2);
+      assert.match(cs.state.waiting?.message ?? '', /^back-off \d+s restarting failed container=crash/);
+    });
+
+    it('restarts a container killed behind its back with restartCount + 1', async () => {
+      const [web] = await byName('web-1');
+      const before = web!.status!.containerStatuses![0]!;
+      const id = before.containerID!.split('://')[1]!;
+      await cri.StopContainer({ containerId: id, timeout: 0 });
+      const after = await until('restarted', async () => {
+        const [p] = await byName('web-1');
+        const cs = p?.status?.containerStatuses?.[0];
+        return cs?.restartCount === before.restartCount + 1 && cs.state.running ? cs : undefined;
+      });
+      assert.notEqual(after.containerID, before.containerID);
+      assert.equal(after.lastState.terminated?.exitCode, 137);
+    });
+
+    it('replaces a pod whose manifest changed, and terminates and cleans up a removed one', async () => {
+      const [old] = await byName('web-0');
+      writeFileSync(join(manifests, 'web-0.json'), pod('web-0', rt.image, { containers: [{ name: 'app', command: ['sh', '-c', 'echo web 0 v2; sleep 3600'] }] }));
+      await until('new web-0 running', async () => {
+        const list = await byName('web-0');
+        return list.length === 1 && list[0]!.metadata.uid !== old!.metadata.uid && list[0]!.status?.phase === 'Running' ? true : undefined;
+      });
+      const oldLeft = await cri.ListPodSandbox({ filter: { labelSelector: { 'io.kubernetes.pod.uid': old!.metadata.uid! } } });
+      assert.equal(oldLeft.items.length, 0, 'the old pod sandbox is removed');
+      assert.equal((await get('/containerLogs/default/web-0-node-s/app')).body, 'web 0 v2\n');
+
+      const [gone] = await byName('with-init');
+      assert.ok(gone, 'with-init is there before its manifest goes');
+      unlinkSync(join(manifests, 'init.json'));
+      await until('with-init gone', async () => ((await byName('with-init')).length === 0 ? true : undefined));
+      await until('its sandbox removed', async () => ((await cri.ListPodSandbox({ filter: { labelSelector: { 'io.kubernetes.pod.uid': gone.metadata.uid! } } })).items.length === 0 ? true : undefined));
+    });
+
+    it('restarts without restarting containers or duplicating sandboxes', async () => {
+      const list = async (): Promise<{ sandboxes: string[]; running: string[] }> => {
+        const s = await cri.ListPodSandbox({ filter: { state: { state: 'SANDBOX_READY' }, labelSelector: { scenario: 'standalone' } } });
+        const c = await cri.ListContainers({ filter: { state: { state: 'CONTAINER_RUNNING' } } });
+        return { sandboxes: s.items.map((x) => x.id).sort(), running: c.containers.filter((x) => x.labels['io.kubernetes.container.name'] !== 'crash').map((x) => x.id).sort() };
+      };
+      const before = await list();
+      await kubelet.stop();
+      kubelet = await startKubelet(loadKubeletConfig(argv).config, silentLogger);
+      await until('statuses back', async () => ((await byName('web-1'))[0]?.status?.phase === 'Running' ? true : undefined));
+      await new Promise((r) => setTimeout(r, 3000)); // a few relists and syncs
+      const after = await list();
+      assert.deepEqual(after.sandboxes, before.sandboxes, 'same sandboxes');
+      assert.deepEqual(after.running, before.running, 'same running containers');
+    });
+
+    it('exposes upstream metrics', async () => {
+      const text = (await get('/metrics')).body;
+      for (const m of ['kubelet_running_pods', 'kubelet_pleg_relist_duration_seconds_bucket', 'kubelet_pod_worker_duration_seconds_bucket', 'kubelet_runtime_operations_total{operation_type="list_podsandbox"}', 'kubelet_node_name{node="node-s"} 1']) {
+        assert.ok(text.includes(m), `metric ${m}`);
+      }
+    });
+  });
+}
