@@ -19,6 +19,8 @@ Commands:
                          serve the simulated CRI runtime (runtime.v1 and runtime.v1alpha2)
   containerd up --state-dir DIR [--netns PATH]
                          run a private containerd configured for kubelet-ts, images imported
+  containerd down [--state-dir DIR]
+                         stop a managed containerd a kubelet left running, and its pods
   containerd check       report what containerd needs and what is missing
   images build           build the local busybox and pause images (OCI layouts, cached)
   cri-check --runtime-endpoint unix:///PATH [--image-service-endpoint unix:///PATH]

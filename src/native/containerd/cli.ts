@@ -36,6 +36,15 @@ export async function runContainerdCommand(argv: readonly string[], log: Logger)
     if (missing.length === 0) process.stdout.write('containerd, runc, CNI plugins, busybox and umoci are installed\n');
     return missing.length === 0 ? 0 : 1;
   }
+  if (group === 'containerd' && sub === 'down') {
+    checkFlags(rest, ['state-dir']);
+    const stateDir = flag(rest, 'state-dir') ?? '/var/lib/kubelet-ts/containerd';
+    // Adopts the instance a kubelet left running (or starts one), then stops it with its pods.
+    const mc = await ManagedContainerd.start({ stateDir, logger: log });
+    await mc.stop({ removePods: true });
+    process.stdout.write(`stopped the managed containerd of ${stateDir} and removed its pods\n`);
+    return 0;
+  }
   if (group === 'containerd' && sub === 'up') {
     checkFlags(rest, ['state-dir', 'netns', 'bridge', 'pod-subnet']);
     const stateDir = flag(rest, 'state-dir') ?? '/var/lib/kubelet-ts/containerd';
@@ -57,6 +66,6 @@ export async function runContainerdCommand(argv: readonly string[], log: Logger)
     await mc.stop();
     return 0;
   }
-  process.stderr.write('usage: kubelet-ts containerd up --state-dir DIR [--netns PATH] | containerd check | images build [--cache-dir DIR]\n');
+  process.stderr.write('usage: kubelet-ts containerd up --state-dir DIR [--netns PATH] | containerd down [--state-dir DIR] | containerd check | images build [--cache-dir DIR]\n');
   return 2;
 }
