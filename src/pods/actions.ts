@@ -123,6 +123,9 @@ export function computePodActions(pod: Pod, state: PodRuntimeState, probes: Prob
       if (pod.spec.restartPolicy === 'OnFailure' && succeeded(latestContainer(state, c.name))) return;
       actions.containersToStart.push(i);
     });
+    // Upstream: no sandbox for a pod whose initialization is done and has nothing to start
+    // (an OnFailure job that succeeded, seen again after a kubelet restart).
+    if (actions.containersToStart.length === 0) actions.createSandbox = false;
     return actions;
   }
 

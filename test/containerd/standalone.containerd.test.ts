@@ -2,8 +2,8 @@
 import { standaloneScenario } from '../helpers/standalone-scenario.js';
 import { startTestContainerd } from '../helpers/containerd-fixture.js';
 
-standaloneScenario('containerd, 10 long-running pods', {
-  longRunning: 10,
+standaloneScenario('containerd, 50 pods', {
+  longRunning: 46,
   timeoutMs: 90_000,
   open: async () => {
     const fx = await startTestContainerd();

@@ -43,7 +43,7 @@ const pod = (name: string, image: string, spec: Record<string, unknown>): string
       ...(spec['initContainers'] ? { initContainers: (spec['initContainers'] as object[]).map((c) => ({ image, ...c })) } : {}),
     } });
 
-export function standaloneScenario(label: string, opts: { longRunning: number; timeoutMs: number; open: () => Promise<ScenarioRuntime> }): void {
+export function standaloneScenario(label: string, opts: { longRunning: number; timeoutMs: number; open: () => Promise<ScenarioRuntime>; chaos?: { before?: () => void; after?: () => void } }): void {
   describe(`standalone kubelet: ${label}`, () => {
     let rt: ScenarioRuntime;
     let dir: string;
@@ -197,15 +197,48 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       await until('statuses back', async () => ((await byName('web-1'))[0]?.status?.phase === 'Running' ? true : undefined));
       await new Promise((r) => setTimeout(r, 3000)); // a few relists and syncs
       const after = await list();
-      assert.deepEqual(after.sandboxes, before.sandboxes, 'same sandboxes');
-      assert.deepEqual(after.running, before.running, 'same running containers');
+      const diff = (a: string[], b: string[]): string => `gone ${a.filter((x) => !b.includes(x)).length}, new ${b.filter((x) => !a.includes(x)).length} of ${a.length}`;
+      assert.deepEqual(after.sandboxes, before.sandboxes, `same sandboxes: ${diff(before.sandboxes, after.sandboxes)}`);
+      assert.deepEqual(after.running, before.running, `same running containers: ${diff(before.running, after.running)}`);
     });
 
-    it('exposes upstream metrics', async () => {
+    it('exposes upstream metrics that pass promtool check metrics', async () => {
       const text = (await get('/metrics')).body;
       for (const m of ['kubelet_running_pods', 'kubelet_pleg_relist_duration_seconds_bucket', 'kubelet_pod_worker_duration_seconds_bucket', 'kubelet_runtime_operations_total{operation_type="list_podsandbox"}', 'kubelet_node_name{node="node-s"} 1']) {
         assert.ok(text.includes(m), `metric ${m}`);
       }
+      const { spawnSync } = await import('node:child_process');
+      const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      assert.ok(!r.error, `promtool is needed (apt-get install prometheus): ${r.error?.message ?? ''}`);
+      assert.equal(r.status, 0, `promtool check metrics: ${r.stdout}${r.stderr}`);
+    });
+
+    it('recovers from a pool thread killed mid-syncs and from runtime errors, keeping the invariants', async () => {
+      opts.chaos?.before?.();
+      // Make every pod sync at once (a kill behind the kubelet's back in each of three pods),
+      // then kill a pool thread while those syncs run.
+      const victims = (await pods()).filter((p) => /^web-[2-4]-node-s$/.test(p.metadata.name ?? ''));
+      const restarts = new Map(victims.map((p) => [p.metadata.name, p.status!.containerStatuses![0]!.restartCount]));
+      for (const v of victims) await cri.StopContainer({ containerId: v.status!.containerStatuses![0]!.containerID!.split('://')[1]!, timeout: 0 });
+      await kubelet.pool.run({ type: 'crash' }).result.catch(() => undefined);
+      await until('victims restarted', async () => {
+        const now = await pods();
+        return victims.every((v) => {
+          const p = now.find((x) => x.metadata.name === v.metadata.name);
+          const cs = p?.status?.containerStatuses?.[0];
+          return cs?.state.running && cs.restartCount > (restarts.get(v.metadata.name) ?? 0);
+        }) ? true : undefined;
+      });
+      opts.chaos?.after?.();
+      // Invariant: at most one sandbox per pod UID and attempt, one running container per name.
+      const sandboxes = (await cri.ListPodSandbox({ filter: { labelSelector: { scenario: 'standalone' } } })).items;
+      const keys = sandboxes.map((x) => `${x.metadata?.uid}/${x.metadata?.attempt}`);
+      assert.equal(new Set(keys).size, keys.length, 'no duplicate sandbox for a UID and attempt');
+      const running = (await cri.ListContainers({ filter: { state: { state: 'CONTAINER_RUNNING' } } })).containers;
+      const perPod = running.map((c) => `${c.labels['io.kubernetes.pod.uid']}/${c.labels['io.kubernetes.container.name']}`);
+      assert.equal(new Set(perPod).size, perPod.length, 'no duplicate running container');
+      // Everything desired converges again.
+      await until('all web pods running', async () => ((await pods()).filter((p) => p.metadata.name?.startsWith('web-') && p.status?.phase === 'Running' && p.status.containerStatuses?.[0]?.state.running).length === opts.longRunning ? true : undefined));
     });
   });
 }

@@ -16,7 +16,7 @@ describe('kubelet metrics', () => {
     for (const [name, type] of [
       ['kubelet_pod_start_duration_seconds', 'histogram'], ['kubelet_pod_worker_duration_seconds', 'histogram'], ['kubelet_pleg_relist_duration_seconds', 'histogram'],
       ['kubelet_pleg_relist_interval_seconds', 'histogram'], ['kubelet_running_pods', 'gauge'], ['kubelet_running_containers', 'gauge'], ['kubelet_started_pods_total', 'counter'],
-      ['kubelet_started_containers_total', 'counter'], ['kubelet_pleg_last_seen_seconds', 'gauge'], ['kubelet_pleg_discard_events', 'counter'], ['kubelet_node_name', 'gauge'],
+      ['kubelet_started_containers_total', 'counter'], ['kubelet_pleg_last_seen_seconds', 'gauge'], ['kubelet_pleg_discard_events_total', 'counter'], ['kubelet_node_name', 'gauge'],
     ]) {
       assert.match(text, new RegExp(`^# TYPE ${name} ${type}$`, 'm'), name);
     }

@@ -111,6 +111,13 @@ describe('computePodActions', () => {
     assert.equal(noIp.createSandbox, true);
   });
 
+  it('does not recreate the sandbox of a succeeded OnFailure pod', () => {
+    const p = pod('OnFailure', ['a']);
+    const a = computePodActions(p, rt([ctr(p, 'a', 'exited', 0)], { ready: false }));
+    assert.equal(a.createSandbox, false);
+    assert.deepEqual(a.containersToStart, []);
+  });
+
   it('does not recreate the sandbox of a finished Never pod', () => {
     const p = pod('Never', ['a']);
     const a = computePodActions(p, rt([ctr(p, 'a', 'exited', 0)], { ready: false }));
