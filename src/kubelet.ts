@@ -27,6 +27,7 @@ import { podLogDirectory } from './pods/cri-config.js';
 import { containersNamed } from './pods/runtime-state.js';
 import { FileSource, type SourceSnapshot } from './sources/file-source.js';
 import { UrlSource } from './sources/url-source.js';
+import { SubmitSource, SUBMIT_SOURCE } from './sources/submit-source.js';
 import { SyncPool } from './actors/sync-pool.js';
 import { PlegActor } from './actors/pleg-actor.js';
 import { PodWorkers } from './actors/pod-workers.js';
@@ -121,7 +122,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
 
   const threads = Math.max(1, Math.min(2, cfg.kubeletTS.maxConcurrentSyncs));
   const pool = new SyncPool({ runtime: runtime.spec, threads, concurrentTasksPerThread: Math.ceil(cfg.kubeletTS.maxConcurrentSyncs / threads), runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout, logger: log });
-  const sources = ['file', 'http'].filter((s) => (s === 'file' ? cfg.staticPodPath : cfg.staticPodURL));
+  const sources = [...['file', 'http'].filter((s) => (s === 'file' ? cfg.staticPodPath : cfg.staticPodURL)), SUBMIT_SOURCE];
   const podConfig = new PodConfig(sources);
   const workers = new PodWorkers({
     pool,
@@ -162,7 +163,9 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   const fileSource = cfg.staticPodPath ? new FileSource({ path: cfg.staticPodPath, nodeName, checkEveryMs: cfg.fileCheckFrequency, logger: log, onSnapshot }) : undefined;
   const urlSource = cfg.staticPodURL ? new UrlSource({ url: cfg.staticPodURL, headers: cfg.staticPodURLHeader, nodeName, checkEveryMs: cfg.httpCheckFrequency, logger: log, onSnapshot }) : undefined;
 
+  const submitSource = new SubmitSource({ file: join(cfg.rootDir, 'submitted-pods.json'), nodeName, onSnapshot });
   pleg.start();
+  submitSource.start();
   await fileSource?.start();
   await urlSource?.start();
 
@@ -242,6 +245,11 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
             path: join(podLogDirectory(entry.pod), container, `${run.restartCount}.log`),
             running: () => Promise.resolve(containersNamed(workers.cache.get(uid) ?? { uid, name, namespace: ns, sandboxes: [], containers: [] }, container)[0]?.state === 'running'),
           });
+        },
+        submit: {
+          add: (text) => submitSource.submit(text),
+          remove: (ns, name) => submitSource.remove(ns, name),
+          list: () => submitSource.pods(),
         },
         healthChecks: [
           { name: 'syncloop', check: () => (Date.now() - lastHousekeeping < 60_000 ? { ok: true } : { ok: false, message: `sync loop last ran ${Math.round((Date.now() - lastHousekeeping) / 1000)}s ago` }) },

@@ -6,7 +6,8 @@
 //    from the method, subresource from the path (stats, metrics, log, spec, else proxy).
 //    401 when nobody is recognised, 403 naming user, verb and subresource when refused.
 //  - plain HTTP on 127.0.0.1 (default :10248): /healthz only, as upstream.
-// Routes: /pods, /runningpods/, /metrics, /configz, /healthz, /containerLogs/{ns}/{pod}/{container}.
+// Routes: /pods, /runningpods/, /metrics, /configz, /healthz, /containerLogs/{ns}/{pod}/{container},
+// /static-pods (POST a manifest, DELETE /static-pods/{ns}/{name}, GET the submitted ones).
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
@@ -57,6 +58,12 @@ export interface KubeletBackend {
   /** The CRI log file of a container (the previous instance with `previous`), or why none. */
   containerLog(namespace: string, pod: string, container: string, previous: boolean): Promise<{ path: string; running: () => Promise<boolean> } | { error: string; status: number }>;
   healthChecks: HealthCheck[];
+  /** POST/DELETE/GET /static-pods: the endpoint for submitting static pods. */
+  submit?: {
+    add(text: string): { accepted: { name: string; namespace: string; uid: string }[]; errors: string[] };
+    remove(namespace: string, name: string): boolean;
+    list(): Pod[];
+  };
 }
 
 export interface KubeletServerOptions {
@@ -180,8 +187,43 @@ function healthz(backend: KubeletBackend, path: string, res: ServerResponse): vo
   return send(res, 500, `${lines.join('\n')}\n`);
 }
 
+const MAX_MANIFEST_BYTES = 1024 * 1024;
+
+async function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function staticPods(backend: KubeletBackend, req: IncomingMessage, res: ServerResponse, rest: string[]): Promise<void> {
+  const submit = backend.submit;
+  if (!submit) return send(res, 404, 'submitting static pods is not enabled on this kubelet\n');
+  if (req.method === 'GET' && rest.length === 0) return sendJson(res, 200, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items: submit.list() });
+  if (req.method === 'POST' && rest.length === 0) {
+    const body = await readBody(req, MAX_MANIFEST_BYTES);
+    if (body === undefined) return send(res, 413, `manifest larger than ${MAX_MANIFEST_BYTES} bytes\n`);
+    const r = submit.add(body);
+    if (r.errors.length > 0) return sendJson(res, 400, { kind: 'Status', status: 'Failure', reason: 'Invalid', message: r.errors.join('; '), details: { causes: r.errors.map((message) => ({ message })) } });
+    return sendJson(res, 201, { accepted: r.accepted });
+  }
+  if (req.method === 'DELETE' && rest.length === 2) {
+    const [ns, name] = rest.map((x) => decodeURIComponent(x));
+    return submit.remove(ns ?? '', name ?? '') ? sendJson(res, 200, { kind: 'Status', status: 'Success' }) : send(res, 404, `no submitted static pod ${ns ?? ''}/${name ?? ''}\n`);
+  }
+  return send(res, 405, 'use GET or POST /static-pods, DELETE /static-pods/{namespace}/{name}\n');
+}
+
 async function route(backend: KubeletBackend, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   const path = url.pathname;
+  if (path === '/static-pods' || path.startsWith('/static-pods/')) {
+    await staticPods(backend, req, res, path.split('/').slice(2).filter((x) => x !== ''));
+    return;
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     send(res, 405, `method ${req.method ?? ''} not allowed on ${path}\n`);
     return;

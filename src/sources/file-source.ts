@@ -13,7 +13,8 @@ import { parseManifests } from '../pods/static-pod.js';
 import { silentLogger } from '../log.js';
 
 export interface SourceSnapshot {
-  source: 'file' | 'http';
+  /** The pod config source: 'file', 'http' (manifest URL), 'submit' (the kubelet endpoint). */
+  source: string;
   pods: Pod[];
   /** One line per refused document: "<file>#<doc>: <why>". */
   errors: string[];

@@ -54,16 +54,16 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
     let client: { cert: string; key: string; ca: string };
     let port: number;
 
-    const get = (path: string, who: 'client' | 'none' = 'client'): Promise<{ status: number; body: string }> =>
+    const get = (path: string, who: 'client' | 'none' = 'client', method = 'GET', body?: string): Promise<{ status: number; body: string }> =>
       new Promise((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port, path, rejectUnauthorized: false, ...(who === 'client' ? { cert: client.cert, key: client.key } : {}) }, (res) => {
+        const req = request({ host: '127.0.0.1', port, path, method, rejectUnauthorized: false, ...(who === 'client' ? { cert: client.cert, key: client.key } : {}) }, (res) => {
           let body = '';
           res.setEncoding('utf8');
           res.on('data', (d: string) => (body += d));
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
         });
         req.on('error', reject);
-        req.end();
+        req.end(body);
       });
     const pods = async (): Promise<Pod[]> => (JSON.parse((await get('/pods')).body) as { items: Pod[] }).items;
     const byName = async (name: string): Promise<Pod[]> => (await pods()).filter((p) => p.metadata.name === `${name}-node-s`);
@@ -185,6 +185,20 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       await until('its sandbox removed', async () => ((await cri.ListPodSandbox({ filter: { labelSelector: { 'io.kubernetes.pod.uid': gone.metadata.uid! } } })).items.length === 0 ? true : undefined));
     });
 
+    it('runs a pod submitted to its endpoint, and refuses a bad one', async () => {
+      const bad = await get('/static-pods', 'client', 'POST', 'apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {containers: []}\n');
+      assert.equal(bad.status, 400);
+      assert.match(bad.body, /at least one container/);
+      assert.equal((await get('/static-pods', 'none', 'POST', '{}')).status, 401, 'submitting needs authentication');
+      const ok = await get('/static-pods', 'client', 'POST', pod('submitted', rt.image, { containers: [{ name: 'app', command: ['sleep', '3600'] }] }));
+      assert.equal(ok.status, 201, ok.body);
+      const p = await until('submitted pod running', async () => {
+        const [x] = await byName('submitted');
+        return x?.status?.phase === 'Running' ? x : undefined;
+      });
+      assert.equal(p.metadata.annotations?.['kubernetes.io/config.source'], 'api-submit');
+    });
+
     it('restarts without restarting containers or duplicating sandboxes', async () => {
       const list = async (): Promise<{ sandboxes: string[]; running: string[] }> => {
         const s = await cri.ListPodSandbox({ filter: { state: { state: 'SANDBOX_READY' }, labelSelector: { scenario: 'standalone' } } });
@@ -200,6 +214,13 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       const diff = (a: string[], b: string[]): string => `gone ${a.filter((x) => !b.includes(x)).length}, new ${b.filter((x) => !a.includes(x)).length} of ${a.length}`;
       assert.deepEqual(after.sandboxes, before.sandboxes, `same sandboxes: ${diff(before.sandboxes, after.sandboxes)}`);
       assert.deepEqual(after.running, before.running, `same running containers: ${diff(before.running, after.running)}`);
+    });
+
+    it('keeps a submitted pod across the restart, and removes it on DELETE', async () => {
+      assert.equal((await byName('submitted'))[0]?.status?.phase, 'Running');
+      assert.equal((await get('/static-pods/default/submitted', 'client', 'DELETE')).status, 200);
+      await until('submitted pod gone', async () => ((await byName('submitted')).length === 0 ? true : undefined));
+      assert.equal((await get('/static-pods/default/submitted', 'client', 'DELETE')).status, 404);
     });
 
     it('exposes upstream metrics that pass promtool check metrics', async () => {

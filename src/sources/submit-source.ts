@@ -1,0 +1,112 @@
+// The kubelet's own endpoint for submitting static pods (POST /static-pods on the kubelet API,
+// authenticated and authorized like every request): manifests sent over HTTPS become static pods
+// exactly as files in the manifest folder do (same naming, UIDs and validation), with
+// kubernetes.io/config.source "api-submit". The set is written to a file under the root
+// folder on every change, so a kubelet restart keeps (and adopts) them instead of killing them
+// as orphans.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import type { Pod } from '../api/core-v1.js';
+import { parseManifests } from '../pods/static-pod.js';
+import type { SourceSnapshot } from './file-source.js';
+
+export const SUBMIT_SOURCE = 'submit';
+
+export interface SubmitResult {
+  accepted: { name: string; namespace: string; uid: string }[];
+  errors: string[];
+}
+
+export class SubmitSource {
+  /** Submitted manifests by namespace/name (as written, before naming), in submission order. */
+  private manifests = new Map<string, unknown>();
+
+  constructor(private readonly opts: { file: string; nodeName: string; onSnapshot: (s: SourceSnapshot) => void }) {}
+
+  /** Loads the persisted set and emits it (an empty set the first time). */
+  start(): void {
+    try {
+      const saved = JSON.parse(readFileSync(this.opts.file, 'utf8')) as { manifests?: [string, unknown][] };
+      this.manifests = new Map(saved.manifests ?? []);
+    } catch {
+      this.manifests = new Map();
+    }
+    this.emit();
+  }
+
+  /** Adds or replaces pods from manifest text; nothing changes when any document is invalid. */
+  submit(text: string): SubmitResult {
+    const results = parseManifests(text, { nodeName: this.opts.nodeName, source: 'http', location: SUBMIT_SOURCE });
+    const errors = results.filter((r) => !r.ok).map((r) => (r.ok ? '' : `${r.where.replace(SUBMIT_SOURCE, 'body')}: ${r.error}`));
+    if (results.length === 0) errors.push('body: no pod manifest found');
+    if (errors.length > 0) return { accepted: [], errors };
+    const raw = parseRaw(text);
+    const accepted: SubmitResult['accepted'] = [];
+    results.forEach((r, i) => {
+      if (!r.ok) return;
+      const key = `${r.pod.metadata.namespace ?? 'default'}/${String((raw[i] as { metadata?: { name?: string } } | undefined)?.metadata?.name ?? '')}`;
+      this.manifests.delete(key);
+      this.manifests.set(key, raw[i]);
+      accepted.push({ name: r.pod.metadata.name ?? '', namespace: r.pod.metadata.namespace ?? 'default', uid: r.pod.metadata.uid ?? '' });
+    });
+    this.persist();
+    this.emit();
+    return { accepted, errors: [] };
+  }
+
+  /** Removes a submitted pod by the name it was submitted with (or its static name). */
+  remove(namespace: string, name: string): boolean {
+    const suffix = `-${this.opts.nodeName}`;
+    const key = this.manifests.has(`${namespace}/${name}`) ? `${namespace}/${name}` : name.endsWith(suffix) ? `${namespace}/${name.slice(0, -suffix.length)}` : '';
+    if (!key || !this.manifests.delete(key)) return false;
+    this.persist();
+    this.emit();
+    return true;
+  }
+
+  pods(): Pod[] {
+    return this.build().pods;
+  }
+
+  private build(): SourceSnapshot {
+    const pods: Pod[] = [];
+    const errors: string[] = [];
+    for (const m of this.manifests.values()) {
+      for (const r of parseManifests(JSON.stringify(m), { nodeName: this.opts.nodeName, source: 'http', location: SUBMIT_SOURCE })) {
+        if (r.ok) {
+          r.pod.metadata.annotations = { ...r.pod.metadata.annotations, 'kubernetes.io/config.source': 'api-submit' };
+          pods.push(r.pod);
+        } else errors.push(r.error);
+      }
+    }
+    return { source: 'http', pods, errors };
+  }
+
+  private emit(): void {
+    this.opts.onSnapshot({ ...this.build(), source: SUBMIT_SOURCE });
+  }
+
+  private persist(): void {
+    mkdirSync(dirname(this.opts.file), { recursive: true });
+    const tmp = `${this.opts.file}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify({ manifests: [...this.manifests.entries()] }, null, 1)}\n`);
+    renameSync(tmp, this.opts.file);
+  }
+}
+
+/** The plain documents of manifest text, in the order parseManifests reports them. */
+function parseRaw(text: string): unknown[] {
+  const docs: unknown[] = [];
+  // parseManifests already accepted the text, so this cannot fail; Lists are flattened alike.
+  for (const d of (yamlDocs(text)).filter((x) => x !== null && x !== undefined)) {
+    const kind = (d as { kind?: unknown }).kind;
+    if (kind === 'List' || kind === 'PodList') docs.push(...((d as { items?: unknown[] }).items ?? []));
+    else docs.push(d);
+  }
+  return docs;
+}
+
+function yamlDocs(text: string): unknown[] {
+  return parseAllDocuments(text).map((d) => d.toJS() as unknown);
+}
