@@ -31,6 +31,7 @@ import { SubmitSource, SUBMIT_SOURCE } from './sources/submit-source.js';
 import { SyncPool } from './actors/sync-pool.js';
 import { PlegActor } from './actors/pleg-actor.js';
 import { PodWorkers } from './actors/pod-workers.js';
+import { Bus } from './bus/index.js';
 import { alwaysAllow, startKubeletServer, type KubeletServer } from './server/kubelet-server.js';
 
 export class KubeletStartError extends Error {
@@ -82,6 +83,7 @@ async function openRuntime(config: KubeletConfig, log: Logger): Promise<RuntimeH
 
 export interface Kubelet {
   nodeName: string;
+  bus: Bus;
   server: KubeletServer | undefined;
   registry: Registry;
   workers: PodWorkers;
@@ -117,6 +119,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   metrics.nodeName.set({ node: nodeName }, 1);
   const stopCollecting = collectCriCalls(registry);
 
+  const bus = new Bus({ name: 'main', registry, logger: log });
   const runtime = await openRuntime(cfg, log);
   log.info({ runtime: runtime.describe, node: nodeName }, 'container runtime ready');
 
@@ -132,6 +135,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     worker: { syncFrequencyMs: cfg.syncFrequency },
     metrics,
     logger: log,
+    onStatus: (pod, status) => bus.publish('pod.status', { type: 'status', uid: pod.metadata.uid ?? '', namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name ?? '', status }),
   });
   const runtimeUids = new Set<string>();
   const pleg = new PlegActor({
@@ -140,24 +144,28 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout,
     metrics,
     logger: log,
-    onMessage: (m) => {
-      if (m.type === 'pod-state') {
-        runtimeUids.add(m.uid);
-        workers.runtimeState(m.uid, m.state, m.events.length > 0);
-      } else if (m.type === 'pod-gone') {
-        runtimeUids.delete(m.uid);
-        workers.runtimeState(m.uid, undefined, true);
-      }
-    },
+    bus,
   });
+  // The pod workers listen to the bus: runtime states from the PLEG thread, desired state from
+  // pod config (latest wins per pod UID when they fall behind).
+  bus.subscribe('pod.state', (m) => {
+    if (m.type === 'state') {
+      runtimeUids.add(m.uid);
+      workers.runtimeState(m.uid, m.state, m.events.length > 0);
+    } else {
+      runtimeUids.delete(m.uid);
+      workers.runtimeState(m.uid, undefined, true);
+    }
+  }, { name: 'pod-workers:pod.state', capacity: 10_000 });
+  bus.subscribe('pod.update', (m) => {
+    if (m.type === 'remove') workers.remove(m.pod.metadata.uid ?? '', `removed from ${m.source}`, m.gracePeriodSeconds);
+    else workers.update(m.pod);
+  }, { name: 'pod-workers:pod.update', capacity: 10_000 });
 
   const onSnapshot = (snap: SourceSnapshot): void => {
     const { changes, refused } = podConfig.set(snap.source, snap.pods);
     for (const r of refused) log.error({ source: r.source, pod: r.fullName, uid: r.uid }, `pod refused: ${r.reason}`);
-    for (const c of changes) {
-      if (c.op === 'remove') workers.remove(c.pod.metadata.uid ?? '', 'removed from config');
-      else workers.update(c.pod);
-    }
+    for (const c of changes) bus.publish('pod.update', { type: c.op, pod: c.pod, source: c.source });
     metrics.desiredPods.set({ static: 'true' }, podConfig.size);
   };
   const fileSource = cfg.staticPodPath ? new FileSource({ path: cfg.staticPodPath, nodeName, checkEveryMs: cfg.fileCheckFrequency, logger: log, onSnapshot }) : undefined;
@@ -262,6 +270,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
 
   return {
     nodeName,
+    bus,
     server,
     registry,
     workers,
@@ -277,6 +286,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       workers.stop();
       await pleg.stop();
       await pool.close();
+      bus.close();
       const mode = stopOpts.runtime ?? 'leave';
       await runtime.close(mode);
       log.info({ runtime: mode }, mode === 'leave' ? 'kubelet stopped; containers keep running' : 'kubelet stopped with its runtime');

@@ -11,7 +11,8 @@ import type { CriHandlers } from '../native/cri/api.js';
 import { serveCriOnPort } from '../native/cri/port-transport.js';
 import type { KubeletMetrics } from '../metrics/kubelet-metrics.js';
 import { silentLogger } from '../log.js';
-import type { PlegControl, PlegMessage, PlegStats, PlegWorkerData } from './pleg-worker.js';
+import type { PlegControl, PlegStats, PlegWorkerData } from './pleg-worker.js';
+import { connectPort, type Bus, type MessageOf } from '../bus/index.js';
 import { threadEndpoint } from './thread-endpoint.js';
 
 export const PLEG_UNHEALTHY_AFTER_MS = 3 * 60_000;
@@ -20,7 +21,8 @@ export interface PlegActorOptions {
   runtime: { endpoint: string; imageEndpoint?: string; name: string } | { embedded: CriHandlers; name: string };
   relistPeriodMs?: number;
   runtimeRequestTimeoutMs?: number;
-  onMessage: (m: PlegMessage) => void;
+  /** The main thread's bus: the PLEG thread's pod.state and pleg.relist arrive there. */
+  bus: Bus;
   metrics?: KubeletMetrics;
   logger?: Logger;
   /** Restarts allowed within `budgetWindowMs` before the actor gives up (and reports unhealthy). */
@@ -42,6 +44,7 @@ export class PlegActor {
 
   constructor(private readonly opts: PlegActorOptions) {
     this.log = (opts.logger ?? silentLogger).child({ actor: 'pleg' });
+    opts.bus.subscribe('pleg.relist', (m) => this.onRelist(m), { name: 'pleg-actor' });
   }
 
   start(): void {
@@ -70,10 +73,10 @@ export class PlegActor {
     const worker = new Worker(new URL('./pleg-worker.js', import.meta.url), { workerData: data, transferList: criPort ? [events.port2, criPort] : [events.port2], name: 'pleg' });
     this.worker = worker;
     this.generation++;
-    events.port1.on('message', (m: PlegMessage) => this.onMessage(m));
+    const bridge = connectPort(this.opts.bus, events.port1, { topics: [] });
     worker.once('error', (err) => this.log.error({ err: err.message }, 'PLEG thread failed'));
     worker.once('exit', (code) => {
-      events.port1.close();
+      bridge.close();
       this.closeCri?.();
       if (this.worker === worker) {
         this.worker = undefined;
@@ -103,18 +106,15 @@ export class PlegActor {
     }, delay).unref();
   }
 
-  private onMessage(m: PlegMessage): void {
-    if (m.type === 'relist') {
-      if (m.ok) {
-        this.lastOk = m.at;
-        this.opts.metrics?.plegLastSeen.set(m.at / 1000);
-        this.opts.metrics?.plegRelistDuration.observe(m.durationMs / 1000);
-        if (m.intervalMs > 0) this.opts.metrics?.plegRelistInterval.observe(m.intervalMs / 1000);
-      } else {
-        this.log.warn({ err: m.error }, 'PLEG relist failed');
-      }
+  private onRelist(m: MessageOf<'pleg.relist'>): void {
+    if (m.ok) {
+      this.lastOk = m.at;
+      this.opts.metrics?.plegLastSeen.set(m.at / 1000);
+      this.opts.metrics?.plegRelistDuration.observe(m.durationMs / 1000);
+      if (m.intervalMs > 0) this.opts.metrics?.plegRelistInterval.observe(m.intervalMs / 1000);
+    } else {
+      this.log.warn({ err: m.error }, 'PLEG relist failed');
     }
-    this.opts.onMessage(m);
   }
 
   health(now = Date.now()): { ok: boolean; message?: string } {

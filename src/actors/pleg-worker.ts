@@ -3,7 +3,7 @@
 //   main thread                         PLEG thread
 //   ───────────                         ───────────
 //   PlegActor ── comlink control ──────> start / stop / configure / stats / health
-//             <── events port ────────── {type:'pod-state'|'pod-gone'|'relist'}
+//   main bus  <── bus bridge (port) ──── topics pod.state and pleg.relist
 //                                        CRI client (endpoint, or a port to the embedded runtime)
 //
 // Every period (1 s) it lists sandboxes and containers, diffs with the previous list (upstream
@@ -18,26 +18,21 @@ import { createCriClient, type CriClient } from '../native/cri/client.js';
 import { MessagePortCriTransport } from '../native/cri/port-transport.js';
 import { inspectPod } from '../pods/sync.js';
 import { forwardCriCalls } from '../native/cri/call-metrics.js';
-import type { PodRuntimeState } from '../pods/runtime-state.js';
 import { buildRelist, diffRelist, type PlegEvent, type Relist } from './pleg.js';
 import { threadEndpoint } from './thread-endpoint.js';
+import { Bus, connectPort } from '../bus/index.js';
 
 export interface PlegWorkerData {
   endpoint: string | undefined;
   imageEndpoint: string | undefined;
   /** Port to the embedded runtime (when no endpoint). */
   criPort: MessagePort | undefined;
-  /** Where events go. */
+  /** This thread's end of the bus bridge to the main thread. */
   events: MessagePort;
   runtimeName: string;
   relistPeriodMs: number;
   runtimeRequestTimeoutMs: number;
 }
-
-export type PlegMessage =
-  | { type: 'pod-state'; uid: string; state: PodRuntimeState; events: PlegEvent[] }
-  | { type: 'pod-gone'; uid: string; events: PlegEvent[] }
-  | { type: 'relist'; ok: boolean; durationMs: number; intervalMs: number; error?: string; pods: number; at: number };
 
 export interface PlegStats {
   relists: number;
@@ -72,9 +67,8 @@ let lastStart = 0;
 const retry = new Set<string>();
 const stats: PlegStats = { relists: 0, failedRelists: 0, lastRelistOkAt: 0, lastRelistMs: 0, pods: 0, inspectRetries: 0 };
 
-function post(m: PlegMessage): void {
-  data.events.postMessage(m);
-}
+const bus = new Bus({ name: 'pleg' });
+connectPort(bus, data.events, { topics: ['pod.state', 'pleg.relist'] });
 
 async function relist(): Promise<void> {
   const t0 = Date.now();
@@ -96,12 +90,12 @@ async function relist(): Promise<void> {
     await Promise.all(
       [...todo].map(async (uid) => {
         if (!next.has(uid)) {
-          post({ type: 'pod-gone', uid, events: byPod.get(uid) ?? [] });
+          bus.publish('pod.state', { type: 'gone', uid, events: byPod.get(uid) ?? [] });
           return;
         }
         try {
           const state = await inspectPod(cri, uid, data.runtimeName);
-          post({ type: 'pod-state', uid, state, events: byPod.get(uid) ?? [] });
+          bus.publish('pod.state', { type: 'state', uid, state, events: byPod.get(uid) ?? [] });
         } catch {
           // Upstream: pods whose inspection failed are retried on the next relist.
           retry.add(uid);
@@ -113,10 +107,10 @@ async function relist(): Promise<void> {
     stats.lastRelistOkAt = Date.now();
     stats.lastRelistMs = Date.now() - t0;
     stats.pods = next.size;
-    post({ type: 'relist', ok: true, durationMs: stats.lastRelistMs, intervalMs: interval, pods: next.size, at: stats.lastRelistOkAt });
+    bus.publish('pleg.relist', { type: 'relist', ok: true, durationMs: stats.lastRelistMs, intervalMs: interval, pods: next.size, at: stats.lastRelistOkAt });
   } catch (err) {
     stats.failedRelists++;
-    post({ type: 'relist', ok: false, durationMs: Date.now() - t0, intervalMs: interval, error: err instanceof Error ? err.message : String(err), pods: previous.size, at: Date.now() });
+    bus.publish('pleg.relist', { type: 'relist', ok: false, durationMs: Date.now() - t0, intervalMs: interval, error: err instanceof Error ? err.message : String(err), pods: previous.size, at: Date.now() });
   }
 }
 

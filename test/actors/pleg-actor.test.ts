@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { SimRuntime, createSimClient } from '../../src/sim/index.js';
 import { PlegActor } from '../../src/actors/pleg-actor.js';
-import type { PlegMessage } from '../../src/actors/pleg-worker.js';
+import { Bus, type MessageOf } from '../../src/bus/index.js';
 import { kubeletMetrics } from '../../src/metrics/kubelet-metrics.js';
 import { containerConfig, newPod, sandboxConfig, waitFor } from '../helpers/cri-fixtures.js';
 
@@ -16,18 +16,22 @@ describe('PLEG actor', () => {
   let sim: SimRuntime;
   let pleg: PlegActor;
   let logs: string;
-  const got: PlegMessage[] = [];
+  const got: MessageOf<'pod.state'>[] = [];
+  let bus: Bus;
   const registry = new Registry();
 
   before(() => {
     sim = new SimRuntime({ seed: 5 });
     logs = mkdtempSync(join(tmpdir(), 'kts-pleg-'));
-    pleg = new PlegActor({ runtime: { embedded: sim, name: 'sim' }, relistPeriodMs: 100, onMessage: (m) => got.push(m), metrics: kubeletMetrics(registry) });
+    bus = new Bus({ name: 'test' });
+    bus.subscribe('pod.state', (m) => void got.push(m));
+    pleg = new PlegActor({ runtime: { embedded: sim, name: 'sim' }, relistPeriodMs: 100, bus, metrics: kubeletMetrics(registry) });
     pleg.start();
   });
 
   after(async () => {
     await pleg.stop();
+    bus.close();
     await sim.close();
     rmSync(logs, { recursive: true, force: true });
   });
@@ -39,14 +43,14 @@ describe('PLEG actor', () => {
     const { podSandboxId } = await cri.RunPodSandbox({ config });
     const { containerId } = await cri.CreateContainer({ podSandboxId, config: containerConfig(pod, 'app', 'docker.io/library/busybox:1.35', ['sleep', '3600']), sandboxConfig: config });
     await cri.StartContainer({ containerId });
-    const started = await waitFor('ContainerStarted', () => got.find((m) => m.type === 'pod-state' && m.uid === pod.uid && m.events.some((e) => e.type === 'ContainerStarted' && e.containerId === containerId)), 5000);
-    assert.equal(started.type === 'pod-state' ? started.state.containers[0]?.state : '', 'running');
+    const started = await waitFor('ContainerStarted', () => got.find((m) => m.type === 'state' && m.uid === pod.uid && m.events.some((e) => e.type === 'ContainerStarted' && e.containerId === containerId)), 5000);
+    assert.equal(started.type === 'state' ? started.state.containers[0]?.state : '', 'running');
     await cri.StopContainer({ containerId, timeout: 0 });
-    const died = await waitFor('ContainerDied', () => got.find((m) => m.type === 'pod-state' && m.events.some((e) => e.type === 'ContainerDied' && e.containerId === containerId)), 5000);
-    assert.equal(died.type === 'pod-state' ? died.state.containers[0]?.exitCode : -1, 137);
+    const died = await waitFor('ContainerDied', () => got.find((m) => m.type === 'state' && m.events.some((e) => e.type === 'ContainerDied' && e.containerId === containerId)), 5000);
+    assert.equal(died.type === 'state' ? died.state.containers[0]?.exitCode : -1, 137);
     await cri.StopPodSandbox({ podSandboxId });
     await cri.RemovePodSandbox({ podSandboxId });
-    await waitFor('pod gone', () => got.find((m) => m.type === 'pod-gone' && m.uid === pod.uid), 5000);
+    await waitFor('pod gone', () => got.find((m) => m.type === 'gone' && m.uid === pod.uid), 5000);
     cri.close();
     assert.equal(pleg.health().ok, true);
     assert.match(await registry.metrics(), /kubelet_pleg_relist_duration_seconds_count [1-9]/);
@@ -57,12 +61,12 @@ describe('PLEG actor', () => {
     const cri = createSimClient(sim);
     const pod = newPod('survivor');
     const { podSandboxId } = await cri.RunPodSandbox({ config: sandboxConfig(pod, logs) });
-    await waitFor('seen once', () => got.find((m) => m.type === 'pod-state' && m.uid === pod.uid), 5000);
+    await waitFor('seen once', () => got.find((m) => m.type === 'state' && m.uid === pod.uid), 5000);
     const before = pleg.generation;
     const mark = got.length;
     await pleg.kill();
     await waitFor('restarted', () => (pleg.generation > before ? true : undefined), 10_000);
-    await waitFor('seen again after restart', () => got.slice(mark).find((m) => m.type === 'pod-state' && m.uid === pod.uid), 10_000);
+    await waitFor('seen again after restart', () => got.slice(mark).find((m) => m.type === 'state' && m.uid === pod.uid), 10_000);
     await cri.StopPodSandbox({ podSandboxId });
     cri.close();
   });
