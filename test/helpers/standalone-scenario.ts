@@ -151,6 +151,10 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       const cs = p.status!.containerStatuses![0]!;
       assert.equal(cs.lastState.terminated?.exitCode, 2);
       assert.match(cs.state.waiting?.message ?? '', /^back-off \d+s restarting failed container=crash/);
+      // The delays grow (2 s doubling here): a later back-off message names a longer delay.
+      const delayOf = (x: Pod | undefined): number => Number(/^back-off (\d+)s/.exec(x?.status?.containerStatuses?.[0]?.state.waiting?.message ?? '')?.[1] ?? 0);
+      const first = delayOf(p);
+      await until('a longer back-off', async () => (delayOf((await byName('crasher'))[0]) > first ? true : undefined));
     });
 
     it('restarts a container killed behind its back with restartCount + 1', async () => {
@@ -242,6 +246,10 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       const restarts = new Map(victims.map((p) => [p.metadata.name, p.status!.containerStatuses![0]!.restartCount]));
       for (const v of victims) await cri.StopContainer({ containerId: v.status!.containerStatuses![0]!.containerID!.split('://')[1]!, timeout: 0 });
       await kubelet.pool.run({ type: 'crash' }).result.catch(() => undefined);
+      // And the PLEG thread dies too: it is restarted and rebuilds its view with a full relist.
+      const generation = kubelet.pleg.generation;
+      await kubelet.pleg.kill();
+      await until('PLEG restarted', () => Promise.resolve(kubelet.pleg.generation > generation ? true : undefined));
       await until('victims restarted', async () => {
         const now = await pods();
         return victims.every((v) => {
