@@ -71,6 +71,11 @@ export class PodWorkers {
   private stopping = false;
   /** Latest runtime state per pod from PLEG (or a sync's own inspection). */
   readonly cache = new Map<string, PodRuntimeState>();
+  /**
+   * Chaos hook: the next `n` syncs of a pod (by UID) throw inside the sync, as a bug would.
+   * Off unless a test or the chaos tooling sets it; the sync code itself is unchanged.
+   */
+  readonly injectedSyncErrors = new Map<string, number>();
 
   constructor(private readonly opts: PodWorkersOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -204,6 +209,11 @@ export class PodWorkers {
     try {
       const state = await this.inspect(uid, w);
       if (w.task?.cancelled) return;
+      const injected = this.injectedSyncErrors.get(uid) ?? 0;
+      if (injected > 0) {
+        this.injectedSyncErrors.set(uid, injected - 1);
+        throw new Error('injected fault: a sync threw');
+      }
       const ctx = { now: this.clock.now(), crashBackoff: this.crash, pullBackoff: this.pull };
       const plan = planSync(pod, state, ctx);
       retryAfterMs = plan.retryAfterMs;

@@ -259,6 +259,17 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
         }) ? true : undefined;
       });
       opts.chaos?.after?.();
+      // A sync that throws (as a bug would) holds back its own pod only, which converges after
+      // the error backoff; the others are untouched.
+      const [thrower] = await byName('web-5');
+      const throwerRestarts = thrower!.status!.containerStatuses![0]!.restartCount;
+      kubelet.workers.injectedSyncErrors.set(thrower!.metadata.uid!, 1);
+      await cri.StopContainer({ containerId: thrower!.status!.containerStatuses![0]!.containerID!.split('://')[1]!, timeout: 0 });
+      await until('web-5 restarted after its sync threw', async () => {
+        const cs = (await byName('web-5'))[0]?.status?.containerStatuses?.[0];
+        return cs?.state.running && cs.restartCount > throwerRestarts ? true : undefined;
+      });
+      assert.equal(kubelet.workers.injectedSyncErrors.get(thrower!.metadata.uid!), 0, 'the injected throw happened');
       // Invariant: at most one sandbox per pod UID and attempt, one running container per name.
       const sandboxes = (await cri.ListPodSandbox({ filter: { labelSelector: { scenario: 'standalone' } } })).items;
       const keys = sandboxes.map((x) => `${x.metadata?.uid}/${x.metadata?.attempt}`);
