@@ -25,6 +25,7 @@ import { ensureServingCert } from './native/certs.js';
 import { PodConfig } from './pods/pod-config.js';
 import { podLogDirectory } from './pods/cri-config.js';
 import { containersNamed } from './pods/runtime-state.js';
+import { planGarbageCollection } from './pods/gc.js';
 import { FileSource, type SourceSnapshot } from './sources/file-source.js';
 import { UrlSource } from './sources/url-source.js';
 import { SubmitSource, SUBMIT_SOURCE } from './sources/submit-source.js';
@@ -209,6 +210,30 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   }, 2000);
   housekeeping.unref();
 
+  // Container GC, as upstream: dead containers beyond the per-container limit and old dead
+  // sandboxes of pods the workers hold (removed pods are cleaned up whole by their worker).
+  let gcRunning = false;
+  const gc = setInterval(() => {
+    if (gcRunning) return;
+    gcRunning = true;
+    const tasks: Promise<unknown>[] = [];
+    for (const [uid, state] of workers.cache) {
+      if (!workers.has(uid)) continue;
+      const plan = planGarbageCollection(state, cfg.maxDeadContainersPerContainer);
+      if (plan.containers.length === 0 && plan.sandboxes.length === 0) continue;
+      tasks.push(pool.run({ type: 'gc', ...plan }).result.then(
+        (r) => {
+          if (r.errors.length > 0) log.warn({ uid, errors: r.errors }, 'container GC could not remove everything; next round retries');
+        },
+        (err: unknown) => log.warn({ uid, err: (err as Error).message }, 'container GC failed; next round retries'),
+      ));
+    }
+    void Promise.all(tasks).finally(() => {
+      gcRunning = false;
+    });
+  }, cfg.kubeletTS.containerGcPeriod);
+  gc.unref();
+
   let server: KubeletServer | undefined;
   if (opts.serve ?? true) {
     const hosts = ['127.0.0.1', 'localhost', ...(cfg.nodeIP ? cfg.nodeIP.split(',') : [])];
@@ -279,6 +304,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     config: podConfig,
     stop: async (stopOpts = {}) => {
       clearInterval(housekeeping);
+      clearInterval(gc);
       stopCollecting();
       fileSource?.stop();
       urlSource?.stop();

@@ -37,6 +37,7 @@ export type SyncTask = TaskBase &
     | { type: 'kill'; uid: string; graceSeconds: number }
     | { type: 'inspect'; uid: string }
     | { type: 'remove'; uid: string }
+    | { type: 'gc'; containers: string[]; sandboxes: string[] }
     | { type: 'crash' }
   );
 
@@ -47,6 +48,7 @@ export type SyncTaskResult =
   | { type: 'kill'; killed: string[]; errors: string[] }
   | { type: 'inspect'; state: PodRuntimeState }
   | { type: 'remove'; removed: string[] }
+  | { type: 'gc'; removed: string[]; errors: string[] }
   | { type: 'error'; error: PlainError };
 
 /** Distributive Omit, so each task variant keeps its own fields. */

@@ -75,6 +75,18 @@ export default async function runTask(task: SyncTask): Promise<SyncTaskResult> {
         }
         return { type: 'remove', removed };
       }
+      case 'gc': {
+        const removed: string[] = [];
+        const errors: string[] = [];
+        const o = signal ? { signal } : {};
+        for (const id of task.containers) {
+          await cri.RemoveContainer({ containerId: id }, o).then(() => removed.push(id), (err: unknown) => errors.push(`RemoveContainer ${id}: ${(err as Error).message}`));
+        }
+        for (const id of task.sandboxes) {
+          await cri.RemovePodSandbox({ podSandboxId: id }, o).then(() => removed.push(id), (err: unknown) => errors.push(`RemovePodSandbox ${id}: ${(err as Error).message}`));
+        }
+        return { type: 'gc', removed, errors };
+      }
       case 'crash':
         // Chaos hook: take this pool thread down mid-task (tests the pool's recovery).
         process.exit(70);

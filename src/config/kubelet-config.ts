@@ -106,12 +106,14 @@ export interface KubeletConfig {
   certDir: string;
   nodeLabels: Record<string, string>;
   podInfraContainerImage: string;
+  maxDeadContainersPerContainer: number;
   // kubelet-ts's own settings (file section `kubeletTS`).
   kubeletTS: {
     embeddedRuntime: 'containerd' | 'sim';
     crashLoopBackOffInitial: number;
     crashLoopBackOffMax: number;
     maxConcurrentSyncs: number;
+    containerGcPeriod: number;
   };
 }
 
@@ -190,6 +192,8 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   certDir: { file: null, flag: 'cert-dir', kind: 'string', default: '/var/lib/kubelet/pki', help: 'where the self-signed serving certificate goes' },
   nodeLabels: { file: null, flag: 'node-labels', kind: 'stringMap', default: {}, help: 'labels of the registered Node (k=v,...)' },
   podInfraContainerImage: { file: null, flag: 'pod-infra-container-image', kind: 'string', default: 'registry.k8s.io/pause:3.9', help: 'sandbox (pause) image' },
+  maxDeadContainersPerContainer: { file: null, flag: 'maximum-dead-containers-per-container', kind: 'int', default: 1, min: 0, help: 'dead containers kept per pod container (container GC)' },
+  'kubeletTS.containerGcPeriod': { file: 'kubeletTS.containerGcPeriod', flag: 'container-gc-period', kind: 'duration', default: 60_000, min: 1000, help: 'period of dead container and sandbox garbage collection' },
   'kubeletTS.embeddedRuntime': { file: 'kubeletTS.embeddedRuntime', flag: 'embedded-runtime', kind: 'string', default: 'containerd', oneOf: ['containerd', 'sim'], help: 'runtime used without --container-runtime-endpoint' },
   'kubeletTS.crashLoopBackOffInitial': { file: 'kubeletTS.crashLoopBackOffInitial', flag: 'crash-loop-backoff-initial', kind: 'duration', default: 10_000, min: 0, help: 'first CrashLoopBackOff delay' },
   'kubeletTS.crashLoopBackOffMax': { file: 'kubeletTS.crashLoopBackOffMax', flag: 'crash-loop-backoff-max', kind: 'duration', default: 300_000, min: 0, help: 'CrashLoopBackOff cap' },

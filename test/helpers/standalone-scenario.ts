@@ -94,7 +94,7 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
         '--pod-manifest-path', manifests, '--container-runtime-endpoint', rt.endpoint, '--hostname-override', 'node-s',
         '--root-dir', join(dir, 'root'), '--cert-dir', join(dir, 'pki'), '--port', String(port), '--healthz-port', '0',
         '--address', '127.0.0.1', '--client-ca-file', join(dir, 'ca.crt'), '--authorization-mode', 'AlwaysAllow',
-        '--file-check-frequency', '2s', '--crash-loop-backoff-initial', '2s', '--crash-loop-backoff-max', '8s',
+        '--file-check-frequency', '2s', '--crash-loop-backoff-initial', '2s', '--crash-loop-backoff-max', '8s', '--container-gc-period', '2s',
       ];
       kubelet = await startKubelet(loadKubeletConfig(argv).config, silentLogger);
       cri = connectCri(rt.endpoint);
@@ -155,6 +155,11 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       const delayOf = (x: Pod | undefined): number => Number(/^back-off (\d+)s/.exec(x?.status?.containerStatuses?.[0]?.state.waiting?.message ?? '')?.[1] ?? 0);
       const first = delayOf(p);
       await until('a longer back-off', async () => (delayOf((await byName('crasher'))[0]) > first ? true : undefined));
+      // Container GC keeps one dead container per container name, not one per crash.
+      await until('dead crashers collected', async () => {
+        const dead = await cri.ListContainers({ filter: { labelSelector: { 'io.kubernetes.pod.uid': p.metadata.uid!, 'io.kubernetes.container.name': 'crash' } } });
+        return dead.containers.length <= 2 ? true : undefined;
+      });
     });
 
     it('restarts a container killed behind its back with restartCount + 1', async () => {
