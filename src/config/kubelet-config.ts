@@ -197,7 +197,7 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   'kubeletTS.embeddedRuntime': { file: 'kubeletTS.embeddedRuntime', flag: 'embedded-runtime', kind: 'string', default: 'containerd', oneOf: ['containerd', 'sim'], help: 'runtime used without --container-runtime-endpoint' },
   'kubeletTS.crashLoopBackOffInitial': { file: 'kubeletTS.crashLoopBackOffInitial', flag: 'crash-loop-backoff-initial', kind: 'duration', default: 10_000, min: 0, help: 'first CrashLoopBackOff delay' },
   'kubeletTS.crashLoopBackOffMax': { file: 'kubeletTS.crashLoopBackOffMax', flag: 'crash-loop-backoff-max', kind: 'duration', default: 300_000, min: 0, help: 'CrashLoopBackOff cap' },
-  'kubeletTS.maxConcurrentSyncs': { file: 'kubeletTS.maxConcurrentSyncs', flag: 'max-concurrent-syncs', kind: 'int', default: 8, min: 1, help: 'pod syncs running CRI work at once' },
+  'kubeletTS.maxConcurrentSyncs': { file: 'kubeletTS.maxConcurrentSyncs', flag: 'max-concurrent-syncs', kind: 'int', default: 4, min: 1, help: 'pod syncs running CRI work at once (4: measured best on 2 cores, see README)' },
 };
 
 /** Fields of the upstream file that kubelet-ts accepts and ignores (with a log line from the caller). */
