@@ -14,6 +14,7 @@ import { silentLogger } from '../log.js';
 import type { PlegControl, PlegStats, PlegWorkerData } from './pleg-worker.js';
 import { connectPort, type Bus, type MessageOf } from '../bus/index.js';
 import { threadEndpoint } from './thread-endpoint.js';
+import { Supervisor } from './supervisor.js';
 
 export const PLEG_UNHEALTHY_AFTER_MS = 3 * 60_000;
 
@@ -35,21 +36,32 @@ export class PlegActor {
   private control: Remote<PlegControl> | undefined;
   private closeCri: (() => void) | undefined;
   private stopping = false;
-  private restarts: number[] = [];
+  private readonly supervisor: Supervisor;
   private lastOk = Date.now();
   private readonly log: Logger;
   /** Times the thread was (re)started. */
   generation = 0;
-  gaveUp = false;
+
+  get gaveUp(): boolean {
+    return this.supervisor.gaveUp;
+  }
 
   constructor(private readonly opts: PlegActorOptions) {
     this.log = (opts.logger ?? silentLogger).child({ actor: 'pleg' });
     opts.bus.subscribe('pleg.relist', (m) => this.onRelist(m), { name: 'pleg-actor' });
+    this.supervisor = new Supervisor({
+      name: 'PLEG thread',
+      start: () => this.spawn(),
+      ...(opts.restartBudget !== undefined ? { budget: opts.restartBudget } : {}),
+      ...(opts.budgetWindowMs !== undefined ? { windowMs: opts.budgetWindowMs } : {}),
+      onEscalate: (why) => opts.bus.publish('actor.health', { type: 'health', actor: 'pleg', ok: false, message: why }),
+      logger: this.log,
+    });
   }
 
   start(): void {
     this.stopping = false;
-    this.spawn();
+    this.supervisor.start();
   }
 
   private spawn(): void {
@@ -82,28 +94,11 @@ export class PlegActor {
         this.worker = undefined;
         this.control = undefined;
       }
-      if (!this.stopping) this.restartLater(code);
+      if (!this.stopping) this.supervisor.failed(`thread exited with code ${code}`);
     });
     this.control = wrap<PlegControl>(threadEndpoint(worker));
     void this.control.start();
     this.log.info({ generation: this.generation }, 'PLEG thread started');
-  }
-
-  private restartLater(code: number): void {
-    const now = Date.now();
-    const window = this.opts.budgetWindowMs ?? 10 * 60_000;
-    this.restarts = this.restarts.filter((t) => now - t < window);
-    if (this.restarts.length >= (this.opts.restartBudget ?? 10)) {
-      this.gaveUp = true;
-      this.log.error({ code, restarts: this.restarts.length }, 'PLEG thread keeps dying; restart budget spent, PLEG stays down');
-      return;
-    }
-    this.restarts.push(now);
-    const delay = Math.min(30_000, 100 * 2 ** (this.restarts.length - 1)) * (0.5 + Math.random() / 2);
-    this.log.warn({ code, delayMs: Math.round(delay) }, 'PLEG thread exited; restarting it');
-    setTimeout(() => {
-      if (!this.stopping) this.spawn();
-    }, delay).unref();
   }
 
   private onRelist(m: MessageOf<'pleg.relist'>): void {
@@ -119,7 +114,7 @@ export class PlegActor {
 
   health(now = Date.now()): { ok: boolean; message?: string } {
     const age = now - this.lastOk;
-    if (this.gaveUp) return { ok: false, message: 'PLEG thread is down: restart budget spent' };
+    if (this.gaveUp) return { ok: false, message: `PLEG thread is down: ${this.supervisor.lastReason}; restart budget spent` };
     if (age > PLEG_UNHEALTHY_AFTER_MS) return { ok: false, message: `PLEG is not healthy: pleg was last seen active ${Math.round(age / 1000)}s ago; threshold is 3m0s` };
     return { ok: true };
   }
@@ -139,6 +134,7 @@ export class PlegActor {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.supervisor.stop();
     const w = this.worker;
     if (this.control) {
       await this.control.stop().catch(() => undefined);
