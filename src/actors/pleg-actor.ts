@@ -123,6 +123,11 @@ export class PlegActor {
     return this.control?.stats();
   }
 
+  /** The thread's own view of its health, over comlink (undefined when the thread is down). */
+  async threadHealth(): Promise<{ ok: boolean; message?: string } | undefined> {
+    return this.control?.health();
+  }
+
   async relistNow(): Promise<void> {
     await this.control?.relistNow();
   }

@@ -48,6 +48,8 @@ export interface PlegControl {
   stop(): void;
   configure(opts: { relistPeriodMs?: number }): void;
   stats(): PlegStats;
+  /** Healthy while the last good relist is younger than `thresholdMs` (upstream: 3 min). */
+  health(thresholdMs?: number): { ok: boolean; message?: string };
   /** Forces a relist now (tests, and after a restart of the actor). */
   relistNow(): Promise<void>;
 }
@@ -64,6 +66,7 @@ let running = false;
 let busy: Promise<void> | undefined;
 let previous: Relist = new Map();
 let lastStart = 0;
+const started = Date.now();
 const retry = new Set<string>();
 const stats: PlegStats = { relists: 0, failedRelists: 0, lastRelistOkAt: 0, lastRelistMs: 0, pods: 0, inspectRetries: 0 };
 
@@ -142,6 +145,10 @@ const control: PlegControl = {
   },
   stats() {
     return { ...stats };
+  },
+  health(thresholdMs = 180_000) {
+    const age = Date.now() - (stats.lastRelistOkAt || started);
+    return age <= thresholdMs ? { ok: true } : { ok: false, message: `PLEG is not healthy: pleg was last seen active ${Math.round(age / 1000)}s ago; threshold is ${Math.round(thresholdMs / 1000)}s` };
   },
   async relistNow() {
     if (busy) await busy;

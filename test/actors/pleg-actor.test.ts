@@ -55,6 +55,7 @@ describe('PLEG actor', () => {
     assert.equal(pleg.health().ok, true);
     assert.match(await registry.metrics(), /kubelet_pleg_relist_duration_seconds_count [1-9]/);
     assert.ok(((await pleg.stats())?.relists ?? 0) > 0);
+    assert.deepEqual(await pleg.threadHealth(), { ok: true }, 'the thread answers health over comlink');
   });
 
   it('restarts a killed thread and reports every pod again', async () => {

@@ -84,6 +84,9 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
         'job-fail.json': pod('job-fail', img, { restartPolicy: 'Never', containers: [{ name: 'once', command: ['sh', '-c', 'exit 1'] }] }),
         'bad.yaml': 'apiVersion: v1\nkind: Pod\nmetadata: {name: Not_Valid}\nspec: {containers: [{name: c, image: x}]}\n',
         'broken.yaml': 'this: [is not\n',
+        'no-containers.yaml': 'apiVersion: v1\nkind: Pod\nmetadata: {name: empty}\nspec: {containers: []}\n',
+        // Same name as crasher.json: the second holder of a name is refused.
+        'zz-duplicate.json': pod('crasher', img, { containers: [{ name: 'dup', command: ['sleep', '3600'] }] }),
       };
       for (let i = 0; i < opts.longRunning; i++) files[`web-${i}.json`] = pod(`web-${i}`, img, { containers: [{ name: 'app', command: ['sh', '-c', `echo web ${i}; sleep 3600`] }] });
       (await import('node:fs')).mkdirSync(manifests);
@@ -137,7 +140,10 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       assert.match(web.status?.podIP ?? '', /^10\./);
       assert.equal(web.metadata.annotations?.['kubernetes.io/config.source'], 'file');
       assert.equal(got.find((p) => p.metadata.name === 'job-fail-node-s')?.status?.containerStatuses?.[0]?.state.terminated?.exitCode, 1);
-      assert.ok(!got.some((p) => /not_valid|broken/i.test(p.metadata.name ?? '')), 'bad manifests leave no trace in /pods');
+      assert.ok(!got.some((p) => /not_valid|broken|empty/i.test(p.metadata.name ?? '')), 'bad manifests leave no trace in /pods');
+      const crashers = got.filter((p) => p.metadata.name === 'crasher-node-s');
+      assert.equal(crashers.length, 1, 'a duplicate name is refused');
+      assert.equal(crashers[0]?.spec.containers[0]?.name, 'crash', 'the first holder keeps the name');
       const logs = await get('/containerLogs/default/web-0-node-s/app');
       assert.equal(logs.body, 'web 0\n');
     });
