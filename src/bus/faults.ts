@@ -11,17 +11,8 @@ export interface TopicFaults {
   reorderWindow?: number;
 }
 
-/** mulberry32: small, fast, seeded. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom as seeded } from '../util/seeded-random.js';
+import { seededRandom } from '../util/seeded-random.js';
 
 export class FaultTable {
   private readonly rules = new Map<string, TopicFaults>();
@@ -29,7 +20,7 @@ export class FaultTable {
   private readonly random: () => number;
 
   constructor(seed: number) {
-    this.random = seeded(seed);
+    this.random = seededRandom(seed);
   }
 
   set(topic: string, f: TopicFaults): void {

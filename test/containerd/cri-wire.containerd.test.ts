@@ -6,7 +6,6 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,20 +13,11 @@ import { connectCri, type CriClient } from '../../src/native/cri/index.js';
 import { buildImages } from '../../src/native/containerd/index.js';
 import { ALL_RPCS, type RpcName } from '../../src/native/cri/api.js';
 import { containerConfig, newPod, sandboxConfig, waitFor } from '../helpers/cri-fixtures.js';
+import { freePort } from '../helpers/net.js';
 import { startTestContainerd, type ContainerdFixture } from '../helpers/containerd-fixture.js';
 
 const run = promisify(execFile);
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 describe('CRI wire compatibility with containerd', () => {
   let fx: ContainerdFixture;

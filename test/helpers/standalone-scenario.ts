@@ -7,7 +7,6 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
 import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pod } from '../../src/api/core-v1.js';
@@ -17,6 +16,7 @@ import { createCa } from '../../src/native/certs.js';
 import { connectCri, type CriClient } from '../../src/native/cri/index.js';
 import { silentLogger } from '../../src/log.js';
 import { waitFor } from './cri-fixtures.js';
+import { freePort } from './net.js';
 
 export interface ScenarioRuntime {
   endpoint: string;
@@ -24,16 +24,6 @@ export interface ScenarioRuntime {
   close(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 const pod = (name: string, image: string, spec: Record<string, unknown>): string =>
   JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { scenario: 'standalone' } }, spec: {

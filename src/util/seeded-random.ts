@@ -1,0 +1,12 @@
+// One small, fast, seedable PRNG (mulberry32) for everything that must repeat a run exactly:
+// the simulated runtime's faults and jitter, the bus's fault injection. Uniform floats in [0, 1).
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
