@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CriClient } from '../../src/native/cri/client.js';
-import { CriError, CriNotFoundError } from '../../src/native/cri/errors.js';
+import { CriDeadlineError, CriError, CriNotFoundError, CriRuntimeError } from '../../src/native/cri/errors.js';
 import { containerConfig, newPod, sandboxConfig, waitFor, type PodRef } from './cri-fixtures.js';
 
 export interface RuntimeUnderTest {
@@ -311,9 +311,186 @@ export function runtimeBehaviourSuite(label: string, setup: () => Promise<Runtim
       );
     });
 
+    // containerd answers a missing metadata with gRPC Unknown (not InvalidArgument) and this text.
     it('refuses a sandbox request without metadata with a clear error', async () => {
-      const err = await rejectsWith(rt.cri.RunPodSandbox({ config: { hostname: 'x' } }), CriError, 'RunPodSandbox without metadata');
-      assert.match(err.message, /metadata/i);
+      const err = await rejectsWith(rt.cri.RunPodSandbox({ config: { hostname: 'x' } }), CriRuntimeError, 'RunPodSandbox without metadata');
+      assert.match(err.message, /sandbox config must include metadata/);
+    });
+
+    // ---- Edge cases: what containerd 1.6.20 answers, verified against it (the sim must match). ----
+
+    // containerd reserves the name "<name>_<namespace>_<uid>_<attempt>"; a second sandbox with the
+    // same metadata fails with gRPC Unknown (not AlreadyExists), naming the sandbox holding it.
+    it('refuses a second sandbox with the same metadata, naming the sandbox that holds the name', async () => {
+      const pod = newPod('dup');
+      const id = await runSandbox(pod);
+      const err = await rejectsWith(rt.cri.RunPodSandbox({ config: sandboxConfig(pod, rt.logRoot) }), CriRuntimeError, 'the same sandbox metadata twice');
+      assert.match(err.message, new RegExp(`failed to reserve sandbox name .*is reserved for "${id}"`));
+      // A new attempt is a new name.
+      const again = await runSandbox({ ...pod, attempt: 1 });
+      assert.notEqual(again, id);
+    });
+
+    // Removing what does not exist succeeds (the kubelet's GC relies on it); stopping it or
+    // asking for its stats is NotFound. Unknown image removal also succeeds.
+    it('is lenient about removing unknown objects and strict about stopping or inspecting them', async () => {
+      await rejectsWith(rt.cri.StopPodSandbox({ podSandboxId: NO_SUCH_ID }), CriNotFoundError, 'StopPodSandbox of an unknown ID');
+      await rt.cri.RemovePodSandbox({ podSandboxId: NO_SUCH_ID });
+      await rt.cri.RemoveContainer({ containerId: NO_SUCH_ID });
+      await rejectsWith(rt.cri.ContainerStats({ containerId: NO_SUCH_ID }), CriNotFoundError, 'ContainerStats of an unknown ID');
+      await rt.cri.RemoveImage({ image: { image: 'example.invalid/nothing:here' } });
+      assert.deepEqual((await rt.cri.ListContainers({ filter: { podSandboxId: NO_SUCH_ID } })).containers, []);
+      assert.deepEqual((await rt.cri.ListPodSandbox({ filter: { id: NO_SUCH_ID } })).items, []);
+    });
+
+    // containerd 1.6.20 stops a ready sandbox itself when asked to remove it: no error, and its
+    // containers (even running ones) go with it.
+    it('removes a ready sandbox with a running container in one call', async () => {
+      const pod = newPod('rmr');
+      const sb = await runSandbox(pod);
+      const id = await startContainer(pod, sb, 'app', ['sleep', '3600']);
+      await rt.cri.RemovePodSandbox({ podSandboxId: sb });
+      await rejectsWith(rt.cri.PodSandboxStatus({ podSandboxId: sb, verbose: false }), CriNotFoundError, 'the removed ready sandbox');
+      await rejectsWith(rt.cri.ContainerStatus({ containerId: id, verbose: false }), CriNotFoundError, 'the running container of a removed sandbox');
+    });
+
+    // RemoveContainer on a running container kills it first (no FailedPrecondition).
+    it('removes a running container', async () => {
+      const pod = newPod('rmc');
+      const sb = await runSandbox(pod);
+      const id = await startContainer(pod, sb, 'app', ['sleep', '3600']);
+      await rt.cri.RemoveContainer({ containerId: id });
+      await rejectsWith(rt.cri.ContainerStatus({ containerId: id, verbose: false }), CriNotFoundError, 'a removed running container');
+    });
+
+    // A failed start is an error of StartContainer (gRPC Unknown, runc's words), and it leaves the
+    // container EXITED with exit code 128, reason "StartError", runc's error as the message and
+    // startedAt 0. (The sim is told the failure by an annotation; containerd ignores it.)
+    it('leaves a container whose start fails exited with 128 and StartError', async () => {
+      const pod = newPod('sfail');
+      const sb = await runSandbox(pod);
+      const { containerId } = await rt.cri.CreateContainer({
+        podSandboxId: sb,
+        config: containerConfig(pod, 'app', rt.busybox, ['/no/such/binary'], {
+          annotations: { 'sim.kubelet-ts.io/start-error': 'exec: "/no/such/binary": stat /no/such/binary: no such file or directory' },
+        }),
+        sandboxConfig: sandboxConfig(pod, rt.logRoot),
+      });
+      const err = await rejectsWith(rt.cri.StartContainer({ containerId }), CriRuntimeError, 'start of a missing binary');
+      assert.match(err.message, /no such file or directory/);
+      const { status } = await rt.cri.ContainerStatus({ containerId, verbose: false });
+      assert.equal(status?.state, 'CONTAINER_EXITED');
+      assert.equal(status?.exitCode, 128);
+      assert.equal(status?.reason, 'StartError');
+      assert.match(status?.message ?? '', /\/no\/such\/binary.*no such file or directory/);
+      assert.equal(status?.startedAt, 0, 'never started');
+      assert.ok((status?.finishedAt ?? 0) > 0, 'finishedAt set');
+      // An exited container cannot be started again (Unknown, naming its state).
+      const again = await rejectsWith(rt.cri.StartContainer({ containerId }), CriRuntimeError, 'start of an exited container');
+      assert.match(again.message, /CONTAINER_EXITED/);
+    });
+
+    it('refuses to start a running container and to exec in an exited one, naming the state', async () => {
+      const pod = newPod('st');
+      const sb = await runSandbox(pod);
+      const id = await startContainer(pod, sb, 'app', ['sleep', '3600']);
+      const twice = await rejectsWith(rt.cri.StartContainer({ containerId: id }), CriRuntimeError, 'second StartContainer');
+      assert.match(twice.message, /container is in CONTAINER_RUNNING state/);
+      await rt.cri.StopContainer({ containerId: id, timeout: 0 });
+      const ex = await rejectsWith(rt.cri.ExecSync({ containerId: id, cmd: ['true'], timeout: 5 }), CriRuntimeError, 'exec in an exited container');
+      assert.match(ex.message, /container is in CONTAINER_EXITED state/);
+      // Stopping an exited container is a no-op.
+      await rt.cri.StopContainer({ containerId: id, timeout: 0 });
+    });
+
+    // busybox as PID 1 has no SIGTERM handler, so the kernel drops SIGTERM: StopContainer waits
+    // the whole timeout, then SIGKILLs (137, reason "Error", not "Completed"). A script that traps
+    // TERM exits at once with its own code; any non-zero code is reason "Error".
+    it('stops a container: SIGTERM ignored by PID 1 waits the timeout then kills; a trap exits by its code', async () => {
+      const pod = newPod('stop');
+      const sb = await runSandbox(pod);
+      const deaf = await startContainer(pod, sb, 'deaf', ['sleep', '3600']);
+      const trapper = await startContainer(pod, sb, 'trapper', ['sh', '-c', 'trap "exit 7" TERM; while true; do sleep 0.1; done']);
+      await new Promise((r) => setTimeout(r, 300)); // let the shell install its trap
+      let t0 = Date.now();
+      await rt.cri.StopContainer({ containerId: deaf, timeout: 1 });
+      const deafMs = Date.now() - t0;
+      assert.ok(deafMs >= 900, `StopContainer waited the 1 s timeout (took ${deafMs} ms)`);
+      const d = await exited(deaf);
+      assert.deepEqual([d.exitCode, d.reason], [137, 'Error']);
+      t0 = Date.now();
+      await rt.cri.StopContainer({ containerId: trapper, timeout: 10 });
+      const trapMs = Date.now() - t0;
+      assert.ok(trapMs < 5000, `a trapped TERM ends it without waiting the timeout (took ${trapMs} ms)`);
+      const t = await exited(trapper);
+      assert.deepEqual([t.exitCode, t.reason], [7, 'Error']);
+    });
+
+    // The OOM killer's victim: exit 137, reason "OOMKilled". (Real memory pressure under a 16 MiB
+    // limit for containerd; the sim is told by an annotation.)
+    it('reports OOMKilled', async () => {
+      const pod = newPod('oom');
+      const sb = await runSandbox(pod);
+      const cfg = containerConfig(pod, 'hog', rt.busybox, ['sh', '-c', 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo ${#x}'], {
+        annotations: { 'sim.kubelet-ts.io/oom-after-seconds': '0.2' },
+      });
+      cfg.linux = { ...cfg.linux, resources: { cpuShares: 2, memoryLimitInBytes: 16 * 1024 * 1024, oomScoreAdj: 1000 } };
+      const { containerId } = await rt.cri.CreateContainer({ podSandboxId: sb, config: cfg, sandboxConfig: sandboxConfig(pod, rt.logRoot) });
+      await rt.cri.StartContainer({ containerId });
+      const st = await exited(containerId, 30_000);
+      assert.deepEqual([st.exitCode, st.reason], [137, 'OOMKilled']);
+    });
+
+    // containerd does not read terminationMessagePath (the kubelet does): message stays empty.
+    it('leaves the termination message to the kubelet', async () => {
+      const pod = newPod('tm');
+      const sb = await runSandbox(pod);
+      const id = await startContainer(pod, sb, 'app', ['sh', '-c', 'echo bye > /dev/termination-log; exit 2']);
+      const st = await exited(id);
+      assert.deepEqual([st.exitCode, st.reason, st.message], [2, 'Error', '']);
+    });
+
+    // A stopped sandbox has released its network: PodSandboxStatus shows ip "" (not the old IP),
+    // and CreateContainer in it is NotFound ("no running task found" for the sandbox).
+    it('releases the pod IP when the sandbox stops and refuses new containers in it', async () => {
+      const pod = newPod('net');
+      const sb = await runSandbox(pod);
+      const ready = await rt.cri.PodSandboxStatus({ podSandboxId: sb, verbose: false });
+      assert.match(ready.status?.network?.ip ?? '', /^\d+\.\d+\.\d+\.\d+$/);
+      await rt.cri.StopPodSandbox({ podSandboxId: sb });
+      const stopped = await rt.cri.PodSandboxStatus({ podSandboxId: sb, verbose: false });
+      assert.equal(stopped.status?.network?.ip, '', 'no IP once stopped');
+      assert.deepEqual(stopped.status?.network?.additionalIps, []);
+      assert.deepEqual(stopped.status?.metadata?.uid, pod.uid, 'metadata still there');
+      await rejectsWith(
+        rt.cri.CreateContainer({ podSandboxId: sb, config: containerConfig(pod, 'late', rt.busybox, ['true']), sandboxConfig: sandboxConfig(pod, rt.logRoot) }),
+        CriNotFoundError,
+        'CreateContainer in a stopped sandbox',
+      );
+    });
+
+    // Short names are normalized as docker does: "busybox:1.35" is docker.io/library/busybox:1.35,
+    // and a bare name means :latest.
+    it('resolves short image names under docker.io/library', async () => {
+      const full = await rt.cri.ImageStatus({ image: { image: rt.busybox }, verbose: false });
+      const short = await rt.cri.ImageStatus({ image: { image: rt.busybox.replace(/^docker\.io\/library\//, '') }, verbose: false });
+      assert.ok(full.image, 'the image by its full name');
+      assert.equal(short.image?.id, full.image.id);
+      const bare = await rt.cri.ImageStatus({ image: { image: 'busybox' }, verbose: false });
+      assert.ok(bare.image?.repoTags.includes('docker.io/library/busybox:latest'), 'busybox means busybox:latest');
+    });
+
+    // ExecSync past its timeout: containerd 1.6 answers gRPC DeadlineExceeded ("failed to exec in
+    // container: timeout 1s exceeded: context deadline exceeded"), not an exit code.
+    it('fails an ExecSync that outlives its timeout with DeadlineExceeded', async () => {
+      const pod = newPod('ext');
+      const sb = await runSandbox(pod);
+      const id = await startContainer(pod, sb, 'app', ['sleep', '3600']);
+      const t0 = Date.now();
+      const err = await rejectsWith(rt.cri.ExecSync({ containerId: id, cmd: ['sleep', '30'], timeout: 1 }), CriDeadlineError, 'ExecSync past its timeout');
+      const ms = Date.now() - t0;
+      assert.ok(ms >= 900 && ms < 15_000, `failed after about the timeout (${ms} ms)`);
+      assert.match(err.message, /timeout 1s exceeded/);
     });
   });
 }
