@@ -2,16 +2,21 @@
 // start that fails with containerd's own words, and a stop that leaves nothing behind.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
+  assertContainerdDeps,
   checkContainerdDeps,
   cniConflist,
   containerdConfigToml,
   ContainerdDepsError,
   ContainerdStartError,
+  describeMissing,
   ManagedContainerd,
   mountsUnder,
+  pathLookup,
 } from '../../src/native/containerd/index.js';
 import { connectCri } from '../../src/native/cri/index.js';
 import { containerConfig, newPod, sandboxConfig } from '../helpers/cri-fixtures.js';
@@ -29,6 +34,17 @@ describe('managed containerd', () => {
     assert.match(toml, /snapshotter = "overlayfs"/);
     assert.match(toml, /bin_dir = "\/usr\/lib\/cni"/);
     assert.match(toml, /conf_dir = "\/var\/lib\/x\/cni\/net.d"/);
+    assert.match(toml, /stream_server_address = "127.0.0.1"/);
+    assert.match(toml, /stream_server_port = "0"/);
+    assert.match(toml, /runtime_type = "io.containerd.runc.v2"/);
+    assert.match(toml, /"io.containerd.snapshotter.v1.btrfs"/, 'unneeded snapshotters disabled');
+    assert.match(containerdConfigToml({ stateDir: '/x' }), /sandbox_image = "registry.k8s.io\/pause:3.9"/, 'default sandbox image');
+    assert.match(containerdConfigToml({ stateDir: '/x', streamPort: 10010 }), /stream_server_port = "10010"/);
+    const def = JSON.parse(cniConflist({ stateDir: '/x' })) as { name: string; plugins: { type: string; bridge?: string; isGateway?: boolean; ipMasq?: boolean; ipam?: { ranges: { subnet: string }[][] } }[] };
+    assert.deepEqual(
+      [def.plugins[0]?.bridge, def.plugins[0]?.isGateway, def.plugins[0]?.ipMasq, def.plugins[0]?.ipam?.ranges[0]?.[0]?.subnet],
+      ['kts0', true, false, '10.88.0.0/16'],
+    );
     const cni = JSON.parse(cniConflist({ stateDir: '/var/lib/x', bridgeName: 'br9', podSubnet: '10.9.0.0/16', portmap: true })) as { plugins: { type: string; bridge?: string; ipam?: { ranges: { subnet: string }[][]; dataDir: string } }[] };
     assert.deepEqual(cni.plugins.map((p) => p.type), ['bridge', 'portmap']);
     assert.equal(cni.plugins[0]?.bridge, 'br9');
@@ -36,17 +52,38 @@ describe('managed containerd', () => {
     assert.equal(cni.plugins[0]?.ipam?.dataDir, '/var/lib/x/cni/networks', 'IPAM state stays in the state folder');
   });
 
-  it('says which packages are missing', () => {
-    const missingRunc = (p: string): boolean => p !== 'runc' && !p.endsWith('/portmap');
-    assert.throws(() => checkContainerdDeps(missingRunc), (err: unknown) => {
-      assert.ok(err instanceof ContainerdDepsError);
-      assert.equal(err.code, 'KTS_CONTAINERD_DEPS');
-      assert.match(err.message, /runc is not installed/);
-      assert.match(err.message, /CNI portmap plugin is not installed/);
-      assert.match(err.message, /apt-get install -y runc containernetworking-plugins/);
-      return true;
-    });
-    checkContainerdDeps(() => true);
+  it('says which packages are missing, with the package to install', async () => {
+    // A PATH holding only containerd and ctr: runc, ip and umoci are then "not installed".
+    const bin = mkdtempSync(join(tmpdir(), 'kts-path-'));
+    try {
+      for (const c of ['containerd', 'ctr']) symlinkSync(execFileSync('sh', ['-c', `command -v ${c}`]).toString().trim(), join(bin, c));
+      const lookup = pathLookup(bin);
+      const missing = checkContainerdDeps(lookup);
+      assert.deepEqual(missing.map((m) => [m.what, m.pkg]), [
+        ['runc', 'runc'],
+        ['ip (iproute2)', 'iproute2'],
+        ['umoci', 'umoci'],
+      ]);
+      assert.throws(() => assertContainerdDeps(lookup), (err: unknown) => {
+        assert.ok(err instanceof ContainerdDepsError);
+        assert.equal(err.code, 'KTS_CONTAINERD_DEPS');
+        assert.match(err.message, /runc is not installed \(apt-get install runc\)/);
+        assert.match(err.message, /umoci is not installed \(apt-get install umoci\)/);
+        assert.match(err.message, /apt-get install -y runc iproute2 umoci/);
+        return true;
+      });
+      // A missing CNI plugin (an absolute path) is reported with its package too.
+      const noPortmap = checkContainerdDeps((p) => !p.endsWith('/portmap'));
+      assert.deepEqual(describeMissing(noPortmap), ['CNI portmap plugin is not installed (apt-get install containernetworking-plugins)']);
+      // start() refuses before touching anything, with the same error.
+      const stateDir = join(bin, 'state');
+      await assert.rejects(ManagedContainerd.start({ stateDir, lookup }), ContainerdDepsError);
+      assert.equal(existsSync(stateDir), false, 'nothing created');
+      // And on this machine (scripts/ensure-deps.sh ran) nothing is missing.
+      assert.deepEqual(checkContainerdDeps().map((m) => m.what), [], 'run scripts/ensure-deps.sh as root to install the missing packages');
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 
   it('fails to start with containerd\'s own words when it cannot run', async () => {
@@ -54,12 +91,39 @@ describe('managed containerd', () => {
     try {
       await assert.rejects(ManagedContainerd.start({ stateDir, logLevel: 'nonsense' as 'info', startTimeoutMs: 10_000 }), (err: unknown) => {
         assert.ok(err instanceof ContainerdStartError);
+        assert.equal(err.code, 'KTS_CONTAINERD_START');
         assert.match(err.message, /containerd exited during start/);
         assert.match(err.message, /nonsense/, 'quotes the log');
+        assert.ok(err.message.includes(join(stateDir, 'containerd.log')), 'names the log file');
         return true;
       });
+      // A config containerd cannot parse (a table defined twice).
+      await assert.rejects(ManagedContainerd.start({ stateDir, extraToml: '[grpc]\n  address = "/nowhere.sock"\n', startTimeoutMs: 10_000 }), (err: unknown) => {
+        assert.ok(err instanceof ContainerdStartError);
+        assert.match(err.message, /containerd exited during start/);
+        assert.match(err.message, /failed to load TOML: .*duplicated tables/, 'quotes containerd\'s complaint about the config');
+        assert.doesNotMatch(err.message, /nonsense/, 'only this start\'s lines');
+        return true;
+      });
+      assert.equal(existsSync(join(stateDir, 'containerd.sock')), false, 'no socket left');
     } finally {
       rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  it('starts with extra TOML appended to its config', async () => {
+    const fx = await startTestContainerd({ extraToml: '[plugins."io.containerd.gc.v1.scheduler"]\n  pause_threshold = 0.03\n' });
+    try {
+      const toml = readFileSync(fx.containerd.paths.configFile, 'utf8');
+      assert.match(toml, /# extraToml\n\[plugins."io.containerd.gc.v1.scheduler"\]\n {2}pause_threshold = 0.03\n$/);
+      const cri = connectCri(fx.containerd.endpoint);
+      try {
+        assert.equal((await cri.Version({ version: 'v1' })).runtimeName, 'containerd');
+      } finally {
+        cri.close();
+      }
+    } finally {
+      await fx.close();
     }
   });
 

@@ -1,6 +1,6 @@
 // `kubelet-ts containerd up|check` and `kubelet-ts images build`.
 import type { Logger } from 'pino';
-import { CONTAINERD_REQUIREMENTS, IMAGE_BUILD_REQUIREMENTS, missingRequirements } from './deps.js';
+import { checkContainerdDeps, describeMissing } from './deps.js';
 import { ManagedContainerd } from './managed.js';
 import { buildImages, ensureImages } from './images.js';
 
@@ -31,9 +31,9 @@ export async function runContainerdCommand(argv: readonly string[], log: Logger)
     return 0;
   }
   if (group === 'containerd' && sub === 'check') {
-    const missing = missingRequirements([...CONTAINERD_REQUIREMENTS, ...IMAGE_BUILD_REQUIREMENTS]);
-    for (const m of missing) process.stdout.write(`missing: ${m.what} (${m.path}); apt-get install -y ${m.pkg}\n`);
-    if (missing.length === 0) process.stdout.write('containerd, runc, CNI plugins, busybox and umoci are installed\n');
+    const missing = checkContainerdDeps();
+    for (const line of describeMissing(missing)) process.stdout.write(`missing: ${line}\n`);
+    if (missing.length === 0) process.stdout.write('containerd, ctr, runc, the CNI plugins, ip, busybox and umoci are installed\n');
     return missing.length === 0 ? 0 : 1;
   }
   if (group === 'containerd' && sub === 'down') {

@@ -20,6 +20,11 @@ export interface ContainerdConfigOptions {
   /** Add the portmap plugin (hostPort); needs iptables. */
   portmap?: boolean;
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /**
+   * TOML appended verbatim at the end of the generated config: new tables only (TOML refuses a
+   * table defined twice, and containerd then fails to start, quoting the error in its log).
+   */
+  extraToml?: string;
 }
 
 export interface ContainerdPaths {
@@ -106,10 +111,14 @@ disabled_plugins = [
 
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = ${q(p.registryConfigDir)}
-`;
+${opts.extraToml ? `\n# extraToml\n${opts.extraToml.trimEnd()}\n` : ''}`;
 }
 
-/** The CNI network: a bridge with host-local IPAM (state in the state folder), plus portmap. */
+/**
+ * The CNI network: a bridge with host-local IPAM (state in the state folder), plus portmap.
+ * No loopback entry: containerd's CRI plugin brings up each pod's lo itself with the loopback
+ * plugin from bin_dir (go-cni's WithLoNetwork), so chaining it here would run it twice.
+ */
 export function cniConflist(opts: ContainerdConfigOptions): string {
   const p = containerdPaths(opts.stateDir);
   const plugins: object[] = [

@@ -106,8 +106,8 @@ async function listImages(socket: string): Promise<Set<string>> {
  * Makes sure busybox and pause are in the containerd at `socket` (a path or unix:// endpoint),
  * building the archives if needed. Returns the image names to use.
  */
-export async function ensureImages(opts: { socket?: string; endpoint?: string; cacheDir?: string; logger?: Logger }): Promise<{ busybox: string; pause: string }> {
-  const socket = (opts.socket ?? opts.endpoint ?? '').replace(/^unix:\/\//, '');
+export async function ensureImages(opts: { socket?: string; socketPath?: string; endpoint?: string; cacheDir?: string; logger?: Logger }): Promise<{ busybox: string; pause: string }> {
+  const socket = (opts.socketPath ?? opts.socket ?? opts.endpoint ?? '').replace(/^unix:\/\//, '');
   if (!socket) throw new Error('ensureImages needs the containerd socket');
   const log = (opts.logger ?? silentLogger).child({ component: 'image-import' });
   const have = await listImages(socket);

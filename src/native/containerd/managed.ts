@@ -8,13 +8,13 @@
 // does not stack on overlayfs or tmpfs on every kernel); nothing else uses this state folder.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { connectCri, type CriClient } from '../cri/index.js';
 import { silentLogger } from '../../log.js';
-import { checkContainerdDeps, systemLookup } from './deps.js';
+import { assertContainerdDeps, CONTAINERD_REQUIREMENTS, systemLookup, type Lookup } from './deps.js';
 import { cniConflist, containerdConfigToml, containerdPaths, insecureRegistryHostsToml, type ContainerdConfigOptions, type ContainerdPaths } from './config.js';
 
 export interface ManagedContainerdOptions extends ContainerdConfigOptions {
@@ -24,15 +24,22 @@ export interface ManagedContainerdOptions extends ContainerdConfigOptions {
   logger?: Logger;
   /** containerd binary (default: containerd on PATH). */
   binary?: string;
+  /** How binaries are found (tests inject one to simulate a missing package). */
+  lookup?: Lookup;
 }
+
+/** statfs f_type of overlayfs: overlay snapshots cannot have their upper dirs on it. */
+const OVERLAYFS_MAGIC = 0x794c7630;
 
 export class ContainerdStartError extends Error {
   readonly code = 'KTS_CONTAINERD_START';
 }
 
-function tail(file: string, lines = 15): string {
+/** The last lines containerd wrote to its log since byte `from` (the log is appended across starts). */
+function tail(file: string, from = 0, lines = 15): string {
   try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    const text = readFileSync(file).subarray(from).toString('utf8').trimEnd();
+    return text === '' ? '(containerd wrote nothing)' : text.split('\n').slice(-lines).join('\n');
   } catch {
     return '(no log)';
   }
@@ -147,10 +154,13 @@ export class ManagedContainerd {
 
   static async start(opts: ManagedContainerdOptions): Promise<ManagedContainerd> {
     const log = (opts.logger ?? silentLogger).child({ component: 'managed-containerd', stateDir: opts.stateDir });
-    checkContainerdDeps();
-    if (process.getuid && process.getuid() !== 0) throw new ContainerdStartError('managed containerd needs root (containerd manages mounts, namespaces and cgroups)');
+    assertContainerdDeps(opts.lookup ?? systemLookup, CONTAINERD_REQUIREMENTS);
+    if (process.getuid && process.getuid() !== 0) throw new ContainerdStartError('managed containerd needs root (containerd manages mounts, namespaces and cgroups); run kubelet-ts as root');
     const p = containerdPaths(opts.stateDir);
     for (const d of [opts.stateDir, p.root, p.state, p.cniConfDir, p.cniDataDir, p.registryConfigDir]) mkdirSync(d, { recursive: true, mode: 0o711 });
+    if (statfsSync(p.root).type === OVERLAYFS_MAGIC) {
+      throw new ContainerdStartError(`${opts.stateDir} is on overlayfs, where containerd's overlayfs snapshots cannot work; choose a state folder on a real filesystem (ext4, xfs; e.g. under /var/lib)`);
+    }
     const portmap = opts.portmap ?? systemLookup('iptables');
     writeFileSync(p.configFile, containerdConfigToml(opts));
     writeFileSync(join(p.cniConfDir, '10-kubelet-ts.conflist'), cniConflist({ ...opts, portmap }));
@@ -165,6 +175,7 @@ export class ManagedContainerd {
     const bin = opts.binary ?? 'containerd';
     const args = ['--config', p.configFile];
     const out = openSync(p.logFile, 'a');
+    const logFrom = statSync(p.logFile).size;
     const [cmd, argv] = opts.netnsPath ? ['nsenter', [`--net=${opts.netnsPath}`, bin, ...args]] : [bin, args];
     const t0 = Date.now();
     let child: ChildProcess;
@@ -181,7 +192,7 @@ export class ManagedContainerd {
     try {
       for (;;) {
         if (mc.exited) {
-          throw new ContainerdStartError(`containerd exited during start (code ${String(child.exitCode)}); last lines of ${p.logFile}:\n${tail(p.logFile)}`);
+          throw new ContainerdStartError(`containerd exited during start (code ${String(child.exitCode)}); last lines of ${p.logFile}:\n${tail(p.logFile, logFrom)}`);
         }
         const err = await Promise.race([spawnError, sleep(100).then(() => undefined)]);
         if (err) throw new ContainerdStartError(`cannot run ${cmd}: ${err.message}`);
@@ -200,7 +211,7 @@ export class ManagedContainerd {
           }
         }
         if (Date.now() > deadline) {
-          throw new ContainerdStartError(`containerd did not answer CRI within ${opts.startTimeoutMs ?? 30_000} ms; last lines of ${p.logFile}:\n${tail(p.logFile)}`);
+          throw new ContainerdStartError(`containerd did not answer CRI within ${opts.startTimeoutMs ?? 30_000} ms; last lines of ${p.logFile}:\n${tail(p.logFile, logFrom)}`);
         }
       }
     } catch (err) {
