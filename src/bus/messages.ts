@@ -1,61 +1,91 @@
 // The bus vocabulary: every topic and the messages it carries, as discriminated unions on
-// `type`, plain structured-clone-safe data. An Envelope wraps each message with a schema version,
+// `type`, plain structured-clone-safe data (no classes, functions, Maps or Dates: they do not
+// survive postMessage or JSON for NATS). An Envelope wraps each message with a schema version,
 // an id, its origin and time, so a message arriving from another thread (or, later, NATS) can be
-// checked before anything reads it. Bump ENVELOPE_VERSION when a message shape changes
-// incompatibly; the bus refuses envelopes of another version.
+// checked (validate.ts) before anything reads it. Bump ENVELOPE_VERSION when a message shape
+// changes incompatibly; the bus refuses envelopes of another version rather than guess.
+//
+// Adding a topic: add it to Topics, to TOPICS and to MESSAGE_SCHEMA in validate.ts (the compiler
+// insists on the last one: every `type` of every topic must be described there).
 import type { Pod, PodStatus } from '../api/core-v1.js';
 import type { PlegEvent } from '../actors/pleg.js';
 import type { PodRuntimeState } from '../pods/runtime-state.js';
+import type { PlainError } from './errors.js';
 
 export const ENVELOPE_VERSION = 1;
 
+export type ProbeKind = 'liveness' | 'readiness' | 'startup';
+
 export interface Topics {
-  /** Desired state from pod config to the pod workers. Coalescible per pod UID (latest wins). */
+  /**
+   * Desired state from pod config to the pod workers. Subscribers should coalesce per pod UID
+   * (`coalesce: (m) => m.pod.metadata.uid`): only the latest desired state of a pod matters.
+   */
   'pod.update': { type: 'add' | 'update'; pod: Pod; source: string } | { type: 'remove'; pod: Pod; source: string; gracePeriodSeconds?: number };
+  /**
+   * One pod lifecycle event from the PLEG, as upstream: ContainerStarted / ContainerDied /
+   * ContainerRemoved / ContainerChanged, with the pod UID and the container (or sandbox) ID.
+   */
+  'pleg.event': PlegEvent;
   /** What the PLEG thread saw: a pod's full runtime state with the events that changed it. */
   'pod.state': { type: 'state'; uid: string; state: PodRuntimeState; events: PlegEvent[] } | { type: 'gone'; uid: string; events: PlegEvent[] };
   /** One relist finished (health and metrics of the PLEG). */
   'pleg.relist': { type: 'relist'; ok: boolean; durationMs: number; intervalMs: number; pods: number; at: number; error?: string };
   /** A pod's computed status changed (status manager, /pods, the NATS bridge). */
   'pod.status': { type: 'status'; uid: string; namespace: string; name: string; status: PodStatus };
+  /**
+   * A probe's result changed (the probe thread publishes only changes, as upstream's results
+   * manager). `containerId` is the CRI ID of the probed container.
+   */
+  'probe.result': { type: 'result'; podUid: string; containerName: string; containerId: string; probe: ProbeKind; result: 'success' | 'failure' | 'unknown'; message?: string; at: number };
   /** An actor's health changed. */
   'actor.health': { type: 'health'; actor: string; ok: boolean; message?: string };
 }
 
 export type Topic = keyof Topics;
 export type MessageOf<T extends Topic> = Topics[T];
+/** Any message of any topic. */
+export type AnyMessage = Topics[Topic];
 
-export const TOPICS: readonly Topic[] = ['pod.update', 'pod.state', 'pleg.relist', 'pod.status', 'actor.health'];
+export const TOPICS: readonly Topic[] = ['pod.update', 'pleg.event', 'pod.state', 'pleg.relist', 'pod.status', 'probe.result', 'actor.health'];
 
-/** Request/reply uses these internal topics; they never reach subscribers of the topics above. */
+export function isTopic(x: string): x is Topic {
+  return (TOPICS as readonly string[]).includes(x);
+}
+
+/**
+ * Request/reply uses internal topics: `_req.<name>` carries a RequestMessage, `_reply` a
+ * ReplyMessage whose envelope `corr` is the request's id. Subscribers of the topics above never
+ * see them. Names starting with `_` are reserved for the bus.
+ */
 export const REQUEST_PREFIX = '_req.';
 export const REPLY_TOPIC = '_reply';
 
+export interface RequestMessage {
+  /** The request body (any structured-clone value, so it is wrapped). */
+  req: unknown;
+  /** The requester's timeout, so relays can forget the request when it expires. */
+  timeoutMs: number;
+}
+
+export type ReplyMessage =
+  | { ok: true; value: unknown }
+  | { ok: false; error: PlainError }
+  /** Sent by a bus (or bridge) that got a request and has no route to a responder for it. */
+  | { ok: false; noResponder: true; from: string };
+
 export interface Envelope<T extends string = string, M = unknown> {
   v: number;
+  /** Unique per envelope (a duplicate injected by fault injection keeps its id). */
   id: string;
   topic: T;
-  /** Who published it: "<bus name>" (a thread or process). */
+  /** Who published it: the name of the bus (a thread or process). */
   source: string;
+  /** Publication time, ms since the epoch, from the publishing bus's clock. */
   ts: number;
-  /** Request/reply: the request's id on a reply, and where to reply on a request. */
+  /** Correlation: on a reply, the request's id; publishers may set it to link messages. */
   corr?: string;
   msg: M;
 }
 
-/** Checks an envelope that came from elsewhere; returns why it is refused, or undefined. */
-export function invalidEnvelope(x: unknown): string | undefined {
-  if (typeof x !== 'object' || x === null || Array.isArray(x)) return 'not an object';
-  const e = x as Partial<Envelope>;
-  if (e.v !== ENVELOPE_VERSION) return `envelope version ${String(e.v)} (this bus speaks ${ENVELOPE_VERSION})`;
-  if (typeof e.id !== 'string' || e.id === '') return 'no id';
-  if (typeof e.topic !== 'string' || e.topic === '') return 'no topic';
-  if (typeof e.source !== 'string') return 'no source';
-  if (typeof e.ts !== 'number' || !Number.isFinite(e.ts)) return 'no timestamp';
-  const known = (TOPICS as readonly string[]).includes(e.topic) || e.topic === REPLY_TOPIC || e.topic.startsWith(REQUEST_PREFIX);
-  if (!known) return `unknown topic "${e.topic}"`;
-  const m = e.msg as { type?: unknown } | null | undefined;
-  if (typeof m !== 'object' || m === null) return 'no message';
-  if (!e.topic.startsWith('_') && typeof m.type !== 'string') return 'message without a type';
-  return undefined;
-}
+export type TopicEnvelope<T extends Topic> = Envelope<T, MessageOf<T>>;

@@ -1,33 +1,59 @@
 // Joins two buses on different threads through a MessagePort: call connectPort on both ends
-// with the two ends of one MessageChannel. Every envelope published on one side (optionally only
-// some topics) is posted to the other, validated there and delivered to its subscribers;
-// request/reply crosses the same way. Envelopes never bounce back to the side they came from.
-// A NATS bridge (later) implements the same Bridge interface with subjects
-// `kubelet.<node>.<topic>` instead of a port.
+// with the two ends of one MessageChannel (or a Worker's parentPort / the Worker itself):
+//
+//   main thread                              worker thread
+//   const { port1, port2 } = new MessageChannel();
+//   connectPort(mainBus, port1);             connectPort(workerBus, workerData.port);
+//   new Worker(url, { workerData: { port: port2 }, transferList: [port2] });
+//
+// Every envelope routed on one side (optionally only some topics; request/reply always) is
+// posted to the other, validated there and routed to its subscribers; envelopes never bounce
+// back to the side they came from. A message that cannot be cloned (a function in it) is
+// counted as a drop on the sending side; one that fails to deserialize ('messageerror') or
+// validate is refused and counted on the receiving side. The port closing detaches the bridge.
 import type { MessagePort } from 'node:worker_threads';
-import type { Bus } from './bus.js';
+import type { Bus, BridgeHandle } from './bus.js';
 import type { Envelope } from './messages.js';
 
 export interface PortBridgeOptions {
-  /** Topics to forward outbound (default all, including request/reply). */
+  /** Topics to forward outbound (default all). Request/reply topics are always forwarded. */
   topics?: readonly string[];
+  /** For logs (default "port"). */
+  name?: string;
 }
 
-export function connectPort(bus: Bus, port: MessagePort, opts: PortBridgeOptions = {}): { close(): void } {
-  const forward = (env: Envelope): boolean => !opts.topics || env.topic.startsWith('_') || opts.topics.includes(env.topic);
-  const { inject, detach } = bus.bridge({
+export interface PortBridge {
+  /** Detaches from the bus and closes the port. */
+  close(): void;
+  readonly handle: BridgeHandle;
+}
+
+export function connectPort(bus: Bus, port: MessagePort, opts: PortBridgeOptions = {}): PortBridge {
+  const topics = opts.topics ? new Set(opts.topics) : undefined;
+  const forward = (env: Envelope): boolean => !topics || env.topic.startsWith('_') || topics.has(env.topic);
+  const handle = bus.bridge({
+    name: opts.name ?? 'port',
     outbound: (env) => {
       if (forward(env)) port.postMessage(env);
     },
   });
-  const onMessage = (raw: unknown): void => {
-    inject(raw);
+  const onMessage = (raw: unknown): void => void handle.inject(raw);
+  const onMessageError = (err: Error): void => handle.refuse('unclonable', err.message);
+  let closed = false;
+  const detach = (): void => {
+    if (closed) return;
+    closed = true;
+    handle.detach();
+    port.off('message', onMessage);
+    port.off('messageerror', onMessageError);
   };
   port.on('message', onMessage);
+  port.on('messageerror', onMessageError);
+  port.once('close', detach);
   return {
+    handle,
     close: () => {
       detach();
-      port.off('message', onMessage);
       port.close();
     },
   };
