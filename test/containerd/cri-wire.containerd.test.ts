@@ -10,13 +10,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connectCri, type CriClient } from '../../src/native/cri/index.js';
-import { buildImages } from '../../src/native/containerd/index.js';
+import { buildImages, ensureImages } from '../../src/native/containerd/index.js';
 import { ALL_RPCS, type RpcName } from '../../src/native/cri/api.js';
 import { containerConfig, newPod, sandboxConfig, waitFor } from '../helpers/cri-fixtures.js';
 import { freePort } from '../helpers/net.js';
 import { startTestContainerd, type ContainerdFixture } from '../helpers/containerd-fixture.js';
 
 const run = promisify(execFile);
+
+function ipv4(a: string): number {
+  const parts = a.split('.').map(Number);
+  assert.equal(parts.length, 4, `${a} is an IPv4 address`);
+  return parts.reduce((n, p) => n * 256 + p, 0);
+}
+
+function inSubnet(ip: string, cidr: string): boolean {
+  const [net = '', bits = '32'] = cidr.split('/');
+  const size = 2 ** (32 - Number(bits));
+  const base = ipv4(net);
+  const x = ipv4(ip);
+  return x > base && x < base + size - 1;
+}
 
 
 describe('CRI wire compatibility with containerd', () => {
@@ -113,7 +127,7 @@ describe('CRI wire compatibility with containerd', () => {
     assert.deepEqual(ps.status?.metadata, { name: pod.name, uid: pod.uid, namespace: pod.namespace, attempt: 0 });
     assert.equal(ps.status?.labels['probe'], 'wire');
     assert.equal(ps.status?.annotations['wire/a'], 'b');
-    assert.match(ps.status?.network?.ip ?? '', /^10\.\d+\.\d+\.\d+$/);
+    assert.ok(inSubnet(ps.status?.network?.ip ?? '', fx.podSubnet), `pod IP ${ps.status?.network?.ip} inside ${fx.podSubnet}`);
     assert.equal(ps.status?.linux?.namespaces?.options?.network, 'POD');
     assert.ok(Math.abs((ps.status?.createdAt ?? 0) / 1e6 - Date.now()) < 120_000, 'createdAt is ns since the epoch');
 
@@ -132,8 +146,12 @@ describe('CRI wire compatibility with containerd', () => {
     assert.equal(cs.status?.state, 'CONTAINER_RUNNING');
     assert.equal(cs.status?.metadata?.name, 'app');
     assert.equal(cs.status?.image?.image, `${registryHost}/kts/busybox:wire`);
-    assert.equal(cs.status?.imageRef, pulled.imageRef.startsWith('sha256:') ? cs.status?.imageRef : pulled.imageRef);
-    assert.match(cs.status?.imageRef ?? '', /sha256:/);
+    // PullImage answers the image ID, but ContainerStatus.imageRef is the repo digest of a pulled
+    // image (name@sha256:manifest digest), as ImageStatus lists in repoDigests.
+    const pulledStatus = await cri.ImageStatus({ image: { image: `${registryHost}/kts/busybox:wire` }, verbose: false });
+    assert.equal(pulledStatus.image?.id, pulled.imageRef);
+    assert.match(pulledStatus.image?.repoDigests[0] ?? '', new RegExp(`^${registryHost}/kts/busybox@sha256:[0-9a-f]{64}$`));
+    assert.equal(cs.status?.imageRef, pulledStatus.image?.repoDigests[0]);
     assert.equal(cs.status?.logPath, `${config.logDirectory}/app/0.log`);
     assert.ok((cs.status?.startedAt ?? 0) >= (cs.status?.createdAt ?? 0));
     assert.equal(cs.status?.labels['io.kubernetes.container.name'], 'app');
@@ -196,6 +214,14 @@ describe('CRI wire compatibility with containerd', () => {
     mark('RemoveImage');
     const gone = await cri.ImageStatus({ image: { image: `${registryHost}/kts/busybox:wire` }, verbose: false });
     assert.equal(gone.image, null, 'a removed image has no status');
+    // Surprise: containerd's RemoveImage resolves the reference to the image ID and deletes every
+    // name of that ID. The pulled image has the same config digest as the imported busybox, so
+    // busybox:1.35 and :latest are gone too.
+    assert.equal(pulled.imageRef, bb.id, 'the pushed and pulled busybox is the same image ID');
+    const after = await cri.ListImages({});
+    assert.equal(after.images.some((i) => i.id === bb.id), false, 'every tag of the removed ID is gone');
+    assert.equal((await cri.ImageStatus({ image: { image: fx.busybox }, verbose: false })).image, null, `${fx.busybox} went with it`);
+    await ensureImages({ endpoint: fx.containerd.endpoint });
 
     assert.deepEqual(ALL_RPCS.filter((r) => !called.has(r)), [], 'every RPC was called');
   });
@@ -206,6 +232,21 @@ describe('CRI wire compatibility with containerd', () => {
       const v = await old.Version({ version: 'v1alpha2' });
       assert.equal(v.runtimeName, 'containerd');
       assert.equal(v.runtimeApiVersion, 'v1alpha2');
+      const st = await old.Status({ verbose: false });
+      assert.deepEqual(Object.fromEntries((st.status?.conditions ?? []).map((c) => [c.type, c.status])), { RuntimeReady: true, NetworkReady: true });
+      const imgs = await old.ListImages({});
+      assert.ok(imgs.images.some((i) => i.repoTags.includes(fx.busybox) && i.size > 100_000), 'busybox listed over v1alpha2');
+      // A sandbox round trip over v1alpha2: its metadata and IP decode as over v1.
+      const pod = newPod('alpha');
+      const { podSandboxId } = await old.RunPodSandbox({ config: sandboxConfig(pod, join(dir, 'logs-alpha')) });
+      try {
+        const ps = await old.PodSandboxStatus({ podSandboxId, verbose: false });
+        assert.deepEqual(ps.status?.metadata, { name: pod.name, uid: pod.uid, namespace: pod.namespace, attempt: 0 });
+        assert.ok(inSubnet(ps.status?.network?.ip ?? '', fx.podSubnet), `pod IP inside ${fx.podSubnet}`);
+      } finally {
+        await old.StopPodSandbox({ podSandboxId });
+        await old.RemovePodSandbox({ podSandboxId });
+      }
     } finally {
       old.close();
     }

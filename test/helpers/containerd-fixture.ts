@@ -8,6 +8,8 @@ export interface ContainerdFixture {
   containerd: ManagedContainerd;
   busybox: string;
   pause: string;
+  /** The pod subnet of this instance's CNI bridge (IPv4 CIDR). */
+  podSubnet: string;
   close(): Promise<void>;
 }
 
@@ -17,10 +19,11 @@ export async function startTestContainerd(extra: Partial<ManagedContainerdOption
   // Under /var/lib (a real filesystem: overlayfs snapshots need one), one per test file.
   const stateDir = mkdtempSync('/var/lib/kts-test-containerd-');
   const n = (process.pid + seq++) % 200;
+  const podSubnet = extra.podSubnet ?? `10.${100 + (n % 50)}.${Math.floor(n / 50)}.0/24`;
   const containerd = await ManagedContainerd.start({
     stateDir,
     bridgeName: `ktst${n}`,
-    podSubnet: `10.${100 + (n % 50)}.${Math.floor(n / 50)}.0/24`,
+    podSubnet,
     networkName: `kts-test-${n}`,
     ...extra,
   });
@@ -29,6 +32,7 @@ export async function startTestContainerd(extra: Partial<ManagedContainerdOption
     return {
       containerd,
       ...images,
+      podSubnet,
       close: async () => {
         await containerd.stop({ removePods: true });
         rmSync(stateDir, { recursive: true, force: true });

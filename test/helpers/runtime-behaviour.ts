@@ -167,6 +167,10 @@ export function runtimeBehaviourSuite(label: string, setup: () => Promise<Runtim
       assert.equal(st.annotations['why'], 'test');
       assert.equal(st.image?.image, rt.busybox);
       assert.match(st.imageRef, /sha256:[0-9a-f]{64}/, 'imageRef names the image digest');
+      // containerd's rule: imageRef is the image's first repo digest when it has one (a pulled
+      // image), else its ID (an imported image such as our busybox).
+      const img = (await rt.cri.ImageStatus({ image: { image: rt.busybox }, verbose: false })).image;
+      assert.equal(st.imageRef, img?.repoDigests[0] ?? img?.id);
       assert.equal(st.logPath, join(rt.logRoot, `${pod.namespace}_${pod.name}_${pod.uid}`, 'app/0.log'));
     });
 
