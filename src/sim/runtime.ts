@@ -256,7 +256,8 @@ export class SimRuntime implements CriHandlers {
     await this.gate('RunPodSandbox');
     const config = req.config;
     const md = config?.metadata;
-    if (!config || !md) throw invalid('sandbox config must include metadata');
+    // containerd answers gRPC Unknown with these words (the behaviour suite checks both).
+    if (!config || !md) throw unknown('sandbox config must include metadata');
     const name = `${md.name}_${md.namespace}_${md.uid}_${md.attempt}`;
     const holder = this.sandboxNames.get(name);
     if (holder !== undefined) throw unknown(`failed to reserve sandbox name "${name}": name "${name}" is reserved for "${holder}"`);
@@ -366,9 +367,11 @@ export class SimRuntime implements CriHandlers {
     await this.gate('CreateContainer');
     const sb = this.sandbox(req.podSandboxId);
     if (!sb) throw notFound(`failed to find sandbox id "${req.podSandboxId}": not found`);
+    // A stopped sandbox has no running task to join: containerd answers NotFound.
+    if (sb.state !== 'SANDBOX_READY') throw notFound(`failed to get sandbox container task: no running task found: task ${sb.id} not found: not found`);
     const config = req.config;
     const md = config?.metadata;
-    if (!config || !md) throw invalid('container config must include metadata');
+    if (!config || !md) throw unknown('container config must include metadata');
     // As containerd: the name and the log path come from the request's sandbox config.
     const sbMd = req.sandboxConfig?.metadata;
     const name = `${md.name}_${sbMd?.name ?? ''}_${sbMd?.namespace ?? ''}_${sbMd?.uid ?? ''}_${md.attempt}`;
