@@ -19,7 +19,7 @@ import {
   pathLookup,
 } from '../../src/native/containerd/index.js';
 import { connectCri } from '../../src/native/cri/index.js';
-import { containerConfig, newPod, sandboxConfig } from '../helpers/cri-fixtures.js';
+import { containerConfig, newPod, sandboxConfig, waitFor } from '../helpers/cri-fixtures.js';
 import { startTestContainerd } from '../helpers/containerd-fixture.js';
 
 describe('managed containerd', () => {
@@ -152,5 +152,55 @@ describe('managed containerd', () => {
     assert.match(readFileSync(containerd.paths.logFile, 'utf8'), /containerd successfully booted/);
     await fx.close();
     rmSync(logs, { recursive: true, force: true });
+  });
+  it('cleans up when its parent exits without stop(): no containerd, shim, container, mount or netns left', async () => {
+    const stateDir = mkdtempSync('/var/lib/kts-test-exit-');
+    const logs = mkdtempSync('/tmp/kts-exit-logs-');
+    const bridge = `ktsx${process.pid % 1000}`;
+    const mod = (rel: string): string => new URL(rel, import.meta.url).href;
+    // The child starts containerd, runs a pod with a long-running container, and exits at once.
+    const script = `
+      import { ManagedContainerd, ensureImages } from ${JSON.stringify(mod('../../src/native/containerd/index.js'))};
+      import { connectCri } from ${JSON.stringify(mod('../../src/native/cri/index.js'))};
+      import { containerConfig, newPod, sandboxConfig } from ${JSON.stringify(mod('../helpers/cri-fixtures.js'))};
+      const mc = await ManagedContainerd.start({ stateDir: ${JSON.stringify(stateDir)}, bridgeName: ${JSON.stringify(bridge)}, podSubnet: '10.196.0.0/24' });
+      const { busybox } = await ensureImages({ endpoint: mc.endpoint });
+      const cri = connectCri(mc.endpoint);
+      const pod = newPod('orphan');
+      const config = sandboxConfig(pod, ${JSON.stringify(logs)});
+      const { podSandboxId } = await cri.RunPodSandbox({ config });
+      const { containerId } = await cri.CreateContainer({ podSandboxId, config: containerConfig(pod, 'app', busybox, ['sleep', '3600']), sandboxConfig: config });
+      await cri.StartContainer({ containerId });
+      const st = await cri.PodSandboxStatus({ podSandboxId, verbose: true });
+      const info = JSON.parse(st.info.info ?? '{}');
+      process.stdout.write(JSON.stringify({ containerd: mc.pid, sandboxPid: info.pid, netns: info.runtimeSpec?.linux?.namespaces?.find((n) => n.type === 'network')?.path }));
+      process.exit(0);
+    `;
+    try {
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 }).toString();
+      const seen = JSON.parse(out) as { containerd: number; sandboxPid: number; netns: string };
+      assert.ok(seen.containerd > 0 && seen.sandboxPid > 0, out);
+      assert.ok(seen.netns.startsWith(stateDir), `the pod netns ${seen.netns} lives under the state folder`);
+      const alive = (pid: number): boolean => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      await waitFor('containerd and the pause process to die', () => (alive(seen.containerd) || alive(seen.sandboxPid) ? undefined : true), 5000);
+      const leftovers = execFileSync('ps', ['-eo', 'args']).toString().split('\n').filter((l) => l.includes(stateDir));
+      assert.deepEqual(leftovers, [], 'no process of this state folder (shims included)');
+      assert.deepEqual(mountsUnder(stateDir), [], 'no mount left (rootfs, shm, netns)');
+    } finally {
+      try {
+        execFileSync('ip', ['link', 'delete', bridge], { stdio: 'ignore' });
+      } catch {
+        // not created
+      }
+      rmSync(stateDir, { recursive: true, force: true });
+      rmSync(logs, { recursive: true, force: true });
+    }
   });
 });

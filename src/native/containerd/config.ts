@@ -88,6 +88,9 @@ disabled_plugins = [
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = ${q(opts.sandboxImage ?? 'registry.k8s.io/pause:3.9')}
   restrict_oom_score_adj = true
+  # Pod network namespaces are bind-mounted under our state folder, not /var/run/netns, so that
+  # whatever a crash leaves behind is found (and unmounted) with the rest of our mounts.
+  netns_mounts_under_state_dir = true
   stream_server_address = "127.0.0.1"
   stream_server_port = ${q(String(opts.streamPort ?? 0))}
   enable_selinux = false

@@ -60,6 +60,20 @@ function pidsMentioning(needle: string, what: string): number[] {
   return out;
 }
 
+/** Child PIDs of `pid` (all its threads), from /proc. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      if (text) out.push(...text.split(/\s+/).map(Number));
+    }
+  } catch {
+    // gone meanwhile
+  }
+  return out;
+}
+
 /** Mount points under `dir`, deepest first (from /proc/self/mountinfo). */
 export function mountsUnder(dir: string): string[] {
   const prefix = dir.endsWith('/') ? dir : `${dir}/`;
@@ -81,8 +95,12 @@ export class ManagedContainerd {
   readonly socketPath: string;
   readonly paths: ContainerdPaths;
   private exited = false;
+  // Runs synchronously as this process exits without stop(): no CRI calls are possible then, so
+  // containerd, its shims and their containers are killed, and our mounts released.
   private readonly exitHook = (): void => {
     if (!this.exited) this.signal('SIGKILL');
+    this.killShims();
+    this.releaseMounts();
   };
   private adoptedPid: number | undefined;
 
@@ -242,6 +260,39 @@ export class ManagedContainerd {
     return mc;
   }
 
+  /**
+   * Shims outlive containerd by design; ours are named by our socket path in their command line.
+   * A shim is its containers' subreaper and parent: their init processes (the PID 1 of each pod
+   * PID namespace, whose death ends the rest) are killed first, then the shim.
+   */
+  private killShims(): void {
+    for (const shim of pidsMentioning(this.paths.socket, 'containerd-shim')) {
+      for (const child of childrenOf(shim)) {
+        try {
+          process.kill(child, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      try {
+        process.kill(shim, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  /** Container root filesystems, sandbox shm and netns mounts: everything under the state folder. */
+  private releaseMounts(): void {
+    for (const m of mountsUnder(this.stateDir)) {
+      try {
+        execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+      } catch {
+        this.log.warn({ mount: m }, 'could not unmount a leftover mount of managed containerd');
+      }
+    }
+  }
+
   /** Stops containerd; with removePods (default) every pod sandbox is stopped and removed first. */
   async stop(opts: { removePods?: boolean; graceMs?: number } = {}): Promise<void> {
     process.off('exit', this.exitHook);
@@ -265,28 +316,15 @@ export class ManagedContainerd {
     }
     if (!this.exited) {
       this.signal('SIGTERM');
-      const graceful = await this.waitExit(opts.graceMs ?? 10_000);
+      const graceful = await this.waitExit(opts.graceMs ?? 5000);
       if (!graceful) {
         this.log.warn({ containerdPid: this.pid }, 'containerd ignored SIGTERM; killing it');
         this.signal('SIGKILL');
         await this.waitExit(5000);
       }
     }
-    // Shims outlive containerd by design; ours are named by our socket path.
-    for (const pid of pidsMentioning(this.paths.socket, 'containerd-shim')) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    for (const m of mountsUnder(this.stateDir)) {
-      try {
-        execFileSync('umount', ['-l', m], { stdio: 'ignore' });
-      } catch {
-        this.log.warn({ mount: m }, 'could not unmount a leftover mount of managed containerd');
-      }
-    }
+    this.killShims();
+    this.releaseMounts();
     // The CNI bridge outlives its pods; it is ours by name, so it goes with us.
     try {
       const ip = this.netnsPath ? ['nsenter', [`--net=${this.netnsPath}`, 'ip', 'link', 'delete', this.bridgeName]] as const : ['ip', ['link', 'delete', this.bridgeName]] as const;
