@@ -494,7 +494,10 @@ export class Bus {
     let n = 0;
     for (let env = s.mailbox.shift(); env !== undefined && !s.closed; env = s.closed ? undefined : s.mailbox.shift()) {
       try {
-        await s.handler(env.msg, env);
+        const r = s.handler(env.msg, env);
+        // Only a handler that returned a promise is waited for (one message in flight); a
+        // synchronous one costs no microtask per message.
+        if (typeof (r as { then?: unknown } | null)?.then === 'function') await r;
         if (!env.topic.startsWith('_')) this.metrics.delivered(env.topic).inc();
       } catch (err) {
         this.metrics.handlerError(env.topic).inc();

@@ -1,7 +1,7 @@
 // Bus metrics on an injected prom-client Registry. One set of metrics per registry (several
 // buses in one thread may share a registry; their series add up, labelled by topic). Queue
 // depth is read at scrape time from the live subscriptions, so the hot path pays nothing for it.
-// Counters are cached per label set: a publish costs one increment, not a label hash.
+// Counters accumulate in plain numbers and are flushed at scrape: a publish costs one addition.
 // A bus in a worker thread has its own registry there; its series reach the main /metrics only
 // if the worker forwards them (the actor runtime's job, not the bus's).
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -42,13 +42,37 @@ export const noMetrics: BusMetrics = {
 
 const cache = new WeakMap<Registry, BusMetrics>();
 
-function cached<L extends string>(c: Counter<L>): (labels: Record<L, string>) => Inc {
-  const children = new Map<string, Inc>();
-  return (labels) => {
-    const key = Object.values(labels).join('\u0000');
-    let child = children.get(key);
-    if (!child) children.set(key, (child = c.labels(labels as Partial<Record<L, string | number>>)));
-    return child;
+/**
+ * A counter whose increments accumulate in plain numbers per label set and are added to the
+ * prom-client counter at scrape time (its collect hook): an increment on the hot path is one
+ * addition, not a label hash (measured: metrics on cost about 40% of in-thread throughput
+ * with per-call inc).
+ */
+function accumulated<L extends string>(opts: { name: string; help: string; labelNames: readonly L[]; registers: Registry[] }): (...values: string[]) => Inc {
+  const cells = new Map<string, { labels: Record<L, string>; n: number }>();
+  new Counter<L>({
+    ...opts,
+    labelNames: [...opts.labelNames],
+    collect() {
+      for (const c of cells.values()) {
+        if (c.n === 0) continue;
+        this.inc(c.labels as Partial<Record<L, string | number>>, c.n);
+        c.n = 0;
+      }
+    },
+  });
+  const incs = new Map<string, Inc>();
+  return (...values) => {
+    const key = values.length === 1 ? (values[0] as string) : values.join('\u0000');
+    let inc = incs.get(key);
+    if (!inc) {
+      const labels = Object.fromEntries(opts.labelNames.map((l, i) => [l, values[i] ?? ''])) as Record<L, string>;
+      const cell = { labels, n: 0 };
+      cells.set(key, cell);
+      inc = { inc: (n = 1) => void (cell.n += n) };
+      incs.set(key, inc);
+    }
+    return inc;
   };
 }
 
@@ -58,19 +82,17 @@ export function busMetrics(registry: Registry | undefined): BusMetrics {
   if (hit) return hit;
   const registers = [registry];
   const sources = new Set<DepthSource>();
-  const published = cached(new Counter({ name: 'kubelet_ts_bus_published_total', help: 'Messages published on a bus in this thread, by topic.', labelNames: ['topic'], registers }));
-  const inbound = cached(new Counter({ name: 'kubelet_ts_bus_inbound_total', help: 'Envelopes accepted from bridges (other threads, NATS), by topic.', labelNames: ['topic'], registers }));
-  const delivered = cached(new Counter({ name: 'kubelet_ts_bus_delivered_total', help: 'Messages handed to subscribers, by topic.', labelNames: ['topic'], registers }));
-  const dropped = cached(
-    new Counter({
-      name: 'kubelet_ts_bus_dropped_total',
-      help: 'Messages not delivered: queue overflow, coalesced by a newer message, injected fault, unsubscribed with messages queued, a bridge that failed to forward, a reply nobody waited for.',
-      labelNames: ['topic', 'reason'],
-      registers,
-    }),
-  );
-  const rejected = cached(new Counter({ name: 'kubelet_ts_bus_rejected_total', help: 'Envelopes from other threads or bridges refused as malformed, by reason.', labelNames: ['reason'], registers }));
-  const handlerErrors = cached(new Counter({ name: 'kubelet_ts_bus_handler_errors_total', help: 'Subscriber handlers that threw or rejected, by topic.', labelNames: ['topic'], registers }));
+  const published = accumulated({ name: 'kubelet_ts_bus_published_total', help: 'Messages published on a bus in this thread, by topic.', labelNames: ['topic'], registers });
+  const inbound = accumulated({ name: 'kubelet_ts_bus_inbound_total', help: 'Envelopes accepted from bridges (other threads, NATS), by topic.', labelNames: ['topic'], registers });
+  const delivered = accumulated({ name: 'kubelet_ts_bus_delivered_total', help: 'Messages handed to subscribers, by topic.', labelNames: ['topic'], registers });
+  const dropped = accumulated({
+    name: 'kubelet_ts_bus_dropped_total',
+    help: 'Messages not delivered: queue overflow, coalesced by a newer message, injected fault, unsubscribed with messages queued, a bridge that failed to forward, a reply nobody waited for.',
+    labelNames: ['topic', 'reason'],
+    registers,
+  });
+  const rejected = accumulated({ name: 'kubelet_ts_bus_rejected_total', help: 'Envelopes from other threads or bridges refused as malformed, by reason.', labelNames: ['reason'], registers });
+  const handlerErrors = accumulated({ name: 'kubelet_ts_bus_handler_errors_total', help: 'Subscriber handlers that threw or rejected, by topic.', labelNames: ['topic'], registers });
   new Gauge({
     name: 'kubelet_ts_bus_queue_depth',
     help: 'Messages waiting in subscription queues, by topic and subscription.',
@@ -91,12 +113,12 @@ export function busMetrics(registry: Registry | undefined): BusMetrics {
     },
   });
   const m: BusMetrics = {
-    published: (topic) => published({ topic }),
-    inbound: (topic) => inbound({ topic }),
-    delivered: (topic) => delivered({ topic }),
-    dropped: (topic, reason) => dropped({ topic, reason }),
-    rejected: (reason) => rejected({ reason }),
-    handlerError: (topic) => handlerErrors({ topic }),
+    published: (topic) => published(topic),
+    inbound: (topic) => inbound(topic),
+    delivered: (topic) => delivered(topic),
+    dropped: (topic, reason) => dropped(topic, reason),
+    rejected: (reason) => rejected(reason),
+    handlerError: (topic) => handlerErrors(topic),
     track: (src) => {
       sources.add(src);
       return () => void sources.delete(src);
