@@ -35,11 +35,11 @@ describe('sim runtime state rules', () => {
     await h.cri.RunPodSandbox({ config: sandboxConfig(pod, h.logRoot) }); // the name is free again
   });
 
-  it('refuses requests without required parts with InvalidArgument', async () => {
+  it('refuses requests without required parts with containerd\'s words (Unknown) or InvalidArgument', async () => {
     const p = await h.pod();
-    await assert.rejects(h.cri.RunPodSandbox({}), (err: unknown) => err instanceof CriInvalidArgumentError && /config/.test(err.message));
-    await assert.rejects(h.cri.CreateContainer({ podSandboxId: p.sandboxId }), (err: unknown) => err instanceof CriInvalidArgumentError && /container config/.test(err.message));
-    await assert.rejects(h.cri.CreateContainer({ podSandboxId: p.sandboxId, config: { image: { image: BUSYBOX } } }), (err: unknown) => err instanceof CriInvalidArgumentError && /metadata/.test(err.message));
+    await assert.rejects(h.cri.RunPodSandbox({}), (err: unknown) => err instanceof CriRuntimeError && /sandbox config must include metadata/.test(err.message));
+    await assert.rejects(h.cri.CreateContainer({ podSandboxId: p.sandboxId }), (err: unknown) => err instanceof CriRuntimeError && /container config/.test(err.message));
+    await assert.rejects(h.cri.CreateContainer({ podSandboxId: p.sandboxId, config: { image: { image: BUSYBOX } } }), (err: unknown) => err instanceof CriRuntimeError && /metadata/.test(err.message));
     await assert.rejects(h.cri.ExecSync({ containerId: (await h.container(['sleep', '1000'])).id, cmd: [] }), CriInvalidArgumentError);
   });
 
