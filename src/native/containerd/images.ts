@@ -5,6 +5,9 @@
 //   registry.k8s.io/pause:3.9                    entrypoint /bin/sleep, cmd ["infinity"]
 // The archives are cached in ${XDG_CACHE_HOME:-~/.cache}/kubelet-ts/images and rebuilt only
 // when missing or when /bin/busybox changed; import is skipped when containerd has the image.
+// Measured here (2 cores): cold build of both archives about 0.46 s, cached check 4 ms (a sha256
+// of /bin/busybox); import into a fresh containerd 0.40-0.46 s; ensureImages when the images
+// are there 40-55 ms (one `ctr images list`).
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
