@@ -452,8 +452,9 @@ export class Bus {
       if (this.bridges.has(relay.from)) this.send(relay.from, env);
       return;
     }
-    // A second answer, or one after the timeout: nobody waits for it.
-    this.metrics.dropped(REPLY_TOPIC, 'unmatched-reply').inc();
+    // A second answer, or one after the timeout: nobody waits for it. A late "no responder"
+    // from another route after the request was answered is normal and not counted.
+    if (r.ok || !('noResponder' in r)) this.metrics.dropped(REPLY_TOPIC, 'unmatched-reply').inc();
   }
 
   private enqueue(s: Subscription, env: Envelope): void {

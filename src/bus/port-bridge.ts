@@ -1,5 +1,5 @@
 // Joins two buses on different threads through a MessagePort: call connectPort on both ends
-// with the two ends of one MessageChannel (or a Worker's parentPort / the Worker itself):
+// with the two ends of one MessageChannel, transferred to the worker in workerData:
 //
 //   main thread                              worker thread
 //   const { port1, port2 } = new MessageChannel();
@@ -11,6 +11,8 @@
 // back to the side they came from. A message that cannot be cloned (a function in it) is
 // counted as a drop on the sending side; one that fails to deserialize ('messageerror') or
 // validate is refused and counted on the receiving side. The port closing detaches the bridge.
+// Give the bus a port of its own: a port shared with comlink or other traffic would have every
+// foreign message refused (and counted) as a malformed envelope.
 import type { MessagePort } from 'node:worker_threads';
 import type { Bus, BridgeHandle } from './bus.js';
 import type { Envelope } from './messages.js';

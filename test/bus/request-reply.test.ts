@@ -94,13 +94,18 @@ describe('bus request/reply', () => {
   });
 
   it('through a relay: worker A asks worker B via the main bus; NO_RESPONDER only when every route said so', async () => {
-    const main = new Bus({ name: 'main' });
+    const registry = new Registry();
+    const main = new Bus({ name: 'main', registry });
     const a = new Bus({ name: 'a' });
     const b = new Bus({ name: 'b' });
     const c = new Bus({ name: 'c' });
     const bridges = [...join(main, a), ...join(main, b), ...join(main, c)];
     b.respond<number, string>('status', (n) => `b has ${n}`);
     assert.equal(await a.request('status', 3, 2000), 'b has 3');
+    main.respond('local', () => 'main answers');
+    assert.equal(await main.request('local', null, 2000), 'main answers');
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await metric(registry, 'kubelet_ts_bus_dropped_total'), 0, 'late "no responder" answers from other routes are not drops');
     await assert.rejects(a.request('nobody', null, 60_000), code('KTS_BUS_NO_RESPONDER'));
     await assert.rejects(main.request('nobody', null, 60_000), code('KTS_BUS_NO_RESPONDER'));
     // Topics cross the relay too, never echoed back to their source.
