@@ -161,7 +161,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   bus.subscribe('pod.update', (m) => {
     if (m.type === 'remove') workers.remove(m.pod.metadata.uid ?? '', `removed from ${m.source}`, m.gracePeriodSeconds);
     else workers.update(m.pod);
-  }, { name: 'pod-workers:pod.update', capacity: 10_000 });
+  }, { name: 'pod-workers:pod.update', capacity: 10_000, coalesce: (m) => m.pod.metadata.uid ?? '' });
 
   const onSnapshot = (snap: SourceSnapshot): void => {
     const { changes, refused } = podConfig.set(snap.source, snap.pods);
