@@ -6,8 +6,9 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { createRootLogger, type Logger } from './log.js';
 import { parseDuration } from './config/duration.js';
+import { parseFlags } from './config/flags.js';
 
-export { parseDuration };
+export { parseDuration, parseFlags };
 
 const USAGE = `kubelet-ts: a Kubernetes node agent in TypeScript
 
@@ -37,30 +38,6 @@ Log level: KUBELET_TS_LOG_LEVEL (trace, debug, info, warn, error).`;
 export function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
-}
-
-/** `--flag value` and `--flag=value` into a map; a flag without a value maps to "true". */
-export function parseFlags(argv: readonly string[], known: readonly string[]): Map<string, string> {
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}"`);
-    const eq = arg.indexOf('=');
-    const name = eq > 0 ? arg.slice(2, eq) : arg.slice(2);
-    if (!known.includes(name)) throw new Error(`unknown flag --${name} (known: ${known.map((k) => `--${k}`).join(', ')})`);
-    if (eq > 0) {
-      flags.set(name, arg.slice(eq + 1));
-    } else {
-      const next = argv[i + 1];
-      if (next !== undefined && !next.startsWith('--')) {
-        flags.set(name, next);
-        i++;
-      } else {
-        flags.set(name, 'true');
-      }
-    }
-  }
-  return flags;
 }
 
 async function criCheck(argv: readonly string[], log: Logger): Promise<number> {

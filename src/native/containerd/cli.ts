@@ -3,29 +3,12 @@ import type { Logger } from 'pino';
 import { checkContainerdDeps, describeMissing } from './deps.js';
 import { ManagedContainerd } from './managed.js';
 import { buildImages, ensureImages } from './images.js';
-
-function flag(argv: readonly string[], name: string): string | undefined {
-  const i = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
-  if (i < 0) return undefined;
-  const a = argv[i] ?? '';
-  return a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[i + 1];
-}
-
-function checkFlags(argv: readonly string[], known: readonly string[]): void {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] ?? '';
-    if (!a.startsWith('--')) throw new Error(`unexpected argument "${a}"`);
-    const name = a.slice(2).split('=')[0] ?? '';
-    if (!known.includes(name)) throw new Error(`unknown flag --${name} (known: ${known.map((k) => `--${k}`).join(', ')})`);
-    if (!a.includes('=')) i++;
-  }
-}
+import { parseFlags } from '../../config/flags.js';
 
 export async function runContainerdCommand(argv: readonly string[], log: Logger): Promise<number> {
   const [group, sub, ...rest] = argv;
   if (group === 'images' && sub === 'build') {
-    checkFlags(rest, ['cache-dir']);
-    const cacheDir = flag(rest, 'cache-dir');
+    const cacheDir = parseFlags(rest, ['cache-dir']).get('cache-dir');
     const images = await buildImages({ logger: log, ...(cacheDir ? { cacheDir } : {}) });
     for (const i of images) process.stdout.write(`${i.name} ${i.archive}\n`);
     return 0;
@@ -37,8 +20,7 @@ export async function runContainerdCommand(argv: readonly string[], log: Logger)
     return missing.length === 0 ? 0 : 1;
   }
   if (group === 'containerd' && sub === 'down') {
-    checkFlags(rest, ['state-dir']);
-    const stateDir = flag(rest, 'state-dir') ?? '/var/lib/kubelet-ts/containerd';
+    const stateDir = parseFlags(rest, ['state-dir']).get('state-dir') ?? '/var/lib/kubelet-ts/containerd';
     // Adopts the instance a kubelet left running (or starts one), then stops it with its pods.
     const mc = await ManagedContainerd.start({ stateDir, logger: log });
     await mc.stop({ removePods: true });
@@ -46,11 +28,11 @@ export async function runContainerdCommand(argv: readonly string[], log: Logger)
     return 0;
   }
   if (group === 'containerd' && sub === 'up') {
-    checkFlags(rest, ['state-dir', 'netns', 'bridge', 'pod-subnet']);
-    const stateDir = flag(rest, 'state-dir') ?? '/var/lib/kubelet-ts/containerd';
-    const netnsPath = flag(rest, 'netns');
-    const bridgeName = flag(rest, 'bridge');
-    const podSubnet = flag(rest, 'pod-subnet');
+    const f = parseFlags(rest, ['state-dir', 'netns', 'bridge', 'pod-subnet']);
+    const stateDir = f.get('state-dir') ?? '/var/lib/kubelet-ts/containerd';
+    const netnsPath = f.get('netns');
+    const bridgeName = f.get('bridge');
+    const podSubnet = f.get('pod-subnet');
     const mc = await ManagedContainerd.start({ stateDir, logger: log, ...(netnsPath ? { netnsPath } : {}), ...(bridgeName ? { bridgeName } : {}), ...(podSubnet ? { podSubnet } : {}) });
     try {
       await ensureImages({ endpoint: mc.endpoint, logger: log });
