@@ -23,7 +23,8 @@ export const ANNOTATION_CONFIG_MIRROR = 'kubernetes.io/config.mirror';
 export type StaticSource = 'file' | 'http' | 'api';
 
 export type ManifestResult =
-  | { ok: true; pod: Pod; where: string }
+  /** `raw`: the document as written, for sources that keep manifests (the submit endpoint). */
+  | { ok: true; pod: Pod; where: string; raw: unknown }
   | { ok: false; error: string; where: string };
 
 function defaultProbe(p: Probe | undefined): void {
@@ -138,12 +139,12 @@ export function parseManifests(text: string, opts: { nodeName: string; source: S
       items.forEach((item, j) => {
         const r = toStaticPod(item, opts);
         const w = `${where}.items[${j}]`;
-        out.push('pod' in r ? { ok: true, pod: r.pod, where: w } : { ok: false, where: w, error: r.error });
+        out.push('pod' in r ? { ok: true, pod: r.pod, where: w, raw: item } : { ok: false, where: w, error: r.error });
       });
       return;
     }
     const r = toStaticPod(value, opts);
-    out.push('pod' in r ? { ok: true, pod: r.pod, where } : { ok: false, where, error: r.error });
+    out.push('pod' in r ? { ok: true, pod: r.pod, where, raw: value } : { ok: false, where, error: r.error });
   });
   return out;
 }

@@ -6,9 +6,8 @@
 // as orphans.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import type { Pod } from '../api/core-v1.js';
-import { parseManifests } from '../pods/static-pod.js';
+import { parseManifests, toStaticPod } from '../pods/static-pod.js';
 import type { SourceSnapshot } from './file-source.js';
 
 export const SUBMIT_SOURCE = 'submit';
@@ -41,13 +40,12 @@ export class SubmitSource {
     const errors = results.filter((r) => !r.ok).map((r) => (r.ok ? '' : `${r.where.replace(SUBMIT_SOURCE, 'body')}: ${r.error}`));
     if (results.length === 0) errors.push('body: no pod manifest found');
     if (errors.length > 0) return { accepted: [], errors };
-    const raw = parseRaw(text);
     const accepted: SubmitResult['accepted'] = [];
-    results.forEach((r, i) => {
+    results.forEach((r) => {
       if (!r.ok) return;
-      const key = `${r.pod.metadata.namespace ?? 'default'}/${String((raw[i] as { metadata?: { name?: string } } | undefined)?.metadata?.name ?? '')}`;
+      const key = `${r.pod.metadata.namespace ?? 'default'}/${String((r.raw as { metadata?: { name?: string } }).metadata?.name ?? '')}`;
       this.manifests.delete(key);
-      this.manifests.set(key, raw[i]);
+      this.manifests.set(key, r.raw);
       accepted.push({ name: r.pod.metadata.name ?? '', namespace: r.pod.metadata.namespace ?? 'default', uid: r.pod.metadata.uid ?? '' });
     });
     this.persist();
@@ -73,12 +71,11 @@ export class SubmitSource {
     const pods: Pod[] = [];
     const errors: string[] = [];
     for (const m of this.manifests.values()) {
-      for (const r of parseManifests(JSON.stringify(m), { nodeName: this.opts.nodeName, source: 'http', location: SUBMIT_SOURCE })) {
-        if (r.ok) {
-          r.pod.metadata.annotations = { ...r.pod.metadata.annotations, 'kubernetes.io/config.source': 'api-submit' };
-          pods.push(r.pod);
-        } else errors.push(r.error);
-      }
+      const r = toStaticPod(m, { nodeName: this.opts.nodeName, source: 'http', location: SUBMIT_SOURCE });
+      if ('pod' in r) {
+        r.pod.metadata.annotations = { ...r.pod.metadata.annotations, 'kubernetes.io/config.source': 'api-submit' };
+        pods.push(r.pod);
+      } else errors.push(r.error);
     }
     return { source: 'http', pods, errors };
   }
@@ -93,20 +90,4 @@ export class SubmitSource {
     writeFileSync(tmp, `${JSON.stringify({ manifests: [...this.manifests.entries()] }, null, 1)}\n`);
     renameSync(tmp, this.opts.file);
   }
-}
-
-/** The plain documents of manifest text, in the order parseManifests reports them. */
-function parseRaw(text: string): unknown[] {
-  const docs: unknown[] = [];
-  // parseManifests already accepted the text, so this cannot fail; Lists are flattened alike.
-  for (const d of (yamlDocs(text)).filter((x) => x !== null && x !== undefined)) {
-    const kind = (d as { kind?: unknown }).kind;
-    if (kind === 'List' || kind === 'PodList') docs.push(...((d as { items?: unknown[] }).items ?? []));
-    else docs.push(d);
-  }
-  return docs;
-}
-
-function yamlDocs(text: string): unknown[] {
-  return parseAllDocuments(text).map((d) => d.toJS() as unknown);
 }
