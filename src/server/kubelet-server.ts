@@ -6,23 +6,32 @@
 //    from the method, subresource from the path (stats, metrics, log, spec, else proxy).
 //    401 when nobody is recognised, 403 naming user, verb and subresource when refused.
 //  - plain HTTP on 127.0.0.1 (default :10248): /healthz only, as upstream.
+//    An authorizer that fails answers 500 ("Authorization error"), never allows.
 // Routes: /pods, /runningpods/, /metrics, /configz, /healthz, /containerLogs/{ns}/{pod}/{container},
-// /static-pods (POST a manifest, DELETE /static-pods/{ns}/{name}, GET the submitted ones).
+// /static-pods (POST a manifest, DELETE /static-pods/{ns}/{name}, GET the submitted ones), and
+// the streaming ones, /exec, /attach, /portForward (streaming.ts): upgrade requests, taken from
+// the server's 'upgrade' event, authenticated and authorized exactly as the others (subresource
+// proxy), then proxied to the runtime's streaming server.
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Pod } from '../api/core-v1.js';
 import { silentLogger } from '../log.js';
 import { streamContainerLog } from './container-logs.js';
+import { parseStreamPath, proxyUpgrade, statusForRuntimeError, streamKindOf, streamOptions, streamRequest, StreamProxyError, StreamRequestError, writeRawResponse, type StreamRequest } from './streaming.js';
 
 export interface UserInfo {
   name: string;
   groups: string[];
   /** How the user was recognised: x509, token, anonymous. */
   via: 'x509' | 'token' | 'anonymous';
+  /** From a TokenReview: the user's UID and extra attributes, passed on to SubjectAccessReview. */
+  uid?: string;
+  extra?: Record<string, string[]>;
 }
 
 export interface RequestAttributes {
@@ -64,6 +73,20 @@ export interface KubeletBackend {
     remove(namespace: string, name: string): boolean;
     list(): Pod[];
   };
+  /**
+   * exec and attach: the CRI container ID of a container of a pod on this node (when `uid` is
+   * given, the pod must have it), or why none (e.g. 404 no such pod, 400 not running).
+   * Without it (or without streamUrl) /exec and /attach answer 501.
+   */
+  resolveContainer?(namespace: string, pod: string, uid: string | undefined, container: string): Promise<{ id: string } | { error: string; status: number }>;
+  /** portForward: the CRI sandbox ID of a pod on this node, or why none. */
+  resolveSandbox?(namespace: string, pod: string, uid: string | undefined): Promise<{ id: string } | { error: string; status: number }>;
+  /**
+   * Asks the runtime (CRI Exec, Attach, PortForward) for the streaming URL of a request;
+   * `criStreamUrl(cri, request)` from streaming.ts does it on a CRI client. CRI errors are
+   * answered by their code (NotFound 404, else 500).
+   */
+  streamUrl?(request: StreamRequest): Promise<string>;
 }
 
 export interface KubeletServerOptions {
@@ -245,26 +268,94 @@ async function route(backend: KubeletBackend, req: IncomingMessage, res: ServerR
   }
 }
 
+type Access = { ok: true; attrs: RequestAttributes } | { ok: false; status: number; body: string };
+
+/** Authentication then authorization of one request, with upstream's answers when refused. */
+async function checkAccess(opts: KubeletServerOptions, log: Logger, req: IncomingMessage, url: URL): Promise<Access> {
+  let user = userFromCert(req);
+  const auth = req.headers.authorization;
+  if (!user && auth?.startsWith('Bearer ') && opts.tokens) {
+    try {
+      user = await opts.tokens.authenticate(auth.slice(7).trim());
+    } catch (err) {
+      // As upstream: a token that could not be reviewed is not a recognised user.
+      log.warn({ path: url.pathname, err: err instanceof Error ? err.message : String(err) }, 'request refused: token authentication failed');
+      return { ok: false, status: 401, body: 'Unauthorized\n' };
+    }
+  }
+  if (!user && opts.anonymous) user = { name: 'system:anonymous', groups: ['system:unauthenticated'], via: 'anonymous' };
+  if (!user) {
+    log.info({ path: url.pathname, remote: req.socket.remoteAddress }, 'request refused: not authenticated');
+    return { ok: false, status: 401, body: 'Unauthorized\n' };
+  }
+  const attrs: RequestAttributes = { user, verb: VERBS[req.method ?? 'GET'] ?? 'get', resource: 'nodes', name: opts.backend.nodeName, subresource: subresourceOf(url.pathname), path: url.pathname };
+  const who = `user=${user.name}, verb=${attrs.verb}, resource=${attrs.resource}, subresource(s)=[${attrs.subresource}]`;
+  let decision: { allowed: boolean; reason?: string };
+  try {
+    decision = await opts.authorizer.authorize(attrs);
+  } catch (err) {
+    log.error({ path: url.pathname, user: user.name, verb: attrs.verb, subresource: attrs.subresource, err: err instanceof Error ? err.message : String(err) }, 'authorization error');
+    return { ok: false, status: 500, body: `Authorization error (${who})\n` };
+  }
+  if (!decision.allowed) {
+    log.info({ path: url.pathname, user: user.name, reason: decision.reason }, 'request refused: not authorized');
+    return { ok: false, status: 403, body: `Forbidden (${who})\n` };
+  }
+  return { ok: true, attrs };
+}
+
+/** An upgrade request to /exec, /attach or /portForward, once allowed: resolve, ask the runtime, proxy. */
+async function serveStream(opts: KubeletServerOptions, log: Logger, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, streams: Set<Duplex>): Promise<void> {
+  const b = opts.backend;
+  const target = parseStreamPath(url.pathname);
+  const q = url.searchParams;
+  streamOptions(target.kind, q);
+  const canResolve = target.kind === 'portForward' ? b.resolveSandbox !== undefined : b.resolveContainer !== undefined;
+  if (!b.streamUrl || !canResolve) {
+    writeRawResponse(socket, 501, `${target.kind} is not supported by this kubelet's runtime`);
+    return;
+  }
+  const found = target.kind === 'portForward' ? await b.resolveSandbox?.(target.namespace, target.pod, target.uid) : await b.resolveContainer?.(target.namespace, target.pod, target.uid, target.container ?? '');
+  if (!found || 'error' in found) {
+    writeRawResponse(socket, found?.status ?? 500, found?.error ?? 'not found');
+    return;
+  }
+  const request = streamRequest(target, q, found.id);
+  let streamUrl: string;
+  try {
+    streamUrl = await b.streamUrl(request);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    log.warn({ kind: target.kind, pod: `${target.namespace}/${target.pod}`, err: message }, 'stream: the runtime refused');
+    writeRawResponse(socket, statusForRuntimeError(err), message);
+    return;
+  }
+  const fields = { kind: target.kind, pod: `${target.namespace}/${target.pod}`, container: target.container, upgrade: req.headers.upgrade };
+  log.info(fields, 'stream opened');
+  const started = Date.now();
+  try {
+    const r = await proxyUpgrade(req, socket, head, streamUrl, log, streams);
+    log.info({ ...fields, ...r, seconds: (Date.now() - started) / 1000 }, 'stream closed');
+  } catch (err) {
+    if (!(err instanceof StreamProxyError)) throw err;
+    log.warn({ ...fields, err: err.message }, 'stream: proxy failed');
+    writeRawResponse(socket, 500, `Error while proxying request: ${err.message}`);
+  }
+}
+
 export async function startKubeletServer(opts: KubeletServerOptions): Promise<KubeletServer> {
   const log = (opts.logger ?? silentLogger).child({ component: 'kubelet-server' });
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'https://kubelet');
-      let user = userFromCert(req);
-      const auth = req.headers.authorization;
-      if (!user && auth?.startsWith('Bearer ') && opts.tokens) user = await opts.tokens.authenticate(auth.slice(7).trim());
-      if (!user && opts.anonymous) user = { name: 'system:anonymous', groups: ['system:unauthenticated'], via: 'anonymous' };
-      if (!user) {
-        log.info({ path: url.pathname, remote: req.socket.remoteAddress }, 'request refused: not authenticated');
-        send(res, 401, 'Unauthorized\n');
+      const access = await checkAccess(opts, log, req, url);
+      if (!access.ok) {
+        send(res, access.status, access.body);
         return;
       }
-      const attrs: RequestAttributes = { user, verb: VERBS[req.method ?? 'GET'] ?? 'get', resource: 'nodes', name: opts.backend.nodeName, subresource: subresourceOf(url.pathname), path: url.pathname };
-      const decision = await opts.authorizer.authorize(attrs);
-      if (!decision.allowed) {
-        const msg = `Forbidden (user=${user.name}, verb=${attrs.verb}, resource=${attrs.resource}, subresource=${attrs.subresource})`;
-        log.info({ path: url.pathname, user: user.name, reason: decision.reason }, 'request refused: not authorized');
-        send(res, 403, `${msg}\n`);
+      if (streamKindOf(url.pathname)) {
+        // Upstream's upgrade-aware proxy: a stream path only makes sense as an upgrade.
+        send(res, 400, `Upgrade request required: ${url.pathname.split('/')[1] ?? ''} streams over SPDY/3.1 or WebSocket (Connection: Upgrade)\n`);
         return;
       }
       await route(opts.backend, req, res, url);
@@ -274,10 +365,36 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
       else res.end();
     });
   };
+  const streams = new Set<Duplex>();
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    // Node's server stops watching an upgraded socket: errors are ours from here on.
+    socket.on('error', (err) => log.debug({ err: err.message }, 'upgrade socket error'));
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'https://kubelet');
+      const access = await checkAccess(opts, log, req, url);
+      if (!access.ok) {
+        writeRawResponse(socket, access.status, access.body);
+        return;
+      }
+      if (!streamKindOf(url.pathname)) {
+        writeRawResponse(socket, 400, `upgrade is served only on /exec, /attach and /portForward, not on ${url.pathname}`);
+        return;
+      }
+      await serveStream(opts, log, req, socket, head, url, streams);
+    })().catch((err: unknown) => {
+      if (err instanceof StreamRequestError) {
+        writeRawResponse(socket, err.status, err.message);
+        return;
+      }
+      log.error({ err: err instanceof Error ? err.message : String(err), url: req.url }, 'kubelet server upgrade request failed');
+      writeRawResponse(socket, 500, 'internal error');
+    });
+  };
   const https: HttpsServer = createHttpsServer(
     { cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: false, ...(opts.tls.clientCA ? { ca: opts.tls.clientCA } : {}) },
     handler,
   );
+  https.on('upgrade', onUpgrade);
   await new Promise<void>((resolve, reject) => {
     https.once('error', reject);
     https.listen(opts.port, opts.address, () => resolve());
@@ -302,6 +419,7 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
     close: async () => {
       https.closeAllConnections();
       health?.closeAllConnections();
+      for (const s of streams) s.destroy();
       await Promise.all([new Promise<void>((r) => https.close(() => r())), health ? new Promise<void>((r) => health.close(() => r())) : Promise.resolve()]);
     },
   };

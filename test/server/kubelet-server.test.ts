@@ -95,7 +95,7 @@ describe('kubelet HTTPS server', () => {
   it('authorizes on upstream attributes and says who was refused (403)', async () => {
     const r = await call(server.port, '/pods', viewer);
     assert.equal(r.status, 403);
-    assert.equal(r.body.trim(), 'Forbidden (user=viewer, verb=get, resource=nodes, subresource=proxy)');
+    assert.equal(r.body.trim(), 'Forbidden (user=viewer, verb=get, resource=nodes, subresource(s)=[proxy])');
     assert.equal((await call(server.port, '/metrics', viewer)).status, 200);
     const last = seen[seen.length - 1]!;
     assert.deepEqual({ ...last, user: { ...last.user } }, { user: { name: 'viewer', groups: ['system:authenticated'], via: 'x509' }, verb: 'get', resource: 'nodes', name: 'node-a', subresource: 'metrics', path: '/metrics' });
