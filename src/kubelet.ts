@@ -34,6 +34,9 @@ import { PlegActor } from './actors/pleg-actor.js';
 import { PodWorkers } from './actors/pod-workers.js';
 import { Bus } from './bus/index.js';
 import { alwaysAllow, startKubeletServer, type KubeletServer } from './server/kubelet-server.js';
+import { createCriClient, InProcessCriTransport, type CriClient } from './native/cri/index.js';
+import { startClusterMode, packageVersion, type ClusterMode } from './cluster.js';
+import { API_SOURCE } from './sources/api-source.js';
 
 export class KubeletStartError extends Error {
   readonly code = 'KTS_KUBELET_START';
@@ -88,6 +91,8 @@ export interface Kubelet {
   server: KubeletServer | undefined;
   registry: Registry;
   workers: PodWorkers;
+  /** The API server side (registration, status, pod watch, mirror pods, events), with --kubeconfig. */
+  cluster: ClusterMode | undefined;
   pleg: PlegActor;
   pool: SyncPool;
   config: PodConfig;
@@ -126,7 +131,8 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
 
   const threads = Math.max(1, Math.min(2, cfg.kubeletTS.maxConcurrentSyncs));
   const pool = new SyncPool({ runtime: runtime.spec, threads, concurrentTasksPerThread: Math.ceil(cfg.kubeletTS.maxConcurrentSyncs / threads), runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout, logger: log });
-  const sources = [...['file', 'http'].filter((s) => (s === 'file' ? cfg.staticPodPath : cfg.staticPodURL)), SUBMIT_SOURCE];
+  const sources = [...['file', 'http'].filter((s) => (s === 'file' ? cfg.staticPodPath : cfg.staticPodURL)), SUBMIT_SOURCE, ...(cfg.kubeconfig ? [API_SOURCE] : [])];
+  let cluster: ClusterMode | undefined;
   const podConfig = new PodConfig(sources);
   const workers = new PodWorkers({
     pool,
@@ -136,7 +142,13 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     worker: { syncFrequencyMs: cfg.syncFrequency },
     metrics,
     logger: log,
-    onStatus: (pod, status) => bus.publish('pod.status', { type: 'status', uid: pod.metadata.uid ?? '', namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name ?? '', status }),
+    onStatus: (pod, status) => {
+      bus.publish('pod.status', { type: 'status', uid: pod.metadata.uid ?? '', namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name ?? '', status });
+      cluster?.podStatus(pod, status);
+    },
+    onTerminated: (pod, status) => cluster?.podTerminated(pod, status),
+    onEvent: (pod, event) => cluster?.podEvent(pod, event),
+    onGone: (uid) => cluster?.podGone(uid),
   });
   const runtimeUids = new Set<string>();
   const pleg = new PlegActor({
@@ -163,16 +175,49 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     else workers.update(m.pod);
   }, { name: 'pod-workers:pod.update', capacity: 10_000, coalesce: (m) => m.pod.metadata.uid ?? '' });
 
-  const onSnapshot = (snap: SourceSnapshot): void => {
-    const { changes, refused } = podConfig.set(snap.source, snap.pods);
+  const applyChanges = ({ changes, refused }: ReturnType<PodConfig['set']>): void => {
     for (const r of refused) log.error({ source: r.source, pod: r.fullName, uid: r.uid }, `pod refused: ${r.reason}`);
     for (const c of changes) bus.publish('pod.update', { type: c.op, pod: c.pod, source: c.source });
-    metrics.desiredPods.set({ static: 'true' }, podConfig.size);
+    let apiPods = 0;
+    for (const p of podConfig.all()) if (p.metadata.annotations?.['kubernetes.io/config.source'] === API_SOURCE) apiPods++;
+    metrics.desiredPods.set({ static: 'true' }, podConfig.size - apiPods);
+    metrics.desiredPods.set({ static: 'false' }, apiPods);
+  };
+  const onSnapshot = (snap: SourceSnapshot): void => {
+    applyChanges(podConfig.set(snap.source, snap.pods));
+    cluster?.staticPodsChanged();
   };
   const fileSource = cfg.staticPodPath ? new FileSource({ path: cfg.staticPodPath, nodeName, checkEveryMs: cfg.fileCheckFrequency, logger: log, onSnapshot }) : undefined;
   const urlSource = cfg.staticPodURL ? new UrlSource({ url: cfg.staticPodURL, headers: cfg.staticPodURLHeader, nodeName, checkEveryMs: cfg.httpCheckFrequency, logger: log, onSnapshot }) : undefined;
 
   const submitSource = new SubmitSource({ file: join(cfg.rootDir, 'submitted-pods.json'), nodeName, onSnapshot });
+  // The main thread's own CRI client: node health (CRI Status) and the image list for the Node.
+  let mainCri: CriClient | undefined;
+  if (cfg.kubeconfig) {
+    mainCri = 'embedded' in runtime.spec
+      ? createCriClient(new InProcessCriTransport(runtime.spec.embedded, runtime.spec.name), { runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout })
+      : connectCri(runtime.spec.endpoint, { runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout, ...(runtime.spec.imageEndpoint ? { imageEndpoint: runtime.spec.imageEndpoint } : {}) });
+    try {
+      cluster = await startClusterMode({
+        cfg,
+        nodeName,
+        log,
+        registry,
+        podConfig,
+        applyChanges,
+        cri: mainCri,
+        plegHealth: () => pleg.health(),
+        kubeletVersion: packageVersion(),
+        podStatusSyncDuration: metrics.podStatusSyncDuration,
+      });
+    } catch (err) {
+      mainCri.close();
+      await pool.close();
+      bus.close();
+      await runtime.close('leave');
+      throw new KubeletStartError((err as Error).message);
+    }
+  }
   pleg.start();
   submitSource.start();
   await fileSource?.start();
@@ -299,10 +344,13 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     server,
     registry,
     workers,
+    cluster,
     pleg,
     pool,
     config: podConfig,
     stop: async (stopOpts = {}) => {
+      cluster?.stop();
+      mainCri?.close();
       clearInterval(housekeeping);
       clearInterval(gc);
       stopCollecting();

@@ -32,12 +32,26 @@ export function fullName(pod: Pod): string {
   return `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name ?? ''}`;
 }
 
-/** Content that matters for change detection: everything but status and the seen stamp. */
+/**
+ * Content that matters for change detection, as upstream's checkAndUpdatePod: the spec, labels,
+ * annotations (but the seen stamp) and the deletion fields. Status, resourceVersion and
+ * managedFields are left out: a status write of our own comes back through the watch and must
+ * not count as a change of the pod.
+ */
 function fingerprint(pod: Pod): string {
-  const { status: _status, ...rest } = pod;
-  const annotations = { ...pod.metadata.annotations };
+  const m = pod.metadata;
+  const annotations = { ...m.annotations };
   delete annotations[ANNOTATION_CONFIG_SEEN];
-  return canonicalJson({ ...rest, metadata: { ...pod.metadata, annotations } });
+  return canonicalJson({
+    name: m.name,
+    namespace: m.namespace,
+    uid: m.uid,
+    labels: m.labels ?? {},
+    annotations,
+    deletionTimestamp: m.deletionTimestamp ?? null,
+    deletionGracePeriodSeconds: m.deletionGracePeriodSeconds ?? null,
+    spec: pod.spec,
+  });
 }
 
 export class PodConfig {
@@ -53,24 +67,43 @@ export class PodConfig {
 
   /** Applies one source's full set; returns the changes and the pods refused. */
   set(source: string, pods: readonly Pod[]): { changes: PodChange[]; refused: RefusedPod[] } {
+    this.checkSource(source);
+    const previous = this.bySource.get(source) ?? new Set<string>();
+    const incomingUids = new Set(pods.map((p) => p.metadata.uid ?? ''));
+    const gone = [...previous].filter((uid) => !incomingUids.has(uid));
+    return this.apply(source, pods, gone, true);
+  }
+
+  /**
+   * Applies a delta from a source that streams changes (the API server's watch): pods added or
+   * changed, and UIDs gone. The source counts as having spoken once it sends `initial: true`.
+   */
+  delta(source: string, upserts: readonly Pod[], deletes: readonly string[], opts: { initial?: boolean } = {}): { changes: PodChange[]; refused: RefusedPod[] } {
+    this.checkSource(source);
+    return this.apply(source, upserts, deletes, opts.initial ?? false);
+  }
+
+  private checkSource(source: string): void {
     if (!this.sources.includes(source)) throw new Error(`pod config: unknown source "${source}" (known: ${this.sources.join(', ')})`);
-    this.seen.add(source);
+  }
+
+  private apply(source: string, pods: readonly Pod[], deletes: readonly string[], full: boolean): { changes: PodChange[]; refused: RefusedPod[] } {
+    if (full) this.seen.add(source);
     const changes: PodChange[] = [];
     const refused: RefusedPod[] = [];
-    const previous = this.bySource.get(source) ?? new Set<string>();
-    const current = new Set<string>();
+    const owned = this.bySource.get(source) ?? new Set<string>();
     // Removals first: an edited static pod comes back under a new UID with the same name, and
     // the name must be free for it.
-    const incomingUids = new Set(pods.map((p) => p.metadata.uid ?? ''));
-    for (const uid of previous) {
-      if (incomingUids.has(uid)) continue;
+    for (const uid of deletes) {
+      if (!owned.has(uid)) continue;
+      owned.delete(uid);
       const held = this.pods.get(uid);
       if (!held) continue;
       this.pods.delete(uid);
       if (this.names.get(fullName(held.pod)) === uid) this.names.delete(fullName(held.pod));
       changes.push({ op: 'remove', pod: held.pod, source });
     }
-
+    const current = new Set<string>();
     for (const incoming of pods) {
       const uid = incoming.metadata.uid ?? '';
       const name = fullName(incoming);
@@ -94,6 +127,7 @@ export class PodConfig {
         continue;
       }
       current.add(uid);
+      owned.add(uid);
       const fp = fingerprint(incoming);
       if (held && held.fingerprint === fp) continue;
       const pod = structuredClone(incoming);
@@ -107,8 +141,25 @@ export class PodConfig {
       this.names.set(name, uid);
       changes.push({ op: held ? 'update' : 'add', pod, source });
     }
-    this.bySource.set(source, current);
+    // A refused pod that this source held before (e.g. renamed onto a taken name) is gone from it.
+    if (full) {
+      for (const uid of [...owned]) {
+        if (current.has(uid)) continue;
+        owned.delete(uid);
+        const held = this.pods.get(uid);
+        if (!held) continue;
+        this.pods.delete(uid);
+        if (this.names.get(fullName(held.pod)) === uid) this.names.delete(fullName(held.pod));
+        changes.push({ op: 'remove', pod: held.pod, source });
+      }
+    }
+    this.bySource.set(source, owned);
     return { changes, refused };
+  }
+
+  /** Which source holds a pod. */
+  sourceOf(uid: string): string | undefined {
+    return this.pods.get(uid)?.source;
   }
 
   get(uid: string): Pod | undefined {

@@ -59,3 +59,32 @@ describe('pod config', () => {
     assert.equal(cfg.allSourcesReady(), true);
   });
 });
+
+describe('pod config deltas (a watching source)', () => {
+  it('applies upserts and deletes one at a time, and becomes ready only with a full set', () => {
+    const cfg = new PodConfig(['file', 'api'], () => 'T0');
+    cfg.set('file', []);
+    assert.equal(cfg.allSourcesReady(), false);
+    const r1 = cfg.delta('api', [pod('a', 'web')], []);
+    assert.deepEqual(r1.changes.map((c) => `${c.op}:${c.pod.metadata.uid}`), ['add:a']);
+    assert.equal(cfg.allSourcesReady(), false, 'a delta is not a full set');
+    cfg.set('api', [pod('a', 'web'), pod('b', 'db')]);
+    assert.equal(cfg.allSourcesReady(), true);
+    const r2 = cfg.delta('api', [], ['a']);
+    assert.deepEqual(r2.changes.map((c) => `${c.op}:${c.pod.metadata.uid}`), ['remove:a']);
+    assert.equal(cfg.delta('api', [], ['zzz']).changes.length, 0, 'an unknown UID is nothing');
+    assert.equal(cfg.size, 1);
+  });
+
+  it('a status or resourceVersion change is not a change of the pod; a deletionTimestamp is', () => {
+    const cfg = new PodConfig(['api']);
+    cfg.set('api', [pod('a', 'web')]);
+    const withStatus = { ...pod('a', 'web'), status: { phase: 'Running' as const } };
+    withStatus.metadata.resourceVersion = '42';
+    assert.equal(cfg.delta('api', [withStatus], []).changes.length, 0);
+    const deleting = pod('a', 'web');
+    deleting.metadata.deletionTimestamp = '2026-12-02T00:00:00Z';
+    deleting.metadata.deletionGracePeriodSeconds = 30;
+    assert.deepEqual(cfg.delta('api', [deleting], []).changes.map((c) => c.op), ['update']);
+  });
+});
