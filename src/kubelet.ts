@@ -33,7 +33,10 @@ import { SyncPool } from './actors/sync-pool.js';
 import { PlegActor } from './actors/pleg-actor.js';
 import { PodWorkers } from './actors/pod-workers.js';
 import { Bus } from './bus/index.js';
-import { alwaysAllow, startKubeletServer, type KubeletServer } from './server/kubelet-server.js';
+import { alwaysAllow, startKubeletServer, type Authorizer, type KubeletServer, type TokenAuthenticator } from './server/kubelet-server.js';
+import { WebhookTokenAuthenticator } from './server/webhook-auth.js';
+import { WebhookAuthorizer } from './server/webhook-authz.js';
+import { criStreamUrl } from './server/streaming.js';
 import { createCriClient, InProcessCriTransport, type CriClient } from './native/cri/index.js';
 import { startClusterMode, packageVersion, type ClusterMode } from './cluster.js';
 import { API_SOURCE } from './sources/api-source.js';
@@ -111,6 +114,7 @@ function readHostResolvConf(path: string): string {
 export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serve?: boolean } = {}): Promise<Kubelet> {
   const nodeName = nodeNameOf(cfg);
   if (cfg.authorization.mode === 'Webhook' && !cfg.kubeconfig && (opts.serve ?? true)) {
+    // (With --kubeconfig, Webhook is the upstream default: SubjectAccessReview through the API server.)
     throw new KubeletStartError('authorization mode Webhook asks the API server (SubjectAccessReview), and there is none without --kubeconfig: for a standalone node set --authorization-mode=AlwaysAllow (authorization.mode: AlwaysAllow)');
   }
   const registry = new Registry();
@@ -285,12 +289,34 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     const tls = await ensureServingCert({ certDir: cfg.certDir, nodeName, hosts, ...(cfg.tlsCertFile ? { certFile: cfg.tlsCertFile } : {}), ...(cfg.tlsPrivateKeyFile ? { keyFile: cfg.tlsPrivateKeyFile } : {}) });
     const clientCA = cfg.authentication.x509.clientCAFile ? readFileSync(cfg.authentication.x509.clientCAFile, 'utf8') : undefined;
     const podsView = (): Pod[] => workers.all().map(({ pod, status }) => (status ? { ...pod, status } : pod));
+    // Upstream's delegated auth: bearer tokens through TokenReview and every request through
+    // SubjectAccessReview, both asked of the API server as this node (cached by TTL).
+    let authorizer: Authorizer = alwaysAllow;
+    let tokens: TokenAuthenticator | undefined;
+    if (cluster && cfg.authentication.webhook.enabled) {
+      tokens = new WebhookTokenAuthenticator({ client: cluster.client, cacheTTL: cfg.authentication.webhook.cacheTTL, logger: log });
+    }
+    if (cfg.authorization.mode === 'Webhook') {
+      if (!cluster) throw new KubeletStartError('authorization mode Webhook needs the API server (--kubeconfig)');
+      authorizer = new WebhookAuthorizer({ client: cluster.client, cacheAuthorizedTTL: cfg.authorization.webhook.cacheAuthorizedTTL, cacheUnauthorizedTTL: cfg.authorization.webhook.cacheUnauthorizedTTL, logger: log });
+    }
+    // exec / attach / port-forward: the runtime's streaming URL, asked through the main thread's CRI client.
+    const streamCri = mainCri ?? ('embedded' in runtime.spec
+      ? createCriClient(new InProcessCriTransport(runtime.spec.embedded, runtime.spec.name), { runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout })
+      : connectCri(runtime.spec.endpoint, { runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout }));
+    mainCri = streamCri;
+    const findPod = (ns: string, name: string, uid: string | undefined): { pod: Pod; uid: string } | undefined => {
+      const matches = workers.all().filter(({ pod }) => pod.metadata.namespace === ns && pod.metadata.name === name && (uid === undefined || pod.metadata.uid === uid));
+      const entry = matches.find((m) => m.lifecycle === 'syncing') ?? matches[0];
+      return entry ? { pod: entry.pod, uid: entry.pod.metadata.uid ?? '' } : undefined;
+    };
     server = await startKubeletServer({
       address: cfg.address,
       port: cfg.port,
       tls: { cert: tls.cert, key: tls.key, ...(clientCA ? { clientCA } : {}) },
       anonymous: cfg.authentication.anonymous.enabled,
-      authorizer: alwaysAllow,
+      authorizer,
+      ...(tokens ? { tokens } : {}),
       ...(cfg.healthzPort > 0 ? { healthz: { address: cfg.healthzBindAddress, port: cfg.healthzPort } } : {}),
       logger: log,
       backend: {
@@ -324,6 +350,20 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
             running: () => Promise.resolve(containersNamed(workers.cache.get(uid) ?? { uid, name, namespace: ns, sandboxes: [], containers: [] }, container)[0]?.state === 'running'),
           });
         },
+        resolveContainer: (ns, name, uid, container) => {
+          const found = findPod(ns, name, uid);
+          if (!found) return Promise.resolve({ error: `pod ${ns}/${name} not found on this node`, status: 404 });
+          const run = containersNamed(workers.cache.get(found.uid) ?? { uid: found.uid, name, namespace: ns, sandboxes: [], containers: [] }, container).find((c) => c.state === 'running');
+          if (!run) return Promise.resolve({ error: `container ${container} is not running in pod ${ns}/${name}`, status: 404 });
+          return Promise.resolve({ id: run.id });
+        },
+        resolveSandbox: (ns, name, uid) => {
+          const found = findPod(ns, name, uid);
+          const sb = found ? workers.cache.get(found.uid)?.sandboxes.find((x) => x.ready) : undefined;
+          if (!sb) return Promise.resolve({ error: `pod ${ns}/${name} has no running sandbox on this node`, status: 404 });
+          return Promise.resolve({ id: sb.id });
+        },
+        streamUrl: (request) => criStreamUrl(streamCri, request),
         submit: {
           add: (text) => submitSource.submit(text),
           remove: (ns, name) => submitSource.remove(ns, name),

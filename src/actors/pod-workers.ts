@@ -14,7 +14,7 @@ import { Backoff, systemClock, type Clock } from '../pods/backoff.js';
 import type { SandboxOptions } from '../pods/cri-config.js';
 import type { PodRuntimeState } from '../pods/runtime-state.js';
 import { computePodStatus, type SyncError } from '../pods/status.js';
-import { applySyncResult, planSync } from '../pods/sync.js';
+import { applySyncResult, planSync, type SyncPlan, type SyncResult } from '../pods/sync.js';
 import { silentLogger } from '../log.js';
 import {
   DEFAULT_POD_WORKER_CONFIG,
@@ -27,6 +27,7 @@ import {
   type SyncOutcome,
 } from './pod-worker.js';
 import type { SyncPool, TaskHandle } from './sync-pool.js';
+import type { PrepareResult } from '../volumes/prepare.js';
 
 interface Worker {
   state: PodWorkerState;
@@ -55,6 +56,31 @@ export interface PodWorkersOptions {
   onStatus?: (pod: Pod, status: PodStatus) => void;
   /** Called once a worker is gone for good (terminated and removed). */
   onGone?: (uid: string) => void;
+  /**
+   * Host-side preparation before each sync (volumes, env: src/volumes/prepare.ts). An error
+   * skips the sync (status stays as computed, containers waiting) and retries after backoff.
+   */
+  prepare?: (pod: Pod) => Promise<PrepareResult>;
+  /** Called when a pod's worker reaches terminated (killed, or finished), with its final status. */
+  onTerminated?: (pod: Pod, status: PodStatus | undefined) => void;
+  /** Pod events in upstream's reasons (Pulled, Created, Started, Killing, BackOff, Failed, ...). */
+  onEvent?: (pod: Pod, event: PodEvent) => void;
+}
+
+export interface PodEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+  /** The container the event is about (fieldPath spec.containers{name}). */
+  container?: { name: string; init: boolean };
+}
+
+/** The pod's host side is not ready (e.g. FailedMount): its sync does not run. */
+class PodPrepareError extends Error {
+  readonly code = 'KTS_POD_PREPARE';
+  constructor(readonly reason: string, message: string) {
+    super(message);
+  }
 }
 
 function podKey(pod: Pod): string {
@@ -187,6 +213,7 @@ export class PodWorkers {
       case 'terminated':
         if (w.timer) clearTimeout(w.timer);
         this.log.info({ pod: podKey(e.pod), uid }, 'pod terminated');
+        this.opts.onTerminated?.(e.pod, w.status);
         if (w.removed) void this.cleanup(uid);
         return;
     }
@@ -214,14 +241,18 @@ export class PodWorkers {
         this.injectedSyncErrors.set(uid, injected - 1);
         throw new Error('injected fault: a sync threw');
       }
+      const prepared = this.opts.prepare ? await this.opts.prepare(pod) : undefined;
+      if (w.task?.cancelled) return;
+      if (prepared && 'error' in prepared) throw new PodPrepareError(prepared.error.reason, prepared.error.message);
       const ctx = { now: this.clock.now(), crashBackoff: this.crash, pullBackoff: this.pull };
       const plan = planSync(pod, state, ctx);
       retryAfterMs = plan.retryAfterMs;
       if (plan.killPod || plan.createSandbox || plan.start.length > 0 || plan.containersToKill.length > 0) {
-        const h = this.opts.pool.run({ type: 'sync', pod, plan, sandbox: { ...this.opts.sandbox, attempt: plan.attempt } });
+        const h = this.opts.pool.run({ type: 'sync', pod, plan, sandbox: { ...this.opts.sandbox, attempt: plan.attempt }, ...(prepared ? { prepared: prepared.prepared } : {}) });
         if (w.task) w.task.handle = h;
         const { result } = await h.result;
         w.syncErrors = applySyncResult(pod, plan, result, ctx);
+        this.emitSyncEvents(pod, plan, result);
         for (const s of result.started) {
           if (s.containerId && !s.error) this.opts.metrics?.startedContainers.inc({ container_type: pod.spec.initContainers?.some((c) => c.name === s.name) ? 'init_container' : 'container' });
           if (s.error) this.opts.metrics?.startedContainersErrors.inc({ container_type: 'container', code: s.error.reason });
@@ -240,6 +271,7 @@ export class PodWorkers {
         this.recomputeStatus(uid, w, after);
       } else {
         w.syncErrors = new Map(Object.entries(plan.waiting));
+        this.emitSyncEvents(pod, plan, undefined);
         this.recomputeStatus(uid, w, state);
       }
       const phase = w.status?.phase;
@@ -247,7 +279,13 @@ export class PodWorkers {
     } catch (err) {
       if (w.task?.cancelled || this.stopping) return;
       outcome = 'error';
-      this.log.error({ pod: podKey(pod), err: err instanceof Error ? err.message : String(err) }, 'pod sync failed');
+      if (err instanceof PodPrepareError) {
+        this.log.warn({ pod: podKey(pod), reason: err.reason, err: err.message }, 'pod not prepared; sync skipped');
+        const state = this.cache.get(uid);
+        if (state) this.recomputeStatus(uid, w, state);
+      } else {
+        this.log.error({ pod: podKey(pod), err: err instanceof Error ? err.message : String(err) }, 'pod sync failed');
+      }
     } finally {
       this.opts.metrics?.podWorkerDuration.observe({ operation_type: op }, (performance.now() - t0) / 1000);
     }
@@ -261,6 +299,10 @@ export class PodWorkers {
       // Never kill beside a cancelled sync that is still creating things.
       await Promise.all(w.draining.splice(0));
       this.log.info({ pod: podKey(pod), uid, graceSeconds, reason }, 'killing pod');
+      if (this.opts.onEvent) {
+        const running = this.cache.get(uid)?.containers.filter((c) => c.state === 'running') ?? [];
+        for (const c of running) this.opts.onEvent(pod, { type: 'Normal', reason: 'Killing', message: `Stopping container ${c.name}`, container: { name: c.name, init: pod.spec.initContainers?.some((i) => i.name === c.name) ?? false } });
+      }
       const h = this.opts.pool.run({ type: 'kill', uid, graceSeconds });
       if (w.task) w.task.handle = h;
       const r = await h.result;
@@ -273,6 +315,56 @@ export class PodWorkers {
     }
     if (w.task?.work === work) w.task = undefined;
     this.deliver(uid, { type: 'terminate-done', work, ok, at: this.clock.now() });
+  }
+
+  /** Events for what one sync did, in the order it did it (as upstream's kuberuntime records them). */
+  private emitSyncEvents(pod: Pod, plan: SyncPlan, result: SyncResult | undefined): void {
+    const emit = this.opts.onEvent;
+    if (!emit) return;
+    const specOf = (name: string): { image: string; init: boolean } => {
+      const init = pod.spec.initContainers?.find((c) => c.name === name);
+      const app = pod.spec.containers.find((c) => c.name === name);
+      return { image: (init ?? app)?.image ?? '', init: init !== undefined };
+    };
+    for (const [name, err] of Object.entries(plan.waiting)) {
+      const { image, init } = specOf(name);
+      if (err.reason === 'CrashLoopBackOff') emit(pod, { type: 'Warning', reason: 'BackOff', message: 'Back-off restarting failed container', container: { name, init } });
+      else if (err.reason === 'ImagePullBackOff') emit(pod, { type: 'Normal', reason: 'BackOff', message: `Back-off pulling image "${image}"`, container: { name, init } });
+    }
+    if (!result) return;
+    if (plan.killPod && plan.createSandbox && plan.attempt > 0) emit(pod, { type: 'Normal', reason: 'SandboxChanged', message: 'Pod sandbox changed, it will be killed and re-created.' });
+    for (const k of plan.containersToKill) emit(pod, { type: 'Normal', reason: 'Killing', message: k.message || `Stopping container ${k.name}`, container: { name: k.name, init: specOf(k.name).init } });
+    if (result.sandboxError) {
+      emit(pod, { type: 'Warning', reason: 'FailedCreatePodSandBox', message: result.sandboxError });
+      return;
+    }
+    for (const s of result.started) {
+      const { image, init } = specOf(s.name);
+      const container = { name: s.name, init };
+      if (s.error?.reason === 'ErrImagePull') {
+        emit(pod, { type: 'Normal', reason: 'Pulling', message: `Pulling image "${image}"`, container });
+        emit(pod, { type: 'Warning', reason: 'Failed', message: s.error.message, container });
+        emit(pod, { type: 'Warning', reason: 'Failed', message: 'Error: ErrImagePull', container });
+        continue;
+      }
+      if (s.error && !s.containerId && s.error.reason !== 'CreateContainerError') {
+        emit(pod, { type: 'Warning', reason: 'Failed', message: `Error: ${s.error.message}`, container });
+        continue;
+      }
+      if (s.pulledMs !== undefined) {
+        emit(pod, { type: 'Normal', reason: 'Pulling', message: `Pulling image "${image}"`, container });
+        emit(pod, { type: 'Normal', reason: 'Pulled', message: `Successfully pulled image "${image}" in ${(s.pulledMs / 1000).toFixed(3)}s`, container });
+      } else {
+        emit(pod, { type: 'Normal', reason: 'Pulled', message: `Container image "${image}" already present on machine`, container });
+      }
+      if (!s.containerId) {
+        emit(pod, { type: 'Warning', reason: 'Failed', message: `Error: ${s.error?.message ?? 'container not created'}`, container });
+        continue;
+      }
+      emit(pod, { type: 'Normal', reason: 'Created', message: `Created container ${s.name}`, container });
+      if (s.error) emit(pod, { type: 'Warning', reason: 'Failed', message: `Error: ${s.error.message}`, container });
+      else emit(pod, { type: 'Normal', reason: 'Started', message: `Started container ${s.name}`, container });
+    }
   }
 
   private async cleanup(uid: string): Promise<void> {
