@@ -369,6 +369,8 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // Node's server stops watching an upgraded socket: errors are ours from here on.
     socket.on('error', (err) => log.debug({ err: err.message }, 'upgrade socket error'));
+    // Hold what the client sends early until the proxy pipes it (pipe resumes the socket).
+    socket.pause();
     void (async () => {
       const url = new URL(req.url ?? '/', 'https://kubelet');
       const access = await checkAccess(opts, log, req, url);

@@ -220,6 +220,8 @@ export function proxyUpgrade(req: IncomingMessage, client: Duplex, head: Buffer,
     return Promise.reject(new StreamProxyError(`the runtime answered an invalid streaming URL "${url}"`));
   }
   if (target.protocol !== 'http:' && target.protocol !== 'https:') return Promise.reject(new StreamProxyError(`the runtime's streaming URL is not http(s): ${url}`));
+  // The client may have left while the kubelet was resolving the pod and asking the runtime.
+  if (client.destroyed) return Promise.resolve({ bytesToRuntime: 0, bytesToClient: 0 });
   const host = target.hostname.replace(/^\[|\]$/g, '');
   const port = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
   return new Promise<ProxyResult>((resolve, reject) => {
