@@ -134,7 +134,8 @@ export class ApiSource {
     this.stats.errors++;
     this.lastError = err instanceof Error ? err.message : String(err);
     this.backoffMs = this.backoffMs === 0 ? 800 : Math.min(30_000, this.backoffMs * 2);
-    const wait = Math.round(this.backoffMs * (0.5 + (this.opts.random ?? Math.random)()));
+    // Jittered within [backoff/2, backoff], so a recovered API server is found within 30 s.
+    const wait = Math.round(this.backoffMs * (0.5 + 0.5 * (this.opts.random ?? Math.random)()));
     this.log.warn({ err: this.lastError, retryInMs: wait }, 'API pod source failed; current pods kept, retrying');
     await this.sleep(wait);
   }

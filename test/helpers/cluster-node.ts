@@ -4,8 +4,8 @@
 // (CN=system:node:<name>, O=system:nodes: NodeRestriction checks every write). The kubelet's
 // pino log goes to a file; `forbiddenLines()` finds any request the API server refused with 403.
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestCluster } from './cluster.js';
 import { startTestContainerd, type ContainerdFixture } from './containerd-fixture.js';
@@ -87,6 +87,13 @@ export async function startClusterNode(cluster: TestCluster, opts: { name?: stri
       }
       await containerd.close();
       rmSync(rootDir, { recursive: true, force: true });
+      // Keep the kubelet's log past the cluster's temp folder, for a look after a failure.
+      try {
+        mkdirSync('/tmp/kts-cluster-logs', { recursive: true });
+        copyFileSync(logFile, `/tmp/kts-cluster-logs/${basename(process.argv[1] ?? 'test')}-${name}.log`);
+      } catch {
+        // best effort
+      }
     },
   };
   return node;
