@@ -4,9 +4,11 @@
 //    i.e. TokenReview in API server mode; system:anonymous only when anonymous auth is enabled)
 //    and then authorized on the upstream attributes: resource "nodes", name = the node, verb
 //    from the method, subresource from the path (stats, metrics, log, spec, else proxy).
-//    401 when nobody is recognised, 403 naming user, verb and subresource when refused.
+//    401 when nobody is recognised (or the token could not be reviewed), 403 naming user, verb
+//    and subresource when refused, 500 ("Authorization error") when the authorizer fails: never
+//    allowed by failure. The API server webhooks are webhook-auth.ts and webhook-authz.ts,
+//    chosen from the config by auth-config.ts.
 //  - plain HTTP on 127.0.0.1 (default :10248): /healthz only, as upstream.
-//    An authorizer that fails answers 500 ("Authorization error"), never allows.
 // Routes: /pods, /runningpods/, /metrics, /configz, /healthz, /containerLogs/{ns}/{pod}/{container},
 // /static-pods (POST a manifest, DELETE /static-pods/{ns}/{name}, GET the submitted ones), and
 // the streaming ones, /exec, /attach, /portForward (streaming.ts): upgrade requests, taken from
