@@ -19,6 +19,7 @@ import { serveCriOnPort } from '../native/cri/port-transport.js';
 import type { SandboxOptions } from '../pods/cri-config.js';
 import type { PodRuntimeState } from '../pods/runtime-state.js';
 import type { SyncPlan, SyncResult } from '../pods/sync.js';
+import type { PreparedPod } from '../volumes/prepared.js';
 import { silentLogger } from '../log.js';
 
 export interface SyncPoolWorkerData {
@@ -33,7 +34,7 @@ type TaskBase = { port?: MessagePort; cancel?: Int32Array };
 
 export type SyncTask = TaskBase &
   (
-    | { type: 'sync'; pod: Pod; plan: SyncPlan; sandbox: SandboxOptions }
+    | { type: 'sync'; pod: Pod; plan: SyncPlan; sandbox: SandboxOptions; prepared?: PreparedPod }
     | { type: 'kill'; uid: string; graceSeconds: number }
     | { type: 'inspect'; uid: string }
     | { type: 'remove'; uid: string }

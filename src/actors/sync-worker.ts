@@ -61,7 +61,7 @@ export default async function runTask(task: SyncTask): Promise<SyncTaskResult> {
   try {
     switch (task.type) {
       case 'sync':
-        return { type: 'sync', result: await executeSync(cri, task.pod, task.plan, { ...task.sandbox, ...(signal ? { signal } : {}) }) };
+        return { type: 'sync', result: await executeSync(cri, task.pod, task.plan, { ...task.sandbox, ...(signal ? { signal } : {}), ...(task.prepared ? { prepared: task.prepared } : {}) }) };
       case 'kill':
         return { type: 'kill', ...(await killPod(cri, task.uid, task.graceSeconds, signal)) };
       case 'inspect':

@@ -3,8 +3,10 @@
 // collectors (which read /var/log/pods/<ns>_<name>_<uid>/<container>/<restart>.log) and a
 // restarted kubelet recognise everything. Pure: paths and node facts come in as options.
 //
+// Volume mounts and resolved env come in as options (src/volumes builds them on the main
+// thread; they reach here inside the sync task).
 // Left for the pod-spec issue: QoS cgroup parents, resources beyond the defaults, security
-// context beyond namespaces and privileged, env valueFrom and $(VAR) expansion, volumes.
+// context beyond namespaces and privileged, $(VAR) in command and args, /etc/hosts.
 import type { Container, Pod } from '../api/core-v1.js';
 import type { RequestOf } from '../native/cri/api.js';
 import { containerHash } from './hash.js';
@@ -120,6 +122,10 @@ export function sandboxConfigFor(pod: Pod, opts: SandboxOptions): SandboxConfig 
 
 export interface ContainerOptions {
   restartCount: number;
+  /** CRI mounts of the container's volumeMounts (src/volumes/mounts.ts); none when absent. */
+  mounts?: NonNullable<ContainerConfig['mounts']>;
+  /** The resolved env (src/volumes/env.ts); absent: the literal `value`s of env[] only. */
+  env?: readonly { name: string; value: string }[];
 }
 
 export function containerConfigFor(pod: Pod, c: Container, opts: ContainerOptions): ContainerConfig {
@@ -139,8 +145,8 @@ export function containerConfigFor(pod: Pod, c: Container, opts: ContainerOption
     command: c.command ?? [],
     args: c.args ?? [],
     workingDir: c.workingDir ?? '',
-    envs: (c.env ?? []).filter((e) => e.value !== undefined).map((e) => ({ key: e.name, value: e.value ?? '' })),
-    mounts: [],
+    envs: opts.env ? opts.env.map((e) => ({ key: e.name, value: e.value })) : (c.env ?? []).filter((e) => e.value !== undefined).map((e) => ({ key: e.name, value: e.value ?? '' })),
+    mounts: opts.mounts ? [...opts.mounts] : [],
     devices: [],
     labels: {
       [LABEL_POD_NAME]: pod.metadata.name ?? '',

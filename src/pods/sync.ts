@@ -18,6 +18,7 @@ import { containerConfigFor, sandboxConfigFor, type SandboxOptions } from './cri
 import { containerFromStatus, podIdentity, sandboxFromStatus } from '../actors/pleg.js';
 import { emptyRuntimeState, latestContainer, LABEL_POD_UID, type PodRuntimeState } from './runtime-state.js';
 import type { SyncError } from './status.js';
+import { containerInputs, type PreparedPod } from '../volumes/prepared.js';
 
 export interface StartStep {
   kind: 'init' | 'app';
@@ -197,7 +198,7 @@ async function ensureImage(cri: CriClient, image: string, policy: StartStep['pul
   }
 }
 
-export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts: SandboxOptions & { signal?: AbortSignal } = { attempt: 0 }): Promise<SyncResult> {
+export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts: SandboxOptions & { signal?: AbortSignal; prepared?: PreparedPod } = { attempt: 0 }): Promise<SyncResult> {
   const signal = opts.signal;
   const callOpts = signal ? { signal } : {};
   const uid = pod.metadata.uid ?? '';
@@ -236,9 +237,17 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
       result.started.push({ name: step.name, error: image.error });
       continue;
     }
+    let config: ReturnType<typeof containerConfigFor>;
+    try {
+      // Mounts and env from the prepared volumes; a bad subPath or env ref fails this container only.
+      config = containerConfigFor(pod, spec, { restartCount: step.restartCount, ...containerInputs(spec, opts.prepared) });
+    } catch (err) {
+      result.started.push({ name: step.name, error: { reason: 'CreateContainerConfigError', message: message(err) } });
+      continue;
+    }
     let containerId: string;
     try {
-      containerId = (await cri.CreateContainer({ podSandboxId: result.sandboxId, config: containerConfigFor(pod, spec, { restartCount: step.restartCount }), sandboxConfig }, callOpts)).containerId;
+      containerId = (await cri.CreateContainer({ podSandboxId: result.sandboxId, config, sandboxConfig }, callOpts)).containerId;
     } catch (err) {
       result.started.push({ name: step.name, error: { reason: 'CreateContainerError', message: message(err) } });
       continue;
