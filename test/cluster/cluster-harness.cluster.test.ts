@@ -210,7 +210,7 @@ describe('test cluster harness when the test process dies', () => {
   const mod = new URL('../helpers/cluster.js', import.meta.url).href;
 
   /** Runs a child that starts a cluster, prints its namespace and pids, then ends as `how` says. */
-  async function orphan(how: 'exit' | 'SIGKILL'): Promise<{ ns: string; pids: number[]; dir: string; code: number | null; signal: string | null }> {
+  async function orphan(how: 'exit' | 'SIGTERM' | 'SIGKILL'): Promise<{ ns: string; pids: number[]; dir: string; code: number | null; signal: string | null }> {
     const script = `
       import { startTestCluster } from ${JSON.stringify(mod)};
       import { readdirSync, readlinkSync, statSync } from 'node:fs';
@@ -219,7 +219,7 @@ describe('test cluster harness when the test process dies', () => {
       const pids = readdirSync('/proc').filter((e) => /^\\d+$/.test(e)).filter((e) => { try { return readlinkSync('/proc/' + e + '/ns/net') === 'net:[' + ino + ']'; } catch { return false; } });
       c.spawnInNetns('sleep', ['3600'], { logFile: c.dir + '/logs/sleep.log' });
       process.stdout.write(JSON.stringify({ ns: c.netnsPath, dir: c.dir, pids: pids.map(Number) }) + '\\n', () => {
-        ${how === 'exit' ? 'process.exit(3);' : "process.kill(process.pid, 'SIGKILL');"}
+        ${how === 'exit' ? 'process.exit(3);' : `process.kill(process.pid, '${how}');`}
       });
     `;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -237,6 +237,14 @@ describe('test cluster harness when the test process dies', () => {
     const r = await orphan('exit');
     assert.equal(r.code, 3);
     assert.ok(r.pids.length >= 2, 'etcd and apiserver were in the namespace');
+    await waitFor('the processes gone', () => (r.pids.filter(alive).length === 0 ? true : undefined), 5000);
+    assert.equal(existsSync(r.ns), false, 'namespace deleted');
+    assert.equal(existsSync(r.dir), false, 'folder removed');
+  });
+
+  it('SIGTERM: the signal hook cleans up the same way, and the process still dies of the signal', async () => {
+    const r = await orphan('SIGTERM');
+    assert.equal(r.signal, 'SIGTERM');
     await waitFor('the processes gone', () => (r.pids.filter(alive).length === 0 ? true : undefined), 5000);
     assert.equal(existsSync(r.ns), false, 'namespace deleted');
     assert.equal(existsSync(r.dir), false, 'folder removed');
