@@ -94,6 +94,8 @@ interface PodState {
   tokens: Map<string, TokenState>;
   /** Serializes work on this pod. */
   chain: Promise<unknown>;
+  /** Torn down: a set-up queued behind the tear-down (the timer) must not bring volumes back. */
+  gone: boolean;
 }
 
 const MAX_TOKEN_AGE_MS = 24 * 3600_000;
@@ -189,7 +191,7 @@ export class VolumeManager {
     const uid = pod.metadata.uid ?? '';
     let st = this.pods.get(uid);
     if (!st) {
-      st = { pod, firstSeenAt: this.clock.now(), volumes: new Map(), tokens: new Map(), chain: Promise.resolve() };
+      st = { pod, firstSeenAt: this.clock.now(), volumes: new Map(), tokens: new Map(), chain: Promise.resolve(), gone: false };
       this.pods.set(uid, st);
     }
     st.pod = pod;
@@ -202,6 +204,10 @@ export class VolumeManager {
   private async doSetUp(st: PodState): Promise<VolumeSetUpResult> {
     const pod = st.pod;
     const result: VolumeSetUpResult = { volumes: {}, mounts: new Map(), errors: [], warnings: [] };
+    if (st.gone) {
+      result.errors.push({ volume: '*', code: 'KTS_VOLUME_TORN_DOWN', message: `pod ${pod.metadata.uid ?? ''}: volumes already torn down` });
+      return result;
+    }
     await Promise.all(
       (pod.spec.volumes ?? []).map(async (v) => {
         const prev = st.volumes.get(v.name);
@@ -343,6 +349,8 @@ export class VolumeManager {
   }
 
   private async doTearDown(uid: string): Promise<void> {
+    const st = this.pods.get(uid);
+    if (st) st.gone = true;
     const dir = podVolumesDir(this.opts.rootDir, uid);
     for (const p of await this.mounter.mountPointsUnder(dir)) await this.mounter.unmount(p);
     const left = await this.mounter.mountPointsUnder(dir);
@@ -364,7 +372,7 @@ export class VolumeManager {
     }
     const removed: string[] = [];
     for (const uid of uids) {
-      if (keep.has(uid) || this.pods.has(uid)) continue;
+      if (keep.has(uid) || this.pods.get(uid)?.gone === false) continue;
       const has = await stat(podVolumesDir(this.opts.rootDir, uid)).then(() => true, () => false);
       if (!has) continue;
       try {

@@ -81,7 +81,9 @@ describe('volume manager', () => {
   it('tearDown removes the pod volumes; orphans from an earlier run are found on disk', async () => {
     const pod = volumePod([{ name: 'e', emptyDir: {} }, { name: 'c', configMap: { name: 'shared' } }]);
     await rig.vm.setUp(pod);
-    await rig.vm.tearDown(pod.metadata.uid!);
+    // A refresh queued behind the tear-down (the timer) must not bring the volumes back.
+    const [, late] = await Promise.all([rig.vm.tearDown(pod.metadata.uid!), rig.vm.setUp(pod)]);
+    assert.equal(late.errors[0]?.code, 'KTS_VOLUME_TORN_DOWN');
     await assert.rejects(stat(join(rig.root, 'pods', pod.metadata.uid!)));
     assert.equal(rig.vm.known().includes(pod.metadata.uid!), false);
     // An earlier kubelet left a pod folder behind.
