@@ -50,6 +50,7 @@ export class EventRecorder {
   private readonly now: () => number;
   private running = false;
   private stopped = false;
+  private lastNanos = 0n;
   readonly stats = { created: 0, patched: 0, dropped: 0, errors: 0 };
 
   constructor(private readonly opts: EventRecorderOptions) {
@@ -128,7 +129,10 @@ export class EventRecorder {
           // The event expired (TTL) or was deleted: write a fresh one below.
         }
       }
-      const name = `${e.ref.name}.${(BigInt(e.at) * 1_000_000n + BigInt(Math.floor(Math.random() * 1_000_000))).toString(16)}`;
+      // Upstream: <name>.<hex UnixNano>. Kept strictly increasing, so events recorded in the
+      // same millisecond list (and show in kubectl describe) in the order they happened.
+      this.lastNanos = BigInt(e.at) * 1_000_000n > this.lastNanos ? BigInt(e.at) * 1_000_000n : this.lastNanos + 1n;
+      const name = `${e.ref.name}.${this.lastNanos.toString(16)}`;
       const ev: CoreEvent = {
         apiVersion: 'v1',
         kind: 'Event',
