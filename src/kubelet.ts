@@ -40,6 +40,9 @@ import { criStreamUrl } from './server/streaming.js';
 import { createCriClient, InProcessCriTransport, type CriClient } from './native/cri/index.js';
 import { startClusterMode, packageVersion, type ClusterMode } from './cluster.js';
 import { API_SOURCE } from './sources/api-source.js';
+import { VolumeManager } from './volumes/volume-manager.js';
+import { ApiVolumeObjectSource } from './volumes/objects.js';
+import { podPrepare, type PrepareResult } from './volumes/prepare.js';
 
 export class KubeletStartError extends Error {
   readonly code = 'KTS_KUBELET_START';
@@ -137,6 +140,10 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   const pool = new SyncPool({ runtime: runtime.spec, threads, concurrentTasksPerThread: Math.ceil(cfg.kubeletTS.maxConcurrentSyncs / threads), runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout, logger: log });
   const sources = [...['file', 'http'].filter((s) => (s === 'file' ? cfg.staticPodPath : cfg.staticPodURL)), SUBMIT_SOURCE, ...(cfg.kubeconfig ? [API_SOURCE] : [])];
   let cluster: ClusterMode | undefined;
+  // Volumes and env of each pod, prepared on this thread before its sync (set once the API
+  // client exists, before any source delivers a pod).
+  let prepare: ((pod: Pod) => Promise<PrepareResult>) | undefined;
+  let volumes: VolumeManager | undefined;
   const podConfig = new PodConfig(sources);
   const workers = new PodWorkers({
     pool,
@@ -152,7 +159,11 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     },
     onTerminated: (pod, status) => cluster?.podTerminated(pod, status),
     onEvent: (pod, event) => cluster?.podEvent(pod, event),
-    onGone: (uid) => cluster?.podGone(uid),
+    onGone: (uid) => {
+      cluster?.podGone(uid);
+      void volumes?.tearDown(uid).catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'pod volumes not torn down'));
+    },
+    prepare: (pod) => (prepare ? prepare(pod) : Promise.resolve({ prepared: { volumes: {} } } as PrepareResult)),
   });
   const runtimeUids = new Set<string>();
   const pleg = new PlegActor({
@@ -222,6 +233,24 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       throw new KubeletStartError((err as Error).message);
     }
   }
+  // Secrets and configMaps are re-read on the pod resync period, as upstream (sync-frequency).
+  volumes = new VolumeManager({ rootDir: cfg.rootDir, logger: log, refreshIntervalMs: cfg.syncFrequency, ...(cluster ? { objects: new ApiVolumeObjectSource(cluster.client) } : {}) });
+  volumes.start();
+  const volumeManager = volumes;
+  const hostIPForEnv = cfg.nodeIP ? cfg.nodeIP.split(',')[0] : undefined;
+  prepare = podPrepare(volumeManager, {
+    nodeName,
+    ...(hostIPForEnv ? { hostIP: hostIPForEnv } : {}),
+    onFailedMount: (pod, failures) => {
+      for (const f of failures) {
+        log.warn({ pod: `${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}`, volume: f.volume, err: f.message }, 'FailedMount');
+        cluster?.podEvent(pod, { type: 'Warning', reason: 'FailedMount', message: f.message });
+      }
+    },
+    onInvalidEnvNames: (pod, container, skipped) => {
+      for (const s of skipped) cluster?.podEvent(pod, { type: 'Warning', reason: 'InvalidEnvironmentVariableNames', message: `Keys [${s.keys.join(', ')}] from the EnvFrom ${s.source} were skipped since they are considered invalid environment variable names.`, container: { name: container, init: false } });
+    },
+  });
   pleg.start();
   submitSource.start();
   await fileSource?.start();
@@ -390,6 +419,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     config: podConfig,
     stop: async (stopOpts = {}) => {
       cluster?.stop();
+      volumes?.stop();
       mainCri?.close();
       clearInterval(housekeeping);
       clearInterval(gc);

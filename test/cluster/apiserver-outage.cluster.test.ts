@@ -34,8 +34,11 @@ describe('API server outage', () => {
   });
 
   after(async () => {
-    await node?.stop();
-    await cluster?.stop();
+    try {
+      await node?.stop();
+    } finally {
+      await cluster?.stop();
+    }
   });
 
   it('pods keep running through 60 s without the API server; status and Lease catch up; no duplicates', async () => {

@@ -46,8 +46,11 @@ describe('a Deployment on kubelet-ts', () => {
   });
 
   after(async () => {
-    await node?.stop();
-    await cluster?.stop();
+    try {
+      await node?.stop();
+    } finally {
+      await cluster?.stop();
+    }
   });
 
   it(`${REPLICAS} replicas reach Running and Ready; scaled to 0 they terminate gracefully and disappear`, async () => {

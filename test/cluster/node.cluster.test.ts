@@ -65,8 +65,11 @@ describe('kubelet-ts as a cluster node', () => {
   });
 
   after(async () => {
-    await node?.stop();
-    await cluster?.stop();
+    try {
+      await node?.stop();
+    } finally {
+      await cluster?.stop();
+    }
   });
 
   it('registers, turns Ready, and reports capacity, addresses, nodeInfo and conditions', async () => {

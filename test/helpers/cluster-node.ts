@@ -3,7 +3,7 @@
 // kubelet at the node's InternalIP, as in production), with the node's client certificate
 // (CN=system:node:<name>, O=system:nodes: NodeRestriction checks every write). The kubelet's
 // pino log goes to a file; `forbiddenLines()` finds any request the API server refused with 403.
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -86,6 +86,7 @@ export async function startClusterNode(cluster: TestCluster, opts: { name?: stri
         if (k.exitCode === null) k.kill('SIGKILL');
       }
       await containerd.close();
+      unmountUnder(rootDir);
       rmSync(rootDir, { recursive: true, force: true });
       // Keep the kubelet's log past the cluster's temp folder, for a look after a failure.
       try {
@@ -97,6 +98,22 @@ export async function startClusterNode(cluster: TestCluster, opts: { name?: stri
     },
   };
   return node;
+}
+
+/** Lazily unmounts everything mounted below `dir` (pod volumes on tmpfs), deepest first. */
+export function unmountUnder(dir: string): void {
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1]?.replace(/\\040/g, ' ') ?? '')
+    .filter((m) => m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) {
+    try {
+      execFileSync('umount', ['-l', m]);
+    } catch {
+      // already gone
+    }
+  }
 }
 
 /** `kubectl get ... -o json`, parsed; throws with kubectl's words when it fails. */
