@@ -70,6 +70,10 @@ describe('a Deployment on kubelet-ts', () => {
       assert.equal(p.status.conditions.find((c) => c.type === 'Ready')?.status, 'True');
     }
     const uids = new Set(pods.items.map((p) => p.metadata.uid));
+    // The default service account token the ServiceAccount admission plugin mounted (a secret volume).
+    const first = (await kubectlJson<{ items: { metadata: { name: string } }[] }>(cluster, ['get', 'pods', '-l', 'app=web'])).items[0]?.metadata.name ?? '';
+    const sa = await cluster.kubectl(['exec', first, '--', 'sh', '-c', 'cat /var/run/secrets/kubernetes.io/serviceaccount/namespace; test -s /var/run/secrets/kubernetes.io/serviceaccount/token && test -s /var/run/secrets/kubernetes.io/serviceaccount/ca.crt && echo " token ok"']);
+    assert.equal(sa.stdout, 'default token ok\n', sa.stderr);
 
     // Watch the pods while they go: the last status each one had before its object was deleted.
     const admin = await ApiClient.fromKubeconfig(cluster.adminKubeconfig, { qps: 0, burst: 0 });
