@@ -142,8 +142,40 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   let cluster: ClusterMode | undefined;
   // Volumes and env of each pod, prepared on this thread before its sync (set once the API
   // client exists, before any source delivers a pod).
-  let prepare: ((pod: Pod) => Promise<PrepareResult>) | undefined;
-  let volumes: VolumeManager | undefined;
+  // The API object source is bound late: the API client exists only once cluster mode started.
+  const apiObjects = (): ApiVolumeObjectSource => {
+    if (!cluster) throw new Error('couldn\'t read the object: the API server client is not ready');
+    return new ApiVolumeObjectSource(cluster.client);
+  };
+  const volumes = new VolumeManager({
+    rootDir: cfg.rootDir,
+    logger: log,
+    // Secrets and configMaps are re-read on the pod resync period, as upstream (sync-frequency).
+    refreshIntervalMs: cfg.syncFrequency,
+    ...(cfg.kubeconfig
+      ? {
+          objects: {
+            getSecret: (ns: string, name: string) => apiObjects().getSecret(ns, name),
+            getConfigMap: (ns: string, name: string) => apiObjects().getConfigMap(ns, name),
+            requestToken: (ns: string, sa: string, req: Parameters<ApiVolumeObjectSource['requestToken']>[2]) => apiObjects().requestToken(ns, sa, req),
+          },
+        }
+      : {}),
+  });
+  const hostIPForEnv = cfg.nodeIP ? cfg.nodeIP.split(',')[0] : undefined;
+  const prepare: (pod: Pod) => Promise<PrepareResult> = podPrepare(volumes, {
+    nodeName,
+    ...(hostIPForEnv ? { hostIP: hostIPForEnv } : {}),
+    onFailedMount: (pod, failures) => {
+      for (const f of failures) {
+        log.warn({ pod: `${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}`, volume: f.volume, err: f.message }, 'FailedMount');
+        cluster?.podEvent(pod, { type: 'Warning', reason: 'FailedMount', message: f.message });
+      }
+    },
+    onInvalidEnvNames: (pod, container, skipped) => {
+      for (const s of skipped) cluster?.podEvent(pod, { type: 'Warning', reason: 'InvalidEnvironmentVariableNames', message: `Keys [${s.keys.join(', ')}] from the EnvFrom ${s.source} were skipped since they are considered invalid environment variable names.`, container: { name: container, init: false } });
+    },
+  });
   const podConfig = new PodConfig(sources);
   const workers = new PodWorkers({
     pool,
@@ -161,9 +193,9 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     onEvent: (pod, event) => cluster?.podEvent(pod, event),
     onGone: (uid) => {
       cluster?.podGone(uid);
-      void volumes?.tearDown(uid).catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'pod volumes not torn down'));
+      void volumes.tearDown(uid).catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'pod volumes not torn down'));
     },
-    prepare: (pod) => (prepare ? prepare(pod) : Promise.resolve({ prepared: { volumes: {} } } as PrepareResult)),
+    prepare,
   });
   const runtimeUids = new Set<string>();
   const pleg = new PlegActor({
@@ -234,23 +266,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     }
   }
   // Secrets and configMaps are re-read on the pod resync period, as upstream (sync-frequency).
-  volumes = new VolumeManager({ rootDir: cfg.rootDir, logger: log, refreshIntervalMs: cfg.syncFrequency, ...(cluster ? { objects: new ApiVolumeObjectSource(cluster.client) } : {}) });
   volumes.start();
-  const volumeManager = volumes;
-  const hostIPForEnv = cfg.nodeIP ? cfg.nodeIP.split(',')[0] : undefined;
-  prepare = podPrepare(volumeManager, {
-    nodeName,
-    ...(hostIPForEnv ? { hostIP: hostIPForEnv } : {}),
-    onFailedMount: (pod, failures) => {
-      for (const f of failures) {
-        log.warn({ pod: `${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}`, volume: f.volume, err: f.message }, 'FailedMount');
-        cluster?.podEvent(pod, { type: 'Warning', reason: 'FailedMount', message: f.message });
-      }
-    },
-    onInvalidEnvNames: (pod, container, skipped) => {
-      for (const s of skipped) cluster?.podEvent(pod, { type: 'Warning', reason: 'InvalidEnvironmentVariableNames', message: `Keys [${s.keys.join(', ')}] from the EnvFrom ${s.source} were skipped since they are considered invalid environment variable names.`, container: { name: container, init: false } });
-    },
-  });
   pleg.start();
   submitSource.start();
   await fileSource?.start();
@@ -419,7 +435,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     config: podConfig,
     stop: async (stopOpts = {}) => {
       cluster?.stop();
-      volumes?.stop();
+      volumes.stop();
       mainCri?.close();
       clearInterval(housekeeping);
       clearInterval(gc);

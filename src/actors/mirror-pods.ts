@@ -116,7 +116,7 @@ export class MirrorPods {
         ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: this.opts.nodeName, uid: nodeUid, controller: true }],
       },
       spec: { ...s.spec, nodeName: this.opts.nodeName },
-    } as Pod;
+    };
   }
 
   async reconcile(): Promise<void> {

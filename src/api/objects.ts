@@ -4,7 +4,8 @@
 import type { ObjectMeta, OwnerReference } from './core-v1.js';
 
 export interface NodeCondition {
-  type: 'Ready' | 'MemoryPressure' | 'DiskPressure' | 'PIDPressure' | 'NetworkUnavailable' | string;
+  /** Ready, MemoryPressure, DiskPressure, PIDPressure, NetworkUnavailable, or another. */
+  type: string;
   status: 'True' | 'False' | 'Unknown';
   lastHeartbeatTime?: string;
   lastTransitionTime?: string;

@@ -12,7 +12,7 @@ const ORDER: readonly Priority[] = ['heartbeat', 'normal', 'bulk'];
 
 export interface LimiterClock {
   now(): number;
-  setTimeout(fn: () => void, ms: number): { unref?: () => unknown } | unknown;
+  setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
 

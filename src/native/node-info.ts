@@ -42,7 +42,7 @@ function memTotal(): number {
 const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', ia32: '386' };
 
 export function readHostFacts(rootDir: string): HostFacts {
-  let ephemeral = 0;
+  let ephemeral: number;
   try {
     const s = statfsSync(rootDir);
     ephemeral = s.blocks * s.bsize;
