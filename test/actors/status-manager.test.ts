@@ -27,3 +27,42 @@ describe('status manager patches', () => {
     assert.equal(covers(undefined, ours), false);
   });
 });
+
+describe('status manager writes', () => {
+  it('coalesces: a pod whose status changed many times while a write was in flight gets one more write, with the latest', async () => {
+    const { createServer } = await import('node:http');
+    const { StatusManager } = await import('../../src/actors/status-manager.js');
+    const { ApiClient } = await import('../../src/api/client.js');
+    const bodies: { uid: string; phase: unknown; n: unknown }[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const server = createServer((req, res) => {
+      let text = '';
+      req.on('data', (c: Buffer) => (text += c.toString()));
+      req.on('end', () => {
+        const b = JSON.parse(text) as { metadata: { uid: string }; status: { phase?: string; message?: string } };
+        bodies.push({ uid: b.metadata.uid, phase: b.status.phase, n: b.status.message });
+        const answer = (): void => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ metadata: { uid: b.metadata.uid }, status: b.status }));
+        if (bodies.length === 1) void gate.then(answer);
+        else answer();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const client = new ApiClient({ server: `http://127.0.0.1:${port}` }, { qps: 0, burst: 0 });
+    const sm = new StatusManager({ client });
+    const target = { namespace: 'default', name: 'p', uid: 'u1' };
+    sm.setStatus(target, { phase: 'Pending', message: '0' });
+    await new Promise((r) => setTimeout(r, 50));
+    for (let i = 1; i <= 100; i++) sm.setStatus(target, { phase: 'Running', message: String(i) });
+    release();
+    for (let i = 0; i < 100 && sm.pending > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    client.close();
+    server.close();
+    assert.deepEqual(bodies, [
+      { uid: 'u1', phase: 'Pending', n: '0' },
+      { uid: 'u1', phase: 'Running', n: '100' },
+    ]);
+    assert.equal(sm.stats.writes, 2);
+  });
+});
