@@ -61,7 +61,7 @@ describe('kubelet-ts as a cluster node', () => {
     // that don't mount its token need only that it exists).
     const sa = await cluster.kubectl(['create', 'serviceaccount', 'default', '-n', 'default']);
     assert.ok(sa.code === 0 || /already exists/.test(sa.stderr), sa.stderr);
-    node = await startClusterNode(cluster, { extraArgs: ['--crash-loop-backoff-initial', '1s'] });
+    node = await startClusterNode(cluster, { extraArgs: ['--crash-loop-backoff-initial', '1s', '--node-labels', 'node.kubernetes.io/pool=lab,example.com/team=kts', '--register-with-taints', 'example.com/dedicated=tests:NoSchedule'] });
   });
 
   after(async () => {
@@ -214,6 +214,35 @@ describe('kubelet-ts as a cluster node', () => {
     assert.deepEqual(shown.filter((r) => r === 'Pulled' || r === 'Created' || r === 'Started'), ['Pulled', 'Created', 'Started'], d.stdout);
     assert.match(d.stdout, /Normal\s+Pulled\s+.*kubelet.*Container image "docker.io\/library\/busybox:1.35" already present on machine/);
     assert.match(d.stdout, /Normal\s+Started\s+.*Started container main/);
+  });
+
+  it('a kubelet restart adopts the running pod: same container, no restart, node still Ready', async () => {
+    const before = await kubectlJson<K8sPod>(cluster, ['get', 'pod', 'web']);
+    const id = (before.status?.containerStatuses?.[0] as { containerID?: string } | undefined)?.containerID;
+    assert.ok(id);
+    await node.restart();
+    await eventually('kubelet back (lease renewed by the new process)', async () => {
+      const lines = node.logLines().filter((l) => l['msg'] === 'node registered');
+      return lines.length >= 2;
+    }, 30_000);
+    // Give the new process a full reconcile to write anything it thinks changed.
+    await new Promise((r) => setTimeout(r, 12_000));
+    const after = await kubectlJson<K8sPod>(cluster, ['get', 'pod', 'web']);
+    const cs = after.status?.containerStatuses?.[0] as { containerID?: string; restartCount: number } | undefined;
+    assert.equal(cs?.containerID, id, 'the same container');
+    assert.equal(cs?.restartCount, 0);
+    assert.equal(after.status?.phase, 'Running');
+    const n = await kubectlJson<{ metadata: { labels: Record<string, string> }; spec: { taints?: { key: string; effect: string }[] }; status: { conditions: { type: string; status: string }[] } }>(cluster, ['get', 'node', 'n1']);
+    assert.equal(n.status.conditions.find((c) => c.type === 'Ready')?.status, 'True');
+  });
+
+  it('registers with --node-labels and --register-with-taints', async () => {
+    const n = await kubectlJson<{ metadata: { labels: Record<string, string> }; spec: { taints?: { key: string; value?: string; effect: string }[] } }>(cluster, ['get', 'node', 'n1']);
+    assert.equal(n.metadata.labels['node.kubernetes.io/pool'], 'lab');
+    assert.equal(n.metadata.labels['example.com/team'], 'kts');
+    // (The API server's TaintNodesByCondition admission also adds node.kubernetes.io/not-ready at
+    // creation; with no node lifecycle controller in this cluster nobody takes it off.)
+    assert.deepEqual(n.spec.taints?.filter((t) => !t.key.startsWith('node.kubernetes.io/')).map((t) => `${t.key}=${t.value ?? ''}:${t.effect}`), ['example.com/dedicated=tests:NoSchedule']);
   });
 
   it('a graceful delete terminates the pod and the kubelet removes the object', async () => {
