@@ -24,7 +24,7 @@ import { StatusManager } from './actors/status-manager.js';
 import { MirrorPods } from './actors/mirror-pods.js';
 import type { PodEvent } from './actors/pod-workers.js';
 import { ApiSource, API_SOURCE } from './sources/api-source.js';
-import { defaultNodeIP, fsUsage, memoryAvailableBytes, readHostFacts } from './native/node-info.js';
+import { fsUsage, memoryAvailableBytes, readHostFacts } from './native/node-info.js';
 import { parseQuantity } from './api/quantity.js';
 import type { CriClient } from './native/cri/index.js';
 import type { PodConfig } from './pods/pod-config.js';
@@ -44,6 +44,13 @@ export interface ClusterModeDeps {
   applyChanges(result: ReturnType<PodConfig['set']>): void;
   cri: CriClient;
   plegHealth(): { ok: boolean; message?: string };
+  /** The node's addresses (--node-ip, else the host's first non-loopback one). */
+  nodeIPs: string[];
+  /** The pod worker's lifecycle and status of a pod UID (a terminated pod deleted later). */
+  workerLifecycle(uid: string): 'syncing' | 'terminating' | 'terminated' | undefined;
+  workerStatus(uid: string): PodStatus | undefined;
+  /** Every static source (file, URL, submitted) has delivered its first set. */
+  staticSourcesReady(): boolean;
   kubeletVersion: string;
   podStatusSyncDuration?: Histogram;
 }
@@ -70,8 +77,6 @@ function isApiPod(pod: Pod): boolean {
 function clientMetrics(registry: Registry): (info: RequestInfo) => void {
   const total = new Counter({ name: 'rest_client_requests_total', help: 'Number of HTTP requests, partitioned by status code, method, and host.', labelNames: ['code', 'method', 'host'], registers: [registry] });
   const duration = new Histogram({ name: 'rest_client_request_duration_seconds', help: 'Request latency in seconds. Broken down by verb, and host.', labelNames: ['verb', 'host'], buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60], registers: [registry] });
-  const wait = new Histogram({ name: 'rest_client_rate_limiter_duration_seconds', help: 'Client side rate limiter latency in seconds. Broken down by verb, and host.', labelNames: ['verb', 'host'], buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60], registers: [registry] });
-  void wait;
   return (info) => {
     total.inc({ code: info.status === 0 ? '<error>' : String(info.status), method: info.method, host: '' });
     duration.observe({ verb: info.method, host: '' }, info.seconds);
@@ -105,7 +110,7 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
   void waiting;
 
   const host = readHostFacts(cfg.rootDir);
-  const nodeIPs = cfg.nodeIP ? cfg.nodeIP.split(',').map((s) => s.trim()).filter(Boolean) : [defaultNodeIP() ?? '127.0.0.1'];
+  const nodeIPs = d.nodeIPs;
   const labels = defaultNodeLabels(nodeName, host, cfg.nodeLabels);
   let runtimeVersion = '';
   try {
@@ -189,6 +194,7 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
     client,
     nodeName,
     nodeUid: () => nodeStatus.current?.metadata.uid,
+    staticSourcesReady: () => d.staticSourcesReady(),
     logger: log,
     onMirrorChange: (staticUid, mirror) => {
       const s = staticStatuses.get(staticUid);
@@ -202,20 +208,41 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
     logger: log,
     onFullSet: (pods) => {
       for (const p of pods) if (p.metadata.uid) statusManager.apiStatus(p.metadata.uid, p.status);
+      listedPods = new Set(pods.map((p) => p.metadata.uid ?? ''));
+      statusManager.retainOnly(new Set([...listedPods, ...listedMirrors]));
       d.applyChanges(d.podConfig.set(API_SOURCE, pods));
+      finishDeleted(pods);
     },
     onDelta: (upserts, deletes) => {
       for (const p of upserts) if (p.metadata.uid) statusManager.apiStatus(p.metadata.uid, p.status);
       d.applyChanges(d.podConfig.delta(API_SOURCE, upserts, deletes.map((p) => p.metadata.uid ?? '')));
       for (const p of deletes) statusManager.forget(p.metadata.uid ?? '');
+      finishDeleted(upserts);
     },
     onMirror: (ev) => {
-      if (ev.type === 'set') for (const p of ev.pods) statusManager.apiStatus(p.metadata.uid ?? '', p.status);
-      else if (ev.type === 'upsert') statusManager.apiStatus(ev.pod.metadata.uid ?? '', ev.pod.status);
+      if (ev.type === 'set') {
+        for (const p of ev.pods) statusManager.apiStatus(p.metadata.uid ?? '', p.status);
+        listedMirrors = new Set(ev.pods.map((p) => p.metadata.uid ?? ''));
+      } else if (ev.type === 'upsert') statusManager.apiStatus(ev.pod.metadata.uid ?? '', ev.pod.status);
       else statusManager.forget(ev.pod.metadata.uid ?? '');
       mirrorPods.mirrorEvent(ev);
     },
   });
+
+  let listedPods = new Set<string>();
+  let listedMirrors = new Set<string>();
+  /**
+   * A pod deleted after its worker already terminated (it finished, then a user deleted it):
+   * no new termination will run, so its final status and the delete are sent from here.
+   */
+  const finishDeleted = (pods: Pod[]): void => {
+    for (const p of pods) {
+      const uid = p.metadata.uid ?? '';
+      if (p.metadata.deletionTimestamp && d.workerLifecycle(uid) === 'terminated') {
+        statusManager.terminated({ namespace: p.metadata.namespace ?? 'default', name: p.metadata.name ?? '', uid }, d.workerStatus(uid));
+      }
+    }
+  };
 
   const target = (pod: Pod): { namespace: string; name: string; uid: string } | undefined => {
     if (isApiPod(pod)) return { namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name ?? '', uid: pod.metadata.uid ?? '' };

@@ -40,6 +40,7 @@ import { criStreamUrl } from './server/streaming.js';
 import { createCriClient, InProcessCriTransport, type CriClient } from './native/cri/index.js';
 import { startClusterMode, packageVersion, type ClusterMode } from './cluster.js';
 import { API_SOURCE } from './sources/api-source.js';
+import { defaultNodeIP } from './native/node-info.js';
 import { VolumeManager } from './volumes/volume-manager.js';
 import { ApiVolumeObjectSource } from './volumes/objects.js';
 import { podPrepare, type PrepareResult } from './volumes/prepare.js';
@@ -140,6 +141,9 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   const pool = new SyncPool({ runtime: runtime.spec, threads, concurrentTasksPerThread: Math.ceil(cfg.kubeletTS.maxConcurrentSyncs / threads), runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout, logger: log });
   const sources = [...['file', 'http'].filter((s) => (s === 'file' ? cfg.staticPodPath : cfg.staticPodURL)), SUBMIT_SOURCE, ...(cfg.kubeconfig ? [API_SOURCE] : [])];
   let cluster: ClusterMode | undefined;
+  // The node's addresses: --node-ip, else the host's first non-loopback IPv4 (pods' hostIP, the
+  // downward API's status.hostIP and the Node's InternalIP all use the same).
+  const nodeIPs = cfg.nodeIP ? cfg.nodeIP.split(',').map((x) => x.trim()).filter(Boolean) : [defaultNodeIP() ?? '127.0.0.1'];
   // Volumes and env of each pod, prepared on this thread before its sync (set once the API
   // client exists, before any source delivers a pod).
   // The API object source is bound late: the API client exists only once cluster mode started.
@@ -162,7 +166,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
         }
       : {}),
   });
-  const hostIPForEnv = cfg.nodeIP ? cfg.nodeIP.split(',')[0] : undefined;
+  const hostIPForEnv = nodeIPs[0];
   const prepare: (pod: Pod) => Promise<PrepareResult> = podPrepare(volumes, {
     nodeName,
     ...(hostIPForEnv ? { hostIP: hostIPForEnv } : {}),
@@ -180,7 +184,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   const workers = new PodWorkers({
     pool,
     sandbox: { podLogsDir: '/var/log/pods', hostResolvConf: readHostResolvConf(cfg.resolvConf), clusterDNS: cfg.clusterDNS, clusterDomain: cfg.clusterDomain || 'cluster.local' },
-    ...(cfg.nodeIP ? { hostIP: cfg.nodeIP.split(',')[0] ?? '' } : {}),
+    ...(nodeIPs[0] ? { hostIP: nodeIPs[0] } : {}),
     crashLoopBackOff: { initialMs: cfg.kubeletTS.crashLoopBackOffInitial, maxMs: cfg.kubeletTS.crashLoopBackOffMax },
     worker: { syncFrequencyMs: cfg.syncFrequency },
     metrics,
@@ -254,6 +258,10 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
         applyChanges,
         cri: mainCri,
         plegHealth: () => pleg.health(),
+        nodeIPs,
+        workerLifecycle: (uid) => workers.lifecycleOf(uid),
+        workerStatus: (uid) => workers.statusOf(uid),
+        staticSourcesReady: () => sources.filter((s) => s !== API_SOURCE).every((s) => podConfig.hasSpoken(s)),
         kubeletVersion: packageVersion(),
         podStatusSyncDuration: metrics.podStatusSyncDuration,
       });

@@ -26,6 +26,8 @@ export interface MirrorPodsOptions {
   nodeUid: () => string | undefined;
   logger?: Logger;
   resyncEveryMs?: number;
+  /** True once every static source delivered its first set: orphan mirrors are deleted only then. */
+  staticSourcesReady?: () => boolean;
   /** Called when a mirror pod appears or goes (status manager targets). */
   onMirrorChange?: (staticUid: string, mirror: { namespace: string; name: string; uid: string } | undefined) => void;
 }
@@ -63,17 +65,24 @@ export class MirrorPods {
   setStatics(pods: Pod[]): void {
     this.statics.clear();
     for (const p of pods) this.statics.set(key(p), p);
+    for (const m of this.mirrors.values()) this.announce(m);
     this.kick();
   }
 
   /** Mirror pods from the API source. */
   mirrorEvent(ev: { type: 'set'; pods: Pod[] } | { type: 'upsert'; pod: Pod } | { type: 'delete'; pod: Pod }): void {
     if (ev.type === 'set') {
+      const before = new Set([...this.mirrors.values()].map((m) => m.metadata.uid));
       this.mirrors.clear();
       for (const p of ev.pods) this.mirrors.set(key(p), p);
       this.mirrorsKnown = true;
+      const live = new Set(ev.pods.map((p) => p.metadata.uid ?? ''));
+      for (const uid of [...this.deleting]) if (!live.has(uid)) this.deleting.delete(uid);
+      for (const p of ev.pods) if (!before.has(p.metadata.uid)) this.announce(p);
     } else if (ev.type === 'upsert') {
+      const known = this.mirrors.get(key(ev.pod))?.metadata.uid === ev.pod.metadata.uid;
       this.mirrors.set(key(ev.pod), ev.pod);
+      if (!known) this.announce(ev.pod);
     } else {
       this.deleting.delete(ev.pod.metadata.uid ?? '');
       if (this.mirrors.get(key(ev.pod))?.metadata.uid === ev.pod.metadata.uid) this.mirrors.delete(key(ev.pod));
@@ -87,6 +96,14 @@ export class MirrorPods {
     if (!m || m.metadata.deletionTimestamp || !m.metadata.uid) return undefined;
     if (m.metadata.annotations?.[ANNOTATION_CONFIG_MIRROR] !== staticPod.metadata.annotations?.[ANNOTATION_CONFIG_HASH]) return undefined;
     return { namespace: m.metadata.namespace ?? 'default', name: m.metadata.name ?? '', uid: m.metadata.uid };
+  }
+
+  /** A mirror seen for the first time that matches its static pod: the status manager's target. */
+  private announce(m: Pod): void {
+    const s = this.statics.get(key(m));
+    if (!s?.metadata.uid) return;
+    const target = this.mirrorOf(s);
+    if (target && target.uid === m.metadata.uid) this.opts.onMirrorChange?.(s.metadata.uid, target);
   }
 
   get count(): number {
@@ -139,6 +156,8 @@ export class MirrorPods {
           continue;
         }
         if (s && m.metadata.annotations?.[ANNOTATION_CONFIG_MIRROR] === hash) continue;
+        // A mirror without its static pod may only mean a static source has not spoken yet.
+        if (!s && !(this.opts.staticSourcesReady?.() ?? true)) continue;
         await this.delete(m, s ? 'the static pod changed' : 'no static pod of that name');
       }
       for (const [k, s] of this.statics) {

@@ -219,6 +219,12 @@ export class NodeStatusManager {
   private stopped = false;
   private leaseBackoffMs = 0;
   private statusRunning = false;
+  /**
+   * A heartbeat failed since the last status write: the node controller may have marked the
+   * node Unknown (Ready=Unknown, unreachable taint) meanwhile, so the next round writes the
+   * status even if ours did not change, instead of waiting for the 5-minute report.
+   */
+  private heartbeatTrouble = false;
   registered = false;
   /** Stats for tests and metrics. */
   readonly stats = { statusWrites: 0, statusErrors: 0, leaseRenewals: 0, leaseErrors: 0 };
@@ -311,13 +317,14 @@ export class NodeStatusManager {
       const inputs = await this.opts.inputs();
       const status = computeNodeStatus(inputs, this.lastWritten, this.now());
       const due = this.now() - this.lastWriteAt >= this.opts.reportEveryMs;
-      if (force || due || nodeStatusChanged(this.lastWritten, status)) {
+      if (force || due || this.heartbeatTrouble || nodeStatusChanged(this.lastWritten, status)) {
         const wasReady = this.lastWritten?.conditions?.find((c) => c.type === 'Ready');
         const path = `/api/v1/nodes/${encodeURIComponent(this.opts.nodeName)}/status`;
         this.node = await this.opts.client.patch<Node>(path, { status }, 'strategic', 'heartbeat');
         this.lastWritten = status;
         this.lastWriteAt = this.now();
         this.stats.statusWrites++;
+        this.heartbeatTrouble = false;
         const ready = status.conditions?.find((c) => c.type === 'Ready');
         if (ready && ready.status !== wasReady?.status) {
           this.log.info({ ready: ready.status, message: ready.message }, 'node readiness changed');
@@ -326,6 +333,7 @@ export class NodeStatusManager {
       }
     } catch (err) {
       this.stats.statusErrors++;
+      this.heartbeatTrouble = true;
       this.log.warn({ err: (err as Error).message }, 'node status update failed; next round retries');
     } finally {
       this.statusRunning = false;
@@ -377,6 +385,7 @@ export class NodeStatusManager {
       this.leaseTimer = setTimeout(() => void this.renewLease(), renewEvery);
     } catch (err) {
       this.stats.leaseErrors++;
+      this.heartbeatTrouble = true;
       this.leaseBackoffMs = this.leaseBackoffMs === 0 ? 200 : Math.min(7000, this.leaseBackoffMs * 2);
       this.log.warn({ err: (err as Error).message, retryInMs: this.leaseBackoffMs }, 'lease renewal failed');
       this.leaseTimer = setTimeout(() => void this.renewLease(), this.leaseBackoffMs);

@@ -85,12 +85,23 @@ export function covers(theirs: unknown, ours: unknown): boolean {
 
 const TERMINAL = new Set(['Succeeded', 'Failed']);
 
+/** Condition types the kubelet owns (upstream PodConditionsByKubelet); others (readiness gates) are kept. */
+const KUBELET_CONDITIONS = new Set(['PodScheduled', 'Ready', 'Initialized', 'ContainersReady']);
+
+/** Our status plus the conditions others set on the pod (readiness gates), as upstream's mergePodStatus. */
+export function withForeignConditions(ours: PodStatus, api: PodStatus | undefined): PodStatus {
+  const foreign = (api?.conditions ?? []).filter((c) => !KUBELET_CONDITIONS.has(c.type) && !(ours.conditions ?? []).some((o) => o.type === c.type));
+  return foreign.length === 0 ? ours : { ...ours, conditions: [...(ours.conditions ?? []), ...foreign] };
+}
+
 export class StatusManager {
   private readonly entries = new Map<string, Entry>();
   /** The status the API server holds, per object UID (from the watch, or our writes). */
   private readonly apiStatuses = new Map<string, PodStatus | undefined>();
   private readonly dirty = new Set<string>();
   private inFlight = new Set<string>();
+  /** Deletes in flight (one per object). */
+  private readonly deleting = new Set<string>();
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly concurrency: number;
@@ -142,12 +153,21 @@ export class StatusManager {
     this.apiStatuses.set(uid, status);
   }
 
+  /** After a full list: forget every object the API server no longer has. */
+  retainOnly(uids: ReadonlySet<string>): void {
+    for (const uid of [...this.apiStatuses.keys()]) if (!uids.has(uid)) this.apiStatuses.delete(uid);
+    for (const [uid, e] of [...this.entries]) if (!uids.has(uid) && (e.writtenVersion > 0 || e.deleted)) this.forget(uid);
+  }
+
   /** The pod (with a deletionTimestamp) has terminated: write the final status, then delete it. */
   terminated(target: { namespace: string; name: string; uid: string }, status: PodStatus | undefined): void {
     if (status) this.setStatus(target, status);
-    const e = this.entries.get(target.uid);
+    let e = this.entries.get(target.uid);
     if (!e) {
-      void this.deleteObject(target);
+      // Nothing to write first: an entry anyway, so the reconcile retries a failed delete.
+      e = { target, status: this.apiStatuses.get(target.uid) ?? {}, version: 0, writtenVersion: 0, written: undefined, dirtySince: undefined, deleteAfter: 0, deleted: false };
+      this.entries.set(target.uid, e);
+      void this.deleteObject(target, e);
       return;
     }
     e.deleteAfter = e.version;
@@ -190,7 +210,7 @@ export class StatusManager {
     const e = this.entries.get(uid);
     if (!e || e.deleted) return;
     const version = e.version;
-    const status = e.status;
+    const status = withForeignConditions(e.status, this.apiStatuses.get(uid));
     const base = e.written ?? this.apiStatuses.get(uid) ?? {};
     const patch = mergePatch(base, status);
     const path = `/api/v1/namespaces/${encodeURIComponent(e.target.namespace)}/pods/${encodeURIComponent(e.target.name)}`;
@@ -198,7 +218,7 @@ export class StatusManager {
       if (patch && Object.keys(patch).length > 0) {
         const pod = await this.opts.client.patch<Pod>(`${path}/status`, { metadata: { uid }, status: patch }, 'merge', 'bulk');
         this.stats.writes++;
-        this.apiStatuses.set(uid, pod.status);
+        if (this.entries.has(uid)) this.apiStatuses.set(uid, pod.status);
         if (e.dirtySince !== undefined) this.opts.syncDuration?.observe((this.now() - e.dirtySince) / 1000);
       } else {
         this.stats.skipped++;
@@ -221,6 +241,16 @@ export class StatusManager {
   }
 
   private async deleteObject(target: { namespace: string; name: string; uid: string }, e?: Entry): Promise<void> {
+    if (this.deleting.has(target.uid)) return;
+    this.deleting.add(target.uid);
+    try {
+      await this.deleteOnce(target, e);
+    } finally {
+      this.deleting.delete(target.uid);
+    }
+  }
+
+  private async deleteOnce(target: { namespace: string; name: string; uid: string }, e?: Entry): Promise<void> {
     const path = `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/pods/${encodeURIComponent(target.name)}`;
     try {
       await this.opts.client.delete(path, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid: target.uid } }, 'normal');
@@ -244,7 +274,7 @@ export class StatusManager {
       if (this.dirty.has(uid) || this.inFlight.has(uid)) continue;
       const api = this.apiStatuses.get(uid);
       const unwritten = e.writtenVersion < e.version;
-      const drifted = api !== undefined && !covers(api, e.status);
+      const drifted = api !== undefined && !covers(api, withForeignConditions(e.status, api));
       const deletePending = e.deleteAfter !== undefined && e.deleteAfter <= e.writtenVersion;
       if (unwritten || drifted || deletePending) {
         if (drifted && !unwritten) e.written = api; // diff against what the server really holds

@@ -78,6 +78,11 @@ export interface ApiConnection {
   /** Extra headers, e.g. Authorization: Bearer ... */
   headers?: Record<string, string>;
   insecureSkipTLSVerify?: boolean;
+  /**
+   * Fresh auth headers (bearer tokens from token files and exec plugins expire): called every
+   * minute and once after a 401, whose request is then retried once.
+   */
+  refreshHeaders?: () => Promise<Record<string, string>>;
 }
 
 export interface RequestInfo {
@@ -165,9 +170,14 @@ function statusError(status: number, text: string, what: string): ApiError {
 
 export class ApiClient {
   readonly server: URL;
+  /** Path prefix of the server URL (proxies serve the API below one), '' for none. */
+  private readonly prefix: string;
   private readonly agent: Agent | HttpAgent;
+  /** Heartbeats (Lease, node status) have sockets of their own: never queued behind bulk writes. */
+  private readonly heartbeatAgent: Agent | HttpAgent;
   private readonly limiter: PriorityRateLimiter;
-  private readonly baseHeaders: Record<string, string>;
+  private baseHeaders: Record<string, string>;
+  private refreshTimer: NodeJS.Timeout | undefined;
   private readonly tls: Pick<RequestOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized'>;
   private closed = false;
   private readonly watches = new Set<WatchHandle>();
@@ -185,9 +195,32 @@ export class ApiClient {
     };
     // Enough sockets for a burst of writes at the configured rate; watches hold one each.
     const maxSockets = Math.max(8, Math.min(64, Math.ceil(opts.burst / 4)));
-    this.agent = this.server.protocol === 'http:' ? new HttpAgent({ keepAlive: true, maxSockets }) : new Agent({ keepAlive: true, maxSockets, ...this.tls });
+    const agent = (n: number): Agent | HttpAgent => (this.server.protocol === 'http:' ? new HttpAgent({ keepAlive: true, maxSockets: n }) : new Agent({ keepAlive: true, maxSockets: n, ...this.tls }));
+    this.agent = agent(maxSockets);
+    this.heartbeatAgent = agent(2);
+    this.prefix = this.server.pathname.replace(/\/+$/, '');
     this.limiter = new PriorityRateLimiter(opts.qps, opts.burst);
     this.baseHeaders = { accept: 'application/json', 'user-agent': opts.userAgent ?? 'kubelet-ts', ...(connection.headers ?? {}) };
+    if (connection.refreshHeaders) {
+      this.refreshTimer = setInterval(() => void this.refreshAuth(), 60_000);
+      this.refreshTimer.unref();
+    }
+  }
+
+  private url(path: string, query?: ApiRequest['query']): URL {
+    return new URL(this.prefix + path + queryString(query), this.server.origin);
+  }
+
+  /** Re-reads the auth headers (token file, exec plugin); false when nothing to refresh or it failed. */
+  async refreshAuth(): Promise<boolean> {
+    if (!this.connection.refreshHeaders) return false;
+    try {
+      const h = await this.connection.refreshHeaders();
+      this.baseHeaders = { ...this.baseHeaders, ...h };
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Builds a client from a kubeconfig file (the current context). */
@@ -217,6 +250,17 @@ export class ApiClient {
         ...(o.key ? { key: o.key as string | Buffer } : {}),
         headers,
         insecureSkipTLSVerify: cluster.skipTLSVerify,
+        ...(headers['authorization']
+          ? {
+              refreshHeaders: async () => {
+                const fresh: RequestOptions = {};
+                await kc.applyToHTTPSOptions(fresh);
+                const out: Record<string, string> = {};
+                for (const [k, v] of Object.entries(fresh.headers ?? {})) if (typeof v === 'string') out[k.toLowerCase()] = v;
+                return out;
+              },
+            }
+          : {}),
       },
       opts,
     );
@@ -237,7 +281,8 @@ export class ApiClient {
     const started = performance.now();
     let status = 0;
     try {
-      const { status: s, text } = await this.send(req);
+      let { status: s, text } = await this.send(req);
+      if (s === 401 && (await this.refreshAuth())) ({ status: s, text } = await this.send(req));
       status = s;
       if (s < 200 || s > 299) throw statusError(s, text, `${req.method} ${req.path}`);
       if (text === '') return undefined as T;
@@ -275,9 +320,10 @@ export class ApiClient {
    * Watches a collection (`watch=1` is added). Events arrive in order through `onEvent`; an
    * ERROR event (e.g. 410 Gone for a too-old resourceVersion) ends the watch with that error.
    */
-  watch<T>(path: string, query: ApiRequest['query'], onEvent: (ev: WatchEvent<T>) => void): WatchHandle {
+  watch<T>(path: string, query: ApiRequest['query'], onEvent: (ev: WatchEvent<T>) => void, opts: { deadlineMs?: number } = {}): WatchHandle {
     let stopFn: () => void = () => undefined;
     let stopped = false;
+    let expired = false;
     const done = (async (): Promise<Awaited<WatchHandle['done']>> => {
       try {
         await this.limiter.acquire('normal');
@@ -286,11 +332,24 @@ export class ApiClient {
       }
       if (stopped) return { reason: 'stopped' };
       return await new Promise((resolve) => {
-        const url = new URL(path + queryString({ ...query, watch: 1 }), this.server);
+        const url = this.url(path, { ...query, watch: 1 });
         const doRequest = url.protocol === 'http:' ? httpRequest : httpsRequest;
+        // A half-open connection (the server's host died) would hold a watch for many minutes:
+        // past its deadline it ends as if the server had closed it, and the caller resumes.
+        const deadline = opts.deadlineMs
+          ? setTimeout(() => {
+              expired = true;
+              req.destroy();
+            }, opts.deadlineMs)
+          : undefined;
+        deadline?.unref();
+        const finish = (r: Awaited<WatchHandle['done']>): void => {
+          if (deadline) clearTimeout(deadline);
+          resolve(expired && r.reason === 'error' && r.error.code === 'KTS_API_UNAVAILABLE' ? { reason: 'closed' } : r);
+        };
         const req = doRequest(url, { method: 'GET', agent: this.agent, headers: this.baseHeaders, ...this.tls }, (res) => {
           if ((res.statusCode ?? 0) !== 200) {
-            void readBody(res).then((text) => resolve({ reason: 'error', error: statusError(res.statusCode ?? 0, text, `watch ${path}`) }), (err: unknown) => resolve({ reason: 'error', error: new ApiError('KTS_API_UNAVAILABLE', `watch ${path}: ${(err as Error).message}`) }));
+            void readBody(res).then((text) => finish({ reason: 'error', error: statusError(res.statusCode ?? 0, text, `watch ${path}`) }), (err: unknown) => finish({ reason: 'error', error: new ApiError('KTS_API_UNAVAILABLE', `watch ${path}: ${(err as Error).message}`) }));
             return;
           }
           let buf = '';
@@ -321,11 +380,11 @@ export class ApiClient {
               onEvent(ev);
             }
           });
-          res.on('end', () => resolve(failed ? { reason: 'error', error: failed } : { reason: stopped ? 'stopped' : 'closed' }));
-          res.on('error', () => resolve(failed ? { reason: 'error', error: failed } : stopped ? { reason: 'stopped' } : { reason: 'error', error: new ApiError('KTS_API_UNAVAILABLE', `watch ${path}: the stream broke`) }));
-          res.on('close', () => resolve(failed ? { reason: 'error', error: failed } : { reason: stopped ? 'stopped' : 'closed' }));
+          res.on('end', () => finish(failed ? { reason: 'error', error: failed } : { reason: stopped ? 'stopped' : 'closed' }));
+          res.on('error', () => finish(failed ? { reason: 'error', error: failed } : stopped ? { reason: 'stopped' } : expired ? { reason: 'closed' } : { reason: 'error', error: new ApiError('KTS_API_UNAVAILABLE', `watch ${path}: the stream broke`) }));
+          res.on('close', () => finish(failed ? { reason: 'error', error: failed } : { reason: stopped ? 'stopped' : 'closed' }));
         });
-        req.on('error', (err) => resolve(stopped ? { reason: 'stopped' } : { reason: 'error', error: new ApiError('KTS_API_UNAVAILABLE', `watch ${path}: ${err.message}`, 0, '', { cause: err }) }));
+        req.on('error', (err) => finish(stopped ? { reason: 'stopped' } : { reason: 'error', error: new ApiError('KTS_API_UNAVAILABLE', `watch ${path}: ${err.message}`, 0, '', { cause: err }) }));
         req.end();
         stopFn = () => req.destroy();
         if (stopped) req.destroy();
@@ -347,12 +406,14 @@ export class ApiClient {
     if (this.closed) return;
     this.closed = true;
     this.limiter.close();
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
     for (const w of this.watches) w.stop();
     this.agent.destroy();
+    this.heartbeatAgent.destroy();
   }
 
   private send(req: ApiRequest): Promise<{ status: number; text: string }> {
-    const url = new URL(req.path + queryString(req.query), this.server);
+    const url = this.url(req.path, req.query);
     const body = req.body === undefined ? undefined : typeof req.body === 'string' ? req.body : JSON.stringify(req.body);
     const headers: Record<string, string> = { ...this.baseHeaders };
     if (body !== undefined) {
@@ -362,11 +423,26 @@ export class ApiClient {
     const timeoutMs = req.timeoutMs ?? this.opts.timeoutMs ?? 30_000;
     const doRequest = url.protocol === 'http:' ? httpRequest : httpsRequest;
     return new Promise((resolve, reject) => {
-      const r = doRequest(url, { method: req.method, agent: this.agent, headers, ...this.tls }, (res) => {
-        readBody(res).then((text) => resolve({ status: res.statusCode ?? 0, text }), (err: unknown) => reject(new ApiError('KTS_API_UNAVAILABLE', `${req.method} ${req.path}: ${(err as Error).message}`, 0, '', { cause: err })));
+      const agent = req.priority === 'heartbeat' ? this.heartbeatAgent : this.agent;
+      // One deadline from the start (a request queued for a socket or stuck connecting counts).
+      const timer = setTimeout(() => r.destroy(new ApiError('KTS_API_TIMEOUT', `${req.method} ${req.path}: no answer within ${timeoutMs} ms`)), timeoutMs);
+      timer.unref();
+      const r = doRequest(url, { method: req.method, agent, headers, ...this.tls }, (res) => {
+        readBody(res).then(
+          (text) => {
+            clearTimeout(timer);
+            resolve({ status: res.statusCode ?? 0, text });
+          },
+          (err: unknown) => {
+            clearTimeout(timer);
+            reject(err instanceof ApiError ? err : new ApiError('KTS_API_UNAVAILABLE', `${req.method} ${req.path}: ${(err as Error).message}`, 0, '', { cause: err }));
+          },
+        );
       });
-      r.setTimeout(timeoutMs, () => r.destroy(new ApiError('KTS_API_TIMEOUT', `${req.method} ${req.path}: no answer within ${timeoutMs} ms`)));
-      r.on('error', (err) => reject(err instanceof ApiError ? err : new ApiError('KTS_API_UNAVAILABLE', `${req.method} ${req.path}: ${err.message}`, 0, '', { cause: err })));
+      r.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err instanceof ApiError ? err : new ApiError('KTS_API_UNAVAILABLE', `${req.method} ${req.path}: ${err.message}`, 0, '', { cause: err }));
+      });
       if (body !== undefined) r.write(body);
       r.end();
     });

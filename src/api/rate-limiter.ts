@@ -9,6 +9,7 @@
 export type Priority = 'heartbeat' | 'normal' | 'bulk';
 
 const ORDER: readonly Priority[] = ['heartbeat', 'normal', 'bulk'];
+const BULK_SHARE = 4;
 
 export interface LimiterClock {
   now(): number;
@@ -87,23 +88,34 @@ export class PriorityRateLimiter {
     this.last = now;
   }
 
+  /** Grants since bulk last got one: bulk is owed every BULK_SHARE-th token when it waits. */
+  private sinceBulk = 0;
+
+  private grant(p: Priority): boolean {
+    const w = this.queues.get(p)?.shift();
+    if (!w) return false;
+    this.tokens -= 1;
+    const stat = this.waited.get(p);
+    if (stat) {
+      stat.count++;
+      stat.seconds += (this.clock.now() - w.enqueuedAt) / 1000;
+    }
+    this.sinceBulk = p === 'bulk' ? 0 : this.sinceBulk + 1;
+    w.resolve();
+    return true;
+  }
+
   private drain(): void {
     this.timer = undefined;
     this.refill();
-    for (const p of ORDER) {
-      const q = this.queues.get(p) ?? [];
-      while (q.length > 0 && this.tokens >= 1) {
-        this.tokens -= 1;
-        const w = q.shift();
-        if (!w) break;
-        const stat = this.waited.get(p);
-        if (stat) {
-          stat.count++;
-          stat.seconds += (this.clock.now() - w.enqueuedAt) / 1000;
-        }
-        w.resolve();
-      }
-      if (q.length > 0) break;
+    // Strict priority, except that waiting bulk work (pod statuses) gets one token in
+    // BULK_SHARE, so steady normal traffic (volume refreshes, deletes) cannot starve it;
+    // heartbeats always go first.
+    while (this.tokens >= 1 && this.waiting() > 0) {
+      if (this.grant('heartbeat')) continue;
+      if (this.sinceBulk >= BULK_SHARE - 1 && this.grant('bulk')) continue;
+      if (this.grant('normal')) continue;
+      this.grant('bulk');
     }
     this.schedule();
   }

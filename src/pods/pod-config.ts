@@ -63,7 +63,14 @@ export class PodConfig {
   constructor(
     private readonly sources: readonly string[],
     private readonly now: () => string = () => new Date().toISOString(),
+    /** Sources whose own name always goes into kubernetes.io/config.source. */
+    private readonly stampAlways: ReadonlySet<string> = new Set(['api']),
   ) {}
+
+  /** True once this source has sent a full set. */
+  hasSpoken(source: string): boolean {
+    return this.seen.has(source);
+  }
 
   /** Applies one source's full set; returns the changes and the pods refused. */
   set(source: string, pods: readonly Pod[]): { changes: PodChange[]; refused: RefusedPod[] } {
@@ -133,7 +140,9 @@ export class PodConfig {
       const pod = structuredClone(incoming);
       pod.metadata.annotations = {
         ...pod.metadata.annotations,
-        [ANNOTATION_CONFIG_SOURCE]: pod.metadata.annotations?.[ANNOTATION_CONFIG_SOURCE] ?? source,
+        // A watching source (the API server) always names itself: an object copied from a mirror
+        // pod's YAML may carry another source's stamp.
+        [ANNOTATION_CONFIG_SOURCE]: (this.stampAlways.has(source) ? undefined : pod.metadata.annotations?.[ANNOTATION_CONFIG_SOURCE]) ?? source,
         [ANNOTATION_CONFIG_SEEN]: held?.pod.metadata.annotations?.[ANNOTATION_CONFIG_SEEN] ?? this.now(),
       };
       if (held && fullName(held.pod) !== name) this.names.delete(fullName(held.pod));

@@ -95,15 +95,19 @@ export class ApiSource {
     this.synced = true;
   }
 
+  private eventsThisWatch = 0;
+
   private watchOnce(): Promise<Awaited<WatchHandle['done']>> {
     const base = this.opts.watchTimeoutSeconds ?? 300;
     const timeout = Math.round(base * (1 + (this.opts.random ?? Math.random)()));
     this.stats.watches++;
+    this.eventsThisWatch = 0;
     this.watch = this.opts.client.watch<Pod & { kind?: string; metadata: { resourceVersion?: string } }>(
       '/api/v1/pods',
       { fieldSelector: this.selector, resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: timeout },
       (ev) => {
         this.backoffMs = 0;
+        this.eventsThisWatch++;
         if (ev.object.metadata.resourceVersion) this.resourceVersion = ev.object.metadata.resourceVersion;
         if (ev.type === 'BOOKMARK') return;
         this.stats.events++;
@@ -115,6 +119,7 @@ export class ApiSource {
         if (ev.type === 'DELETED') this.opts.onDelta([], [pod]);
         else this.opts.onDelta([pod], []);
       },
+      { deadlineMs: (timeout + 30) * 1000 },
     );
     return this.watch.done;
   }
@@ -155,8 +160,15 @@ export class ApiSource {
           continue;
         }
       }
+      const startedAt = Date.now();
       const end = await this.watchOnce();
       if (this.stopped) return;
+      // A watch closed at once with nothing in it (a proxy or an API server going down accepts
+      // and closes): as client-go, an error, so it backs off instead of spinning on the QPS.
+      if (end.reason === 'closed' && this.eventsThisWatch === 0 && Date.now() - startedAt < 1000) {
+        await this.failed(new Error('watch closed at once with no events'));
+        continue;
+      }
       if (end.reason === 'error') {
         if (end.error instanceof ApiError && end.error.code === 'KTS_API_GONE') {
           this.stats.relistsOnGone++;

@@ -66,3 +66,14 @@ describe('status manager writes', () => {
     assert.equal(sm.stats.writes, 2);
   });
 });
+
+describe('status manager and conditions set by others', () => {
+  it('keeps conditions the kubelet does not own (readiness gates) in what it writes and checks', async () => {
+    const { withForeignConditions } = await import('../../src/actors/status-manager.js');
+    const ours = { phase: 'Running' as const, conditions: [{ type: 'Ready', status: 'True' as const }] };
+    const api = { phase: 'Running' as const, conditions: [{ type: 'Ready', status: 'False' as const }, { type: 'example.com/gate', status: 'True' as const }] };
+    const merged = withForeignConditions(ours, api);
+    assert.deepEqual(merged.conditions?.map((c) => `${c.type}=${c.status}`), ['Ready=True', 'example.com/gate=True']);
+    assert.equal(covers({ ...api, conditions: [{ type: 'Ready', status: 'True' }, { type: 'example.com/gate', status: 'True' }] }, merged), true);
+  });
+});

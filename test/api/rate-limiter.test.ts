@@ -68,6 +68,20 @@ describe('priority rate limiter', () => {
     assert.equal(l.waited.get('heartbeat')?.count, 1);
   });
 
+  it('waiting bulk work gets one token in four, so steady normal traffic cannot starve it', async () => {
+    const clock = manualClock();
+    const l = new PriorityRateLimiter(1, 1, clock);
+    await l.acquire('normal');
+    const order: string[] = [];
+    for (let i = 0; i < 2; i++) void l.acquire('bulk').then(() => order.push('bulk'));
+    for (let i = 0; i < 8; i++) void l.acquire('normal').then(() => order.push('normal'));
+    for (let i = 0; i < 10; i++) {
+      clock.advance(1000);
+      await tick();
+    }
+    assert.deepEqual(order, ['normal', 'normal', 'normal', 'bulk', 'normal', 'normal', 'normal', 'bulk', 'normal', 'normal']);
+  });
+
   it('qps 0 means no limit; close rejects the waiting', async () => {
     const free = new PriorityRateLimiter(0, 0);
     for (let i = 0; i < 1000; i++) await free.acquire('bulk');

@@ -221,10 +221,7 @@ describe('kubelet-ts as a cluster node', () => {
     const id = (before.status?.containerStatuses?.[0] as { containerID?: string } | undefined)?.containerID;
     assert.ok(id);
     await node.restart();
-    await eventually('kubelet back (lease renewed by the new process)', async () => {
-      const lines = node.logLines().filter((l) => l['msg'] === 'node registered');
-      return lines.length >= 2;
-    }, 30_000);
+    await eventually('kubelet back (registered again by the new process)', () => Promise.resolve(node.logLines().filter((l) => l['msg'] === 'node registered').length >= 2), 30_000);
     // Give the new process a full reconcile to write anything it thinks changed.
     await new Promise((r) => setTimeout(r, 12_000));
     const after = await kubectlJson<K8sPod>(cluster, ['get', 'pod', 'web']);
