@@ -101,15 +101,7 @@ export class PodConfig {
     const owned = this.bySource.get(source) ?? new Set<string>();
     // Removals first: an edited static pod comes back under a new UID with the same name, and
     // the name must be free for it.
-    for (const uid of deletes) {
-      if (!owned.has(uid)) continue;
-      owned.delete(uid);
-      const held = this.pods.get(uid);
-      if (!held) continue;
-      this.pods.delete(uid);
-      if (this.names.get(fullName(held.pod)) === uid) this.names.delete(fullName(held.pod));
-      changes.push({ op: 'remove', pod: held.pod, source });
-    }
+    for (const uid of deletes) if (owned.has(uid)) this.drop(uid, source, owned, changes);
     const current = new Set<string>();
     for (const incoming of pods) {
       const uid = incoming.metadata.uid ?? '';
@@ -152,18 +144,20 @@ export class PodConfig {
     }
     // A refused pod that this source held before (e.g. renamed onto a taken name) is gone from it.
     if (full) {
-      for (const uid of [...owned]) {
-        if (current.has(uid)) continue;
-        owned.delete(uid);
-        const held = this.pods.get(uid);
-        if (!held) continue;
-        this.pods.delete(uid);
-        if (this.names.get(fullName(held.pod)) === uid) this.names.delete(fullName(held.pod));
-        changes.push({ op: 'remove', pod: held.pod, source });
-      }
+      for (const uid of [...owned]) if (!current.has(uid)) this.drop(uid, source, owned, changes);
     }
     this.bySource.set(source, owned);
     return { changes, refused };
+  }
+
+  /** Takes a pod out of the config (and its source's set), freeing its name. */
+  private drop(uid: string, source: string, owned: Set<string>, changes: PodChange[]): void {
+    owned.delete(uid);
+    const held = this.pods.get(uid);
+    if (!held) return;
+    this.pods.delete(uid);
+    if (this.names.get(fullName(held.pod)) === uid) this.names.delete(fullName(held.pod));
+    changes.push({ op: 'remove', pod: held.pod, source });
   }
 
   /** Which source holds a pod. */
