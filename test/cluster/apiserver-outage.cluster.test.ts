@@ -50,7 +50,7 @@ describe('API server outage', () => {
       const list = await kubectlJson<{ items: K8sPod[] }>(cluster, ['get', 'pods']);
       return list.items.length === 5 && list.items.every((p) => p.status?.phase === 'Running');
     }, 60_000);
-    const cri = connectCri(node.containerd.containerd.endpoint);
+    const cri = connectCri(node.endpoint);
     try {
       const sandboxesBefore = (await cri.ListPodSandbox({})).items.map((s) => s.id).sort();
       const containersBefore = (await cri.ListContainers({})).containers.map((c) => c.id).sort();

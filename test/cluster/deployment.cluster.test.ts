@@ -88,7 +88,7 @@ describe('a Deployment on kubelet-ts', () => {
       const l = await kubectlJson<{ items: unknown[] }>(cluster, ['get', 'pods', '-l', 'app=web']);
       return l.items.length === 0;
     }, 120_000, 1000);
-    const cri = connectCri(node.containerd.containerd.endpoint);
+    const cri = connectCri(node.endpoint);
     try {
       const left = await eventually('sandboxes removed', async () => {
         const sb = (await cri.ListPodSandbox({})).items.filter((x) => uids.has(x.metadata?.uid ?? ''));

@@ -250,7 +250,7 @@ describe('kubelet-ts as a cluster node', () => {
       const g = await cluster.kubectl(['get', 'pod', 'web']);
       return g.code !== 0 && /NotFound/.test(g.stderr);
     }, 40_000);
-    const cri = connectCri(node.containerd.containerd.endpoint);
+    const cri = connectCri(node.endpoint);
     try {
       await eventually('sandbox of web removed', async () => {
         const s = await cri.ListPodSandbox({ filter: { labelSelector: { 'io.kubernetes.pod.uid': before.metadata.uid } } });

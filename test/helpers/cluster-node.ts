@@ -12,7 +12,10 @@ import { startTestContainerd, type ContainerdFixture } from './containerd-fixtur
 
 export interface ClusterNode {
   name: string;
-  containerd: ContainerdFixture;
+  /** The node's private containerd (undefined when the caller gave a runtime endpoint). */
+  containerd: ContainerdFixture | undefined;
+  /** The CRI endpoint the kubelet uses. */
+  endpoint: string;
   rootDir: string;
   manifestDir: string;
   logFile: string;
@@ -25,9 +28,10 @@ export interface ClusterNode {
   stop(): Promise<void>;
 }
 
-export async function startClusterNode(cluster: TestCluster, opts: { name?: string; extraArgs?: string[] } = {}): Promise<ClusterNode> {
+export async function startClusterNode(cluster: TestCluster, opts: { name?: string; extraArgs?: string[]; runtimeEndpoint?: string; logLevel?: string } = {}): Promise<ClusterNode> {
   const name = opts.name ?? 'n1';
-  const containerd = await startTestContainerd({ netnsPath: cluster.netnsPath });
+  const containerd = opts.runtimeEndpoint ? undefined : await startTestContainerd({ netnsPath: cluster.netnsPath });
+  const endpoint = opts.runtimeEndpoint ?? containerd?.containerd.endpoint ?? '';
   const rootDir = mkdtempSync('/var/lib/kts-test-node-');
   const manifestDir = join(rootDir, 'manifests');
   mkdirSync(manifestDir, { recursive: true });
@@ -39,7 +43,7 @@ export async function startClusterNode(cluster: TestCluster, opts: { name?: stri
     '--kubeconfig', kubeconfig,
     '--hostname-override', name,
     '--node-ip', cluster.nodeIP,
-    '--container-runtime-endpoint', containerd.containerd.endpoint,
+    '--container-runtime-endpoint', endpoint,
     '--root-dir', rootDir,
     '--cert-dir', join(rootDir, 'pki'),
     '--client-ca-file', cluster.caFile,
@@ -47,11 +51,12 @@ export async function startClusterNode(cluster: TestCluster, opts: { name?: stri
     '--file-check-frequency', '2s',
     ...(opts.extraArgs ?? []),
   ];
-  const env = { KUBELET_TS_LOG_LEVEL: 'debug' };
+  const env = { KUBELET_TS_LOG_LEVEL: opts.logLevel ?? 'debug' };
   let kubelet = cluster.spawnInNetns(process.execPath, args, { env, logFile });
   const node: ClusterNode = {
     name,
     containerd,
+    endpoint,
     rootDir,
     manifestDir,
     logFile,
@@ -85,7 +90,7 @@ export async function startClusterNode(cluster: TestCluster, opts: { name?: stri
         await Promise.race([exited, sleep(10_000)]);
         if (k.exitCode === null) k.kill('SIGKILL');
       }
-      await containerd.close();
+      await containerd?.close();
       unmountUnder(rootDir);
       rmSync(rootDir, { recursive: true, force: true });
       // Keep the kubelet's log past the cluster's temp folder, for a look after a failure.
