@@ -29,6 +29,7 @@ import { connectCri } from '../src/native/cri/index.js';
 import { startTestCluster } from '../test/helpers/cluster.js';
 import { readKubeconfigCredentials } from '../test/helpers/cluster-pki.js';
 import { eventually, startClusterNode } from '../test/helpers/cluster-node.js';
+import { startTestContainerd, type ContainerdFixture } from '../test/helpers/containerd-fixture.js';
 import { measureCriFloor } from './cri-floor.js';
 import { fmtMs, runBounded, summarize, type Summary } from './lib/stats.js';
 
@@ -89,25 +90,30 @@ async function main(): Promise<void> {
   const cluster = await startTestCluster();
   const dir = mkdtempSync(join(tmpdir(), 'kts-cluster-burst-'));
   let sim: { endpoint: string; close(): Promise<void> } | undefined;
+  let ctd: ContainerdFixture | undefined;
   try {
     await cluster.kubectl(['create', 'serviceaccount', 'default', '-n', 'default']);
-    let runtimeEndpoint: string | undefined;
+    let runtimeEndpoint: string;
+    let floorMs: number | undefined;
     if (kind === 'sim') {
       const { startSimRuntimeServer } = await import('../src/sim/index.js');
       sim = await startSimRuntimeServer({ listen: `unix://${join(dir, 'sim.sock')}`, runtime: { seed: 1 } });
       runtimeEndpoint = sim.endpoint;
+    } else {
+      // The floor before the kubelet starts: a running kubelet would clean the floor's pods
+      // up as orphans under its feet.
+      const fx = await startTestContainerd({ netnsPath: cluster.netnsPath, podSubnet: '172.30.0.0/16' });
+      ctd = fx;
+      runtimeEndpoint = fx.containerd.endpoint;
+      process.stdout.write(`measuring the CRI floor (${pods} pods, 8 in flight)...\n`);
+      const cri = connectCri(runtimeEndpoint);
+      const floor = await measureCriFloor(cri, { pods, concurrency: 8, image: 'docker.io/library/busybox:1.35', logRoot: join(dir, 'floor-logs'), warmup: 1 });
+      cri.close();
+      floorMs = floor.start.totalMs;
+      process.stdout.write(`floor: ${fmtMs(floorMs)}\n`);
     }
-    const node = await startClusterNode(cluster, { ...(runtimeEndpoint ? { runtimeEndpoint } : {}), logLevel: 'warn', extraArgs: ['--kube-api-qps', String(qps), '--kube-api-burst', String(burst), '--max-pods', String(Math.max(110, pods + 10))] });
+    const node = await startClusterNode(cluster, { runtimeEndpoint, logLevel: 'warn', extraArgs: ['--kube-api-qps', String(qps), '--kube-api-burst', String(burst), '--max-pods', String(Math.max(110, pods + 10))] });
     try {
-      let floorMs: number | undefined;
-      if (kind === 'containerd') {
-        process.stdout.write(`measuring the CRI floor (${pods} pods, 8 in flight)...\n`);
-        const cri = connectCri(node.endpoint);
-        const floor = await measureCriFloor(cri, { pods, concurrency: 8, image: 'docker.io/library/busybox:1.35', logRoot: join(dir, 'floor-logs'), warmup: 1 });
-        cri.close();
-        floorMs = floor.start.totalMs;
-        process.stdout.write(`floor: ${fmtMs(floorMs)}\n`);
-      }
       await eventually('node Ready', async () => {
         const n = await cluster.kubectl(['get', 'node', node.name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
         return n.stdout === 'True';
@@ -195,6 +201,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await sim?.close();
+    await ctd?.close();
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });
   }
