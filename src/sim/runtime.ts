@@ -95,6 +95,8 @@ function invalid(message: string): Error {
 
 const GRPC_NUM = GrpcStatus as unknown as Record<GrpcCodeName, number>;
 
+const POD_UID_LABEL = 'io.kubernetes.pod.uid';
+
 export class SimRuntime implements CriHandlers {
   readonly seed: number;
   readonly clock: SimClock;
@@ -110,6 +112,12 @@ export class SimRuntime implements CriHandlers {
   private readonly random: () => number;
   private readonly log: Logger;
   private readonly sandboxes = new Map<string, Sandbox>();
+  /**
+   * Sandbox IDs by their io.kubernetes.pod.uid label: kubelets list one pod's sandboxes and
+   * containers by that label on every sync, and a scan of every object made that O(N) per call
+   * (O(N²) per burst) at thousands of pods. Containers are found through their pod's sandboxes.
+   */
+  private readonly sandboxesByPodUid = new Map<string, Set<string>>();
   private readonly containers = new Map<string, Container>();
   private readonly sandboxNames = new Map<string, string>();
   private readonly containerNames = new Map<string, string>();
@@ -286,6 +294,12 @@ export class SimRuntime implements CriHandlers {
       hostNetwork,
     };
     this.sandboxes.set(id, sandbox);
+    const podUid = sandbox.config.labels?.[POD_UID_LABEL];
+    if (podUid !== undefined) {
+      let set = this.sandboxesByPodUid.get(podUid);
+      if (!set) this.sandboxesByPodUid.set(podUid, (set = new Set()));
+      set.add(id);
+    }
     this.sandboxNames.set(name, id);
     return { podSandboxId: id };
   }
@@ -309,6 +323,12 @@ export class SimRuntime implements CriHandlers {
     }
     this.sandboxes.delete(sb.id);
     this.sandboxNames.delete(sb.name);
+    const podUid = sb.config.labels?.[POD_UID_LABEL];
+    if (podUid !== undefined) {
+      const set = this.sandboxesByPodUid.get(podUid);
+      set?.delete(sb.id);
+      if (set?.size === 0) this.sandboxesByPodUid.delete(podUid);
+    }
     return {};
   }
 
@@ -345,6 +365,8 @@ export class SimRuntime implements CriHandlers {
     if (f?.id) {
       const exact = this.sandboxes.get(f.id);
       candidates = exact ? [exact] : f.id.length >= 64 ? [] : [...this.sandboxes.values()].filter((s) => s.id.startsWith(f.id));
+    } else if (f?.labelSelector?.[POD_UID_LABEL] !== undefined) {
+      candidates = this.sandboxesOfPod(f.labelSelector[POD_UID_LABEL]);
     }
     const items: NonNullable<ReplyOf<'ListPodSandbox'>['items']> = [];
     for (const sb of candidates) {
@@ -692,6 +714,13 @@ export class SimRuntime implements CriHandlers {
     this.byState[state].add(c.id);
   }
 
+  private *sandboxesOfPod(uid: string): Generator<Sandbox> {
+    for (const id of this.sandboxesByPodUid.get(uid) ?? []) {
+      const sb = this.sandboxes.get(id);
+      if (sb) yield sb;
+    }
+  }
+
   /** Containers matching a filter, starting from the narrowest index. */
   private *select(id: string | undefined, sandboxId: string | undefined, state: string | undefined, labels: Readonly<Record<string, string>> | undefined): Generator<Container> {
     let ids: Iterable<string>;
@@ -699,6 +728,8 @@ export class SimRuntime implements CriHandlers {
       ids = this.containers.has(id) ? [id] : id.length >= 64 ? [] : [...this.containers.keys()].filter((k) => k.startsWith(id));
     } else if (sandboxId) {
       ids = this.sandboxes.get(sandboxId)?.containers ?? [];
+    } else if (labels?.[POD_UID_LABEL] !== undefined) {
+      ids = [...this.sandboxesOfPod(labels[POD_UID_LABEL])].flatMap((sb) => [...sb.containers]);
     } else if (state && state in this.byState) {
       ids = this.byState[state as ContainerState];
     } else if (state) {
