@@ -2,9 +2,10 @@
 // The `kubelet-ts` command. Sub-commands load their module lazily, so `kubelet-ts version` does
 // not pay for gRPC or containerd code. Each sub-command returns an exit code; errors that reach
 // here are printed as one clear line (and logged), never as a bare stack trace.
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { createRootLogger, type Logger } from './log.js';
+import { packageVersion } from './version.js';
 import { parseDuration } from './config/duration.js';
 import { parseFlags } from './config/flags.js';
 
@@ -32,13 +33,11 @@ Commands:
 Kubelet flags are the upstream ones (--config, --pod-manifest-path, --container-runtime-endpoint,
 --hostname-override, --root-dir, --port, ...): \`kubelet-ts --help-flags\` lists them all.
 Without --container-runtime-endpoint the kubelet runs its own containerd (or, with
---embedded-runtime=sim, the simulated runtime in-process). API server mode is not built yet.
+--embedded-runtime=sim, the simulated runtime in-process). With --kubeconfig it is a node of
+that cluster: it registers, runs the pods bound to it and reports their status.
 Log level: KUBELET_TS_LOG_LEVEL (trace, debug, info, warn, error).`;
 
-export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+export { packageVersion };
 
 async function criCheck(argv: readonly string[], log: Logger): Promise<number> {
   const flags = parseFlags(argv, ['runtime-endpoint', 'image-service-endpoint', 'runtime-request-timeout', 'api-version']);

@@ -11,7 +11,6 @@
 // The standalone kubelet hands this module what happens to pods (statuses, terminations,
 // events, pods gone) through the `ClusterMode` hooks; nothing here touches the runtime except a
 // CRI client of its own for the node's health and image list.
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Counter, Histogram, Gauge, type Registry } from 'prom-client';
 import type { Pod, PodStatus } from './api/core-v1.js';
@@ -305,13 +304,4 @@ export const KUBE_COMPAT_VERSION = '1.20.2';
 
 export function nodeKubeletVersion(own: string): string {
   return `v${KUBE_COMPAT_VERSION}+kubelet-ts.${own}`;
-}
-
-/** The kubelet-ts version from package.json (the Node's kubeletVersion is `v` + this). */
-export function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0';
-  }
 }
