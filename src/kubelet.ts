@@ -33,9 +33,9 @@ import { SyncPool } from './actors/sync-pool.js';
 import { PlegActor } from './actors/pleg-actor.js';
 import { PodWorkers } from './actors/pod-workers.js';
 import { Bus } from './bus/index.js';
-import { alwaysAllow, startKubeletServer, type Authorizer, type KubeletServer, type TokenAuthenticator } from './server/kubelet-server.js';
-import { WebhookTokenAuthenticator } from './server/webhook-auth.js';
-import { WebhookAuthorizer } from './server/webhook-authz.js';
+import { startKubeletServer, type KubeletServer } from './server/kubelet-server.js';
+import { serverAuthFromConfig } from './server/auth-config.js';
+import { resolveContainerIn, resolveSandboxIn } from './server/stream-targets.js';
 import { criStreamUrl } from './server/streaming.js';
 import { createCriClient, InProcessCriTransport, type CriClient } from './native/cri/index.js';
 import { startClusterMode, type ClusterMode } from './cluster.js';
@@ -230,8 +230,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   const applyChanges = ({ changes, refused }: ReturnType<PodConfig['set']>): void => {
     for (const r of refused) log.error({ source: r.source, pod: r.fullName, uid: r.uid }, `pod refused: ${r.reason}`);
     for (const c of changes) bus.publish('pod.update', { type: c.op, pod: c.pod, source: c.source });
-    let apiPods = 0;
-    for (const p of podConfig.all()) if (p.metadata.annotations?.['kubernetes.io/config.source'] === API_SOURCE) apiPods++;
+    const apiPods = podConfig.sizeOf(API_SOURCE);
     metrics.desiredPods.set({ static: 'true' }, podConfig.size - apiPods);
     metrics.desiredPods.set({ static: 'false' }, apiPods);
   };
@@ -345,32 +344,24 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     const podsView = (): Pod[] => workers.all().map(({ pod, status }) => (status ? { ...pod, status } : pod));
     // Upstream's delegated auth: bearer tokens through TokenReview and every request through
     // SubjectAccessReview, both asked of the API server as this node (cached by TTL).
-    let authorizer: Authorizer = alwaysAllow;
-    let tokens: TokenAuthenticator | undefined;
-    if (cluster && cfg.authentication.webhook.enabled) {
-      tokens = new WebhookTokenAuthenticator({ client: cluster.client, cacheTTL: cfg.authentication.webhook.cacheTTL, logger: log });
-    }
-    if (cfg.authorization.mode === 'Webhook') {
-      if (!cluster) throw new KubeletStartError('authorization mode Webhook needs the API server (--kubeconfig)');
-      authorizer = new WebhookAuthorizer({ client: cluster.client, cacheAuthorizedTTL: cfg.authorization.webhook.cacheAuthorizedTTL, cacheUnauthorizedTTL: cfg.authorization.webhook.cacheUnauthorizedTTL, logger: log });
+    let auth: ReturnType<typeof serverAuthFromConfig>;
+    try {
+      auth = serverAuthFromConfig(cfg, cluster?.client, { logger: log });
+    } catch (err) {
+      throw new KubeletStartError((err as Error).message);
     }
     // exec / attach / port-forward: the runtime's streaming URL, asked through the main thread's CRI client.
     const streamCri = mainCri ?? ('embedded' in runtime.spec
       ? createCriClient(new InProcessCriTransport(runtime.spec.embedded, runtime.spec.name), { runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout })
       : connectCri(runtime.spec.endpoint, { runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout }));
     mainCri = streamCri;
-    const findPod = (ns: string, name: string, uid: string | undefined): { pod: Pod; uid: string } | undefined => {
-      const matches = workers.all().filter(({ pod }) => pod.metadata.namespace === ns && pod.metadata.name === name && (uid === undefined || pod.metadata.uid === uid));
-      const entry = matches.find((m) => m.lifecycle === 'syncing') ?? matches[0];
-      return entry ? { pod: entry.pod, uid: entry.pod.metadata.uid ?? '' } : undefined;
-    };
     server = await startKubeletServer({
       address: cfg.address,
       port: cfg.port,
       tls: { cert: tls.cert, key: tls.key, ...(clientCA ? { clientCA } : {}) },
       anonymous: cfg.authentication.anonymous.enabled,
-      authorizer,
-      ...(tokens ? { tokens } : {}),
+      authorizer: auth.authorizer,
+      ...(auth.tokens ? { tokens: auth.tokens } : {}),
       ...(cfg.healthzPort > 0 ? { healthz: { address: cfg.healthzBindAddress, port: cfg.healthzPort } } : {}),
       logger: log,
       backend: {
@@ -404,19 +395,8 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
             running: () => Promise.resolve(containersNamed(workers.cache.get(uid) ?? { uid, name, namespace: ns, sandboxes: [], containers: [] }, container)[0]?.state === 'running'),
           });
         },
-        resolveContainer: (ns, name, uid, container) => {
-          const found = findPod(ns, name, uid);
-          if (!found) return Promise.resolve({ error: `pod ${ns}/${name} not found on this node`, status: 404 });
-          const run = containersNamed(workers.cache.get(found.uid) ?? { uid: found.uid, name, namespace: ns, sandboxes: [], containers: [] }, container).find((c) => c.state === 'running');
-          if (!run) return Promise.resolve({ error: `container ${container} is not running in pod ${ns}/${name}`, status: 404 });
-          return Promise.resolve({ id: run.id });
-        },
-        resolveSandbox: (ns, name, uid) => {
-          const found = findPod(ns, name, uid);
-          const sb = found ? workers.cache.get(found.uid)?.sandboxes.find((x) => x.ready) : undefined;
-          if (!sb) return Promise.resolve({ error: `pod ${ns}/${name} has no running sandbox on this node`, status: 404 });
-          return Promise.resolve({ id: sb.id });
-        },
+        resolveContainer: (ns, name, uid, container) => Promise.resolve(resolveContainerIn(workers.cache.values(), ns, name, uid, container)),
+        resolveSandbox: (ns, name, uid) => Promise.resolve(resolveSandboxIn(workers.cache.values(), ns, name, uid)),
         streamUrl: (request) => criStreamUrl(streamCri, request),
         submit: {
           add: (text) => submitSource.submit(text),

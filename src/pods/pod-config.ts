@@ -160,6 +160,11 @@ export class PodConfig {
     changes.push({ op: 'remove', pod: held.pod, source });
   }
 
+  /** How many pods one source holds. */
+  sizeOf(source: string): number {
+    return this.bySource.get(source)?.size ?? 0;
+  }
+
   /** Which source holds a pod. */
   sourceOf(uid: string): string | undefined {
     return this.pods.get(uid)?.source;
