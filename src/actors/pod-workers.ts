@@ -83,6 +83,14 @@ class PodPrepareError extends Error {
   }
 }
 
+/** What a worker reacts to in a runtime state: which containers and sandboxes exist, in which state. */
+function runtimeDigest(s: PodRuntimeState): string {
+  let d = '';
+  for (const c of s.containers) d += `${c.id}:${c.state};`;
+  for (const b of s.sandboxes) d += `${b.id}:${b.ready ? 1 : 0};`;
+  return d;
+}
+
 function podKey(pod: Pod): string {
   return `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name ?? ''}`;
 }
@@ -138,8 +146,15 @@ export class PodWorkers {
     this.deliver(uid, { type: 'kill', reason, at: this.clock.now(), ...(gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds }) });
   }
 
-  /** PLEG said something about this pod. */
+  /**
+   * PLEG said something about this pod. Level-triggered: besides PLEG's own events, a state
+   * that differs from what this pod's worker last saw wakes it too. After a PLEG restart the
+   * first relist is a new baseline with no events, and a container that died meanwhile would
+   * otherwise wait for the periodic resync (up to 1.5 min).
+   */
   runtimeState(uid: string, state: PodRuntimeState | undefined, changed: boolean): void {
+    const prev = this.cache.get(uid);
+    if (!changed && state && prev && runtimeDigest(prev) !== runtimeDigest(state)) changed = true;
     if (state) this.cache.set(uid, state);
     else this.cache.delete(uid);
     const w = this.workers.get(uid);

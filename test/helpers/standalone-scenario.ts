@@ -15,6 +15,10 @@ import { startKubelet, type Kubelet } from '../../src/kubelet.js';
 import { createCa } from '../../src/native/certs.js';
 import { connectCri, type CriClient } from '../../src/native/cri/index.js';
 import { silentLogger } from '../../src/log.js';
+import { pino } from 'pino';
+
+/** KTS_TEST_LOG=FILE writes the kubelet's log there (debugging a failed scenario). */
+const scenarioLogger = process.env['KTS_TEST_LOG'] ? pino({ level: 'debug' }, pino.destination({ dest: process.env['KTS_TEST_LOG'], sync: true })) : silentLogger;
 import { waitFor } from './cri-fixtures.js';
 import { freePort } from './net.js';
 
@@ -87,9 +91,9 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
         '--pod-manifest-path', manifests, '--container-runtime-endpoint', rt.endpoint, '--hostname-override', 'node-s',
         '--root-dir', join(dir, 'root'), '--cert-dir', join(dir, 'pki'), '--port', String(port), '--healthz-port', '0',
         '--address', '127.0.0.1', '--client-ca-file', join(dir, 'ca.crt'), '--authorization-mode', 'AlwaysAllow',
-        '--file-check-frequency', '2s', '--crash-loop-backoff-initial', '2s', '--crash-loop-backoff-max', '8s', '--container-gc-period', '2s',
+        '--file-check-frequency', '2s', '--crash-loop-backoff-initial', '2s', '--crash-loop-backoff-max', '32s', '--container-gc-period', '2s',
       ];
-      kubelet = await startKubelet(loadKubeletConfig(argv).config, silentLogger);
+      kubelet = await startKubelet(loadKubeletConfig(argv).config, scenarioLogger);
       cri = connectCri(rt.endpoint);
     });
 
@@ -147,7 +151,8 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       const cs = p.status!.containerStatuses![0]!;
       assert.equal(cs.lastState.terminated?.exitCode, 2);
       assert.match(cs.state.waiting?.message ?? '', /^back-off \d+s restarting failed container=crash/);
-      // The delays grow (2 s doubling here): a later back-off message names a longer delay.
+      // The delays grow (2 s doubling to 32 s here, so the cap is not reached before this test
+      // looks): a later back-off message names a longer delay.
       const delayOf = (x: Pod | undefined): number => Number(/^back-off (\d+)s/.exec(x?.status?.containerStatuses?.[0]?.state.waiting?.message ?? '')?.[1] ?? 0);
       const first = delayOf(p);
       await until('a longer back-off', async () => (delayOf((await byName('crasher'))[0]) > first ? true : undefined));
@@ -212,7 +217,7 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       };
       const before = await list();
       await kubelet.stop();
-      kubelet = await startKubelet(loadKubeletConfig(argv).config, silentLogger);
+      kubelet = await startKubelet(loadKubeletConfig(argv).config, scenarioLogger);
       await until('statuses back', async () => ((await byName('web-1'))[0]?.status?.phase === 'Running' ? true : undefined));
       await new Promise((r) => setTimeout(r, 3000)); // a few relists and syncs
       const after = await list();
