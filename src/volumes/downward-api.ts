@@ -55,13 +55,13 @@ export function formatMap(m: Record<string, string> | undefined): string {
 
 const SUBSCRIPT = /^metadata\.(labels|annotations)\['(.+)'\]$/;
 
-/** The value of a fieldRef as the downward API volume serves it. */
-export function volumeFieldValue(pod: Pod, fieldPath: string): string {
+/**
+ * The pod metadata fields both the downward API volume and env read (name, namespace, uid, one
+ * label or annotation by key); undefined for any other path.
+ */
+export function podMetadataField(pod: Pod, fieldPath: string): string | undefined {
   const m = SUBSCRIPT.exec(fieldPath);
-  if (m) {
-    const map = m[1] === 'labels' ? pod.metadata.labels : pod.metadata.annotations;
-    return map?.[m[2] ?? ''] ?? '';
-  }
+  if (m) return (m[1] === 'labels' ? pod.metadata.labels : pod.metadata.annotations)?.[m[2] ?? ''] ?? '';
   switch (fieldPath) {
     case 'metadata.name':
       return pod.metadata.name ?? '';
@@ -69,6 +69,16 @@ export function volumeFieldValue(pod: Pod, fieldPath: string): string {
       return pod.metadata.namespace ?? 'default';
     case 'metadata.uid':
       return pod.metadata.uid ?? '';
+    default:
+      return undefined;
+  }
+}
+
+/** The value of a fieldRef as the downward API volume serves it. */
+export function volumeFieldValue(pod: Pod, fieldPath: string): string {
+  const common = podMetadataField(pod, fieldPath);
+  if (common !== undefined) return common;
+  switch (fieldPath) {
     case 'metadata.labels':
       return formatMap(pod.metadata.labels);
     case 'metadata.annotations':

@@ -12,6 +12,7 @@ import type { Container, Pod } from '../api/core-v1.js';
 import { EnvResolveError, ObjectNotFoundError } from './errors.js';
 import type { ConfigMapObject, ObjectReader, SecretObject } from './objects.js';
 import { resourceFieldValue, type NodeAllocatable, type ResourceFieldSelector } from './resources.js';
+import { podMetadataField } from './downward-api.js';
 
 export interface EnvOptions {
   node: NodeAllocatable;
@@ -67,15 +68,9 @@ export function expandEnv(input: string, lookup: (name: string) => string | unde
 
 /** fieldRef values env can read (upstream podFieldSelectorRuntimeValue). */
 function envFieldValue(pod: Pod, fieldPath: string, opts: EnvOptions): string | undefined {
-  const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(fieldPath);
-  if (m) return (m[1] === 'labels' ? pod.metadata.labels : pod.metadata.annotations)?.[m[2] ?? ''] ?? '';
+  const common = podMetadataField(pod, fieldPath);
+  if (common !== undefined) return common;
   switch (fieldPath) {
-    case 'metadata.name':
-      return pod.metadata.name ?? '';
-    case 'metadata.namespace':
-      return pod.metadata.namespace ?? 'default';
-    case 'metadata.uid':
-      return pod.metadata.uid ?? '';
     case 'spec.nodeName':
       return pod.spec.nodeName ?? opts.nodeName ?? '';
     case 'spec.serviceAccountName':
