@@ -273,10 +273,12 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       const throwerRestarts = thrower!.status!.containerStatuses![0]!.restartCount;
       kubelet.workers.injectedSyncErrors.set(thrower!.metadata.uid!, 1);
       await cri.StopContainer({ containerId: thrower!.status!.containerStatuses![0]!.containerID!.split('://')[1]!, timeout: 0 });
-      await until('web-5 restarted after its sync threw', async () => {
+      // Twice the usual wait: on the sim a third of Create/Start calls may still fail here, and
+      // each failure adds an error back-off (10-15 s) on top of the crash back-off.
+      await waitFor('web-5 restarted after its sync threw', async () => {
         const cs = (await byName('web-5'))[0]?.status?.containerStatuses?.[0];
         return cs?.state.running && cs.restartCount > throwerRestarts ? true : undefined;
-      });
+      }, 2 * opts.timeoutMs, 200);
       assert.equal(kubelet.workers.injectedSyncErrors.get(thrower!.metadata.uid!), 0, 'the injected throw happened');
       // Invariant: at most one sandbox per pod UID and attempt, one running container per name.
       const sandboxes = (await cri.ListPodSandbox({ filter: { labelSelector: { scenario: 'standalone' } } })).items;
