@@ -195,7 +195,10 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       cluster?.podStatus(pod, status);
     },
     onTerminated: (pod, status) => cluster?.podTerminated(pod, status),
-    onEvent: (pod, event) => cluster?.podEvent(pod, event),
+    onEvent: (pod, event) => {
+      bus.publish('pod.event', { type: 'event', uid: pod.metadata.uid ?? '', namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name ?? '', eventType: event.type, reason: event.reason, message: event.message, ...(event.container ? { container: event.container.name } : {}), at: Date.now() });
+      cluster?.podEvent(pod, event);
+    },
     onGone: (uid) => {
       cluster?.podGone(uid);
       void volumes.tearDown(uid).catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'pod volumes not torn down'));

@@ -38,6 +38,11 @@ export interface Topics {
    * manager). `containerId` is the CRI ID of the probed container.
    */
   'probe.result': { type: 'result'; podUid: string; containerName: string; containerId: string; probe: ProbeKind; result: 'success' | 'failure' | 'unknown'; message?: string; at: number };
+  /**
+   * A pod event as the kubelet records it (upstream reasons: Pulled, Created, Started, Killing,
+   * BackOff, Unhealthy, ...), in every mode: cluster mode also sends it to the API server.
+   */
+  'pod.event': { type: 'event'; uid: string; namespace: string; name: string; eventType: 'Normal' | 'Warning'; reason: string; message: string; container?: string; at: number };
   /** An actor's health changed. */
   'actor.health': { type: 'health'; actor: string; ok: boolean; message?: string };
 }
@@ -47,7 +52,7 @@ export type MessageOf<T extends Topic> = Topics[T];
 /** Any message of any topic. */
 export type AnyMessage = Topics[Topic];
 
-export const TOPICS: readonly Topic[] = ['pod.update', 'pleg.event', 'pod.state', 'pleg.relist', 'pod.status', 'probe.result', 'actor.health'];
+export const TOPICS: readonly Topic[] = ['pod.update', 'pleg.event', 'pod.state', 'pleg.relist', 'pod.status', 'probe.result', 'pod.event', 'actor.health'];
 
 export function isTopic(x: string): x is Topic {
   return (TOPICS as readonly string[]).includes(x);

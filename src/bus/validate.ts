@@ -37,6 +37,7 @@ export const MESSAGE_SCHEMA: Schema = {
   'probe.result': {
     result: { podUid: 'string', containerName: 'string', containerId: 'string', probe: 'string', result: 'string', message: 'string?', at: 'number' },
   },
+  'pod.event': { event: { uid: 'string', namespace: 'string', name: 'string', eventType: 'string', reason: 'string', message: 'string', container: 'string?', at: 'number' } },
   'actor.health': { health: { actor: 'string', ok: 'boolean', message: 'string?' } },
 };
 
@@ -61,6 +62,7 @@ function deepCheck(topic: Topic, m: Record<string, unknown>): string | undefined
     case 'pleg.relist':
     case 'pod.status':
     case 'probe.result':
+    case 'pod.event':
     case 'actor.health':
       return undefined;
     default: {
