@@ -23,6 +23,8 @@ import { StatusManager } from './actors/status-manager.js';
 import { MirrorPods } from './actors/mirror-pods.js';
 import type { PodEvent } from './actors/pod-workers.js';
 import { ApiSource, API_SOURCE } from './sources/api-source.js';
+import { ServiceCache } from './api/service-cache.js';
+import { serviceEnvFor } from './volumes/service-env.js';
 import { fsUsage, memoryAvailableBytes, readHostFacts } from './native/node-info.js';
 import { parseQuantity } from './api/quantity.js';
 import type { CriClient } from './native/cri/index.js';
@@ -59,6 +61,9 @@ export interface ClusterMode {
   nodeStatus: NodeStatusManager;
   statusManager: StatusManager;
   apiSource: ApiSource;
+  services: ServiceCache;
+  /** A pod's service env vars; an API pod waits a moment for the first service list, then fails as upstream. */
+  serviceEnv(pod: Pod): Promise<Record<string, string>>;
   mirrorPods: MirrorPods;
   events: EventRecorder;
   podStatus(pod: Pod, status: PodStatus): void;
@@ -68,6 +73,9 @@ export interface ClusterMode {
   staticPodsChanged(): void;
   stop(): void;
 }
+
+/** How long an API pod's sync waits for the first service list before failing with upstream's error. */
+const SERVICE_SYNC_WAIT_MS = 5000;
 
 function isApiPod(pod: Pod): boolean {
   return pod.metadata.annotations?.[ANNOTATION_CONFIG_SOURCE] === API_SOURCE;
@@ -228,6 +236,8 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
     },
   });
 
+  const services = new ServiceCache({ client, logger: log });
+
   let listedPods = new Set<string>();
   let listedMirrors = new Set<string>();
   /**
@@ -251,6 +261,7 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
   nodeStatus.start();
   statusManager.start();
   apiSource.start();
+  services.start();
   mirrorPods.start();
   events.record(nodeRef(), 'Normal', 'Starting', 'Starting kubelet.');
   log.info({ server: client.server.origin, node: nodeName, qps: cfg.kubeAPIQPS, burst: cfg.kubeAPIBurst }, 'API server mode');
@@ -260,6 +271,11 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
     nodeStatus,
     statusManager,
     apiSource,
+    services,
+    serviceEnv: async (pod) => {
+      if (isApiPod(pod) && !(await services.waitSynced(SERVICE_SYNC_WAIT_MS))) throw new Error('services have not yet been read at least once, cannot construct envvars');
+      return serviceEnvFor(services.list(), pod.metadata.namespace ?? 'default', pod.spec.enableServiceLinks !== false);
+    },
     mirrorPods,
     events,
     podStatus: (pod, status) => {
@@ -285,6 +301,7 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
     },
     stop: () => {
       apiSource.stop();
+      services.stop();
       nodeStatus.stop();
       statusManager.stop();
       mirrorPods.stop();

@@ -171,6 +171,8 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   const prepare: (pod: Pod) => Promise<PrepareResult> = podPrepare(volumes, {
     nodeName,
     ...(hostIPForEnv ? { hostIP: hostIPForEnv } : {}),
+    // Service links come from the API server's Services; a kubelet without one injects none.
+    ...(cfg.kubeconfig ? { serviceEnv: (pod: Pod) => (cluster ? cluster.serviceEnv(pod) : Promise.reject(new Error('services have not yet been read at least once, cannot construct envvars'))) } : {}),
     onFailedMount: (pod, failures) => {
       for (const f of failures) {
         log.warn({ pod: `${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}`, volume: f.volume, err: f.message }, 'FailedMount');

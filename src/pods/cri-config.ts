@@ -126,6 +126,9 @@ export interface ContainerOptions {
   mounts?: NonNullable<ContainerConfig['mounts']>;
   /** The resolved env (src/volumes/env.ts); absent: the literal `value`s of env[] only. */
   env?: readonly { name: string; value: string }[];
+  /** command and args with $(VAR) expanded over the final env (src/volumes/env.ts); absent: as written. */
+  command?: readonly string[];
+  args?: readonly string[];
 }
 
 export function containerConfigFor(pod: Pod, c: Container, opts: ContainerOptions): ContainerConfig {
@@ -142,8 +145,8 @@ export function containerConfigFor(pod: Pod, c: Container, opts: ContainerOption
   return {
     metadata: { name: c.name, attempt: opts.restartCount },
     image: { image: c.image ?? '' },
-    command: c.command ?? [],
-    args: c.args ?? [],
+    command: opts.command ? [...opts.command] : (c.command ?? []),
+    args: opts.args ? [...opts.args] : (c.args ?? []),
     workingDir: c.workingDir ?? '',
     envs: opts.env ? opts.env.map((e) => ({ key: e.name, value: e.value })) : (c.env ?? []).filter((e) => e.value !== undefined).map((e) => ({ key: e.name, value: e.value ?? '' })),
     mounts: opts.mounts ? [...opts.mounts] : [],

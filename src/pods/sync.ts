@@ -34,6 +34,8 @@ export interface SyncPlan {
   containersToKill: ContainerToKill[];
   createSandbox: boolean;
   sandboxId: string;
+  /** The existing sandbox's IPs (status.podIP env); a new sandbox's come from PodSandboxStatus. */
+  sandboxIPs?: string[];
   attempt: number;
   start: StartStep[];
   /** Containers not started this time and why (backoff): shown in status. */
@@ -69,6 +71,7 @@ export function planSync(pod: Pod, state: PodRuntimeState, ctx: SyncContext): Sy
     containersToKill: actions.containersToKill,
     createSandbox: actions.createSandbox,
     sandboxId: actions.sandboxId,
+    sandboxIPs: state.sandboxes.find((s) => s.id === actions.sandboxId && s.ready)?.ips ?? [],
     attempt: actions.attempt,
     start: [],
     waiting: {},
@@ -221,12 +224,23 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
   if (!plan.createSandbox && plan.start.length === 0) return result;
 
   const sandboxConfig = sandboxConfigFor(pod, { ...opts, attempt: plan.attempt });
+  let podIPs = plan.sandboxIPs ?? [];
   if (plan.createSandbox) {
     try {
       result.sandboxId = (await cri.RunPodSandbox({ config: sandboxConfig }, callOpts)).podSandboxId;
     } catch (err) {
       result.sandboxError = `Failed to create pod sandbox: ${message(err)}`;
       return result;
+    }
+    // Upstream reads the new sandbox's IPs before any container (env status.podIP); host network: none.
+    if (!pod.spec.hostNetwork) {
+      try {
+        const net = (await cri.PodSandboxStatus({ podSandboxId: result.sandboxId, verbose: false }, callOpts)).status?.network;
+        podIPs = net?.ip ? [net.ip, ...net.additionalIps.map((a) => a.ip).filter((ip) => ip !== '')] : [];
+      } catch (err) {
+        result.sandboxError = `Unable to get pod sandbox status: ${message(err)}`;
+        return result;
+      }
     }
   }
   for (const step of plan.start) {
@@ -240,7 +254,7 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
     let config: ReturnType<typeof containerConfigFor>;
     try {
       // Mounts and env from the prepared volumes; a bad subPath or env ref fails this container only.
-      config = containerConfigFor(pod, spec, { restartCount: step.restartCount, ...containerInputs(spec, opts.prepared) });
+      config = containerConfigFor(pod, spec, { restartCount: step.restartCount, ...containerInputs(spec, opts.prepared, podIPs) });
     } catch (err) {
       result.started.push({ name: step.name, error: { reason: 'CreateContainerConfigError', message: message(err) } });
       continue;

@@ -6,8 +6,15 @@
 // (`couldn't find key KEY in ConfigMap NS/NAME`); the caller makes them a
 // CreateContainerConfigError. Objects come through the volume manager's cached reader.
 //
-// Not resolved here: status.podIP / status.podIPs before the sandbox exists (pass `podIPs` when
-// known), service links (enableServiceLinks), $(VAR) in command and args.
+// Two halves, because the pod IP is only known once the sandbox exists:
+//  - resolveContainerEnv (main thread, does the reads): every entry in spec order, as plain
+//    data: final values for envFrom and valueFrom, while `value`s that hold `$(` and the
+//    status.podIP / status.podIPs fieldRefs stay deferred;
+//  - finalizeEnv (pure, on the pool thread after the sandbox exists): walks the entries in
+//    order with the pod IPs and the pod's service env (upstream's mapping reads the container's
+//    variables first, then the service variables), and gives the container's final env: the
+//    service variables the container does not define, then the container's own.
+// expandCommandAndArgs is upstream's ExpandContainerCommandAndArgs over that final env.
 import type { Container, Pod } from '../api/core-v1.js';
 import { EnvResolveError, ObjectNotFoundError } from './errors.js';
 import type { ConfigMapObject, ObjectReader, SecretObject } from './objects.js';
@@ -18,11 +25,22 @@ export interface EnvOptions {
   node: NodeAllocatable;
   nodeName?: string;
   hostIP?: string;
-  podIPs?: readonly string[];
 }
 
+export interface EnvVar {
+  name: string;
+  value: string;
+}
+
+/**
+ * One env definition in spec order, as the main thread resolved it. `expand`: a literal value
+ * with `$(` in it, expanded in order on the pool thread; `podIP`: status.podIP (first) or
+ * status.podIPs (all, comma-joined), known once the sandbox exists.
+ */
+export type EnvEntry = EnvVar | { name: string; expand: string } | { name: string; podIP: 'first' | 'all' };
+
 export interface ResolvedEnv {
-  env: { name: string; value: string }[];
+  entries: EnvEntry[];
   /** envFrom keys skipped as invalid names (upstream's InvalidEnvironmentVariableNames event). */
   skipped: { source: string; keys: string[] }[];
 }
@@ -78,9 +96,8 @@ function envFieldValue(pod: Pod, fieldPath: string, opts: EnvOptions): string | 
     case 'status.hostIP':
       return opts.hostIP ?? '';
     case 'status.podIP':
-      return opts.podIPs?.[0];
     case 'status.podIPs':
-      return opts.podIPs ? opts.podIPs.join(',') : undefined;
+      return undefined; // deferred to finalizeEnv
     default:
       throw new EnvResolveError(`unsupported fieldPath: ${fieldPath}`);
   }
@@ -88,7 +105,7 @@ function envFieldValue(pod: Pod, fieldPath: string, opts: EnvOptions): string | 
 
 export async function resolveContainerEnv(pod: Pod, c: Container, reader: ObjectReader, opts: EnvOptions): Promise<ResolvedEnv> {
   const ns = pod.metadata.namespace ?? 'default';
-  const env = new Map<string, string>();
+  const entries: EnvEntry[] = [];
   const skipped: ResolvedEnv['skipped'] = [];
   const found = new Map<string, ConfigMapObject | SecretObject>();
   // A missing object is an error unless the reference is optional (undefined: skip it).
@@ -135,7 +152,7 @@ export async function resolveContainerEnv(pod: Pod, c: Container, reader: Object
     for (const [k, v] of values) {
       const name = prefix + k;
       if (!ENV_NAME.test(name)) invalid.push(name);
-      else env.set(name, v);
+      else entries.push({ name, value: v });
     }
     if (invalid.length > 0) skipped.push({ source: label, keys: invalid.sort() });
   }
@@ -145,8 +162,14 @@ export async function resolveContainerEnv(pod: Pod, c: Container, reader: Object
       | { configMapKeyRef?: KeyRef; secretKeyRef?: KeyRef; fieldRef?: { fieldPath: string }; resourceFieldRef?: ResourceFieldSelector }
       | undefined;
     let value: string | undefined;
-    if (!from) {
-      value = expandEnv(e.value ?? '', (n) => env.get(n));
+    // Upstream: a non-empty value wins over valueFrom; an empty one with no source is ''.
+    if (e.value || !from) {
+      const literal = e.value ?? '';
+      if (literal.includes('$')) {
+        entries.push({ name: e.name, expand: literal });
+        continue;
+      }
+      value = literal;
     } else if (from.configMapKeyRef) {
       const ref = from.configMapKeyRef;
       const optional = ref.optional === true;
@@ -170,7 +193,10 @@ export async function resolveContainerEnv(pod: Pod, c: Container, reader: Object
       value = Buffer.from(b64, 'base64').toString('utf8');
     } else if (from.fieldRef) {
       value = envFieldValue(pod, from.fieldRef.fieldPath, opts);
-      if (value === undefined) continue; // status.podIP before the sandbox exists
+      if (value === undefined) {
+        entries.push({ name: e.name, podIP: from.fieldRef.fieldPath === 'status.podIPs' ? 'all' : 'first' });
+        continue;
+      }
     } else if (from.resourceFieldRef) {
       const ref = from.resourceFieldRef;
       const target = ref.containerName ? [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].find((x) => x.name === ref.containerName) : c;
@@ -179,7 +205,39 @@ export async function resolveContainerEnv(pod: Pod, c: Container, reader: Object
     } else {
       continue;
     }
-    env.set(e.name, value);
+    entries.push({ name: e.name, value });
   }
-  return { env: [...env].map(([name, value]) => ({ name, value })), skipped };
+  return { entries, skipped };
+}
+
+/** The entries of a container's literal env (no reads): what a sync without a prepared pod uses. */
+export function literalEnvEntries(c: Container): EnvEntry[] {
+  return (c.env ?? []).filter((e) => e.valueFrom === undefined || e.value).map((e) => (e.value?.includes('$') ? { name: e.name, expand: e.value } : { name: e.name, value: e.value ?? '' }));
+}
+
+/**
+ * The container's final env (upstream makeEnvironmentVariables' second half): the entries in
+ * order, a later definition replacing an earlier one in place, `$(VAR)` over what is defined so
+ * far and then the service variables; the service variables the container does not define come
+ * first in the list, the container's own after them.
+ */
+export function finalizeEnv(entries: readonly EnvEntry[], serviceEnv: Readonly<Record<string, string>>, podIPs: readonly string[]): EnvVar[] {
+  const env = new Map<string, string>();
+  const lookup = (n: string): string | undefined => env.get(n) ?? (Object.hasOwn(serviceEnv, n) ? serviceEnv[n] : undefined);
+  for (const e of entries) {
+    if ('expand' in e) env.set(e.name, expandEnv(e.expand, lookup));
+    else if ('podIP' in e) env.set(e.name, e.podIP === 'first' ? (podIPs[0] ?? '') : podIPs.join(','));
+    else env.set(e.name, e.value);
+  }
+  const out: EnvVar[] = [];
+  for (const [name, value] of Object.entries(serviceEnv)) if (!env.has(name)) out.push({ name, value });
+  for (const [name, value] of env) out.push({ name, value });
+  return out;
+}
+
+/** Upstream ExpandContainerCommandAndArgs: `$(VAR)` in command and args over the final env. */
+export function expandCommandAndArgs(c: Container, env: readonly EnvVar[]): { command: string[]; args: string[] } {
+  const map = new Map(env.map((e) => [e.name, e.value]));
+  const lookup = (n: string): string | undefined => map.get(n);
+  return { command: (c.command ?? []).map((x) => expandEnv(x, lookup)), args: (c.args ?? []).map((x) => expandEnv(x, lookup)) };
 }

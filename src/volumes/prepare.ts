@@ -6,7 +6,10 @@
 //                        worker retries after its error backoff; `onFailedMount` gets upstream's
 //                        per-volume texts for FailedMount events;
 //   env not resolvable -> that container's entry holds the error; the sync turns it into
-//                        CreateContainerConfigError for that container only (as upstream).
+//                        CreateContainerConfigError for that container only (as upstream);
+//   service env        -> read once per pod (`serviceEnv`); when it fails (the service cache not
+//                        yet synced) every container gets that error, as upstream, and the pod
+//                        worker retries: no container starts without its service variables.
 import type { Pod } from '../api/core-v1.js';
 import { errorMessage } from './errors.js';
 import { resolveContainerEnv, type EnvOptions } from './env.js';
@@ -30,6 +33,8 @@ export interface PrepareOptions {
   nodeName?: string;
   hostIP?: string;
   nodeAllocatable?: NodeAllocatable;
+  /** The pod's service environment variables; absent: none (a kubelet without an API server). */
+  serviceEnv?: (pod: Pod) => Promise<Record<string, string>>;
 }
 
 export function podPrepare(vm: VolumeManager, opts: PrepareOptions = {}): (pod: Pod) => Promise<PrepareResult> {
@@ -50,11 +55,23 @@ export function podPrepare(vm: VolumeManager, opts: PrepareOptions = {}): (pod: 
       };
       const reader = vm.readerFor(pod);
       const env: Record<string, ContainerEnv> = {};
+      let serviceError: string | undefined;
+      if (opts.serviceEnv) {
+        try {
+          prepared.serviceEnv = await opts.serviceEnv(pod);
+        } catch (err) {
+          serviceError = errorMessage(err);
+        }
+      }
       for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) {
+        if (serviceError !== undefined) {
+          env[c.name] = { error: serviceError };
+          continue;
+        }
         try {
           const resolved = await resolveContainerEnv(pod, c, reader, envOpts);
           if (resolved.skipped.length > 0) opts.onInvalidEnvNames?.(pod, c.name, resolved.skipped);
-          env[c.name] = { env: resolved.env };
+          env[c.name] = { entries: resolved.entries };
         } catch (err) {
           env[c.name] = { error: errorMessage(err) };
         }

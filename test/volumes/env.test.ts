@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Container, Pod } from '../../src/api/core-v1.js';
-import { expandEnv, resolveContainerEnv } from '../../src/volumes/env.js';
+import { expandEnv, finalizeEnv, resolveContainerEnv } from '../../src/volumes/env.js';
 import { ObjectCache } from '../../src/volumes/object-cache.js';
 import { FakeObjects } from './fake-objects.js';
 
@@ -15,8 +15,10 @@ const reader = new ObjectCache(objects, 10_000, { now: () => Date.now() }).reade
 
 const pod: Pod = { metadata: { name: 'web-1', namespace: 'ns1', uid: 'u-1', labels: { app: 'web' } }, spec: { nodeName: 'node-a', serviceAccountName: 'sa', containers: [] } };
 
+/** Resolved on the "main thread", finished as the pool thread does (no services, no pod IP). */
 async function env(c: Partial<Container>) {
-  return resolveContainerEnv(pod, { name: 'app', ...c }, reader, { node, hostIP: '10.0.0.5' });
+  const r = await resolveContainerEnv(pod, { name: 'app', ...c }, reader, { node, hostIP: '10.0.0.5' });
+  return { env: finalizeEnv(r.entries, {}, []), skipped: r.skipped, entries: r.entries };
 }
 
 async function failure(c: Partial<Container>): Promise<string> {
@@ -65,7 +67,7 @@ describe('env from configMaps and secrets', () => {
     const standalone = new ObjectCache(undefined, 1000, { now: () => 0 }).reader();
     await assert.rejects(resolveContainerEnv(pod, { name: 'app', envFrom: [{ configMapRef: { name: 'cfg' } }] }, standalone, { node }), /couldn't get configMap ns1\/cfg, no kubeClient defined/);
     const literal = await resolveContainerEnv(pod, { name: 'app', env: [{ name: 'A', value: 'b' }] }, standalone, { node });
-    assert.deepEqual(literal.env, [{ name: 'A', value: 'b' }], 'literal env needs no object source');
+    assert.deepEqual(literal.entries, [{ name: 'A', value: 'b' }], 'literal env needs no object source');
   });
 
   it('fieldRef and resourceFieldRef', async () => {
@@ -85,8 +87,9 @@ describe('env from configMaps and secrets', () => {
       ],
     });
     assert.deepEqual(Object.fromEntries(r.env.map((e) => [e.name, e.value])), {
-      POD: 'web-1', NS: 'ns1', APP: 'web', NODE: 'node-a', SA: 'sa', HOST_IP: '10.0.0.5', MEM_MI: '128', CPU_M: '250', CPU_LIMIT: '2',
-    }, 'status.podIP is left out until the sandbox IP is known');
+      POD: 'web-1', NS: 'ns1', APP: 'web', NODE: 'node-a', SA: 'sa', HOST_IP: '10.0.0.5', POD_IP: '', MEM_MI: '128', CPU_M: '250', CPU_LIMIT: '2',
+    }, 'status.podIP is empty without a sandbox IP (upstream podIP "")');
+    assert.deepEqual(r.entries.find((e) => e.name === 'POD_IP'), { name: 'POD_IP', podIP: 'first' }, 'deferred to the pool thread');
   });
 
   it('expands $(VAR) as upstream', async () => {

@@ -68,7 +68,7 @@ describe('container mounts', () => {
     const plain = containerConfigFor(pod, container, { restartCount: 0 });
     assert.deepEqual(plain.mounts, [], 'no prepared volumes: no mounts, as before');
     assert.deepEqual(plain.envs, [{ key: 'LITERAL', value: 'x' }]);
-    const inputs = containerInputs(container, { volumes, env: { app: { env: [{ name: 'LITERAL', value: 'x' }, { name: 'FROM', value: 'decoded' }] } } });
+    const inputs = containerInputs(container, { volumes, env: { app: { entries: [{ name: 'LITERAL', value: 'x' }, { name: 'FROM', value: 'decoded' }] } } });
     const cfg = containerConfigFor(pod, container, { restartCount: 0, ...inputs });
     assert.equal(cfg.mounts?.[0]?.hostPath, volumes['creds']!.hostPath);
     assert.equal(cfg.mounts?.[0]?.readonly, true);
