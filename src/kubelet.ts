@@ -41,7 +41,9 @@ import { createCriClient, InProcessCriTransport, type CriClient } from './native
 import { startClusterMode, type ClusterMode } from './cluster.js';
 import { packageVersion } from './version.js';
 import { API_SOURCE } from './sources/api-source.js';
-import { defaultNodeIP } from './native/node-info.js';
+import { defaultNodeIP, readHostFacts } from './native/node-info.js';
+import { capacityAndAllocatable } from './actors/node-status.js';
+import { quantityValue } from './volumes/resources.js';
 import { VolumeManager } from './volumes/volume-manager.js';
 import { ApiVolumeObjectSource } from './volumes/objects.js';
 import { podPrepare, type PrepareResult } from './volumes/prepare.js';
@@ -152,9 +154,12 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     if (!cluster) throw new Error('couldn\'t read the object: the API server client is not ready');
     return new ApiVolumeObjectSource(cluster.client);
   };
+  // resourceFieldRef limits a container does not set read as the node's allocatable, the one the Node reports (upstream).
+  const alloc = capacityAndAllocatable({ host: readHostFacts(cfg.rootDir), maxPods: cfg.maxPods, systemReserved: cfg.systemReserved, kubeReserved: cfg.kubeReserved, evictionHard: cfg.evictionHard }).allocatable;
   const volumes = new VolumeManager({
     rootDir: cfg.rootDir,
     logger: log,
+    nodeAllocatable: { cpu: quantityValue(alloc['cpu'] ?? '0'), memory: quantityValue(alloc['memory'] ?? '0'), ephemeralStorage: quantityValue(alloc['ephemeral-storage'] ?? '0') },
     // Secrets and configMaps are re-read on the pod resync period, as upstream (sync-frequency).
     refreshIntervalMs: cfg.syncFrequency,
     ...(cfg.kubeconfig
