@@ -97,7 +97,9 @@ function envFieldValue(pod: Pod, fieldPath: string, opts: EnvOptions): string | 
       return opts.hostIP ?? '';
     case 'status.podIP':
     case 'status.podIPs':
-      return undefined; // deferred to finalizeEnv
+      // A host-network pod's IP is the node's (upstream's e2e: POD_IP == HOST_IP); the runtime reports none.
+      if (pod.spec.hostNetwork) return opts.hostIP ?? '';
+      return undefined; // deferred to finalizeEnv: known once the sandbox exists
     default:
       throw new EnvResolveError(`unsupported fieldPath: ${fieldPath}`);
   }

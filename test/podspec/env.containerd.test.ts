@@ -2,7 +2,8 @@
 // prints inside the container for literal values, $(VAR) expansion, fieldRefs (status.podIP is
 // the pod's status IP, resolved after the sandbox exists), resourceFieldRefs with divisors and
 // the node-allocatable default; $(VAR) in command and args as upstream; no service variables
-// without an API server; the pod IP again for a container restarted in the same sandbox.
+// without an API server; a host-network pod's IP is the host's; the pod IP again for a container
+// restarted in the same sandbox.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpus, totalmem } from 'node:os';
@@ -113,6 +114,25 @@ describe('container env on containerd', () => {
     await node.waitStatus('alloc', 'Running', (s) => s.phase === 'Running');
     const env = parseEnv((await node.exec('alloc', 'c', ['env'])).stdout);
     assert.equal(env['MEM'], String(Math.ceil((totalmem() - 100 * 2 ** 20) / 2 ** 20)));
+  });
+
+  it('a host-network pod: status.podIP and status.podIPs are the host IP (upstream e2e: POD_IP == HOST_IP)', async () => {
+    node.writePod('hostnet', {
+      hostNetwork: true,
+      containers: [{
+        name: 'c',
+        command: ['sleep', '3600'],
+        env: [
+          { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+          { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+          { name: 'POD_IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
+        ],
+      }],
+    });
+    const status = await node.waitStatus('hostnet', 'Running', (s) => s.phase === 'Running');
+    const env = parseEnv((await node.exec('hostnet', 'c', ['env'])).stdout);
+    assert.ok(status.hostIP);
+    assert.deepEqual([env['HOST_IP'], env['POD_IP'], env['POD_IPS']], [status.hostIP, status.hostIP, status.hostIP]);
   });
 
   it('a container restarted in the same sandbox gets the same status.podIP', async () => {

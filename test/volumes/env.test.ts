@@ -90,6 +90,8 @@ describe('env from configMaps and secrets', () => {
       POD: 'web-1', NS: 'ns1', APP: 'web', NODE: 'node-a', SA: 'sa', HOST_IP: '10.0.0.5', POD_IP: '', MEM_MI: '128', CPU_M: '250', CPU_LIMIT: '2',
     }, 'status.podIP is empty without a sandbox IP (upstream podIP "")');
     assert.deepEqual(r.entries.find((e) => e.name === 'POD_IP'), { name: 'POD_IP', podIP: 'first' }, 'deferred to the pool thread');
+    const hostNet = await resolveContainerEnv({ ...pod, spec: { ...pod.spec, hostNetwork: true } }, { name: 'app', env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }, { name: 'POD_IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } }] }, reader, { node, hostIP: '10.0.0.5' });
+    assert.deepEqual(hostNet.entries, [{ name: 'POD_IP', value: '10.0.0.5' }, { name: 'POD_IPS', value: '10.0.0.5' }], 'host network: the node IP');
   });
 
   it('expands $(VAR) as upstream', async () => {
