@@ -25,6 +25,7 @@ import type { PodEvent } from './actors/pod-workers.js';
 import { ApiSource, API_SOURCE } from './sources/api-source.js';
 import { ServiceCache } from './api/service-cache.js';
 import { serviceEnvFor } from './volumes/service-env.js';
+import { ServicesNotSyncedError } from './volumes/errors.js';
 import { fsUsage, memoryAvailableBytes, readHostFacts } from './native/node-info.js';
 import { parseQuantity } from './api/quantity.js';
 import type { CriClient } from './native/cri/index.js';
@@ -273,7 +274,7 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
     apiSource,
     services,
     serviceEnv: async (pod) => {
-      if (isApiPod(pod) && !(await services.waitSynced(SERVICE_SYNC_WAIT_MS))) throw new Error('services have not yet been read at least once, cannot construct envvars');
+      if (isApiPod(pod) && !(await services.waitSynced(SERVICE_SYNC_WAIT_MS))) throw new ServicesNotSyncedError();
       return serviceEnvFor(services.list(), pod.metadata.namespace ?? 'default', pod.spec.enableServiceLinks !== false);
     },
     mirrorPods,

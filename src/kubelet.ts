@@ -47,6 +47,7 @@ import { quantityValue } from './volumes/resources.js';
 import { VolumeManager } from './volumes/volume-manager.js';
 import { ApiVolumeObjectSource } from './volumes/objects.js';
 import { podPrepare, type PrepareResult } from './volumes/prepare.js';
+import { ServicesNotSyncedError } from './volumes/errors.js';
 
 export class KubeletStartError extends Error {
   readonly code = 'KTS_KUBELET_START';
@@ -177,7 +178,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     nodeName,
     ...(hostIPForEnv ? { hostIP: hostIPForEnv } : {}),
     // Service links come from the API server's Services; a kubelet without one injects none.
-    ...(cfg.kubeconfig ? { serviceEnv: (pod: Pod) => (cluster ? cluster.serviceEnv(pod) : Promise.reject(new Error('services have not yet been read at least once, cannot construct envvars'))) } : {}),
+    ...(cfg.kubeconfig ? { serviceEnv: (pod: Pod) => (cluster ? cluster.serviceEnv(pod) : Promise.reject(new ServicesNotSyncedError())) } : {}),
     onFailedMount: (pod, failures) => {
       for (const f of failures) {
         log.warn({ pod: `${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}`, volume: f.volume, err: f.message }, 'FailedMount');

@@ -17,6 +17,7 @@ export type VolumeErrorCode =
   | 'KTS_VOLUME_INVALID_SPEC'
   | 'KTS_VOLUME_CONTAINER_MOUNT'
   | 'KTS_VOLUME_ENV'
+  | 'KTS_VOLUME_SERVICES_NOT_SYNCED'
   | 'KTS_VOLUME_SOURCES';
 
 export abstract class VolumeError extends Error {
@@ -96,6 +97,15 @@ export class ContainerMountError extends VolumeError {
 export class EnvResolveError extends VolumeError {
   override readonly name = 'EnvResolveError';
   readonly code = 'KTS_VOLUME_ENV';
+}
+
+/** An API pod's service env asked for before the Service cache's first list (upstream's words). */
+export class ServicesNotSyncedError extends VolumeError {
+  override readonly name = 'ServicesNotSyncedError';
+  readonly code = 'KTS_VOLUME_SERVICES_NOT_SYNCED';
+  constructor() {
+    super('services have not yet been read at least once, cannot construct envvars');
+  }
 }
 
 /** Several sources of a projected volume failed: upstream's aggregate wording (`[a, b]`). */
