@@ -166,6 +166,7 @@ describe('container env through the API server', () => {
     }, 30_000);
     assert.equal(events[0]?.type, 'Warning');
     assert.equal(events[0]?.message, 'Keys [2fast] from the EnvFrom configMap shop/raw were skipped since they are considered invalid environment variable names.');
+    assert.deepEqual(node.forbiddenLines(), [], 'the Node authorizer lets the kubelet list and watch Services');
   });
 
   it('enableServiceLinks false: only the master service variables', async () => {
