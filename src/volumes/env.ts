@@ -8,7 +8,7 @@
 //
 // Two halves, because the pod IP is only known once the sandbox exists:
 //  - resolveContainerEnv (main thread, does the reads): every entry in spec order, as plain
-//    data: final values for envFrom and valueFrom, while `value`s that hold `$(` and the
+//    data: final values for envFrom and valueFrom, while `value`s that hold a `$` and the
 //    status.podIP / status.podIPs fieldRefs stay deferred;
 //  - finalizeEnv (pure, on the pool thread after the sandbox exists): walks the entries in
 //    order with the pod IPs and the pod's service env (upstream's mapping reads the container's
@@ -34,7 +34,7 @@ export interface EnvVar {
 
 /**
  * One env definition in spec order, as the main thread resolved it. `expand`: a literal value
- * with `$(` in it, expanded in order on the pool thread; `podIP`: status.podIP (first) or
+ * with a `$` in it (`$(VAR)` or `$$`), expanded in order on the pool thread; `podIP`: status.podIP (first) or
  * status.podIPs (all, comma-joined), known once the sandbox exists.
  */
 export type EnvEntry = EnvVar | { name: string; expand: string } | { name: string; podIP: 'first' | 'all' };
