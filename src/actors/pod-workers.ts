@@ -14,7 +14,7 @@ import { Backoff, systemClock, type Clock } from '../pods/backoff.js';
 import type { SandboxOptions } from '../pods/cri-config.js';
 import type { PodRuntimeState } from '../pods/runtime-state.js';
 import { computePodStatus, type SyncError } from '../pods/status.js';
-import { applySyncResult, planSync, type SyncPlan, type SyncResult } from '../pods/sync.js';
+import { applySyncResult, planSync, type HookEvent, type SyncPlan, type SyncResult } from '../pods/sync.js';
 import { silentLogger } from '../log.js';
 import {
   DEFAULT_POD_WORKER_CONFIG,
@@ -41,6 +41,8 @@ interface Worker {
   removed: boolean;
   firstSeen: number;
   startedReported: boolean;
+  /** Containers a running sync started with a postStart hook (since when): not Running yet. */
+  postStart: { names: ReadonlySet<string>; since: number } | undefined;
 }
 
 export interface PodWorkersOptions {
@@ -128,7 +130,7 @@ export class PodWorkers {
     const uid = pod.metadata.uid ?? '';
     let w = this.workers.get(uid);
     if (!w) {
-      w = { state: initialPodWorkerState(pod), timer: undefined, task: undefined, draining: [], status: undefined, syncErrors: new Map(), removed: false, firstSeen: this.clock.now(), startedReported: false };
+      w = { state: initialPodWorkerState(pod), timer: undefined, task: undefined, draining: [], status: undefined, syncErrors: new Map(), removed: false, firstSeen: this.clock.now(), startedReported: false, postStart: undefined };
       this.workers.set(uid, w);
     }
     this.deliver(uid, { type: 'update', pod, at: this.clock.now() });
@@ -263,9 +265,13 @@ export class PodWorkers {
       const plan = planSync(pod, state, ctx);
       retryAfterMs = plan.retryAfterMs;
       if (plan.killPod || plan.createSandbox || plan.start.length > 0 || plan.containersToKill.length > 0) {
+        const hooked = plan.start.filter((st) => (st.kind === 'init' ? pod.spec.initContainers?.[st.index] : pod.spec.containers[st.index])?.lifecycle?.postStart);
+        w.postStart = hooked.length > 0 ? { names: new Set(hooked.map((st) => st.name)), since: Date.now() - 1000 } : undefined;
         const h = this.opts.pool.run({ type: 'sync', pod, plan, sandbox: { ...this.opts.sandbox, attempt: plan.attempt }, ...(prepared ? { prepared: prepared.prepared } : {}) });
         if (w.task) w.task.handle = h;
-        const { result } = await h.result;
+        const { result } = await h.result.finally(() => {
+          w.postStart = undefined;
+        });
         w.syncErrors = applySyncResult(pod, plan, result, ctx);
         this.emitSyncEvents(pod, plan, result);
         for (const s of result.started) {
@@ -318,9 +324,10 @@ export class PodWorkers {
         const running = this.cache.get(uid)?.containers.filter((c) => c.state === 'running') ?? [];
         for (const c of running) this.opts.onEvent(pod, { type: 'Normal', reason: 'Killing', message: `Stopping container ${c.name}`, container: { name: c.name, init: pod.spec.initContainers?.some((i) => i.name === c.name) ?? false } });
       }
-      const h = this.opts.pool.run({ type: 'kill', uid, graceSeconds });
+      const h = this.opts.pool.run({ type: 'kill', uid, graceSeconds, pod });
       if (w.task) w.task.handle = h;
       const r = await h.result;
+      this.emitHookEvents(pod, r.events);
       ok = r.errors.length === 0;
       if (!ok) this.log.warn({ pod: podKey(pod), errors: r.errors }, 'pod kill incomplete; will retry');
       const after = await this.inspect(uid, w);
@@ -353,6 +360,10 @@ export class PodWorkers {
       emit(pod, { type: 'Warning', reason: 'FailedCreatePodSandBox', message: result.sandboxError });
       return;
     }
+    // Hook events of the kills come before the starts; those of a failed postStart after its Started.
+    const hookEvents = result.events ?? [];
+    const postStartEvents = hookEvents.filter((e) => e.reason === 'FailedPostStartHook' || (e.reason === 'Killing' && e.message === 'FailedPostStartHook'));
+    this.emitHookEvents(pod, hookEvents.filter((e) => !postStartEvents.includes(e)));
     for (const s of result.started) {
       const { image, init } = specOf(s.name);
       const container = { name: s.name, init };
@@ -377,9 +388,20 @@ export class PodWorkers {
         continue;
       }
       emit(pod, { type: 'Normal', reason: 'Created', message: `Created container ${s.name}`, container });
-      if (s.error) emit(pod, { type: 'Warning', reason: 'Failed', message: `Error: ${s.error.message}`, container });
+      if (s.error?.reason === 'PostStartHookError') {
+        // Upstream: Started, then the hook's failure and the kill it causes.
+        emit(pod, { type: 'Normal', reason: 'Started', message: `Started container ${s.name}`, container });
+        this.emitHookEvents(pod, postStartEvents.filter((e) => e.container === s.name));
+      } else if (s.error) emit(pod, { type: 'Warning', reason: 'Failed', message: `Error: ${s.error.message}`, container });
       else emit(pod, { type: 'Normal', reason: 'Started', message: `Started container ${s.name}`, container });
     }
+  }
+
+  /** Events of lifecycle hooks that ran on the pool thread (FailedPostStartHook, FailedPreStopHook, Killing). */
+  private emitHookEvents(pod: Pod, events: readonly HookEvent[] | undefined): void {
+    const emit = this.opts.onEvent;
+    if (!emit || !events) return;
+    for (const e of events) emit(pod, { type: e.type, reason: e.reason, message: e.message, container: { name: e.container, init: pod.spec.initContainers?.some((c) => c.name === e.container) ?? false } });
   }
 
   private async cleanup(uid: string): Promise<void> {
@@ -402,6 +424,7 @@ export class PodWorkers {
       now: new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       syncErrors: w.syncErrors,
       previous: w.status,
+      ...(w.postStart ? { postStartRunning: (name: string, c: { createdAt: number }) => w.postStart !== undefined && w.postStart.names.has(name) && c.createdAt >= w.postStart.since } : {}),
       ...(this.opts.hostIP ? { hostIP: this.opts.hostIP } : {}),
     });
     const changed = JSON.stringify(status) !== JSON.stringify(w.status);

@@ -21,6 +21,11 @@ export interface StatusInputs {
   syncErrors?: ReadonlyMap<string, SyncError>;
   previous?: PodStatus | undefined;
   hostIP?: string;
+  /**
+   * The container's postStart hook is still running: upstream does not report it running until
+   * the hook returns (its pod worker is busy in SyncPod), so it still waits as ContainerCreating.
+   */
+  postStartRunning?: (name: string, c: RuntimeContainer) => boolean;
   /** The pod was killed for good (deleted, or evicted): nothing restarts any more. */
   terminal?: { phase: 'Failed' | 'Succeeded'; reason?: string; message?: string };
 }
@@ -79,13 +84,14 @@ function containerStatus(spec: Container, state: PodRuntimeState, inputs: Status
   };
   const syncError = inputs.syncErrors?.get(spec.name);
   if (latest) {
-    status.state = runtimeState(latest);
+    const hookRunning = latest.state === 'running' && inputs.postStartRunning?.(spec.name, latest) === true;
+    status.state = runtimeState(hookRunning ? { ...latest, state: 'created' } : latest);
     status.restartCount = latest.restartCount;
     status.image = latest.image || status.image;
     status.imageID = latest.imageRef;
     status.containerID = containerId(latest);
     if (previous) status.lastState = runtimeState(previous).terminated ? terminatedState(previous) : {};
-    if (latest.state === 'running') {
+    if (latest.state === 'running' && !hookRunning) {
       status.started = inputs.started?.(spec.name, latest.id) ?? true;
       status.ready = status.started && (inputs.ready?.(spec.name, latest.id) ?? true);
     }
