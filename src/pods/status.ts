@@ -105,11 +105,31 @@ function containerStatus(spec: Container, state: PodRuntimeState, inputs: Status
   return status;
 }
 
-/** Upstream getPhase over the computed container statuses. */
+/**
+ * Upstream getPhase over the computed container statuses. Sidecars (restartable init containers)
+ * count as upstream 1.28+ counts them: a running one is running (pending while not started), a
+ * stopped one is not counted at all, so a stopped sidecar never fails a finished pod.
+ */
 export function podPhase(pod: Pod, init: ContainerStatus[], app: ContainerStatus[]): PodPhase {
   let pendingInit = 0;
   let failedInit = 0;
-  for (const s of init) {
+  let unknown = 0;
+  let running = 0;
+  let waiting = 0;
+  let stopped = 0;
+  let succeeded = 0;
+  const initSpecs = pod.spec.initContainers ?? [];
+  for (const [i, s] of init.entries()) {
+    if (initSpecs[i]?.restartPolicy === 'Always') {
+      if (s.state.running) {
+        running++;
+        if (!s.started) pendingInit++;
+      } else if (s.state.waiting && !s.lastState.terminated) {
+        pendingInit++;
+        waiting++;
+      }
+      continue;
+    }
     if (s.state.running) pendingInit++;
     else if (s.state.terminated) {
       if (s.state.terminated.exitCode !== 0) failedInit++;
@@ -118,11 +138,6 @@ export function podPhase(pod: Pod, init: ContainerStatus[], app: ContainerStatus
       else pendingInit++;
     } else pendingInit++;
   }
-  let unknown = 0;
-  let running = 0;
-  let waiting = 0;
-  let stopped = 0;
-  let succeeded = 0;
   for (const s of app) {
     if (s.state.running) running++;
     else if (s.state.terminated) {

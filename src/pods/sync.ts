@@ -76,6 +76,10 @@ export function planSync(pod: Pod, state: PodRuntimeState, ctx: SyncContext): Sy
     retryAfterMs: undefined,
   };
   const candidates: { kind: 'init' | 'app'; index: number; c: Container }[] = [];
+  for (const i of actions.sidecarsToStart) {
+    const c = pod.spec.initContainers?.[i];
+    if (c) candidates.push({ kind: 'init', index: i, c });
+  }
   if (actions.nextInitContainer !== undefined) {
     const c = pod.spec.initContainers?.[actions.nextInitContainer];
     if (c) candidates.push({ kind: 'init', index: actions.nextInitContainer, c });
