@@ -41,6 +41,8 @@ interface Worker {
   removed: boolean;
   firstSeen: number;
   startedReported: boolean;
+  /** The pod failed for good before its containers did (activeDeadlineSeconds): its final phase. */
+  terminal: { phase: 'Failed'; reason: string; message: string } | undefined;
   /** Containers a running sync started with a postStart hook (since when): not Running yet. */
   postStart: { names: ReadonlySet<string>; since: number } | undefined;
 }
@@ -83,6 +85,11 @@ class PodPrepareError extends Error {
   constructor(readonly reason: string, message: string) {
     super(message);
   }
+}
+
+/** The sync found the pod past its active deadline: nothing to plan, the worker terminates it. */
+class DeadlinePassed extends Error {
+  readonly code = 'KTS_POD_DEADLINE';
 }
 
 /** What a worker reacts to in a runtime state: which containers and sandboxes exist, in which state. */
@@ -130,7 +137,7 @@ export class PodWorkers {
     const uid = pod.metadata.uid ?? '';
     let w = this.workers.get(uid);
     if (!w) {
-      w = { state: initialPodWorkerState(pod), timer: undefined, task: undefined, draining: [], status: undefined, syncErrors: new Map(), removed: false, firstSeen: this.clock.now(), startedReported: false, postStart: undefined };
+      w = { state: initialPodWorkerState(pod), timer: undefined, task: undefined, draining: [], status: undefined, syncErrors: new Map(), removed: false, firstSeen: this.clock.now(), startedReported: false, terminal: undefined, postStart: undefined };
       this.workers.set(uid, w);
     }
     this.deliver(uid, { type: 'update', pod, at: this.clock.now() });
@@ -250,9 +257,22 @@ export class PodWorkers {
     let outcome: SyncOutcome = 'ok';
     let podFinished = false;
     let retryAfterMs: number | undefined;
+    let deadlineAt: number | undefined;
     try {
       const state = await this.inspect(uid, w);
       if (w.task?.cancelled) return;
+      deadlineAt = this.activeDeadline(pod, w);
+      if (deadlineAt !== undefined && this.clock.now() >= deadlineAt) {
+        // Upstream's activeDeadlineHandler: the pod fails, then the worker kills it.
+        if (!w.terminal) {
+          w.terminal = { phase: 'Failed', reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' };
+          this.opts.onEvent?.(pod, { type: 'Normal', reason: 'DeadlineExceeded', message: w.terminal.message });
+          this.log.info({ pod: podKey(pod), activeDeadlineSeconds: pod.spec.activeDeadlineSeconds }, 'pod passed its active deadline');
+        }
+        this.recomputeStatus(uid, w, state);
+        podFinished = true;
+        throw new DeadlinePassed();
+      }
       const injected = this.injectedSyncErrors.get(uid) ?? 0;
       if (injected > 0) {
         this.injectedSyncErrors.set(uid, injected - 1);
@@ -299,19 +319,30 @@ export class PodWorkers {
       podFinished = phase === 'Succeeded' || phase === 'Failed';
     } catch (err) {
       if (w.task?.cancelled || this.stopping) return;
-      outcome = 'error';
-      if (err instanceof PodPrepareError) {
+      if (err instanceof DeadlinePassed) {
+        // Not an error: podFinished is set, the worker moves on to terminating.
+      } else if (err instanceof PodPrepareError) {
+        outcome = 'error';
         this.log.warn({ pod: podKey(pod), reason: err.reason, err: err.message }, 'pod not prepared; sync skipped');
         const state = this.cache.get(uid);
         if (state) this.recomputeStatus(uid, w, state);
       } else {
+        outcome = 'error';
         this.log.error({ pod: podKey(pod), err: err instanceof Error ? err.message : String(err) }, 'pod sync failed');
       }
     } finally {
       this.opts.metrics?.podWorkerDuration.observe({ operation_type: op }, (performance.now() - t0) / 1000);
     }
     if (w.task?.work === work) w.task = undefined;
-    this.deliver(uid, { type: 'sync-done', work, outcome, podFinished, at: this.clock.now(), ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+    this.deliver(uid, { type: 'sync-done', work, outcome, podFinished, at: this.clock.now(), ...(retryAfterMs === undefined ? {} : { retryAfterMs }), ...(deadlineAt === undefined ? {} : { deadlineAt }) });
+  }
+
+  /** When the pod's activeDeadlineSeconds runs out: counted from its status startTime (upstream). */
+  private activeDeadline(pod: Pod, w: Worker): number | undefined {
+    const seconds = pod.spec.activeDeadlineSeconds;
+    if (seconds === undefined || seconds <= 0) return undefined;
+    const start = w.status?.startTime ? Date.parse(w.status.startTime) : w.firstSeen;
+    return (Number.isFinite(start) ? start : w.firstSeen) + seconds * 1000;
   }
 
   private async terminate(uid: string, w: Worker, work: number, pod: Pod, graceSeconds: number, reason: string): Promise<void> {
@@ -424,6 +455,7 @@ export class PodWorkers {
       now: new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       syncErrors: w.syncErrors,
       previous: w.status,
+      ...(w.terminal ? { terminal: w.terminal } : {}),
       ...(w.postStart ? { postStartRunning: (name: string, c: { createdAt: number }) => w.postStart !== undefined && w.postStart.names.has(name) && c.createdAt >= w.postStart.since } : {}),
       ...(this.opts.hostIP ? { hostIP: this.opts.hostIP } : {}),
     });
