@@ -16,6 +16,7 @@ import type { Backoff } from './backoff.js';
 import { containerHash } from './hash.js';
 import { ANNOTATION_PRESTOP_HANDLER, containerConfigFor, sandboxConfigFor, type SandboxOptions } from './cri-config.js';
 import { runHook, withinMs } from './hooks.js';
+import { terminationMessageMount } from './termination-message.js';
 import { containerFromStatus, podIdentity, sandboxFromStatus } from '../actors/pleg.js';
 import { emptyRuntimeState, latestContainer, LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID, type PodRuntimeState } from './runtime-state.js';
 import type { SyncError } from './status.js';
@@ -329,6 +330,14 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
     } catch (err) {
       result.started.push({ name: step.name, error: { reason: 'CreateContainerConfigError', message: message(err) } });
       continue;
+    }
+    try {
+      // Upstream: a host file the container can write its termination message to; when it
+      // cannot be made, the container runs without it (upstream logs and goes on too).
+      const tm = opts.podsDir ? terminationMessageMount(opts.podsDir, uid, spec) : undefined;
+      if (tm) (config.mounts ??= []).push({ ...tm, readonly: false, selinuxRelabel: false, propagation: 'PROPAGATION_PRIVATE' });
+    } catch {
+      // no termination message for this container
     }
     let containerId: string;
     try {
