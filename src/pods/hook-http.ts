@@ -25,7 +25,9 @@ export function hookHttpGet(t: HookHttpTarget, signal?: AbortSignal): Promise<{ 
   for (const h of t.headers) headers[h.name] = h.value;
   return new Promise((resolve) => {
     const lib = t.scheme === 'HTTPS' ? https : http;
-    const req = lib.get(url, { headers, agent: false, rejectUnauthorized: false, ...(signal ? { signal } : {}) }, (res) => {
+    // insecureHTTPParser: Go's client (upstream's) accepts bare-LF headers, as CGI scripts behind
+    // busybox httpd write them; Node's strict parser would fail such a hook.
+    const req = lib.get(url, { headers, agent: false, rejectUnauthorized: false, insecureHTTPParser: true, ...(signal ? { signal } : {}) }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode === undefined ? {} : { statusCode: res.statusCode }));
       res.on('error', (err) => resolve({ error: `Get ${JSON.stringify(url)}: ${err.message}` }));
