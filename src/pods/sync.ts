@@ -208,7 +208,7 @@ async function killContainer(cri: CriClient, pod: Pod | undefined, c: KillTarget
     const spec = [...(owner.spec.initContainers ?? []), ...owner.spec.containers].find((s) => s.name === c.name) ?? { name: c.name };
     const t0 = Date.now();
     const r = await withinMs(runHook(preStop, { cri, pod: owner, container: spec, containerId: c.id, podIP: sandboxIP(cri, c.sandboxId, signal), ...(signal ? { signal } : {}) }), graceSeconds * 1000);
-    if (r.done && r.value !== undefined) events.push({ type: 'Warning', reason: 'FailedPreStopHook', message: r.value, container: c.name });
+    if (r.done && r.value !== undefined && !signal?.aborted) events.push({ type: 'Warning', reason: 'FailedPreStopHook', message: r.value, container: c.name });
     grace = Math.max(MINIMUM_GRACE_SECONDS, graceSeconds - Math.floor((Date.now() - t0) / 1000));
   }
   await cri.StopContainer({ containerId: c.id, timeout: grace }, { ...opts, timeoutMs: cri.runtimeRequestTimeoutMs + grace * 1000 });
@@ -357,8 +357,10 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
     const hookFailure = postStart
       ? await runHook(postStart, { cri, pod, container: spec, containerId, podIP: sandboxIP(cri, result.sandboxId, signal), ...(signal ? { signal } : {}) })
       : undefined;
-    if (hookFailure === undefined) {
+    if (hookFailure === undefined || signal?.aborted) {
+      // A hook cut short by the sync's cancellation (a kill came) is no failure of the hook.
       result.started.push({ name: step.name, containerId, ...pulled });
+      if (signal?.aborted) return result;
       continue;
     }
     // Upstream: a failed postStart kills the container (its preStop included); the restart

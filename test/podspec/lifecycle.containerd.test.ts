@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { killPod } from '../../src/pods/sync.js';
 import { startStaticNode, type StaticNode } from '../helpers/static-node.js';
 import { waitFor } from '../helpers/cri-fixtures.js';
 
@@ -131,6 +132,24 @@ describe('container lifecycle on containerd', () => {
     assert.ok(ms >= 3000, `the hook got its grace period (${ms} ms)`);
     assert.ok(ms < 15_000, `the 30 s hook did not hold the kill (${ms} ms)`);
     console.log(`# preStop sleep 30 with grace 3 s: pod killed in ${ms} ms`);
+  });
+
+  it('a kill without the pod spec (a kubelet restarted) runs the preStop its container annotation carries', async () => {
+    const v = dataVolume('prestop-annotation');
+    node.writePod('prestop-annotation', {
+      volumes: v.volumes,
+      containers: [{ name: 'c', volumeMounts: [v.mount], command: ['sleep', '3600'], lifecycle: { preStop: { exec: { command: ['sh', '-c', 'echo from-annotation > /data/hook'] } } } }],
+    });
+    await node.waitStatus('prestop-annotation', 'Running', (s) => s.phase === 'Running');
+    const uid = uidOf('prestop-annotation');
+    const id = await node.containerId('prestop-annotation', 'c');
+    const st = await node.cri.ContainerStatus({ containerId: id, verbose: false });
+    assert.equal(st.status?.annotations['io.kubernetes.container.preStopHandler'], JSON.stringify({ exec: { command: ['sh', '-c', 'echo from-annotation > /data/hook'] } }));
+    // What the kubelet does for a pod it no longer knows (an orphan after a restart): no spec.
+    const r = await killPod(node.cri, uid, 2);
+    assert.deepEqual(r.errors, []);
+    assert.equal(marker('prestop-annotation', 'hook'), 'from-annotation\n');
+    await removeAndWait('prestop-annotation');
   });
 
   it('a failing preStop gives FailedPreStopHook and the kill goes on', async () => {
