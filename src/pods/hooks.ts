@@ -9,7 +9,17 @@
 // its own (upstream runs it with timeout 0) but stops with the sync's cancel signal.
 import type { Container, HTTPGetAction, LifecycleHandler, Pod } from '../api/core-v1.js';
 import type { CriClient } from '../native/cri/client.js';
-import { hookHttpGet } from './hook-http.js';
+import { httpGetAction } from '../probes/http-get.js';
+import { packageVersion } from '../version.js';
+
+/** postStart has no deadline of its own; the HTTP client needs one: the longest a timer takes. */
+const NO_DEADLINE_MS = 2 ** 31 - 1;
+
+/** Upstream's hook requests say kube-lifecycle/<major.minor> where probes say kube-probe. */
+function lifecycleUserAgent(): string {
+  const [major = '0', minor = '0'] = packageVersion().replace(/^v/, '').split('.');
+  return `kube-lifecycle/${major}.${minor}`;
+}
 
 export interface HookTarget {
   cri: CriClient;
@@ -71,8 +81,9 @@ export async function runHook(handler: LifecycleHandler, t: HookTarget): Promise
     if (port === undefined) return fail(`couldn't find port: ${String(action.port)} in ${t.container.name}`);
     const host = action.host || (await t.podIP().catch(() => undefined));
     if (!host) return fail('no host: the pod has no IP');
-    const r = await hookHttpGet({ host, port, path, scheme: action.scheme ?? 'HTTP', headers: action.httpHeaders ?? [] }, t.signal);
-    return r.error === undefined ? undefined : fail(r.error);
+    const r = await httpGetAction({ host, port, path, scheme: action.scheme ?? 'HTTP', headers: action.httpHeaders ?? [] }, NO_DEADLINE_MS, { userAgent: lifecycleUserAgent() });
+    // Upstream's hook fails on a transport error only: any HTTP answer means the hook ran.
+    return r.statusCode !== undefined ? undefined : fail(r.message);
   }
   if (handler.tcpSocket) {
     // Upstream accepts tcpSocket in the API but never runs it for hooks (deprecated, no-op).
