@@ -14,7 +14,7 @@ import { Backoff, systemClock, type Clock } from '../pods/backoff.js';
 import type { SandboxOptions } from '../pods/cri-config.js';
 import type { PodRuntimeState } from '../pods/runtime-state.js';
 import { computePodStatus, type SyncError } from '../pods/status.js';
-import { applySyncResult, planSync, type HookEvent, type SyncPlan, type SyncResult } from '../pods/sync.js';
+import { applySyncResult, planSync, type SyncPlan, type SyncResult } from '../pods/sync.js';
 import { silentLogger } from '../log.js';
 import {
   DEFAULT_POD_WORKER_CONFIG,
@@ -28,6 +28,7 @@ import {
 } from './pod-worker.js';
 import type { SyncPool, TaskHandle } from './sync-pool.js';
 import type { PrepareResult } from '../volumes/prepare.js';
+import type { HookEvent } from '../pods/sync.js';
 
 interface Worker {
   state: PodWorkerState;
@@ -455,9 +456,9 @@ export class PodWorkers {
       now: new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       syncErrors: w.syncErrors,
       previous: w.status,
+      ...(this.opts.hostIP ? { hostIP: this.opts.hostIP } : {}),
       ...(w.terminal ? { terminal: w.terminal } : {}),
       ...(w.postStart ? { postStartRunning: (name: string, c: { createdAt: number }) => w.postStart !== undefined && w.postStart.names.has(name) && c.createdAt >= w.postStart.since } : {}),
-      ...(this.opts.hostIP ? { hostIP: this.opts.hostIP } : {}),
     });
     const changed = JSON.stringify(status) !== JSON.stringify(w.status);
     w.status = status;

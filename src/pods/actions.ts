@@ -113,8 +113,8 @@ export function nextInitContainer(pod: Pod, state: PodRuntimeState): { index: nu
   return { index: 0, lastFailed: false, done: false };
 }
 
-/** Why a running container must be restarted (spec changed, probe failed), or undefined. */
-function runningVerdict(c: Container, id: string, hash: string, probes: ProbeVerdicts): { reason: string; message: string } | undefined {
+/** Why a running sidecar must be restarted (spec changed, probe failed), or undefined. */
+function sidecarVerdict(c: Container, id: string, hash: string, probes: ProbeVerdicts): { reason: string; message: string } | undefined {
   if (hash !== '' && hash !== containerHash(c)) return { reason: 'SpecChanged', message: `Container ${c.name} definition changed, will be restarted` };
   if (probes.livenessFailed?.(c.name, id)) return { reason: 'Unhealthy', message: `Container ${c.name} failed liveness probe, will be restarted` };
   if (probes.startupFailed?.(c.name, id)) return { reason: 'Unhealthy', message: `Container ${c.name} failed startup probe, will be restarted` };
@@ -180,12 +180,23 @@ export function computePodActions(pod: Pod, state: PodRuntimeState, probes: Prob
       if (shouldStartContainer(c, pod, state)) actions.containersToStart.push(i);
       return;
     }
-    const verdict = runningVerdict(c, latest.id, latest.hash, probes);
-    if (verdict === undefined) {
+    let reason: string | undefined;
+    let message = '';
+    if (latest.hash !== '' && latest.hash !== containerHash(c)) {
+      reason = 'SpecChanged';
+      message = `Container ${c.name} definition changed, will be restarted`;
+    } else if (probes.livenessFailed?.(c.name, latest.id)) {
+      reason = 'Unhealthy';
+      message = `Container ${c.name} failed liveness probe, will be restarted`;
+    } else if (probes.startupFailed?.(c.name, latest.id)) {
+      reason = 'Unhealthy';
+      message = `Container ${c.name} failed startup probe, will be restarted`;
+    }
+    if (reason === undefined) {
       keep++;
       return;
     }
-    actions.containersToKill.push({ id: latest.id, name: c.name, ...verdict });
+    actions.containersToKill.push({ id: latest.id, name: c.name, reason, message });
     if (pod.spec.restartPolicy !== 'Never') actions.containersToStart.push(i);
   });
   if (keep === 0 && actions.containersToStart.length === 0) {
@@ -201,7 +212,7 @@ export function computePodActions(pod: Pod, state: PodRuntimeState, probes: Prob
       return;
     }
     if (latest.state !== 'running') return;
-    const verdict = runningVerdict(c, latest.id, latest.hash, probes);
+    const verdict = sidecarVerdict(c, latest.id, latest.hash, probes);
     if (verdict) {
       actions.containersToKill.push({ id: latest.id, name: c.name, ...verdict });
       actions.sidecarsToStart.push(i);
