@@ -1,6 +1,6 @@
 // Container lifecycle hooks (postStart, preStop), run on a pool thread where the sync and kill
 // tasks hold the CRI client: exec through CRI ExecSync, httpGet against the pod IP (or the
-// handler's host). A failed hook is an answer, not an exception: the caller gets upstream's
+// handler's host) with the probes' HTTP client (src/probes/http-get.ts). A failed hook is an answer, not an exception: the caller gets upstream's
 // event message (FailedPostStartHook / FailedPreStopHook events carry it verbatim) and decides
 // what follows: a failed postStart kills the container, a failed preStop lets the kill go on.
 //
