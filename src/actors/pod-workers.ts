@@ -287,6 +287,7 @@ export class PodWorkers {
       retryAfterMs = plan.retryAfterMs;
       if (plan.killPod || plan.createSandbox || plan.start.length > 0 || plan.containersToKill.length > 0) {
         const hooked = plan.start.filter((st) => (st.kind === 'init' ? pod.spec.initContainers?.[st.index] : pod.spec.containers[st.index])?.lifecycle?.postStart);
+        // Wall clock, not this.clock: it is compared with the runtime's createdAt (1 s of slack).
         w.postStart = hooked.length > 0 ? { names: new Set(hooked.map((st) => st.name)), since: Date.now() - 1000 } : undefined;
         const h = this.opts.pool.run({ type: 'sync', pod, plan, sandbox: { ...this.opts.sandbox, attempt: plan.attempt }, ...(prepared ? { prepared: prepared.prepared } : {}) });
         if (w.task) w.task.handle = h;
