@@ -5,7 +5,7 @@
 // Markers go to a hostPath folder the test reads on the host.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -287,6 +287,11 @@ describe('container lifecycle on containerd', () => {
     assert.equal(term('logs')?.message, 'line1\nline2\n');
     assert.equal(term('logs')?.exitCode, 7);
     assert.equal(term('nologs')?.message, undefined, 'exit 0: the logs are not read');
+    // The message files live under <root-dir>/pods/<uid>/containers/<name>/, gone with the pod.
+    const containersDir = join(node.dir, 'root', 'pods', uidOf('tmsg'), 'containers');
+    assert.equal(readdirSync(join(containersDir, 'file')).length, 1);
+    assert.equal(readFileSync(join(containersDir, 'file', readdirSync(join(containersDir, 'file'))[0] ?? ''), 'utf8'), 'custom message');
     await removeAndWait('tmsg');
+    await waitFor('message files removed with the pod', () => (existsSync(containersDir) ? undefined : true), 30_000, 100);
   });
 });
