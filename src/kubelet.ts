@@ -192,7 +192,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   const podConfig = new PodConfig(sources);
   const workers = new PodWorkers({
     pool,
-    sandbox: { podLogsDir: '/var/log/pods', hostResolvConf: readHostResolvConf(cfg.resolvConf), clusterDNS: cfg.clusterDNS, clusterDomain: cfg.clusterDomain || 'cluster.local' },
+    sandbox: { podLogsDir: '/var/log/pods', podsDir: join(cfg.rootDir, 'pods'), hostResolvConf: readHostResolvConf(cfg.resolvConf), clusterDNS: cfg.clusterDNS, clusterDomain: cfg.clusterDomain || 'cluster.local' },
     ...(nodeIPs[0] ? { hostIP: nodeIPs[0] } : {}),
     crashLoopBackOff: { initialMs: cfg.kubeletTS.crashLoopBackOffInitial, maxMs: cfg.kubeletTS.crashLoopBackOffMax },
     worker: { syncFrequencyMs: cfg.syncFrequency },

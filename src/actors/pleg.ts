@@ -14,6 +14,7 @@ import type { Container__Output } from '../gen/cri/runtime/v1/Container.js';
 import type { ContainerStatus__Output } from '../gen/cri/runtime/v1/ContainerStatus.js';
 import type { PodSandbox__Output } from '../gen/cri/runtime/v1/PodSandbox.js';
 import type { PodSandboxStatus__Output } from '../gen/cri/runtime/v1/PodSandboxStatus.js';
+import { containerMessage } from '../pods/termination-message.js';
 import {
   ANNOTATION_CONTAINER_HASH,
   ANNOTATION_RESTART_COUNT,
@@ -129,7 +130,8 @@ export function containerFromStatus(s: ContainerStatus__Output, sandboxId: strin
     finishedAt: nsToMs(s.finishedAt),
     exitCode: s.exitCode,
     reason: s.reason,
-    message: s.message,
+    // The runtime's message, plus the termination message once the container exited.
+    message: containerMessage(s),
     image: s.image?.image ?? '',
     imageRef: s.imageRef,
   };

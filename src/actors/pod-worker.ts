@@ -12,7 +12,9 @@
 //    down; a kill while a sync runs cancels that sync;
 //  - a pod whose containers are all done for good (phase Succeeded/Failed) terminates on its own;
 //  - requeue after a good sync: sync-frequency with jitter; after an error 10 s (jittered);
-//    after "network not ready" 1 s; a runtime event for the pod resyncs it at once.
+//    after "network not ready" 1 s; a runtime event for the pod resyncs it at once;
+//  - a pod with activeDeadlineSeconds is woken up when its deadline comes (the sync reports
+//    `deadlineAt`), so it fails on time and not at the next resync.
 import type { Pod } from '../api/core-v1.js';
 
 export type Lifecycle = 'syncing' | 'terminating' | 'terminated';
@@ -22,7 +24,7 @@ export type SyncOutcome = 'ok' | 'error' | 'network-not-ready';
 export type PodWorkerMessage =
   | { type: 'update'; pod: Pod; at: number }
   | { type: 'kill'; gracePeriodSeconds?: number; reason: string; at: number }
-  | { type: 'sync-done'; work: number; outcome: SyncOutcome; podFinished: boolean; at: number; retryAfterMs?: number }
+  | { type: 'sync-done'; work: number; outcome: SyncOutcome; podFinished: boolean; at: number; retryAfterMs?: number; deadlineAt?: number }
   | { type: 'terminate-done'; work: number; ok: boolean; at: number }
   | { type: 'runtime-event'; at: number }
   | { type: 'tick'; at: number };
@@ -158,6 +160,8 @@ export function podWorkerTransition(s: PodWorkerState, m: PodWorkerMessage, cfg:
         const base = m.outcome === 'network-not-ready' ? cfg.networkNotReadyBackoffMs : cfg.errorBackoffMs;
         next = { ...next, consecutiveErrors: s.consecutiveErrors + 1, requeueAt: m.at + jitter(base, cfg, 0.5) };
       }
+      // The active deadline comes before the next resync: wake up for it.
+      if (m.deadlineAt !== undefined && next.requeueAt !== undefined && m.deadlineAt < next.requeueAt) next = { ...next, requeueAt: Math.max(m.at, m.deadlineAt) };
       if (!next.pending && next.requeueAt !== undefined) effects.push({ type: 'schedule', at: next.requeueAt });
       break;
     }

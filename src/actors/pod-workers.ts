@@ -28,6 +28,7 @@ import {
 } from './pod-worker.js';
 import type { SyncPool, TaskHandle } from './sync-pool.js';
 import type { PrepareResult } from '../volumes/prepare.js';
+import type { HookEvent } from '../pods/sync.js';
 
 interface Worker {
   state: PodWorkerState;
@@ -41,6 +42,10 @@ interface Worker {
   removed: boolean;
   firstSeen: number;
   startedReported: boolean;
+  /** The pod failed for good before its containers did (activeDeadlineSeconds): its final phase. */
+  terminal: { phase: 'Failed'; reason: string; message: string } | undefined;
+  /** Containers a running sync started with a postStart hook (since when): not Running yet. */
+  postStart: { names: ReadonlySet<string>; since: number } | undefined;
 }
 
 export interface PodWorkersOptions {
@@ -81,6 +86,11 @@ class PodPrepareError extends Error {
   constructor(readonly reason: string, message: string) {
     super(message);
   }
+}
+
+/** The sync found the pod past its active deadline: nothing to plan, the worker terminates it. */
+class DeadlinePassed extends Error {
+  readonly code = 'KTS_POD_DEADLINE';
 }
 
 /** What a worker reacts to in a runtime state: which containers and sandboxes exist, in which state. */
@@ -128,7 +138,7 @@ export class PodWorkers {
     const uid = pod.metadata.uid ?? '';
     let w = this.workers.get(uid);
     if (!w) {
-      w = { state: initialPodWorkerState(pod), timer: undefined, task: undefined, draining: [], status: undefined, syncErrors: new Map(), removed: false, firstSeen: this.clock.now(), startedReported: false };
+      w = { state: initialPodWorkerState(pod), timer: undefined, task: undefined, draining: [], status: undefined, syncErrors: new Map(), removed: false, firstSeen: this.clock.now(), startedReported: false, terminal: undefined, postStart: undefined };
       this.workers.set(uid, w);
     }
     this.deliver(uid, { type: 'update', pod, at: this.clock.now() });
@@ -248,9 +258,22 @@ export class PodWorkers {
     let outcome: SyncOutcome = 'ok';
     let podFinished = false;
     let retryAfterMs: number | undefined;
+    let deadlineAt: number | undefined;
     try {
       const state = await this.inspect(uid, w);
       if (w.task?.cancelled) return;
+      deadlineAt = this.activeDeadline(pod, w);
+      if (deadlineAt !== undefined && this.clock.now() >= deadlineAt) {
+        // Upstream's activeDeadlineHandler: the pod fails, then the worker kills it.
+        if (!w.terminal) {
+          w.terminal = { phase: 'Failed', reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' };
+          this.opts.onEvent?.(pod, { type: 'Normal', reason: 'DeadlineExceeded', message: w.terminal.message });
+          this.log.info({ pod: podKey(pod), activeDeadlineSeconds: pod.spec.activeDeadlineSeconds }, 'pod passed its active deadline');
+        }
+        this.recomputeStatus(uid, w, state);
+        podFinished = true;
+        throw new DeadlinePassed();
+      }
       const injected = this.injectedSyncErrors.get(uid) ?? 0;
       if (injected > 0) {
         this.injectedSyncErrors.set(uid, injected - 1);
@@ -263,9 +286,14 @@ export class PodWorkers {
       const plan = planSync(pod, state, ctx);
       retryAfterMs = plan.retryAfterMs;
       if (plan.killPod || plan.createSandbox || plan.start.length > 0 || plan.containersToKill.length > 0) {
+        const hooked = plan.start.filter((st) => (st.kind === 'init' ? pod.spec.initContainers?.[st.index] : pod.spec.containers[st.index])?.lifecycle?.postStart);
+        // Wall clock, not this.clock: it is compared with the runtime's createdAt (1 s of slack).
+        w.postStart = hooked.length > 0 ? { names: new Set(hooked.map((st) => st.name)), since: Date.now() - 1000 } : undefined;
         const h = this.opts.pool.run({ type: 'sync', pod, plan, sandbox: { ...this.opts.sandbox, attempt: plan.attempt }, ...(prepared ? { prepared: prepared.prepared } : {}) });
         if (w.task) w.task.handle = h;
-        const { result } = await h.result;
+        const { result } = await h.result.finally(() => {
+          w.postStart = undefined;
+        });
         w.syncErrors = applySyncResult(pod, plan, result, ctx);
         this.emitSyncEvents(pod, plan, result);
         for (const s of result.started) {
@@ -293,19 +321,30 @@ export class PodWorkers {
       podFinished = phase === 'Succeeded' || phase === 'Failed';
     } catch (err) {
       if (w.task?.cancelled || this.stopping) return;
-      outcome = 'error';
-      if (err instanceof PodPrepareError) {
+      if (err instanceof DeadlinePassed) {
+        // Not an error: podFinished is set, the worker moves on to terminating.
+      } else if (err instanceof PodPrepareError) {
+        outcome = 'error';
         this.log.warn({ pod: podKey(pod), reason: err.reason, err: err.message }, 'pod not prepared; sync skipped');
         const state = this.cache.get(uid);
         if (state) this.recomputeStatus(uid, w, state);
       } else {
+        outcome = 'error';
         this.log.error({ pod: podKey(pod), err: err instanceof Error ? err.message : String(err) }, 'pod sync failed');
       }
     } finally {
       this.opts.metrics?.podWorkerDuration.observe({ operation_type: op }, (performance.now() - t0) / 1000);
     }
     if (w.task?.work === work) w.task = undefined;
-    this.deliver(uid, { type: 'sync-done', work, outcome, podFinished, at: this.clock.now(), ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+    this.deliver(uid, { type: 'sync-done', work, outcome, podFinished, at: this.clock.now(), ...(retryAfterMs === undefined ? {} : { retryAfterMs }), ...(deadlineAt === undefined ? {} : { deadlineAt }) });
+  }
+
+  /** When the pod's activeDeadlineSeconds runs out: counted from its status startTime (upstream). */
+  private activeDeadline(pod: Pod, w: Worker): number | undefined {
+    const seconds = pod.spec.activeDeadlineSeconds;
+    if (seconds === undefined || seconds <= 0) return undefined;
+    const start = w.status?.startTime ? Date.parse(w.status.startTime) : w.firstSeen;
+    return (Number.isFinite(start) ? start : w.firstSeen) + seconds * 1000;
   }
 
   private async terminate(uid: string, w: Worker, work: number, pod: Pod, graceSeconds: number, reason: string): Promise<void> {
@@ -318,9 +357,10 @@ export class PodWorkers {
         const running = this.cache.get(uid)?.containers.filter((c) => c.state === 'running') ?? [];
         for (const c of running) this.opts.onEvent(pod, { type: 'Normal', reason: 'Killing', message: `Stopping container ${c.name}`, container: { name: c.name, init: pod.spec.initContainers?.some((i) => i.name === c.name) ?? false } });
       }
-      const h = this.opts.pool.run({ type: 'kill', uid, graceSeconds });
+      const h = this.opts.pool.run({ type: 'kill', uid, graceSeconds, pod });
       if (w.task) w.task.handle = h;
       const r = await h.result;
+      this.emitHookEvents(pod, r.events);
       ok = r.errors.length === 0;
       if (!ok) this.log.warn({ pod: podKey(pod), errors: r.errors }, 'pod kill incomplete; will retry');
       const after = await this.inspect(uid, w);
@@ -353,6 +393,10 @@ export class PodWorkers {
       emit(pod, { type: 'Warning', reason: 'FailedCreatePodSandBox', message: result.sandboxError });
       return;
     }
+    // Hook events of the kills come before the starts; those of a failed postStart after its Started.
+    const hookEvents = result.events ?? [];
+    const postStartEvents = hookEvents.filter((e) => e.reason === 'FailedPostStartHook' || (e.reason === 'Killing' && e.message === 'FailedPostStartHook'));
+    this.emitHookEvents(pod, hookEvents.filter((e) => !postStartEvents.includes(e)));
     for (const s of result.started) {
       const { image, init } = specOf(s.name);
       const container = { name: s.name, init };
@@ -377,9 +421,20 @@ export class PodWorkers {
         continue;
       }
       emit(pod, { type: 'Normal', reason: 'Created', message: `Created container ${s.name}`, container });
-      if (s.error) emit(pod, { type: 'Warning', reason: 'Failed', message: `Error: ${s.error.message}`, container });
+      if (s.error?.reason === 'PostStartHookError') {
+        // Upstream: Started, then the hook's failure and the kill it causes.
+        emit(pod, { type: 'Normal', reason: 'Started', message: `Started container ${s.name}`, container });
+        this.emitHookEvents(pod, postStartEvents.filter((e) => e.container === s.name));
+      } else if (s.error) emit(pod, { type: 'Warning', reason: 'Failed', message: `Error: ${s.error.message}`, container });
       else emit(pod, { type: 'Normal', reason: 'Started', message: `Started container ${s.name}`, container });
     }
+  }
+
+  /** Events of lifecycle hooks that ran on the pool thread (FailedPostStartHook, FailedPreStopHook, Killing). */
+  private emitHookEvents(pod: Pod, events: readonly HookEvent[] | undefined): void {
+    const emit = this.opts.onEvent;
+    if (!emit || !events) return;
+    for (const e of events) emit(pod, { type: e.type, reason: e.reason, message: e.message, container: { name: e.container, init: pod.spec.initContainers?.some((c) => c.name === e.container) ?? false } });
   }
 
   private async cleanup(uid: string): Promise<void> {
@@ -403,6 +458,8 @@ export class PodWorkers {
       syncErrors: w.syncErrors,
       previous: w.status,
       ...(this.opts.hostIP ? { hostIP: this.opts.hostIP } : {}),
+      ...(w.terminal ? { terminal: w.terminal } : {}),
+      ...(w.postStart ? { postStartRunning: (name: string, c: { createdAt: number }) => w.postStart !== undefined && w.postStart.names.has(name) && c.createdAt >= w.postStart.since } : {}),
     });
     const changed = JSON.stringify(status) !== JSON.stringify(w.status);
     w.status = status;

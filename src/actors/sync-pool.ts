@@ -18,7 +18,7 @@ import { fromPlainError, type PlainCriError } from '../native/cri/errors.js';
 import { serveCriOnPort } from '../native/cri/port-transport.js';
 import type { SandboxOptions } from '../pods/cri-config.js';
 import type { PodRuntimeState } from '../pods/runtime-state.js';
-import type { SyncPlan, SyncResult } from '../pods/sync.js';
+import type { HookEvent, SyncPlan, SyncResult } from '../pods/sync.js';
 import type { PreparedPod } from '../volumes/prepared.js';
 import { silentLogger } from '../log.js';
 
@@ -35,7 +35,7 @@ type TaskBase = { port?: MessagePort; cancel?: Int32Array };
 export type SyncTask = TaskBase &
   (
     | { type: 'sync'; pod: Pod; plan: SyncPlan; sandbox: SandboxOptions; prepared?: PreparedPod }
-    | { type: 'kill'; uid: string; graceSeconds: number }
+    | { type: 'kill'; uid: string; graceSeconds: number; pod?: Pod }
     | { type: 'inspect'; uid: string }
     | { type: 'remove'; uid: string }
     | { type: 'gc'; containers: string[]; sandboxes: string[] }
@@ -46,7 +46,7 @@ export type PlainError = PlainCriError | { kind: 'Error'; message: string; stack
 
 export type SyncTaskResult =
   | { type: 'sync'; result: SyncResult }
-  | { type: 'kill'; killed: string[]; errors: string[] }
+  | { type: 'kill'; killed: string[]; errors: string[]; events?: HookEvent[] }
   | { type: 'inspect'; state: PodRuntimeState }
   | { type: 'remove'; removed: string[] }
   | { type: 'gc'; removed: string[]; errors: string[] }

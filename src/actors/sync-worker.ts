@@ -63,7 +63,7 @@ export default async function runTask(task: SyncTask): Promise<SyncTaskResult> {
       case 'sync':
         return { type: 'sync', result: await executeSync(cri, task.pod, task.plan, { ...task.sandbox, ...(signal ? { signal } : {}), ...(task.prepared ? { prepared: task.prepared } : {}) }) };
       case 'kill':
-        return { type: 'kill', ...(await killPod(cri, task.uid, task.graceSeconds, signal)) };
+        return { type: 'kill', ...(await killPod(cri, task.uid, task.graceSeconds, { ...(signal ? { signal } : {}), ...(task.pod ? { pod: task.pod } : {}) })) };
       case 'inspect':
         return { type: 'inspect', state: await inspectPod(cri, task.uid, data.runtimeName, signal) };
       case 'remove': {

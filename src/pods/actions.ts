@@ -11,6 +11,11 @@
 //  3. app containers: start those that should (re)start per restart policy; restart running ones
 //     whose spec hash changed or whose liveness/startup probe failed; kill the pod when nothing
 //     should keep running.
+// Sidecars (init containers with restartPolicy Always, upstream 1.28+): in step 2 a sidecar that
+// has started (running, or exited since) lets the next init container go; from then on, while
+// the pod runs, a sidecar that exited is started again whatever the pod's restart policy (with
+// the same crash backoff), and one whose spec changed is restarted. Sidecars never keep a pod
+// alive: once no app container should run, the pod is killed (sidecars last, see killPod).
 import type { Container, Pod } from '../api/core-v1.js';
 import { containerHash } from './hash.js';
 import { latestContainer, type PodRuntimeState, type RuntimeContainer } from './runtime-state.js';
@@ -34,6 +39,8 @@ export interface PodActions {
   nextInitContainer: number | undefined;
   /** Indexes into spec.containers to start. */
   containersToStart: number[];
+  /** Indexes into spec.initContainers of sidecars to (re)start (they exited, or never ran). */
+  sidecarsToStart: number[];
   containersToKill: ContainerToKill[];
 }
 
@@ -42,6 +49,11 @@ export interface ProbeVerdicts {
   livenessFailed?: (name: string, containerId: string) => boolean;
   /** The startup probe of this container has failed (restart it). */
   startupFailed?: (name: string, containerId: string) => boolean;
+}
+
+/** A sidecar: an init container that keeps running beside the app containers. */
+export function isSidecar(c: Container | undefined): boolean {
+  return c?.restartPolicy === 'Always';
 }
 
 function restartsOnFailure(pod: Pod): boolean {
@@ -89,11 +101,24 @@ export function nextInitContainer(pod: Pod, state: PodRuntimeState): { index: nu
     if (!init) continue;
     const latest = latestContainer(state, init.name);
     if (!latest) continue;
+    if (isSidecar(init)) {
+      // Started once (running, or exited since: restarted on its own): the next one may go.
+      if (latest.state === 'created') return { index: undefined, lastFailed: false, done: false };
+      return i === inits.length - 1 ? { index: undefined, lastFailed: false, done: true } : { index: i + 1, lastFailed: false, done: false };
+    }
     if (failed(latest)) return { index: i, lastFailed: true, done: false };
     if (latest.state === 'running' || latest.state === 'created') return { index: undefined, lastFailed: false, done: false };
     if (succeeded(latest)) return i === inits.length - 1 ? { index: undefined, lastFailed: false, done: true } : { index: i + 1, lastFailed: false, done: false };
   }
   return { index: 0, lastFailed: false, done: false };
+}
+
+/** Why a running sidecar must be restarted (spec changed, probe failed), or undefined. */
+function sidecarVerdict(c: Container, id: string, hash: string, probes: ProbeVerdicts): { reason: string; message: string } | undefined {
+  if (hash !== '' && hash !== containerHash(c)) return { reason: 'SpecChanged', message: `Container ${c.name} definition changed, will be restarted` };
+  if (probes.livenessFailed?.(c.name, id)) return { reason: 'Unhealthy', message: `Container ${c.name} failed liveness probe, will be restarted` };
+  if (probes.startupFailed?.(c.name, id)) return { reason: 'Unhealthy', message: `Container ${c.name} failed startup probe, will be restarted` };
+  return undefined;
 }
 
 export function computePodActions(pod: Pod, state: PodRuntimeState, probes: ProbeVerdicts = {}): PodActions {
@@ -106,6 +131,7 @@ export function computePodActions(pod: Pod, state: PodRuntimeState, probes: Prob
     attempt: newest ? newest.attempt + (problem !== undefined ? 1 : 0) : 0,
     nextInitContainer: undefined,
     containersToStart: [],
+    sidecarsToStart: [],
     containersToKill: [],
   };
 
@@ -130,11 +156,20 @@ export function computePodActions(pod: Pod, state: PodRuntimeState, probes: Prob
   }
 
   const init = nextInitContainer(pod, state);
+  const inits = pod.spec.initContainers ?? [];
   if (!init.done) {
     if (init.index !== undefined) {
-      if (init.lastFailed && !restartsOnFailure(pod)) actions.killPod = true;
-      else actions.nextInitContainer = init.index;
+      if (init.lastFailed && !restartsOnFailure(pod)) {
+        actions.killPod = true;
+        return actions;
+      }
+      actions.nextInitContainer = init.index;
     }
+    // Sidecars already started that exited meanwhile come back while initialization goes on.
+    inits.forEach((c, i) => {
+      const latest = latestContainer(state, c.name);
+      if (isSidecar(c) && i !== init.index && latest && (latest.state === 'exited' || latest.state === 'unknown')) actions.sidecarsToStart.push(i);
+    });
     return actions;
   }
 
@@ -164,6 +199,24 @@ export function computePodActions(pod: Pod, state: PodRuntimeState, probes: Prob
     actions.containersToKill.push({ id: latest.id, name: c.name, reason, message });
     if (pod.spec.restartPolicy !== 'Never') actions.containersToStart.push(i);
   });
-  if (keep === 0 && actions.containersToStart.length === 0) actions.killPod = true;
+  if (keep === 0 && actions.containersToStart.length === 0) {
+    // Nothing of the app should run any more: sidecars do not hold the pod (a Job-like pod ends).
+    actions.killPod = true;
+    return actions;
+  }
+  inits.forEach((c, i) => {
+    if (!isSidecar(c)) return;
+    const latest = latestContainer(state, c.name);
+    if (!latest || latest.state === 'exited' || latest.state === 'unknown') {
+      actions.sidecarsToStart.push(i);
+      return;
+    }
+    if (latest.state !== 'running') return;
+    const verdict = sidecarVerdict(c, latest.id, latest.hash, probes);
+    if (verdict) {
+      actions.containersToKill.push({ id: latest.id, name: c.name, ...verdict });
+      actions.sidecarsToStart.push(i);
+    }
+  });
   return actions;
 }

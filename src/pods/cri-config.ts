@@ -32,6 +32,8 @@ export const ANNOTATION_PRESTOP_HANDLER = 'io.kubernetes.container.preStopHandle
 export interface SandboxOptions {
   attempt: number;
   podLogsDir?: string;
+  /** `<root-dir>/pods`: where termination-message files are made (none mounted when absent). */
+  podsDir?: string;
   /** resolv.conf content of the node, for dnsPolicy Default (and ClusterFirst without cluster DNS). */
   hostResolvConf?: string;
   clusterDNS?: readonly string[];

@@ -21,6 +21,11 @@ export interface StatusInputs {
   syncErrors?: ReadonlyMap<string, SyncError>;
   previous?: PodStatus | undefined;
   hostIP?: string;
+  /**
+   * The container's postStart hook is still running: upstream does not report it running until
+   * the hook returns (its pod worker is busy in SyncPod), so it still waits as ContainerCreating.
+   */
+  postStartRunning?: (name: string, c: RuntimeContainer) => boolean;
   /** The pod was killed for good (deleted, or evicted): nothing restarts any more. */
   terminal?: { phase: 'Failed' | 'Succeeded'; reason?: string; message?: string };
 }
@@ -79,13 +84,14 @@ function containerStatus(spec: Container, state: PodRuntimeState, inputs: Status
   };
   const syncError = inputs.syncErrors?.get(spec.name);
   if (latest) {
-    status.state = runtimeState(latest);
+    const hookRunning = latest.state === 'running' && inputs.postStartRunning?.(spec.name, latest) === true;
+    status.state = runtimeState(hookRunning ? { ...latest, state: 'created' } : latest);
     status.restartCount = latest.restartCount;
     status.image = latest.image || status.image;
     status.imageID = latest.imageRef;
     status.containerID = containerId(latest);
     if (previous) status.lastState = runtimeState(previous).terminated ? terminatedState(previous) : {};
-    if (latest.state === 'running') {
+    if (latest.state === 'running' && !hookRunning) {
       status.started = inputs.started?.(spec.name, latest.id) ?? true;
       status.ready = status.started && (inputs.ready?.(spec.name, latest.id) ?? true);
     }
@@ -99,11 +105,31 @@ function containerStatus(spec: Container, state: PodRuntimeState, inputs: Status
   return status;
 }
 
-/** Upstream getPhase over the computed container statuses. */
+/**
+ * Upstream getPhase over the computed container statuses. Sidecars (restartable init containers)
+ * count as upstream 1.28+ counts them: a running one is running (pending while not started), a
+ * stopped one is not counted at all, so a stopped sidecar never fails a finished pod.
+ */
 export function podPhase(pod: Pod, init: ContainerStatus[], app: ContainerStatus[]): PodPhase {
   let pendingInit = 0;
   let failedInit = 0;
-  for (const s of init) {
+  let unknown = 0;
+  let running = 0;
+  let waiting = 0;
+  let stopped = 0;
+  let succeeded = 0;
+  const initSpecs = pod.spec.initContainers ?? [];
+  for (const [i, s] of init.entries()) {
+    if (initSpecs[i]?.restartPolicy === 'Always') {
+      if (s.state.running) {
+        running++;
+        if (!s.started) pendingInit++;
+      } else if (s.state.waiting && !s.lastState.terminated) {
+        pendingInit++;
+        waiting++;
+      }
+      continue;
+    }
     if (s.state.running) pendingInit++;
     else if (s.state.terminated) {
       if (s.state.terminated.exitCode !== 0) failedInit++;
@@ -112,11 +138,6 @@ export function podPhase(pod: Pod, init: ContainerStatus[], app: ContainerStatus
       else pendingInit++;
     } else pendingInit++;
   }
-  let unknown = 0;
-  let running = 0;
-  let waiting = 0;
-  let stopped = 0;
-  let succeeded = 0;
   for (const s of app) {
     if (s.state.running) running++;
     else if (s.state.terminated) {

@@ -8,15 +8,17 @@
 //    typed per-container error with the upstream reason; nothing throws past it.
 // inspectPod reads a pod's runtime state back through CRI (what the PLEG relister does for pods
 // that changed).
-import type { Container, Pod } from '../api/core-v1.js';
+import type { Container, LifecycleHandler, Pod } from '../api/core-v1.js';
 import type { CriClient } from '../native/cri/client.js';
 import { isCriError } from '../native/cri/errors.js';
 import { computePodActions, type ContainerToKill, type ProbeVerdicts } from './actions.js';
 import type { Backoff } from './backoff.js';
 import { containerHash } from './hash.js';
-import { containerConfigFor, sandboxConfigFor, type SandboxOptions } from './cri-config.js';
+import { ANNOTATION_PRESTOP_HANDLER, containerConfigFor, sandboxConfigFor, type SandboxOptions } from './cri-config.js';
+import { runHook, withinMs } from './hooks.js';
+import { terminationMessageMount } from './termination-message.js';
 import { containerFromStatus, podIdentity, sandboxFromStatus } from '../actors/pleg.js';
-import { emptyRuntimeState, latestContainer, LABEL_POD_UID, type PodRuntimeState } from './runtime-state.js';
+import { emptyRuntimeState, latestContainer, LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID, type PodRuntimeState } from './runtime-state.js';
 import type { SyncError } from './status.js';
 import { containerInputs, type PreparedPod } from '../volumes/prepared.js';
 
@@ -78,6 +80,10 @@ export function planSync(pod: Pod, state: PodRuntimeState, ctx: SyncContext): Sy
     retryAfterMs: undefined,
   };
   const candidates: { kind: 'init' | 'app'; index: number; c: Container }[] = [];
+  for (const i of actions.sidecarsToStart) {
+    const c = pod.spec.initContainers?.[i];
+    if (c) candidates.push({ kind: 'init', index: i, c });
+  }
   if (actions.nextInitContainer !== undefined) {
     const c = pod.spec.initContainers?.[actions.nextInitContainer];
     if (c) candidates.push({ kind: 'init', index: actions.nextInitContainer, c });
@@ -129,6 +135,8 @@ export interface SyncResult {
   killed: string[];
   killErrors: string[];
   started: StartResult[];
+  /** Hook failures (and the kills they cause), in the order they happened. */
+  events?: HookEvent[];
 }
 
 /**
@@ -152,26 +160,102 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Stops every container and sandbox of a pod (KillPod): containers with the grace period, in parallel. */
-export async function killPod(cri: CriClient, uid: string, graceSeconds: number, signal?: AbortSignal): Promise<{ killed: string[]; errors: string[] }> {
+/** An event a hook produced on the pool thread; the pod worker publishes it with the others. */
+export interface HookEvent {
+  type: 'Normal' | 'Warning';
+  reason: 'FailedPostStartHook' | 'FailedPreStopHook' | 'Killing';
+  message: string;
+  container: string;
+}
+
+/** Upstream's minimumGracePeriodInSeconds: what a container gets after a slow preStop hook. */
+export const MINIMUM_GRACE_SECONDS = 2;
+
+/** The preStop handler of a container: from the pod spec, else the one its annotation carried. */
+function preStopOf(pod: Pod | undefined, name: string, annotations: Record<string, string> | undefined): LifecycleHandler | undefined {
+  const spec = pod ? [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find((c) => c.name === name) : undefined;
+  if (spec) return spec.lifecycle?.preStop;
+  const raw = annotations?.[ANNOTATION_PRESTOP_HANDLER];
+  if (!raw) return undefined;
+  try {
+    return JSON.parse(raw) as LifecycleHandler;
+  } catch {
+    return undefined;
+  }
+}
+
+function sandboxIP(cri: CriClient, sandboxId: string, signal?: AbortSignal): () => Promise<string | undefined> {
+  return async () => (await cri.PodSandboxStatus({ podSandboxId: sandboxId, verbose: false }, signal ? { signal } : {})).status?.network?.ip || undefined;
+}
+
+interface KillTarget {
+  id: string;
+  name: string;
+  sandboxId: string;
+  running: boolean;
+  annotations?: Record<string, string>;
+  labels?: Record<string, string>;
+}
+
+/**
+ * Kills one container as upstream's killContainer: the preStop hook first (a running container
+ * only), given at most the grace period; what it took comes off the grace StopContainer gets,
+ * never below 2 s. A failed or slow hook does not stop the kill.
+ */
+async function killContainer(cri: CriClient, pod: Pod | undefined, c: KillTarget, graceSeconds: number, events: HookEvent[], signal?: AbortSignal): Promise<void> {
+  const opts = signal ? { signal } : {};
+  let grace = graceSeconds;
+  const preStop = c.running && graceSeconds > 0 ? preStopOf(pod, c.name, c.annotations) : undefined;
+  if (preStop) {
+    const owner: Pod = pod ?? { metadata: { name: c.labels?.[LABEL_POD_NAME] ?? '', namespace: c.labels?.[LABEL_POD_NAMESPACE] ?? 'default', uid: c.labels?.[LABEL_POD_UID] ?? '' }, spec: { containers: [] } };
+    const spec = [...(owner.spec.initContainers ?? []), ...owner.spec.containers].find((s) => s.name === c.name) ?? { name: c.name };
+    const t0 = Date.now();
+    const r = await withinMs(runHook(preStop, { cri, pod: owner, container: spec, containerId: c.id, podIP: sandboxIP(cri, c.sandboxId, signal), ...(signal ? { signal } : {}) }), graceSeconds * 1000);
+    if (r.done && r.value !== undefined && !signal?.aborted) events.push({ type: 'Warning', reason: 'FailedPreStopHook', message: r.value, container: c.name });
+    grace = Math.max(MINIMUM_GRACE_SECONDS, graceSeconds - Math.floor((Date.now() - t0) / 1000));
+  }
+  await cri.StopContainer({ containerId: c.id, timeout: grace }, { ...opts, timeoutMs: cri.runtimeRequestTimeoutMs + grace * 1000 });
+}
+
+export interface KillPodOptions {
+  /** The pod, when known: preStop handlers from its spec, sidecars stopped last. */
+  pod?: Pod;
+  signal?: AbortSignal;
+}
+
+/**
+ * Stops every container and sandbox of a pod (KillPod): the app (and ordinary init) containers
+ * in parallel, then the sidecars (restartable init containers) one by one in reverse order, as
+ * upstream does so that a sidecar serves its app containers until they are gone. All of it
+ * within one grace period: later steps get what is left (at least 2 s each).
+ */
+export async function killPod(cri: CriClient, uid: string, graceSeconds: number, o: KillPodOptions = {}): Promise<{ killed: string[]; errors: string[]; events: HookEvent[] }> {
+  const { signal, pod } = o;
   const opts = signal ? { signal } : {};
   const filter = { labelSelector: { [LABEL_POD_UID]: uid } };
   const [containers, sandboxes] = await Promise.all([cri.ListContainers({ filter }, opts), cri.ListPodSandbox({ filter }, opts)]);
   const killed: string[] = [];
   const errors: string[] = [];
-  await Promise.all(
-    containers.containers
-      .filter((c) => c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_CREATED' || c.state === 'CONTAINER_UNKNOWN')
-      .map(async (c) => {
-        try {
-          // Upstream never gives less than 2 s to a running container (minimumGracePeriodInSeconds) unless 0 was asked.
-          await cri.StopContainer({ containerId: c.id, timeout: graceSeconds }, { ...opts, timeoutMs: cri.runtimeRequestTimeoutMs + graceSeconds * 1000 });
-          killed.push(c.id);
-        } catch (err) {
-          errors.push(`StopContainer ${c.id}: ${message(err)}`);
-        }
-      }),
-  );
+  const events: HookEvent[] = [];
+  const deadline = Date.now() + graceSeconds * 1000;
+  const left = (): number => (graceSeconds <= 0 ? graceSeconds : Math.max(MINIMUM_GRACE_SECONDS, Math.ceil((deadline - Date.now()) / 1000)));
+  const sidecars = (pod?.spec.initContainers ?? []).filter((c) => c.restartPolicy === 'Always').map((c) => c.name);
+  const live = containers.containers
+    .filter((c) => c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_CREATED' || c.state === 'CONTAINER_UNKNOWN')
+    .map((c): KillTarget => ({ id: c.id, name: c.labels[LABEL_CONTAINER_NAME] ?? c.metadata?.name ?? '', sandboxId: c.podSandboxId, running: c.state === 'CONTAINER_RUNNING', annotations: c.annotations, labels: c.labels }));
+  const kill = async (c: KillTarget, grace: number): Promise<void> => {
+    try {
+      // Upstream never gives less than 2 s to a running container (minimumGracePeriodInSeconds) unless 0 was asked.
+      await killContainer(cri, pod, c, grace, events, signal);
+      killed.push(c.id);
+    } catch (err) {
+      errors.push(`StopContainer ${c.id}: ${message(err)}`);
+    }
+  };
+  await Promise.all(live.filter((c) => !sidecars.includes(c.name)).map((c) => kill(c, graceSeconds)));
+  for (const name of [...sidecars].reverse()) {
+    for (const c of live.filter((x) => x.name === name)) await kill(c, left());
+  }
   for (const s of sandboxes.items.filter((x) => x.state === 'SANDBOX_READY')) {
     try {
       await cri.StopPodSandbox({ podSandboxId: s.id }, opts);
@@ -180,7 +264,7 @@ export async function killPod(cri: CriClient, uid: string, graceSeconds: number,
       errors.push(`StopPodSandbox ${s.id}: ${message(err)}`);
     }
   }
-  return { killed, errors };
+  return { killed, errors, events };
 }
 
 async function ensureImage(cri: CriClient, image: string, policy: StartStep['pullPolicy'], sandboxConfig: ReturnType<typeof sandboxConfigFor>, signal?: AbortSignal): Promise<{ pulledMs?: number; error?: SyncError }> {
@@ -205,17 +289,19 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
   const signal = opts.signal;
   const callOpts = signal ? { signal } : {};
   const uid = pod.metadata.uid ?? '';
-  const result: SyncResult = { sandboxId: plan.sandboxId, killed: [], killErrors: [], started: [] };
+  const events: HookEvent[] = [];
+  const result: SyncResult = { sandboxId: plan.sandboxId, killed: [], killErrors: [], started: [], events };
 
   if (plan.killPod) {
-    const k = await killPod(cri, uid, plan.killGraceSeconds, signal);
+    const k = await killPod(cri, uid, plan.killGraceSeconds, { pod, ...(signal ? { signal } : {}) });
     result.killed.push(...k.killed);
     result.killErrors.push(...k.errors);
+    events.push(...k.events);
     if (k.errors.length > 0) return result; // retry the whole sync; never start beside survivors
   }
   for (const k of plan.containersToKill) {
     try {
-      await cri.StopContainer({ containerId: k.id, timeout: plan.killGraceSeconds }, { ...callOpts, timeoutMs: cri.runtimeRequestTimeoutMs + plan.killGraceSeconds * 1000 });
+      await killContainer(cri, pod, { id: k.id, name: k.name, sandboxId: plan.sandboxId, running: true }, plan.killGraceSeconds, events, signal);
       result.killed.push(k.id);
     } catch (err) {
       result.killErrors.push(`StopContainer ${k.id}: ${message(err)}`);
@@ -259,6 +345,14 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
       result.started.push({ name: step.name, error: { reason: 'CreateContainerConfigError', message: message(err) } });
       continue;
     }
+    try {
+      // Upstream: a host file the container can write its termination message to; when it
+      // cannot be made, the container runs without it (upstream logs and goes on too).
+      const tm = opts.podsDir ? terminationMessageMount(opts.podsDir, uid, spec) : undefined;
+      if (tm) (config.mounts ??= []).push({ ...tm, readonly: false, selinuxRelabel: false, propagation: 'PROPAGATION_PRIVATE' });
+    } catch {
+      // no termination message for this container
+    }
     let containerId: string;
     try {
       containerId = (await cri.CreateContainer({ podSandboxId: result.sandboxId, config, sandboxConfig }, callOpts)).containerId;
@@ -266,12 +360,33 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
       result.started.push({ name: step.name, error: { reason: 'CreateContainerError', message: message(err) } });
       continue;
     }
+    const pulled = image.pulledMs === undefined ? {} : { pulledMs: image.pulledMs };
     try {
       await cri.StartContainer({ containerId }, callOpts);
-      result.started.push({ name: step.name, containerId, ...(image.pulledMs === undefined ? {} : { pulledMs: image.pulledMs }) });
     } catch (err) {
-      result.started.push({ name: step.name, containerId, error: { reason: 'RunContainerError', message: message(err) } });
+      result.started.push({ name: step.name, containerId, ...pulled, error: { reason: 'RunContainerError', message: message(err) } });
+      continue;
     }
+    const postStart = spec.lifecycle?.postStart;
+    const hookFailure = postStart
+      ? await runHook(postStart, { cri, pod, container: spec, containerId, podIP: sandboxIP(cri, result.sandboxId, signal), ...(signal ? { signal } : {}) })
+      : undefined;
+    if (hookFailure === undefined || signal?.aborted) {
+      // A hook cut short by the sync's cancellation (a kill came) is no failure of the hook.
+      result.started.push({ name: step.name, containerId, ...pulled });
+      if (signal?.aborted) return result;
+      continue;
+    }
+    // Upstream: a failed postStart kills the container (its preStop included); the restart
+    // policy decides what comes next, and the sync reports PostStartHookError.
+    events.push({ type: 'Warning', reason: 'FailedPostStartHook', message: hookFailure, container: step.name });
+    events.push({ type: 'Normal', reason: 'Killing', message: 'FailedPostStartHook', container: step.name });
+    try {
+      await killContainer(cri, pod, { id: containerId, name: step.name, sandboxId: result.sandboxId, running: true }, pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30, events, signal);
+    } catch (err) {
+      result.killErrors.push(`StopContainer ${containerId}: ${message(err)}`);
+    }
+    result.started.push({ name: step.name, containerId, ...pulled, error: { reason: 'PostStartHookError', message: hookFailure } });
   }
   return result;
 }

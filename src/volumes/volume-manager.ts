@@ -357,6 +357,8 @@ export class VolumeManager {
     // Never remove a folder with something still mounted below it: that would delete its content.
     if (left.length > 0) throw new MountFailedError(`pod ${uid}: still mounted after unmount: ${left.join(', ')}`);
     await rm(dir, { recursive: true, force: true });
+    // The termination-message files of the pod's containers (src/pods/termination-message.ts).
+    await rm(posix.join(podDir(this.opts.rootDir, uid), 'containers'), { recursive: true, force: true });
     await rmdir(podDir(this.opts.rootDir, uid)).catch(() => undefined);
     this.pods.delete(uid);
     this.log.info({ uid }, 'pod volumes removed');
@@ -373,7 +375,8 @@ export class VolumeManager {
     const removed: string[] = [];
     for (const uid of uids) {
       if (keep.has(uid) || this.pods.get(uid)?.gone === false) continue;
-      const has = await stat(podVolumesDir(this.opts.rootDir, uid)).then(() => true, () => false);
+      const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
+      const has = (await exists(podVolumesDir(this.opts.rootDir, uid))) || (await exists(posix.join(podDir(this.opts.rootDir, uid), 'containers')));
       if (!has) continue;
       try {
         await this.tearDown(uid);

@@ -45,7 +45,7 @@ const NOW = '2026-11-22T10:00:00Z';
 describe('computePodActions', () => {
   it('creates the sandbox and starts every container of a new pod', () => {
     const a = computePodActions(pod('Always', ['a', 'b']), rt([], null));
-    assert.deepEqual(a, { killPod: true, createSandbox: true, sandboxId: '', attempt: 0, nextInitContainer: undefined, containersToStart: [0, 1], containersToKill: [] });
+    assert.deepEqual(a, { killPod: true, createSandbox: true, sandboxId: '', attempt: 0, nextInitContainer: undefined, containersToStart: [0, 1], sidecarsToStart: [], containersToKill: [] });
   });
 
   it('starts the first init container before any app container', () => {
