@@ -72,7 +72,7 @@ export interface NodeStatusInputs {
   images: { names: string[]; sizeBytes: number }[];
 }
 
-function reserved(inputs: NodeStatusInputs, resource: string): number {
+function reserved(inputs: Pick<NodeStatusInputs, 'systemReserved' | 'kubeReserved'>, resource: string): number {
   let sum = 0;
   for (const m of [inputs.systemReserved, inputs.kubeReserved]) {
     const v = m[resource];
@@ -89,7 +89,7 @@ function evictionReserve(threshold: string | undefined, capacity: number): numbe
   return parseQuantity(t);
 }
 
-export function capacityAndAllocatable(inputs: NodeStatusInputs): { capacity: Record<string, string>; allocatable: Record<string, string> } {
+export function capacityAndAllocatable(inputs: Pick<NodeStatusInputs, 'host' | 'maxPods' | 'systemReserved' | 'kubeReserved' | 'evictionHard'>): { capacity: Record<string, string>; allocatable: Record<string, string> } {
   const h = inputs.host;
   const capacity = {
     cpu: formatCpu(h.cpuCores),

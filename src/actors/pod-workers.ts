@@ -147,6 +147,22 @@ export class PodWorkers {
   }
 
   /**
+   * Admission refused a new pod (upstream rejectPod): it is held as terminated, with phase
+   * Failed and the reason in its status and a Warning event; nothing runs for it. Its removal
+   * from the config forgets it as any terminated pod.
+   */
+  reject(pod: Pod, reason: string, message: string): void {
+    const uid = pod.metadata.uid ?? '';
+    if (this.workers.has(uid)) return;
+    const now = new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const status: PodStatus = { phase: 'Failed', reason, message: `Pod ${message}`, startTime: now };
+    this.workers.set(uid, { state: { ...initialPodWorkerState(pod), lifecycle: 'terminated', pending: false }, timer: undefined, task: undefined, draining: [], status, syncErrors: new Map(), removed: false, firstSeen: this.clock.now(), startedReported: true });
+    this.log.warn({ pod: podKey(pod), reason, message }, 'pod rejected at admission');
+    this.opts.onEvent?.(pod, { type: 'Warning', reason, message });
+    this.opts.onStatus?.(pod, status);
+  }
+
+  /**
    * PLEG said something about this pod. Level-triggered: besides PLEG's own events, a state
    * that differs from what this pod's worker last saw wakes it too. After a PLEG restart the
    * first relist is a new baseline with no events, and a container that died meanwhile would

@@ -92,6 +92,8 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
         '--root-dir', join(dir, 'root'), '--cert-dir', join(dir, 'pki'), '--port', String(port), '--healthz-port', '0',
         '--address', '127.0.0.1', '--client-ca-file', join(dir, 'ca.crt'), '--authorization-mode', 'AlwaysAllow',
         '--file-check-frequency', '2s', '--crash-loop-backoff-initial', '2s', '--crash-loop-backoff-max', '8s', '--container-gc-period', '2s',
+        // Hundreds of pods: above the default 110 that admission enforces.
+        '--max-pods', '1000',
       ];
       kubelet = await startKubelet(loadKubeletConfig(argv).config, scenarioLogger);
       cri = connectCri(rt.endpoint);
