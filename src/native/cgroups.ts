@@ -22,7 +22,11 @@ export interface CgroupMount {
   root: string;
 }
 
-/** The cgroup v1 hierarchies of this process's mount namespace. */
+/**
+ * The cgroup v1 hierarchies of this process's mount namespace, plus the cgroup2 'unified'
+ * hierarchy of a hybrid host (controllers ['cgroup2']): runc makes the pod's path there too,
+ * so removal has to visit it.
+ */
 export function cgroupV1Mounts(mountinfo = '/proc/self/mountinfo'): CgroupMount[] {
   let text: string;
   try {
@@ -35,13 +39,13 @@ export function cgroupV1Mounts(mountinfo = '/proc/self/mountinfo'): CgroupMount[
     const [pre, post] = line.split(' - ');
     if (!pre || !post) continue;
     const [fstype, , superOpts] = post.split(' ');
-    if (fstype !== 'cgroup') continue;
+    if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
     const fields = pre.split(' ');
     const root = fields[3];
     const mountPoint = fields[4];
     if (!root || !mountPoint) continue;
     const controllers = (superOpts ?? '').split(',').filter((o) => o !== 'rw' && o !== 'ro' && !o.startsWith('relatime') && o !== 'nosuid' && o !== 'nodev' && o !== 'noexec' && o !== 'clone_children' && !o.startsWith('release_agent'));
-    out.push({ controllers, mountPoint, root });
+    out.push({ controllers: fstype === 'cgroup2' ? ['cgroup2'] : controllers, mountPoint, root });
   }
   return out;
 }

@@ -25,6 +25,7 @@ describe('QoS cgroup manager', () => {
       { controllers: ['cpu'], mountPoint: '/sys/fs/cgroup/cpu', root: '/' },
       { controllers: ['memory'], mountPoint: '/sys/fs/cgroup/memory', root: '/process_api' },
       { controllers: ['name=systemd'], mountPoint: '/sys/fs/cgroup/systemd', root: '/' },
+      { controllers: ['cgroup2'], mountPoint: '/sys/fs/cgroup/unified', root: '/' },
     ]);
   });
 
