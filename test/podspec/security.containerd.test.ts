@@ -94,6 +94,20 @@ describe('security context on containerd', () => {
     assert.equal((await node.exec('seccomp', 'unconfined', ['cat', '/proc/sys/kernel/shm_rmid_forced'])).stdout, '1\n');
   });
 
+  it('fsGroup owns the emptyDir and downwardAPI volumes: group, setgid, readable by the pod user', async () => {
+    node.writePod('fsgroup', {
+      securityContext: { runAsUser: 1000, fsGroup: 2000 },
+      volumes: [{ name: 'scratch', emptyDir: {} }, { name: 'info', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] } }],
+      containers: [{ name: 'c', ...sleeper, volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }, { name: 'info', mountPath: '/info' }] }],
+    });
+    await node.waitStatus('fsgroup', 'Running', (s) => s.phase === 'Running' && (s.containerStatuses ?? []).every((c) => c.ready));
+    assert.equal((await node.exec('fsgroup', 'c', ['stat', '-c', '%g %A', '/scratch'])).stdout, '2000 drwxrwsrwx\n');
+    assert.equal((await node.exec('fsgroup', 'c', ['sh', '-c', 'touch /scratch/f && stat -c "%u %g" /scratch/f'])).stdout, '1000 2000\n');
+    assert.equal((await node.exec('fsgroup', 'c', ['stat', '-L', '-c', '%g %A', '/info/labels'])).stdout, '2000 -rw-r--r--\n');
+    assert.equal((await node.exec('fsgroup', 'c', ['stat', '-c', '%g', '/info'])).stdout, '2000\n');
+    assert.match((await node.exec('fsgroup', 'c', ['cat', '/info/labels'])).stdout, /kts-test="static-node"/);
+  });
+
   it('runAsNonRoot refuses the root busybox image with CreateContainerConfigError', async () => {
     node.writePod('nonroot', {
       securityContext: { runAsNonRoot: true },
