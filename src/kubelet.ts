@@ -44,7 +44,7 @@ import { API_SOURCE } from './sources/api-source.js';
 import { defaultNodeIP, readHostFacts } from './native/node-info.js';
 import { QosCgroupManager } from './native/cgroups.js';
 import { capacityAndAllocatable } from './actors/node-status.js';
-import { admitPod } from './pods/admission.js';
+import { admit } from './pods/admission.js';
 import { etcHostsPath } from './pods/etc-hosts.js';
 import { podCgroupConfig, podCgroupParent } from './pods/resources.js';
 import { VolumeManager } from './volumes/volume-manager.js';
@@ -249,8 +249,9 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     else if (workers.has(m.pod.metadata.uid ?? '')) workers.update(m.pod);
     else {
       // Admission of a new pod against allocatable and max-pods, beside the pods still running.
-      const active = workers.all().filter((w) => w.lifecycle === 'syncing' && w.status?.phase !== 'Failed' && w.status?.phase !== 'Succeeded').map((w) => w.pod);
-      const verdict = admitPod(m.pod, active, allocatable);
+      // (upstream filterOutTerminatedPods: pods still terminating count, finished ones do not)
+      const active = workers.all().filter((w) => w.lifecycle !== 'terminated' && w.status?.phase !== 'Failed' && w.status?.phase !== 'Succeeded').map((w) => w.pod);
+      const verdict = admit(m.pod, active, allocatable);
       if (verdict.admit) workers.update(m.pod);
       else workers.reject(m.pod, verdict.reason, verdict.message);
     }

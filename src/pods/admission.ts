@@ -1,5 +1,6 @@
 // Pod admission, as upstream's kubelet runs it when a pod first arrives (HandlePodAdditions ->
-// canAdmitPod -> the GeneralPredicates resource fit): the node's pod count against max-pods,
+// canAdmitPod): first the sysctl allowlist (SysctlForbidden), then the GeneralPredicates
+// resource fit: the node's pod count against max-pods,
 // then the pod's cpu, memory and ephemeral-storage requests against allocatable minus what the
 // admitted, still-running pods request. A pod that does not fit is rejected for good: phase
 // Failed with reason OutOf<resource> and upstream's message; nothing is started for it.
@@ -60,4 +61,44 @@ export function admitPod(pod: Pod, others: readonly Pod[], allocatable: Allocata
     }
   }
   return { admit: true };
+}
+
+/** Upstream v1.20 SafeSysctlWhitelist: allowed on every node. */
+export const SAFE_SYSCTLS: readonly string[] = ['kernel.shm_rmid_forced', 'net.ipv4.ip_local_port_range', 'net.ipv4.tcp_syncookies', 'net.ipv4.ping_group_range'];
+
+const IPC_SYSCTLS = new Set(['kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.shm_rmid_forced']);
+
+/** Upstream NamespacedBy: which namespace a sysctl belongs to ('' when not namespaced). */
+function namespaceOf(sysctl: string): 'ipc' | 'net' | '' {
+  if (IPC_SYSCTLS.has(sysctl) || sysctl.startsWith('fs.mqueue.')) return 'ipc';
+  if (sysctl.startsWith('net.')) return 'net';
+  return '';
+}
+
+/**
+ * Upstream's sysctl admit handler: every sysctl of securityContext.sysctls must be safe or
+ * allowed as unsafe (a trailing `*` allows a prefix), and a net/ipc sysctl is refused with the
+ * host's network/IPC namespace.
+ */
+export function admitSysctls(pod: Pod, allowedUnsafe: readonly string[] = []): AdmitResult {
+  const sysctls = ((pod.spec.securityContext as { sysctls?: { name: string }[] } | undefined)?.sysctls ?? []).map((s) => s.name);
+  const allowed = [...SAFE_SYSCTLS, ...allowedUnsafe];
+  for (const name of sysctls) {
+    const rule = allowed.find((a) => (a.endsWith('*') ? name.startsWith(a.slice(0, -1)) : a === name));
+    let error: string | undefined;
+    if (rule === undefined) error = `"${name}" not whitelisted`;
+    else {
+      const ns = namespaceOf(rule.endsWith('*') ? rule.slice(0, -1) : rule);
+      if (ns === 'ipc' && pod.spec.hostIPC) error = `"${name}" not allowed with host ipc enabled`;
+      if (ns === 'net' && pod.spec.hostNetwork) error = `"${name}" not allowed with host net enabled`;
+    }
+    if (error) return { admit: false, reason: 'SysctlForbidden', message: `forbidden sysctl: ${error}` };
+  }
+  return { admit: true };
+}
+
+/** The kubelet's admission chain for a new pod, in upstream's order: sysctls, then resources. */
+export function admit(pod: Pod, others: readonly Pod[], allocatable: Allocatable, allowedUnsafeSysctls: readonly string[] = []): AdmitResult {
+  const sysctls = admitSysctls(pod, allowedUnsafeSysctls);
+  return sysctls.admit ? admitPod(pod, others, allocatable) : sysctls;
 }
