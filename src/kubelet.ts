@@ -193,6 +193,13 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   // The simulated runtime (embedded 'sim', or behind a socket: 'kubelet-ts-sim') runs no
   // processes: its pods get no host cgroups.
   const cgroups = cfg.cgroupsPerQOS && runtime.spec.name !== 'sim' && runtime.spec.name !== 'kubelet-ts-sim' ? new QosCgroupManager() : undefined;
+  // A removed pod's cgroup can be busy for a moment (runc still tearing down): retry a few times.
+  const removePodCgroup = (uid: string, attemptsLeft: number): void => {
+    const errors = cgroups?.removePod(uid) ?? [];
+    if (errors.length === 0) return;
+    if (attemptsLeft > 0) setTimeout(() => removePodCgroup(uid, attemptsLeft - 1), 1000).unref();
+    else log.warn({ uid, errors }, 'pod cgroup not removed');
+  };
   const workers = new PodWorkers({
     pool,
     sandbox: { podLogsDir: '/var/log/pods', hostResolvConf: readHostResolvConf(cfg.resolvConf), clusterDNS: cfg.clusterDNS, clusterDomain: cfg.clusterDomain || 'cluster.local', machineMemoryBytes: host.memoryBytes, cgroupRoot: cfg.cgroupRoot, cgroupsPerQOS: cfg.cgroupsPerQOS, seccompProfileRoot: join(cfg.rootDir, 'seccomp'), rootDir: cfg.rootDir },
@@ -212,8 +219,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     },
     onGone: (uid) => {
       cluster?.podGone(uid);
-      const cgErrors = cgroups?.removePod(uid) ?? [];
-      if (cgErrors.length > 0) log.warn({ uid, errors: cgErrors }, 'pod cgroup not removed');
+      removePodCgroup(uid, 10);
       rmSync(etcHostsPath(cfg.rootDir, uid), { force: true });
       void volumes.tearDown(uid).catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'pod volumes not torn down'));
     },

@@ -143,7 +143,11 @@ export class QosCgroupManager {
     this.write('cpu', tier, 'cpu.shares', Math.max(2, shares), errors);
   }
 
-  /** Removes a gone pod's cgroup in every hierarchy (its containers' cgroups are gone with them). */
+  /**
+   * Removes a gone pod's cgroup in every hierarchy (its containers' cgroups are gone with them,
+   * or about to be: runc may still be cleaning up, so on errors the pod stays known and a later
+   * call retries).
+   */
   removePod(uid: string): string[] {
     const errors: string[] = [];
     const p = this.pods.get(uid);
@@ -152,6 +156,7 @@ export class QosCgroupManager {
       const dir = dirIn(m, p.path);
       if (dir) removeTree(dir, errors);
     }
+    if (errors.length > 0) return errors;
     this.pods.delete(uid);
     if (p.qos === 'burstable') this.updateBurstableShares(p.path.slice(0, p.path.lastIndexOf('/')), errors);
     return errors;
