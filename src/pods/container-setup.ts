@@ -9,7 +9,7 @@
 import type { Container, Pod } from '../api/core-v1.js';
 import type { CriClient } from '../native/cri/client.js';
 import { podHostDomain, podHostname, type ContainerNodeOptions, type SandboxOptions } from './cri-config.js';
-import { etcHostsPath, hostAliasesOf, managedHostsContent, writeEtcHosts } from './etc-hosts.js';
+import { etcHostsPath, hostAliasesOf, managedHostsContent, nodeHostsContent, readNodeHosts, writeEtcHosts } from './etc-hosts.js';
 import { needsImageUser, runAsNonRootViolation } from './security-context.js';
 
 type CallOpts = { signal?: AbortSignal };
@@ -27,9 +27,9 @@ export async function ensureEtcHosts(cri: CriClient, pod: Pod, sandboxId: string
   if (!opts.rootDir || !sandboxId) return undefined;
   const path = etcHostsPath(opts.rootDir, pod.metadata.uid ?? '');
   try {
-    // A hostNetwork sandbox has no IP of its own in CRI, so upstream mounts nothing and the
-    // runtime gives the containers the node's hosts file (containerd copies it).
-    if (pod.spec.hostNetwork) return undefined;
+    // Host network: upstream's syncPod gives the runtime the pod's API IPs (the node's), so it
+    // mounts the node's hosts file under its own header, plus the hostAliases.
+    if (pod.spec.hostNetwork) return writeEtcHosts(path, nodeHostsContent(readNodeHosts(), hostAliasesOf(pod)));
     const st = await cri.PodSandboxStatus({ podSandboxId: sandboxId, verbose: false }, callOpts);
     const net = st.status?.network;
     const ips = [net?.ip ?? '', ...(net?.additionalIps ?? []).map((p) => p.ip)].filter(Boolean);

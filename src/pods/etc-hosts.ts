@@ -1,8 +1,8 @@
 // The kubelet-managed /etc/hosts of a pod, as upstream writes it to `<root-dir>/pods/<uid>/etc-hosts`
 // and bind-mounts into every container: localhost entries, the pod's IPs with its hostname (the
-// FQDN first when a subdomain is set), then the hostAliases. nodeHostsContent is upstream's
-// variant for a hostNetwork pod that has IPs (not the case with CRI sandboxes, which report
-// none for the host network: those containers get the runtime's copy of the node's file).
+// FQDN first when a subdomain is set), then the hostAliases. A hostNetwork pod gets the node's
+// own /etc/hosts under a header of its own, plus its hostAliases (upstream v1.20 mounts it for
+// host-network pods too: their IPs are the node's).
 //
 // The content is pure; writeEtcHosts runs on a pool thread after the sandbox exists (the pod IPs
 // are known only then), as upstream makes it when it creates each container.

@@ -91,7 +91,7 @@ describe('pod settings on containerd', () => {
   });
 
   it('hostNetwork, hostPID and hostIPC share the node\'s namespaces; a plain pod has its own', async () => {
-    node.writePod('host-ns', { hostNetwork: true, hostPID: true, hostIPC: true, containers: [{ name: 'c', ...sleeper }] });
+    node.writePod('host-ns', { hostNetwork: true, hostPID: true, hostIPC: true, hostAliases: [{ ip: '10.9.9.9', hostnames: ['alias.local'] }], containers: [{ name: 'c', ...sleeper }] });
     node.writePod('own-ns', { containers: [{ name: 'c', ...sleeper }] });
     await running('host-ns');
     await running('own-ns');
@@ -104,9 +104,8 @@ describe('pod settings on containerd', () => {
     assert.equal((await node.exec('host-ns', 'c', ['sh', '-c', `test -d /proc/${process.pid} && echo seen`])).stdout, 'seen\n');
     assert.equal((await node.exec('own-ns', 'c', ['sh', '-c', `test -d /proc/${process.pid} && echo seen || echo hidden`])).stdout, 'hidden\n');
     assert.equal((await node.exec('host-ns', 'c', ['hostname'])).stdout, `${hostname()}\n`);
-    // No managed hosts file for the host network (the runtime gives the node's own).
-    const uid = node.pod('host-ns')?.metadata.uid ?? '';
-    assert.equal(existsSync(join(node.dir, 'root', 'pods', uid, 'etc-hosts')), false);
+    // The host network's managed hosts file: the node's own, under upstream's header, plus the aliases.
+    assert.equal((await node.exec('host-ns', 'c', ['cat', '/etc/hosts'])).stdout, `# Kubernetes-managed hosts file (host network).\n${readFileSync('/etc/hosts', 'utf8')}\n# Entries added by HostAliases.\n10.9.9.9\talias.local\n`);
   });
 
   it('maps a hostPort to the container (portmap CNI) and serves on 127.0.0.1', async () => {
