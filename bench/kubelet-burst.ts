@@ -94,7 +94,7 @@ async function main(): Promise<void> {
 
     const manifests = join(dir, 'manifests');
     mkdirSync(manifests);
-    const argv = ['--pod-manifest-path', manifests, '--container-runtime-endpoint', rt.endpoint, '--hostname-override', 'bench', '--root-dir', join(dir, 'root'), '--authorization-mode', 'AlwaysAllow', '--file-check-frequency', '20s'];
+    const argv = ['--pod-manifest-path', manifests, '--container-runtime-endpoint', rt.endpoint, '--hostname-override', 'bench', '--root-dir', join(dir, 'root'), '--authorization-mode', 'AlwaysAllow', '--file-check-frequency', '20s', '--max-pods', String(Math.max(110, pods + 10))];
     const kubelet = await startKubelet(loadKubeletConfig(argv).config, silentLogger, { serve: false });
     const written = new Map<string, number>();
     const running = new Map<string, number>();

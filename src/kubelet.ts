@@ -11,7 +11,7 @@
 // any CRI endpoint. Shutdown (SIGTERM) leaves containers running: a restarted kubelet adopts them
 // (pods keep their UIDs; containers carry the upstream labels) and kills only orphans, once
 // every source has delivered its first set.
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { Logger } from 'pino';
@@ -44,6 +44,10 @@ import { API_SOURCE } from './sources/api-source.js';
 import { defaultNodeIP, readHostFacts } from './native/node-info.js';
 import { capacityAndAllocatable } from './actors/node-status.js';
 import { quantityValue } from './volumes/resources.js';
+import { QosCgroupManager } from './native/cgroups.js';
+import { admit } from './pods/admission.js';
+import { etcHostsPath } from './pods/etc-hosts.js';
+import { podCgroupConfig, podCgroupParent } from './pods/resources.js';
 import { VolumeManager } from './volumes/volume-manager.js';
 import { ApiVolumeObjectSource } from './volumes/objects.js';
 import { podPrepare, type PrepareResult } from './volumes/prepare.js';
@@ -190,9 +194,22 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     },
   });
   const podConfig = new PodConfig(sources);
+  // Node facts for resources and admission: the same host reading and allocatable as the Node's status.
+  const host = readHostFacts(cfg.rootDir);
+  const allocatable = capacityAndAllocatable({ host, maxPods: cfg.maxPods, systemReserved: cfg.systemReserved, kubeReserved: cfg.kubeReserved, evictionHard: cfg.evictionHard }).allocatable;
+  // The simulated runtime (embedded 'sim', or behind a socket: 'kubelet-ts-sim') runs no
+  // processes: its pods get no host cgroups.
+  const cgroups = cfg.cgroupsPerQOS && runtime.spec.name !== 'sim' && runtime.spec.name !== 'kubelet-ts-sim' ? new QosCgroupManager() : undefined;
+  // A removed pod's cgroup can be busy for a moment (runc still tearing down): retry a few times.
+  const removePodCgroup = (uid: string, attemptsLeft: number): void => {
+    const errors = cgroups?.removePod(uid) ?? [];
+    if (errors.length === 0) return;
+    if (attemptsLeft > 0) setTimeout(() => removePodCgroup(uid, attemptsLeft - 1), 1000).unref();
+    else log.warn({ uid, errors }, 'pod cgroup not removed');
+  };
   const workers = new PodWorkers({
     pool,
-    sandbox: { podLogsDir: '/var/log/pods', podsDir: join(cfg.rootDir, 'pods'), hostResolvConf: readHostResolvConf(cfg.resolvConf), clusterDNS: cfg.clusterDNS, clusterDomain: cfg.clusterDomain || 'cluster.local' },
+    sandbox: { podLogsDir: '/var/log/pods', hostResolvConf: readHostResolvConf(cfg.resolvConf), clusterDNS: cfg.clusterDNS, clusterDomain: cfg.clusterDomain || 'cluster.local', machineMemoryBytes: host.memoryBytes, cgroupRoot: cfg.cgroupRoot, cgroupsPerQOS: cfg.cgroupsPerQOS, seccompProfileRoot: join(cfg.rootDir, 'seccomp'), rootDir: cfg.rootDir, podsDir: join(cfg.rootDir, 'pods') },
     ...(nodeIPs[0] ? { hostIP: nodeIPs[0] } : {}),
     crashLoopBackOff: { initialMs: cfg.kubeletTS.crashLoopBackOffInitial, maxMs: cfg.kubeletTS.crashLoopBackOffMax },
     worker: { syncFrequencyMs: cfg.syncFrequency },
@@ -209,9 +226,16 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     },
     onGone: (uid) => {
       cluster?.podGone(uid);
+      removePodCgroup(uid, 10);
+      rmSync(etcHostsPath(cfg.rootDir, uid), { force: true });
       void volumes.tearDown(uid).catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'pod volumes not torn down'));
     },
-    prepare,
+    // The pod cgroup (QoS tier, limits) exists before the sandbox names it as its parent.
+    prepare: (pod) => {
+      const cgErrors = cgroups?.ensurePod(pod.metadata.uid ?? '', podCgroupParent(pod, cfg.cgroupRoot, true), podCgroupConfig(pod)) ?? [];
+      if (cgErrors.length > 0) log.warn({ pod: `${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}`, errors: cgErrors }, 'pod cgroup not fully set up');
+      return prepare(pod);
+    },
   });
   const runtimeUids = new Set<string>();
   const pleg = new PlegActor({
@@ -235,7 +259,15 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   }, { name: 'pod-workers:pod.state', capacity: 10_000 });
   bus.subscribe('pod.update', (m) => {
     if (m.type === 'remove') workers.remove(m.pod.metadata.uid ?? '', `removed from ${m.source}`, m.gracePeriodSeconds);
-    else workers.update(m.pod);
+    else if (workers.has(m.pod.metadata.uid ?? '')) workers.update(m.pod);
+    else {
+      // Admission of a new pod against allocatable and max-pods, beside the pods still running.
+      // (upstream filterOutTerminatedPods: pods still terminating count, finished ones do not)
+      const active = workers.all().filter((w) => w.lifecycle !== 'terminated' && w.status?.phase !== 'Failed' && w.status?.phase !== 'Succeeded').map((w) => w.pod);
+      const verdict = admit(m.pod, active, allocatable);
+      if (verdict.admit) workers.update(m.pod);
+      else workers.reject(m.pod, verdict.reason, verdict.message);
+    }
   }, { name: 'pod-workers:pod.update', capacity: 10_000, coalesce: (m) => m.pod.metadata.uid ?? '' });
 
   const applyChanges = ({ changes, refused }: ReturnType<PodConfig['set']>): void => {
@@ -449,6 +481,8 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       bus.close();
       const mode = stopOpts.runtime ?? 'leave';
       await runtime.close(mode);
+      // With the runtime gone its pods are gone: so are their cgroups (left alone when pods keep running).
+      if (mode === 'stop' && cgroups) for (const uid of cgroups.podPaths().keys()) cgroups.removePod(uid);
       log.info({ runtime: mode }, mode === 'leave' ? 'kubelet stopped; containers keep running' : 'kubelet stopped with its runtime');
     },
   };

@@ -101,6 +101,10 @@ function runtimeDigest(s: PodRuntimeState): string {
   return d;
 }
 
+function newWorker(pod: Pod, firstSeen: number): Worker {
+  return { state: initialPodWorkerState(pod), timer: undefined, task: undefined, draining: [], status: undefined, syncErrors: new Map(), removed: false, firstSeen, startedReported: false, terminal: undefined, postStart: undefined };
+}
+
 function podKey(pod: Pod): string {
   return `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name ?? ''}`;
 }
@@ -138,7 +142,7 @@ export class PodWorkers {
     const uid = pod.metadata.uid ?? '';
     let w = this.workers.get(uid);
     if (!w) {
-      w = { state: initialPodWorkerState(pod), timer: undefined, task: undefined, draining: [], status: undefined, syncErrors: new Map(), removed: false, firstSeen: this.clock.now(), startedReported: false, terminal: undefined, postStart: undefined };
+      w = newWorker(pod, this.clock.now());
       this.workers.set(uid, w);
     }
     this.deliver(uid, { type: 'update', pod, at: this.clock.now() });
@@ -154,6 +158,26 @@ export class PodWorkers {
       return;
     }
     this.deliver(uid, { type: 'kill', reason, at: this.clock.now(), ...(gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds }) });
+  }
+
+  /**
+   * Admission refused a new pod (upstream rejectPod): it is held as terminated, with phase
+   * Failed and the reason in its status and a Warning event; nothing runs for it. Its removal
+   * from the config forgets it as any terminated pod.
+   */
+  reject(pod: Pod, reason: string, message: string): void {
+    const uid = pod.metadata.uid ?? '';
+    if (this.workers.has(uid)) return;
+    const now = new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const status: PodStatus = { phase: 'Failed', reason, message: `Pod ${message}`, startTime: now };
+    const w = newWorker(pod, this.clock.now());
+    w.state = { ...w.state, lifecycle: 'terminated', pending: false };
+    w.status = status;
+    w.startedReported = true;
+    this.workers.set(uid, w);
+    this.log.warn({ pod: podKey(pod), reason, message }, 'pod rejected at admission');
+    this.opts.onEvent?.(pod, { type: 'Warning', reason, message });
+    this.opts.onStatus?.(pod, status);
   }
 
   /**

@@ -5,11 +5,14 @@
 //
 // Volume mounts and resolved env come in as options (src/volumes builds them on the main
 // thread; they reach here inside the sync task).
-// Left for the pod-spec issue: QoS cgroup parents, resources beyond the defaults, security
-// context beyond namespaces and privileged, $(VAR) in command and args, /etc/hosts.
+// Resources and the pod cgroup parent come from resources.ts, security contexts and sysctls
+// from security-context.ts (both pure); the node facts they need (machine memory, cgroup root,
+// seccomp profile folder) come in as SandboxOptions.
 import type { Container, Pod } from '../api/core-v1.js';
 import type { RequestOf } from '../native/cri/api.js';
 import { containerHash } from './hash.js';
+import { containerResources, podCgroupParent } from './resources.js';
+import { containerSecurity, podSysctls, sandboxSecurity } from './security-context.js';
 import {
   ANNOTATION_CONTAINER_HASH,
   ANNOTATION_RESTART_COUNT,
@@ -38,6 +41,35 @@ export interface SandboxOptions {
   hostResolvConf?: string;
   clusterDNS?: readonly string[];
   clusterDomain?: string;
+  /** The node's memory capacity in bytes: Burstable oom_score_adj is relative to it. */
+  machineMemoryBytes?: number;
+  /** --cgroup-root ('' means '/') and --cgroups-per-qos: where the pod cgroups live. */
+  cgroupRoot?: string;
+  cgroupsPerQOS?: boolean;
+  /** Folder of Localhost seccomp profiles (upstream `<root-dir>/seccomp`). */
+  seccompProfileRoot?: string;
+  /** The kubelet's --root-dir: the managed hosts file goes to `<root-dir>/pods/<uid>/etc-hosts`. */
+  rootDir?: string;
+}
+
+/** The node facts a container's config needs (the same values as the sandbox's). */
+export type ContainerNodeOptions = Pick<SandboxOptions, 'machineMemoryBytes' | 'seccompProfileRoot'> & {
+  /** Host path of the pod's managed hosts file, bind-mounted at /etc/hosts when set. */
+  etcHostsPath?: string;
+};
+
+const DEFAULT_SECCOMP_ROOT = '/var/lib/kubelet/seccomp';
+
+/** Upstream GeneratePodHostNameAndDomain's domain: `<subdomain>.<ns>.svc.<cluster domain>` when a subdomain is set. */
+export function podHostDomain(pod: Pod, clusterDomain = 'cluster.local'): string {
+  return pod.spec.subdomain ? `${pod.spec.subdomain}.${pod.metadata.namespace ?? 'default'}.svc.${clusterDomain}` : '';
+}
+
+/** The kernel hostname: the FQDN with setHostnameAsFQDN and a subdomain, else the pod hostname. */
+export function podKernelHostname(pod: Pod, clusterDomain?: string): string {
+  const host = podHostname(pod);
+  const domain = podHostDomain(pod, clusterDomain);
+  return pod.spec['setHostnameAsFQDN'] === true && domain ? `${host}.${domain}` : host;
 }
 
 export function podLogDirectory(pod: Pod, podLogsDir = DEFAULT_POD_LOGS_DIR): string {
@@ -106,7 +138,7 @@ export function sandboxConfigFor(pod: Pod, opts: SandboxOptions): SandboxConfig 
   const ports = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].flatMap((c) => c.ports ?? []);
   return {
     metadata: { name: pod.metadata.name ?? '', namespace: pod.metadata.namespace ?? 'default', uid: pod.metadata.uid ?? '', attempt: opts.attempt },
-    hostname: pod.spec.hostNetwork ? '' : podHostname(pod),
+    hostname: pod.spec.hostNetwork ? '' : podKernelHostname(pod, opts.clusterDomain),
     logDirectory: podLogDirectory(pod, opts.podLogsDir),
     dnsConfig: podDnsConfig(pod, opts),
     portMappings: ports
@@ -115,14 +147,14 @@ export function sandboxConfigFor(pod: Pod, opts: SandboxOptions): SandboxConfig 
     labels: podLabels(pod),
     annotations: { ...pod.metadata.annotations },
     linux: {
-      cgroupParent: '',
-      securityContext: { namespaceOptions: namespaceOptions(pod), privileged: false },
-      sysctls: {},
+      cgroupParent: podCgroupParent(pod, opts.cgroupRoot ?? '', opts.cgroupsPerQOS ?? true),
+      securityContext: { namespaceOptions: namespaceOptions(pod), ...sandboxSecurity(pod, opts.seccompProfileRoot ?? DEFAULT_SECCOMP_ROOT) },
+      sysctls: podSysctls(pod),
     },
   };
 }
 
-export interface ContainerOptions {
+export interface ContainerOptions extends ContainerNodeOptions {
   restartCount: number;
   /** CRI mounts of the container's volumeMounts (src/volumes/mounts.ts); none when absent. */
   mounts?: NonNullable<ContainerConfig['mounts']>;
@@ -143,7 +175,6 @@ export function containerConfigFor(pod: Pod, c: Container, opts: ContainerOption
   };
   if (c.ports && c.ports.length > 0) annotations[ANNOTATION_CONTAINER_PORTS] = JSON.stringify(c.ports);
   if (c.lifecycle?.preStop) annotations[ANNOTATION_PRESTOP_HANDLER] = JSON.stringify(c.lifecycle.preStop);
-  const privileged = (c.securityContext as { privileged?: boolean } | undefined)?.privileged === true;
   return {
     metadata: { name: c.name, attempt: opts.restartCount },
     image: { image: c.image ?? '' },
@@ -151,7 +182,7 @@ export function containerConfigFor(pod: Pod, c: Container, opts: ContainerOption
     args: opts.args ? [...opts.args] : (c.args ?? []),
     workingDir: c.workingDir ?? '',
     envs: opts.env ? opts.env.map((e) => ({ key: e.name, value: e.value })) : (c.env ?? []).filter((e) => e.value !== undefined).map((e) => ({ key: e.name, value: e.value ?? '' })),
-    mounts: opts.mounts ? [...opts.mounts] : [],
+    mounts: [...(opts.mounts ?? []), ...etcHostsMount(c, opts)],
     devices: [],
     labels: {
       [LABEL_POD_NAME]: pod.metadata.name ?? '',
@@ -165,8 +196,14 @@ export function containerConfigFor(pod: Pod, c: Container, opts: ContainerOption
     stdinOnce: c.stdinOnce ?? false,
     tty: c.tty ?? false,
     linux: {
-      resources: { cpuShares: 2, cpuPeriod: 0, cpuQuota: 0, memoryLimitInBytes: 0, oomScoreAdj: 1000 },
-      securityContext: { namespaceOptions: namespaceOptions(pod), privileged },
+      resources: containerResources(pod, c, opts.machineMemoryBytes ?? 0),
+      securityContext: { namespaceOptions: namespaceOptions(pod), ...containerSecurity(pod, c, opts.seccompProfileRoot ?? DEFAULT_SECCOMP_ROOT) },
     },
   };
+}
+
+/** Upstream makeMounts: the managed hosts file, unless the container mounts its own /etc/hosts. */
+function etcHostsMount(c: Container, opts: ContainerOptions): NonNullable<ContainerConfig['mounts']> {
+  if (!opts.etcHostsPath || (c.volumeMounts ?? []).some((m) => m.mountPath === '/etc/hosts')) return [];
+  return [{ containerPath: '/etc/hosts', hostPath: opts.etcHostsPath, readonly: false, selinuxRelabel: false, propagation: 'PROPAGATION_PRIVATE' }];
 }

@@ -5,6 +5,7 @@
 // lastTransitionTime, pod IPs, start time and QoS class. Pure: time comes in as `now`.
 import type { Container, ContainerState, ContainerStatus, Pod, PodCondition, PodPhase, PodStatus } from '../api/core-v1.js';
 import { containersNamed, type PodRuntimeState, type RuntimeContainer } from './runtime-state.js';
+import { podQosClass, type QosClass } from './resources.js';
 
 /** Why the last sync could not get a container running (upstream's reason cache). */
 export interface SyncError {
@@ -169,24 +170,9 @@ function condition(type: string, ok: boolean, inputs: StatusInputs, reason?: str
   return c;
 }
 
-/** QoS class from requests and limits, as upstream GetPodQOS. */
-export function qosClass(pod: Pod): 'Guaranteed' | 'Burstable' | 'BestEffort' {
-  const all = [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
-  let any = false;
-  let guaranteed = true;
-  for (const c of all) {
-    const req = c.resources?.requests ?? {};
-    const lim = c.resources?.limits ?? {};
-    const nonZero = (q: string | number | undefined): boolean => q !== undefined && !/^[+]?0*(\.0*)?[a-zA-Z]*$/.test(String(q));
-    for (const r of ['cpu', 'memory']) {
-      if (nonZero(req[r]) || nonZero(lim[r])) any = true;
-      // Requests default to limits; Guaranteed needs both limits, equal to requests when given.
-      if (!nonZero(lim[r])) guaranteed = false;
-      else if (req[r] !== undefined && String(req[r]) !== String(lim[r])) guaranteed = false;
-    }
-  }
-  if (!any) return 'BestEffort';
-  return guaranteed ? 'Guaranteed' : 'Burstable';
+/** QoS class from requests and limits, as upstream GetPodQOS (resources.ts: requests default to limits, only cpu and memory count, sums per pod). */
+export function qosClass(pod: Pod): QosClass {
+  return podQosClass(pod);
 }
 
 export function computePodStatus(pod: Pod, state: PodRuntimeState, inputs: StatusInputs): PodStatus {

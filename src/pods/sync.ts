@@ -21,6 +21,7 @@ import { containerFromStatus, podIdentity, sandboxFromStatus } from '../actors/p
 import { emptyRuntimeState, latestContainer, LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID, type PodRuntimeState } from './runtime-state.js';
 import type { SyncError } from './status.js';
 import { containerInputs, type PreparedPod } from '../volumes/prepared.js';
+import { checkRunAsNonRoot, containerNodeOptions, ensureEtcHosts } from './container-setup.js';
 
 export interface StartStep {
   kind: 'init' | 'app';
@@ -329,6 +330,7 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
       }
     }
   }
+  const etcHosts = plan.start.length > 0 ? ensureEtcHosts(pod, result.sandboxId, podIPs, opts) : undefined;
   for (const step of plan.start) {
     const spec = step.kind === 'init' ? pod.spec.initContainers?.[step.index] : pod.spec.containers[step.index];
     if (!spec) continue;
@@ -337,10 +339,15 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
       result.started.push({ name: step.name, error: image.error });
       continue;
     }
+    const nonRoot = await checkRunAsNonRoot(cri, pod, spec, callOpts);
+    if (nonRoot) {
+      result.started.push({ name: step.name, error: { reason: 'CreateContainerConfigError', message: nonRoot } });
+      continue;
+    }
     let config: ReturnType<typeof containerConfigFor>;
     try {
       // Mounts and env from the prepared volumes; a bad subPath or env ref fails this container only.
-      config = containerConfigFor(pod, spec, { restartCount: step.restartCount, ...containerInputs(spec, opts.prepared, podIPs) });
+      config = containerConfigFor(pod, spec, { restartCount: step.restartCount, ...containerInputs(spec, opts.prepared, podIPs), ...containerNodeOptions(opts, etcHosts) });
     } catch (err) {
       result.started.push({ name: step.name, error: { reason: 'CreateContainerConfigError', message: message(err) } });
       continue;

@@ -28,6 +28,7 @@ import { downwardAPIVolumePayload, type DownwardAPIVolumeSource } from './downwa
 import { setUpEmptyDir, type EmptyDirVolumeSource } from './empty-dir.js';
 import { FetchFailedError, MountFailedError, NoObjectSourceError, UnsupportedVolumeError, errorMessage, isVolumeError } from './errors.js';
 import { setUpHostPath, type HostPathVolumeSource } from './host-path.js';
+import { fsGroupOf, setVolumeOwnership } from './ownership.js';
 import { HostMounter, type Mounter } from './mounter.js';
 import { validateSubPath, type PodVolumes, type PreparedVolume } from './mounts.js';
 import type { ObjectReader, VolumeObjectSource } from './objects.js';
@@ -243,6 +244,8 @@ export class VolumeManager {
     if (kind === 'emptyDir') {
       if (prev?.ready) return prev;
       await setUpEmptyDir(dir, source as EmptyDirVolumeSource, this.mounter);
+      const fsGroup = fsGroupOf(st.pod);
+      if (fsGroup !== undefined) await setVolumeOwnership(dir, fsGroup, false);
       return { kind, prepared: { hostPath: dir, readOnly: false }, ready: true, fingerprint: undefined };
     }
     // Atomic-writer volumes: read first, so a missing object leaves nothing behind on disk.
@@ -256,6 +259,8 @@ export class VolumeManager {
       }
     }
     const w = await new AtomicWriter(dir).write(payload);
+    const fsGroup = fsGroupOf(st.pod);
+    if (fsGroup !== undefined && (w.written || !prev?.ready)) await setVolumeOwnership(dir, fsGroup, true);
     if (w.written) this.log.info({ pod: `${st.pod.metadata.namespace ?? 'default'}/${st.pod.metadata.name ?? ''}`, volume: v.name, kind, removed: w.removed }, 'volume content written');
     return { kind, prepared: { hostPath: dir, readOnly: true }, ready: true, fingerprint: fp };
   }

@@ -9,6 +9,7 @@ import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestCluster } from './cluster.js';
 import { startTestContainerd, type ContainerdFixture } from './containerd-fixture.js';
+import { cgroupV1Mounts, removeTree } from '../../src/native/cgroups.js';
 
 export interface ClusterNode {
   name: string;
@@ -49,6 +50,8 @@ export async function startClusterNode(cluster: TestCluster, opts: { name?: stri
     '--client-ca-file', cluster.caFile,
     '--pod-manifest-path', manifestDir,
     '--file-check-frequency', '2s',
+    // Pod cgroups under a root of this node's own, removed whole in stop().
+    '--cgroup-root', `/${basename(rootDir)}`,
     ...(opts.extraArgs ?? []),
   ];
   const env = { KUBELET_TS_LOG_LEVEL: opts.logLevel ?? 'debug' };
@@ -91,6 +94,7 @@ export async function startClusterNode(cluster: TestCluster, opts: { name?: stri
         if (k.exitCode === null) k.kill('SIGKILL');
       }
       await containerd?.close();
+      for (const m of cgroupV1Mounts()) removeTree(join(m.mountPoint, basename(rootDir)));
       unmountUnder(rootDir);
       rmSync(rootDir, { recursive: true, force: true });
       // Keep the kubelet's log past the cluster's temp folder, for a look after a failure.

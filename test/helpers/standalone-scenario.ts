@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { request } from 'node:https';
 import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { cgroupV1Mounts, removeTree } from '../../src/native/cgroups.js';
 import type { Pod } from '../../src/api/core-v1.js';
 import { loadKubeletConfig } from '../../src/config/kubelet-config.js';
 import { startKubelet, type Kubelet } from '../../src/kubelet.js';
@@ -92,6 +93,10 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
         '--root-dir', join(dir, 'root'), '--cert-dir', join(dir, 'pki'), '--port', String(port), '--healthz-port', '0',
         '--address', '127.0.0.1', '--client-ca-file', join(dir, 'ca.crt'), '--authorization-mode', 'AlwaysAllow',
         '--file-check-frequency', '2s', '--crash-loop-backoff-initial', '2s', '--crash-loop-backoff-max', '8s', '--container-gc-period', '2s',
+        // Hundreds of pods: above the default 110 that admission enforces.
+        '--max-pods', '1000',
+        // Pod cgroups (containerd) under a root of this scenario's own, removed in after().
+        '--cgroup-root', `/${basename(dir)}`,
       ];
       kubelet = await startKubelet(loadKubeletConfig(argv).config, scenarioLogger);
       cri = connectCri(rt.endpoint);
@@ -108,6 +113,7 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       }
       c.close();
       await rt.close();
+      for (const m of cgroupV1Mounts()) removeTree(join(m.mountPoint, basename(dir)));
       rmSync(dir, { recursive: true, force: true });
     });
 

@@ -14,6 +14,7 @@ import { silentLogger } from '../../src/log.js';
 import { connectCri, type CriClient } from '../../src/native/cri/index.js';
 import { LABEL_CONTAINER_NAME, LABEL_POD_UID } from '../../src/pods/runtime-state.js';
 import { startSimRuntimeServer } from '../../src/sim/index.js';
+import { cgroupV1Mounts, removeTree } from '../../src/native/cgroups.js';
 import { startTestContainerd } from './containerd-fixture.js';
 import { waitFor } from './cri-fixtures.js';
 import { freePort } from './net.js';
@@ -78,11 +79,14 @@ export async function startStaticNode(opts: StaticNodeOptions): Promise<StaticNo
   }
   const logFile = opts.logFile ?? process.env['KTS_TEST_LOG'];
   const log = logFile ? pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: true })) : silentLogger;
+  const cgroupRoot = `/${dir.split('/').pop() ?? 'kts-static-node'}`;
   const argv = [
     '--pod-manifest-path', manifests, '--container-runtime-endpoint', endpoint, '--hostname-override', nodeName,
     '--root-dir', join(dir, 'root'), '--cert-dir', join(dir, 'pki'), '--port', String(await freePort()), '--healthz-port', '0',
     '--address', '127.0.0.1', '--authorization-mode', 'AlwaysAllow',
     '--file-check-frequency', '1s', '--crash-loop-backoff-initial', '1s', '--crash-loop-backoff-max', '4s',
+    // The pod cgroups go under a root of this node's own, removed whole in close().
+    '--cgroup-root', cgroupRoot,
     ...(opts.args ?? []),
   ];
   let kubelet: Kubelet;
@@ -164,6 +168,7 @@ export async function startStaticNode(opts: StaticNodeOptions): Promise<StaticNo
       }
       await closeRuntime();
       rmSync(dir, { recursive: true, force: true });
+      for (const m of cgroupV1Mounts()) removeTree(join(m.mountPoint, cgroupRoot));
     },
   };
   return node;
