@@ -212,7 +212,8 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
   }
   for (const k of plan.containersToKill) {
     try {
-      await cri.StopContainer({ containerId: k.id, timeout: plan.killGraceSeconds }, { ...callOpts, timeoutMs: cri.runtimeRequestTimeoutMs + plan.killGraceSeconds * 1000 });
+      const grace = k.graceSeconds ?? plan.killGraceSeconds;
+      await cri.StopContainer({ containerId: k.id, timeout: grace }, { ...callOpts, timeoutMs: cri.runtimeRequestTimeoutMs + grace * 1000 });
       result.killed.push(k.id);
     } catch (err) {
       result.killErrors.push(`StopContainer ${k.id}: ${message(err)}`);

@@ -37,10 +37,10 @@ export class ProberMetrics {
   }
 
   observe(s: ProbeSeries, result: 'success' | 'failure' | 'warning' | 'unknown', seconds: number): void {
-    const base = { probe_type: probeKindName(s.kind), container: s.container, pod: s.pod, namespace: s.namespace };
     const r = result === 'failure' ? 'failed' : result === 'unknown' ? 'unknown' : 'successful';
-    this.total.inc({ ...base, result: r, pod_uid: s.podUid });
-    this.duration.observe(base, seconds);
+    // Keys in upstream's label order: prom-client prints them in the order first seen.
+    this.total.inc({ probe_type: probeKindName(s.kind), result: r, container: s.container, pod: s.pod, namespace: s.namespace, pod_uid: s.podUid });
+    this.duration.observe({ probe_type: probeKindName(s.kind), container: s.container, pod: s.pod, namespace: s.namespace }, seconds);
   }
 
   forget(s: ProbeSeries): void {
