@@ -84,7 +84,7 @@ const lateness = new Float64Array(RING);
 let samples = 0;
 let completedSinceReset = 0;
 let resetAt = Date.now();
-const eld = monitorEventLoopDelay({ resolution: 10 });
+const eld = monitorEventLoopDelay({ resolution: 1 });
 eld.enable();
 
 function arm(): void {
