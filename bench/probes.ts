@@ -104,6 +104,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\r  ready ${ready.size}/${pods} after ${fmtMs(readyMs)}; measuring ${seconds} s\n`);
 
     await kubelet.probes.resetStats();
+    const before = await kubelet.probes.stats();
     const hits0 = await ask(runtime, 'hits', (m) => (typeof m['hits'] === 'number' ? m['hits'] : undefined));
     const eld = monitorEventLoopDelay({ resolution: 1 });
     eld.enable();
@@ -129,8 +130,8 @@ async function main(): Promise<void> {
       mainEventLoopDelayMs: { p50: eld.percentile(50) / 1e6, p99: eld.percentile(99) / 1e6, max: eld.max / 1e6 },
       probesPerSecond: stats.probesPerSecond,
       httpProbesServedPerSecond: (hits1 - hits0) / seconds,
-      overrun: stats.overrun,
-      missed: stats.missed,
+      overrun: stats.overrun - (before?.overrun ?? 0),
+      missed: stats.missed - (before?.missed ?? 0),
       processCpuSeconds: (cpu.user + cpu.system) / 1e6,
       targets: { latenessP99Ms: 100, mainEldP99Ms: 20 },
     };
