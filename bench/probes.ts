@@ -2,7 +2,11 @@
 // exec liveness probe and a 1 s httpGet readiness probe, on a standalone kubelet-ts (issue 5's
 // target: start lateness p99 < 100 ms, main-thread event-loop delay p99 < 20 ms).
 //
-//   node dist/bench/probes.js --pods 1000 --seconds 30
+//   node dist/bench/probes.js --pods 1000 --seconds 30 [--mix both|split]
+//
+// --mix both (default): every container has both probes (2 probes per container per second);
+// --mix split: even pods get the exec liveness probe only, odd pods the httpGet readiness probe
+// only (1 probe per container per second, half of each kind).
 //
 //   bench main thread ........ kubelet-ts (pod workers, bus, status), the measurement
 //   kubelet's probe thread .... the probes (what is measured)
@@ -52,11 +56,17 @@ function ask<T>(w: Worker, msg: string, pick: (m: Record<string, unknown>) => T 
 }
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), ['pods', 'seconds', 'out']);
+  const flags = parseFlags(process.argv.slice(2), ['pods', 'seconds', 'out', 'mix']);
   const pods = Number(flags.get('pods') ?? '1000');
   const seconds = Number(flags.get('seconds') ?? '30');
   const outDir = flags.get('out') ?? 'bench/reports';
   if (!Number.isInteger(pods) || pods < 1 || pods > 60_000) throw new Error('--pods must be an integer from 1 to 60000');
+  const mix = flags.get('mix') ?? 'both';
+  if (mix !== 'both' && mix !== 'split') throw new Error('--mix must be both or split');
+  const exec = { exec: { command: ['true'] }, periodSeconds: 1 };
+  const httpGet = { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1 };
+  const probesOf = (i: number): Record<string, unknown> => (mix === 'both' ? { livenessProbe: exec, readinessProbe: httpGet } : i % 2 === 0 ? { livenessProbe: exec } : { readinessProbe: httpGet });
+  const perSecond = mix === 'both' ? pods * 2 : pods;
   const dir = mkdtempSync(join(tmpdir(), 'kts-bench-probes-'));
   const runtime = new Worker(new URL('./lib/probe-runtime-thread.js', import.meta.url), {
     workerData: { socket: join(dir, 'sim.sock'), cidr: POD_CIDR, addresses: pods + 16, port: HTTP_PORT },
@@ -64,7 +74,7 @@ async function main(): Promise<void> {
   });
   try {
     const endpoint = await ask(runtime, '', (m) => (typeof m['endpoint'] === 'string' ? m['endpoint'] : undefined));
-    process.stdout.write(`probes: ${pods} containers, each with a 1 s exec liveness and a 1 s httpGet readiness probe; runtime thread at ${endpoint}\n`);
+    process.stdout.write(`probes: ${pods} containers, ${mix === 'both' ? 'each with a 1 s exec liveness and a 1 s httpGet readiness probe' : 'half with a 1 s exec liveness probe, half with a 1 s httpGet readiness probe'}; runtime thread at ${endpoint}\n`);
     const manifests = join(dir, 'manifests');
     mkdirSync(manifests);
     const argv = [
@@ -91,8 +101,7 @@ async function main(): Promise<void> {
           containers: [{
             name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'],
             ports: [{ name: 'http', containerPort: HTTP_PORT }],
-            livenessProbe: { exec: { command: ['true'] }, periodSeconds: 1 },
-            readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1 },
+            ...probesOf(i),
           }],
         },
       }));
@@ -120,7 +129,8 @@ async function main(): Promise<void> {
 
     const result = {
       pods,
-      probes: pods * 2,
+      mix,
+      probes: perSecond,
       seconds,
       maxConcurrent: DEFAULT_MAX_CONCURRENT_PROBES,
       readyAfterMs: readyMs,
@@ -137,14 +147,14 @@ async function main(): Promise<void> {
     };
     const pass = (ok: boolean): string => (ok ? 'met' : 'MISSED');
     const md = [
-      `### Probes: ${pods} containers x (1 s exec + 1 s httpGet) on the simulated runtime`,
+      `### Probes: ${pods} containers, ${mix === 'both' ? 'each 1 s exec + 1 s httpGet' : 'half 1 s exec, half 1 s httpGet'}, on the simulated runtime`,
       '',
       '| measure | value | target |',
       '| --- | --- | --- |',
       `| probe start lateness p50 / p99 / max | ${result.lateness.p50.toFixed(1)} / ${result.lateness.p99.toFixed(1)} / ${result.lateness.max.toFixed(1)} ms (${result.lateness.count} starts) | p99 < 100 ms: ${pass(result.lateness.p99 < 100)} |`,
       `| main-thread event-loop delay p50 / p99 / max | ${result.mainEventLoopDelayMs.p50.toFixed(1)} / ${result.mainEventLoopDelayMs.p99.toFixed(1)} / ${result.mainEventLoopDelayMs.max.toFixed(1)} ms | p99 < 20 ms: ${pass(result.mainEventLoopDelayMs.p99 < 20)} |`,
       `| probe-thread event-loop delay p50 / p99 / max | ${result.probeThreadEventLoopDelayMs.p50.toFixed(1)} / ${result.probeThreadEventLoopDelayMs.p99.toFixed(1)} / ${result.probeThreadEventLoopDelayMs.max.toFixed(1)} ms | |`,
-      `| probes completed | ${result.probesPerSecond.toFixed(0)} /s (${result.httpProbesServedPerSecond.toFixed(0)} http/s served) | ${pods * 2} /s scheduled |`,
+      `| probes completed | ${result.probesPerSecond.toFixed(0)} /s (${result.httpProbesServedPerSecond.toFixed(0)} http/s served) | ${perSecond} /s scheduled |`,
       `| ticks skipped (overrun) / missed | ${result.overrun} / ${result.missed} | |`,
       `| pods Ready at the end | ${result.readyAtEnd}/${pods} (all Ready after ${fmtMs(readyMs)}) | |`,
       `| process CPU over the window (all threads) | ${result.processCpuSeconds.toFixed(1)} s in ${seconds} s | |`,
@@ -152,7 +162,7 @@ async function main(): Promise<void> {
     ].join('\n');
     process.stdout.write(`\n${md}`);
     mkdirSync(outDir, { recursive: true });
-    const base = join(outDir, `probes-${pods}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    const base = join(outDir, `probes-${mix}-${pods}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
     writeFileSync(`${base}.json`, `${JSON.stringify({ benchmark: 'probes', at: new Date().toISOString(), node: process.version, ...result }, null, 2)}\n`);
     writeFileSync(`${base}.md`, md);
     process.stdout.write(`\nreport: ${base}.json, ${base}.md\n`);
