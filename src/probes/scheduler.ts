@@ -160,7 +160,14 @@ export interface ProbeSchedulerOptions {
   maxConcurrent?: number;
 }
 
-export const DEFAULT_MAX_CONCURRENT_PROBES = 100;
+/**
+ * Probes in flight at once. Upstream has no bound (a goroutine per worker); here the bound keeps
+ * a slow runtime or network from growing the in-flight set without limit. Most of a probe's
+ * time is spent waiting on the runtime or the pod, so the bound must cover the probes a second
+ * brings: bench/probes at 1000 containers x 1 s ran 865 probes/s with 100 slots (start lateness
+ * p50 0.5 s) and 967/s with 400 (p50 9 ms) on the same shared machine.
+ */
+export const DEFAULT_MAX_CONCURRENT_PROBES = 400;
 
 export class ProbeScheduler {
   private readonly workers = new Map<string, Worker>();
