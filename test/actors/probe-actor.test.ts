@@ -5,6 +5,8 @@
 // probe becomes a verdict, and forgetting a pod drops its results.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Pod } from '../../src/api/core-v1.js';
 import { ProbeActor } from '../../src/actors/probe-actor.js';
 import { Bus, type MessageOf } from '../../src/bus/index.js';
@@ -85,6 +87,32 @@ describe('probe actor (real thread, simulated runtime)', () => {
     await waitFor('liveness failed', () => (verdicts.livenessFailed?.('app', containerId) ? true : undefined), 10_000);
     assert.equal(verdicts.startupFailed?.('app', containerId), false);
     assert.ok(events.some((e) => e.reason === 'Unhealthy' && e.message.startsWith('Liveness probe failed: ')));
+  });
+
+  it('a redirect to another host is a warning: ProbeWarning, and it counts as success', async () => {
+    const server = http.createServer((_req, res) => {
+      const port = (server.address() as AddressInfo).port;
+      res.writeHead(302, { Location: `http://localhost:${port}/elsewhere` }).end('moved');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const c = await h.container(['sleep', 'infinity'], { name: 'web' });
+      const web: Pod = {
+        metadata: { name: c.pod.name, namespace: c.pod.namespace, uid: c.pod.uid },
+        spec: { containers: [{ name: 'web', image: 'busybox', readinessProbe: { httpGet: { host: '127.0.0.1', port, path: '/' }, periodSeconds: 1 } }] },
+      };
+      actor.track(web, await inspectPod(h.cri, c.pod.uid, 'sim'));
+      const inputs = actor.statusInputs(c.pod.uid);
+      await waitFor('ready through a warning', () => (inputs.ready?.('web', c.id) ? true : undefined), 10_000);
+      const warning = await waitFor('ProbeWarning', () => events.find((e) => e.reason === 'ProbeWarning' && e.uid === c.pod.uid), 10_000);
+      assert.equal(warning.eventType, 'Warning');
+      assert.equal(warning.message, 'Readiness probe warning: Probe terminated redirects, Response body: moved');
+      actor.forget(c.pod.uid);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('forgetting a pod drops its results and its workers', async () => {
