@@ -5,6 +5,7 @@
 //                                                     v
 //   PLEG thread ── pod states + events ──>        sync pool (piscina threads) ──> CRI runtime
 //        └──────────────────────── CRI ──────────────────────────────────────────┘
+//   probe thread <── running containers ── pod workers;  probe results ──> pod workers (status, restarts)
 //   HTTPS server (/pods, /metrics, /containerLogs, ...) and /healthz read the workers' statuses.
 //
 // The runtime is the embedded one (managed containerd, or the simulated runtime in-process) or
@@ -31,6 +32,7 @@ import { UrlSource } from './sources/url-source.js';
 import { SubmitSource, SUBMIT_SOURCE } from './sources/submit-source.js';
 import { SyncPool } from './actors/sync-pool.js';
 import { PlegActor } from './actors/pleg-actor.js';
+import { ProbeActor } from './actors/probe-actor.js';
 import { PodWorkers } from './actors/pod-workers.js';
 import { Bus } from './bus/index.js';
 import { startKubeletServer, type KubeletServer } from './server/kubelet-server.js';
@@ -109,6 +111,7 @@ export interface Kubelet {
   /** The API server side (registration, status, pod watch, mirror pods, events), with --kubeconfig. */
   cluster: ClusterMode | undefined;
   pleg: PlegActor;
+  probes: ProbeActor;
   pool: SyncPool;
   config: PodConfig;
   /** Stops the kubelet; containers keep running unless `runtime: 'stop'` (tests, demos). */
@@ -225,6 +228,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       cluster?.podEvent(pod, event);
     },
     onGone: (uid) => {
+      probes.forget(uid);
       cluster?.podGone(uid);
       removePodCgroup(uid, 10);
       rmSync(etcHostsPath(cfg.rootDir, uid), { force: true });
@@ -235,6 +239,20 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       const cgErrors = cgroups?.ensurePod(pod.metadata.uid ?? '', podCgroupParent(pod, cfg.cgroupRoot, true), podCgroupConfig(pod)) ?? [];
       if (cgErrors.length > 0) log.warn({ pod: `${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}`, errors: cgErrors }, 'pod cgroup not fully set up');
       return prepare(pod);
+    },
+    probes: { statusInputs: (uid) => probes.statusInputs(uid), verdicts: (uid) => probes.verdicts(uid) },
+  });
+  // The probe thread probes what the pod workers run; its result changes come back to them.
+  const probes = new ProbeActor({
+    runtime: runtime.spec,
+    bus,
+    runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout,
+    ...(nodeIPs[0] ? { hostIP: nodeIPs[0] } : {}),
+    logger: log,
+    onResult: (m) => workers.probeResult(m.podUid, m.probe, m.result),
+    onEvent: (m) => {
+      const pod = workers.podOf(m.uid);
+      if (pod) cluster?.podEvent(pod, { type: m.eventType, reason: m.reason, message: m.message, ...(m.container ? { container: { name: m.container, init: pod.spec.initContainers?.some((c) => c.name === m.container) ?? false } } : {}) });
     },
   });
   const runtimeUids = new Set<string>();
@@ -256,17 +274,25 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       runtimeUids.delete(m.uid);
       workers.runtimeState(m.uid, undefined, true);
     }
+    const pod = workers.podOf(m.uid);
+    if (pod) probes.track(pod, workers.cache.get(m.uid));
   }, { name: 'pod-workers:pod.state', capacity: 10_000 });
   bus.subscribe('pod.update', (m) => {
     if (m.type === 'remove') workers.remove(m.pod.metadata.uid ?? '', `removed from ${m.source}`, m.gracePeriodSeconds);
-    else if (workers.has(m.pod.metadata.uid ?? '')) workers.update(m.pod);
     else {
-      // Admission of a new pod against allocatable and max-pods, beside the pods still running.
-      // (upstream filterOutTerminatedPods: pods still terminating count, finished ones do not)
-      const active = workers.all().filter((w) => w.lifecycle !== 'terminated' && w.status?.phase !== 'Failed' && w.status?.phase !== 'Succeeded').map((w) => w.pod);
-      const verdict = admit(m.pod, active, allocatable);
-      if (verdict.admit) workers.update(m.pod);
-      else workers.reject(m.pod, verdict.reason, verdict.message);
+      const uid = m.pod.metadata.uid ?? '';
+      if (!workers.has(uid)) {
+        // Admission of a new pod against allocatable and max-pods, beside the pods still running.
+        // (upstream filterOutTerminatedPods: pods still terminating count, finished ones do not)
+        const active = workers.all().filter((w) => w.lifecycle !== 'terminated' && w.status?.phase !== 'Failed' && w.status?.phase !== 'Succeeded').map((w) => w.pod);
+        const verdict = admit(m.pod, active, allocatable);
+        if (!verdict.admit) {
+          workers.reject(m.pod, verdict.reason, verdict.message);
+          return;
+        }
+      }
+      workers.update(m.pod);
+      probes.track(m.pod, workers.cache.get(uid));
     }
   }, { name: 'pod-workers:pod.update', capacity: 10_000, coalesce: (m) => m.pod.metadata.uid ?? '' });
 
@@ -319,6 +345,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   // Secrets and configMaps are re-read on the pod resync period, as upstream (sync-frequency).
   volumes.start();
   pleg.start();
+  probes.start();
   submitSource.start();
   await fileSource?.start();
   await urlSource?.start();
@@ -420,6 +447,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
               })),
           ),
         registry,
+        probeMetrics: () => probes.metricsText(),
         configz: () => toConfigz(cfg),
         containerLog: (ns, name, container, previous) => {
           const matches = workers.all().filter(({ pod }) => pod.metadata.namespace === ns && pod.metadata.name === name);
@@ -449,6 +477,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
         healthChecks: [
           { name: 'syncloop', check: () => (Date.now() - lastHousekeeping < 60_000 ? { ok: true } : { ok: false, message: `sync loop last ran ${Math.round((Date.now() - lastHousekeeping) / 1000)}s ago` }) },
           { name: 'pleg', check: () => pleg.health() },
+          { name: 'probes', check: () => probes.health() },
         ],
       },
     });
@@ -463,6 +492,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     workers,
     cluster,
     pleg,
+    probes,
     pool,
     config: podConfig,
     stop: async (stopOpts = {}) => {
@@ -477,6 +507,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       await server?.close();
       workers.stop();
       await pleg.stop();
+      await probes.stop();
       await pool.close();
       bus.close();
       const mode = stopOpts.runtime ?? 'leave';

@@ -13,7 +13,9 @@ import type { KubeletMetrics } from '../metrics/kubelet-metrics.js';
 import { Backoff, systemClock, type Clock } from '../pods/backoff.js';
 import type { SandboxOptions } from '../pods/cri-config.js';
 import type { PodRuntimeState } from '../pods/runtime-state.js';
-import { computePodStatus, type SyncError } from '../pods/status.js';
+import { computePodStatus, type StatusInputs, type SyncError } from '../pods/status.js';
+import type { ProbeVerdicts } from '../pods/actions.js';
+import type { ProbeKind } from '../bus/messages.js';
 import { applySyncResult, planSync, type SyncPlan, type SyncResult } from '../pods/sync.js';
 import { silentLogger } from '../log.js';
 import {
@@ -70,6 +72,11 @@ export interface PodWorkersOptions {
   onTerminated?: (pod: Pod, status: PodStatus | undefined) => void;
   /** Pod events in upstream's reasons (Pulled, Created, Started, Killing, BackOff, Failed, ...). */
   onEvent?: (pod: Pod, event: PodEvent) => void;
+  /** Probe results (the probe actor): readiness and startup for status, liveness/startup failures for sync. */
+  probes?: {
+    statusInputs(uid: string): Pick<StatusInputs, 'ready' | 'started'>;
+    verdicts(uid: string): ProbeVerdicts;
+  };
 }
 
 export interface PodEvent {
@@ -197,6 +204,18 @@ export class PodWorkers {
     if (changed) this.deliver(uid, { type: 'runtime-event', at: this.clock.now() });
   }
 
+  /**
+   * A probe result changed: the status follows (readiness, startup); a liveness or startup
+   * failure also wakes the worker, whose sync restarts the container.
+   */
+  probeResult(uid: string, kind: ProbeKind, result: 'success' | 'failure' | 'unknown'): void {
+    const w = this.workers.get(uid);
+    const state = this.cache.get(uid);
+    if (!w || !state) return;
+    this.recomputeStatus(uid, w, state);
+    if (result === 'failure' && (kind === 'liveness' || kind === 'startup')) this.deliver(uid, { type: 'runtime-event', at: this.clock.now() });
+  }
+
   has(uid: string): boolean {
     return this.workers.has(uid);
   }
@@ -306,7 +325,7 @@ export class PodWorkers {
       const prepared = this.opts.prepare ? await this.opts.prepare(pod) : undefined;
       if (w.task?.cancelled) return;
       if (prepared && 'error' in prepared) throw new PodPrepareError(prepared.error.reason, prepared.error.message);
-      const ctx = { now: this.clock.now(), crashBackoff: this.crash, pullBackoff: this.pull };
+      const ctx = { now: this.clock.now(), crashBackoff: this.crash, pullBackoff: this.pull, ...(this.opts.probes ? { probes: this.opts.probes.verdicts(uid) } : {}) };
       const plan = planSync(pod, state, ctx);
       retryAfterMs = plan.retryAfterMs;
       if (plan.killPod || plan.createSandbox || plan.start.length > 0 || plan.containersToKill.length > 0) {
@@ -481,6 +500,7 @@ export class PodWorkers {
       now: new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       syncErrors: w.syncErrors,
       previous: w.status,
+      ...this.opts.probes?.statusInputs(uid),
       ...(this.opts.hostIP ? { hostIP: this.opts.hostIP } : {}),
       ...(w.terminal ? { terminal: w.terminal } : {}),
       ...(w.postStart ? { postStartRunning: (name: string, c: { createdAt: number }) => w.postStart !== undefined && w.postStart.names.has(name) && c.createdAt >= w.postStart.since } : {}),

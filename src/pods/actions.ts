@@ -25,6 +25,8 @@ export interface ContainerToKill {
   name: string;
   reason: string;
   message: string;
+  /** Probe-level terminationGracePeriodSeconds of the probe that failed (it wins over the pod's). */
+  graceSeconds?: number;
 }
 
 export interface PodActions {
@@ -182,21 +184,24 @@ export function computePodActions(pod: Pod, state: PodRuntimeState, probes: Prob
     }
     let reason: string | undefined;
     let message = '';
+    let graceSeconds: number | undefined;
     if (latest.hash !== '' && latest.hash !== containerHash(c)) {
       reason = 'SpecChanged';
       message = `Container ${c.name} definition changed, will be restarted`;
     } else if (probes.livenessFailed?.(c.name, latest.id)) {
       reason = 'Unhealthy';
       message = `Container ${c.name} failed liveness probe, will be restarted`;
+      graceSeconds = c.livenessProbe?.terminationGracePeriodSeconds;
     } else if (probes.startupFailed?.(c.name, latest.id)) {
       reason = 'Unhealthy';
       message = `Container ${c.name} failed startup probe, will be restarted`;
+      graceSeconds = c.startupProbe?.terminationGracePeriodSeconds;
     }
     if (reason === undefined) {
       keep++;
       return;
     }
-    actions.containersToKill.push({ id: latest.id, name: c.name, reason, message });
+    actions.containersToKill.push({ id: latest.id, name: c.name, reason, message, ...(graceSeconds === undefined ? {} : { graceSeconds }) });
     if (pod.spec.restartPolicy !== 'Never') actions.containersToStart.push(i);
   });
   if (keep === 0 && actions.containersToStart.length === 0) {

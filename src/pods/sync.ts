@@ -302,7 +302,7 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
   }
   for (const k of plan.containersToKill) {
     try {
-      await killContainer(cri, pod, { id: k.id, name: k.name, sandboxId: plan.sandboxId, running: true }, plan.killGraceSeconds, events, signal);
+      await killContainer(cri, pod, { id: k.id, name: k.name, sandboxId: plan.sandboxId, running: true }, k.graceSeconds ?? plan.killGraceSeconds, events, signal);
       result.killed.push(k.id);
     } catch (err) {
       result.killErrors.push(`StopContainer ${k.id}: ${message(err)}`);

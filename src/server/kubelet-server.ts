@@ -9,7 +9,7 @@
 //    allowed by failure. The API server webhooks are webhook-auth.ts and webhook-authz.ts,
 //    chosen from the config by auth-config.ts.
 //  - plain HTTP on 127.0.0.1 (default :10248): /healthz only, as upstream.
-// Routes: /pods, /runningpods/, /metrics, /configz, /healthz, /containerLogs/{ns}/{pod}/{container},
+// Routes: /pods, /runningpods/, /metrics, /metrics/probes, /configz, /healthz, /containerLogs/{ns}/{pod}/{container},
 // /static-pods (POST a manifest, DELETE /static-pods/{ns}/{name}, GET the submitted ones), and
 // the streaming ones, /exec, /attach, /portForward (streaming.ts): upgrade requests, taken from
 // the server's 'upgrade' event, authenticated and authorized exactly as the others (subresource
@@ -65,6 +65,8 @@ export interface KubeletBackend {
   pods(): Pod[];
   runningPods(): Promise<Pod[]>;
   registry: Registry;
+  /** /metrics/probes: the prober_* metrics text (the probe thread keeps its own registry). */
+  probeMetrics?: () => Promise<string>;
   configz(): unknown;
   /** The CRI log file of a container (the previous instance with `previous`), or why none. */
   containerLog(namespace: string, pod: string, container: string, previous: boolean): Promise<{ path: string; running: () => Promise<boolean> } | { error: string; status: number }>;
@@ -259,6 +261,8 @@ async function route(backend: KubeletBackend, req: IncomingMessage, res: ServerR
     sendJson(res, 200, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items: await backend.runningPods() });
   } else if (path === '/metrics') {
     send(res, 200, await backend.registry.metrics(), backend.registry.contentType);
+  } else if (path === '/metrics/probes' && backend.probeMetrics) {
+    send(res, 200, await backend.probeMetrics(), backend.registry.contentType);
   } else if (path === '/configz') {
     sendJson(res, 200, { kubeletconfig: backend.configz() });
   } else if (path === '/healthz' || path.startsWith('/healthz/')) {

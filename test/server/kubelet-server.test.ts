@@ -61,6 +61,7 @@ describe('kubelet HTTPS server', () => {
       runningPods: () => Promise.resolve([]),
       registry,
       configz: () => ({ maxPods: 110 }),
+      probeMetrics: () => Promise.resolve('prober_probe_total{probe_type="Readiness",result="successful",container="c",pod="web-node-a",namespace="default",pod_uid="u1"} 3\n'),
       containerLog: (ns: string, pod: string, container: string) =>
         Promise.resolve(ns === 'default' && pod === 'web-node-a' && container === 'c' ? { path: logFile, running: () => Promise.resolve(false) } : { error: `container ${container} of pod ${ns}/${pod} not found`, status: 404 }),
       healthChecks: [{ name: 'syncloop', check: () => ({ ok: true }) }, { name: 'pleg', check: () => ({ ok: false, message: 'PLEG is not healthy: pleg was last seen active 3m1s ago' }) }],
@@ -116,6 +117,16 @@ describe('kubelet HTTPS server', () => {
     assert.deepEqual(JSON.parse((await call(server.port, '/configz', admin)).body), { kubeletconfig: { maxPods: 110 } });
     assert.equal((await call(server.port, '/containerLogs/default/web-node-a/c', admin)).body, 'hello\nworld\n');
     assert.equal((await call(server.port, '/containerLogs/default/web-node-a/c?tailLines=1&timestamps=true', admin)).body, '2026-11-22T10:00:01.000000000Z world\n');
+  });
+
+  it('serves /metrics/probes with the authorization of /metrics (subresource metrics)', async () => {
+    assert.equal((await call(server.port, '/metrics/probes')).status, 401);
+    const r = await call(server.port, '/metrics/probes', viewer);
+    assert.equal(r.status, 200);
+    assert.match(r.body, /^prober_probe_total\{probe_type="Readiness",result="successful",container="c",pod="web-node-a",namespace="default",pod_uid="u1"\} 3$/m);
+    assert.match(r.type ?? '', /text\/plain/);
+    const last = seen[seen.length - 1]!;
+    assert.deepEqual([last.subresource, last.path], ['metrics', '/metrics/probes']);
   });
 
   it('answers bad requests clearly', async () => {

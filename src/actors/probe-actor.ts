@@ -1,0 +1,254 @@
+// The main thread's handle on the probe thread: starts and supervises it (restart with backoff
+// within a budget, as the PLEG actor), tells it which containers to probe, and keeps the
+// results it publishes, so pod workers can read readiness, startup and liveness verdicts
+// synchronously. Only changes cross the thread: a pod's probe target is sent when its running
+// containers, pod IP or probe specs change, and the thread publishes only result changes.
+//
+// Results are kept per (pod, container, probe kind) with the container ID they are for: a
+// result for another container ID than the running one does not count, which is what makes
+// "results reset when the container ID changes" hold on this side too. After a restart of the
+// thread every target is sent again and results start over from their initial values (the
+// status shows unready until readiness succeeds again), as after an upstream kubelet restart.
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { wrap, releaseProxy, type Remote } from 'comlink';
+import type { Logger } from 'pino';
+import type { Pod } from '../api/core-v1.js';
+import type { CriHandlers } from '../native/cri/api.js';
+import { serveCriOnPort } from '../native/cri/port-transport.js';
+import { silentLogger } from '../log.js';
+import { connectPort, type Bus, type MessageOf } from '../bus/index.js';
+import type { ProbeVerdicts } from '../pods/actions.js';
+import { latestContainer, type PodRuntimeState } from '../pods/runtime-state.js';
+import type { StatusInputs } from '../pods/status.js';
+import { containerProbes, probeOf, type ProbeKind, type ProbePodTarget } from '../probes/spec.js';
+import { DEFAULT_MAX_CONCURRENT_PROBES, initialResult, workerKey } from '../probes/scheduler.js';
+import { packageVersion } from '../version.js';
+import type { ProbeControl, ProbeThreadStats, ProbeWorkerData } from './probe-worker.js';
+import { threadEndpoint } from './thread-endpoint.js';
+import { Supervisor } from './supervisor.js';
+
+export interface ProbeActorOptions {
+  runtime: { endpoint: string; imageEndpoint?: string; name: string } | { embedded: CriHandlers; name: string };
+  bus: Bus;
+  runtimeRequestTimeoutMs?: number;
+  maxConcurrent?: number;
+  /** The node's IP: the probe host of host-network pods. */
+  hostIP?: string;
+  logger?: Logger;
+  restartBudget?: number;
+  budgetWindowMs?: number;
+  /** A probe result changed (after the cache here took it). */
+  onResult?: (m: MessageOf<'probe.result'>) => void;
+  /** A probe event from the thread (it is already on the bus): cluster mode sends it on. */
+  onEvent?: (m: MessageOf<'pod.event'>) => void;
+}
+
+interface CachedResult {
+  containerId: string;
+  result: 'success' | 'failure' | 'unknown';
+}
+
+/** The probe target of a pod: its running containers that have probes. */
+export function probeTargetOf(pod: Pod, state: PodRuntimeState | undefined, hostIP?: string): ProbePodTarget {
+  const target: ProbePodTarget = { uid: pod.metadata.uid ?? '', name: pod.metadata.name ?? '', namespace: pod.metadata.namespace ?? 'default', containers: [] };
+  if (!state) return target;
+  const sandbox = state.sandboxes[0];
+  const podIP = (sandbox?.hostNetwork || pod.spec.hostNetwork ? hostIP : sandbox?.ips[0]) ?? '';
+  // App containers, and sidecars (restartable init containers), which upstream probes too.
+  const specs = [...(pod.spec.initContainers ?? []).filter((c) => c.restartPolicy === 'Always'), ...pod.spec.containers];
+  for (const c of specs) {
+    if (!c.livenessProbe && !c.readinessProbe && !c.startupProbe) continue;
+    const latest = latestContainer(state, c.name);
+    if (!latest || latest.state !== 'running') continue;
+    target.containers.push({ name: c.name, containerId: latest.id, startedAt: latest.startedAt || latest.createdAt, probes: containerProbes(c, podIP) });
+  }
+  return target;
+}
+
+export class ProbeActor {
+  private worker: Worker | undefined;
+  private control: Remote<ProbeControl> | undefined;
+  private closeCri: (() => void) | undefined;
+  private stopping = false;
+  private readonly supervisor: Supervisor;
+  private readonly log: Logger;
+  /** What the thread was told, per pod UID (as JSON, to send only changes). */
+  private readonly targets = new Map<string, { target: ProbePodTarget; digest: string }>();
+  private readonly results = new Map<string, CachedResult>();
+  /** Probe specs per pod, to tell "no probe" from "no result yet". */
+  private readonly specs = new Map<string, Pod>();
+  generation = 0;
+
+  constructor(private readonly opts: ProbeActorOptions) {
+    this.log = (opts.logger ?? silentLogger).child({ actor: 'probes' });
+    opts.bus.subscribe('probe.result', (m) => this.onResult(m), { name: 'probe-actor', capacity: 10_000 });
+    opts.bus.subscribe(
+      'pod.event',
+      (m, env) => {
+        if (env.source === 'probe') opts.onEvent?.(m);
+      },
+      { name: 'probe-actor:events', capacity: 10_000 },
+    );
+    this.supervisor = new Supervisor({
+      name: 'probe thread',
+      start: () => this.spawn(),
+      ...(opts.restartBudget !== undefined ? { budget: opts.restartBudget } : {}),
+      ...(opts.budgetWindowMs !== undefined ? { windowMs: opts.budgetWindowMs } : {}),
+      onEscalate: (why) => opts.bus.publish('actor.health', { type: 'health', actor: 'probes', ok: false, message: why }),
+      logger: this.log,
+    });
+  }
+
+  get gaveUp(): boolean {
+    return this.supervisor.gaveUp;
+  }
+
+  start(): void {
+    this.stopping = false;
+    this.supervisor.start();
+  }
+
+  private spawn(): void {
+    const events = new MessageChannel();
+    let criPort;
+    if ('embedded' in this.opts.runtime) {
+      const ch = new MessageChannel();
+      const served = serveCriOnPort(this.opts.runtime.embedded, ch.port1, this.log);
+      this.closeCri = () => served.close();
+      criPort = ch.port2;
+    }
+    const data: ProbeWorkerData = {
+      endpoint: 'endpoint' in this.opts.runtime ? this.opts.runtime.endpoint : undefined,
+      imageEndpoint: 'endpoint' in this.opts.runtime ? this.opts.runtime.imageEndpoint : undefined,
+      criPort,
+      events: events.port2,
+      runtimeRequestTimeoutMs: this.opts.runtimeRequestTimeoutMs ?? 120_000,
+      maxConcurrent: this.opts.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_PROBES,
+      version: packageVersion(),
+    };
+    const worker = new Worker(new URL('./probe-worker.js', import.meta.url), { workerData: data, transferList: criPort ? [events.port2, criPort] : [events.port2], name: 'probes' });
+    this.worker = worker;
+    this.generation++;
+    const bridge = connectPort(this.opts.bus, events.port1, { topics: [] });
+    worker.once('error', (err) => this.log.error({ err: err.message }, 'probe thread failed'));
+    worker.once('exit', (code) => {
+      bridge.close();
+      this.closeCri?.();
+      if (this.worker === worker) {
+        this.worker = undefined;
+        this.control = undefined;
+      }
+      if (!this.stopping) this.supervisor.failed(`thread exited with code ${code}`);
+    });
+    const control = wrap<ProbeControl>(threadEndpoint(worker));
+    this.control = control;
+    // A new thread knows nothing: give it every target, then let it run.
+    const all = [...this.targets.values()].map((t) => t.target);
+    void control
+      .setPods(all)
+      .then(() => control.start())
+      .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'probe thread did not take its targets'));
+    this.log.info({ generation: this.generation, pods: all.length }, 'probe thread started');
+  }
+
+  private onResult(m: MessageOf<'probe.result'>): void {
+    const key = workerKey(m.podUid, m.containerName, m.probe);
+    // Results of pods no longer tracked are late: ignore them.
+    if (!this.targets.has(m.podUid)) return;
+    this.results.set(key, { containerId: m.containerId, result: m.result });
+    this.opts.onResult?.(m);
+  }
+
+  /** The pod's desired spec and runtime state changed: tell the thread if its target did. */
+  track(pod: Pod, state: PodRuntimeState | undefined): void {
+    const uid = pod.metadata.uid ?? '';
+    const target = probeTargetOf(pod, state, this.opts.hostIP);
+    this.specs.set(uid, pod);
+    if (target.containers.length === 0) {
+      if (this.targets.has(uid)) {
+        this.targets.delete(uid);
+        this.dropResults(uid);
+        void this.control?.removePod(uid).catch(() => undefined);
+      }
+      return;
+    }
+    const digest = JSON.stringify(target);
+    if (this.targets.get(uid)?.digest === digest) return;
+    this.targets.set(uid, { target, digest });
+    void this.control?.setPod(target).catch(() => undefined);
+  }
+
+  /** The pod is gone for good. */
+  forget(uid: string): void {
+    this.specs.delete(uid);
+    this.dropResults(uid);
+    if (this.targets.delete(uid)) void this.control?.removePod(uid).catch(() => undefined);
+  }
+
+  private dropResults(uid: string): void {
+    for (const key of [...this.results.keys()]) if (key.startsWith(`${uid}/`)) this.results.delete(key);
+  }
+
+  /** The result for a running container, or the probe kind's initial value when there is none yet. */
+  private resultFor(uid: string, name: string, kind: ProbeKind, containerId: string): 'success' | 'failure' | 'unknown' {
+    const r = this.results.get(workerKey(uid, name, kind));
+    return r && r.containerId === containerId ? r.result : initialResult(kind);
+  }
+
+  private hasProbe(uid: string, name: string, kind: ProbeKind): boolean {
+    const pod = this.specs.get(uid);
+    if (!pod) return false;
+    const c = pod.spec.containers.find((x) => x.name === name) ?? pod.spec.initContainers?.find((x) => x.name === name);
+    return c !== undefined && probeOf(c, kind) !== undefined;
+  }
+
+  /** Inputs for computePodStatus: readiness and startup of running containers. */
+  statusInputs(uid: string): Pick<StatusInputs, 'ready' | 'started'> {
+    return {
+      ready: (name, id) => (this.hasProbe(uid, name, 'readiness') ? this.resultFor(uid, name, 'readiness', id) === 'success' : undefined),
+      started: (name, id) => (this.hasProbe(uid, name, 'startup') ? this.resultFor(uid, name, 'startup', id) === 'success' : undefined),
+    };
+  }
+
+  /** Inputs for planSync: which running containers failed liveness or startup. */
+  verdicts(uid: string): ProbeVerdicts {
+    return {
+      livenessFailed: (name, id) => this.hasProbe(uid, name, 'liveness') && this.resultFor(uid, name, 'liveness', id) === 'failure',
+      startupFailed: (name, id) => this.hasProbe(uid, name, 'startup') && this.resultFor(uid, name, 'startup', id) === 'failure',
+    };
+  }
+
+  async stats(): Promise<ProbeThreadStats | undefined> {
+    return this.control?.stats();
+  }
+
+  async resetStats(): Promise<void> {
+    await this.control?.resetStats();
+  }
+
+  /** The prober_* metrics text (empty while the thread is down). */
+  async metricsText(): Promise<string> {
+    return (await this.control?.metricsText()) ?? '';
+  }
+
+  health(): { ok: boolean; message?: string } {
+    if (this.gaveUp) return { ok: false, message: `probe thread is down: ${this.supervisor.lastReason}; restart budget spent` };
+    return { ok: true };
+  }
+
+  /** Chaos hook: kill the thread as a crash would. */
+  async kill(): Promise<void> {
+    await this.worker?.terminate();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.supervisor.stop();
+    const w = this.worker;
+    if (this.control) {
+      await this.control.stop().catch(() => undefined);
+      this.control[releaseProxy]();
+    }
+    await w?.terminate();
+  }
+}
