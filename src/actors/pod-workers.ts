@@ -220,6 +220,22 @@ export class PodWorkers {
     return this.workers.has(uid);
   }
 
+  /** What a pod's worker is doing, for debugging (a test that times out says why). */
+  describe(uid: string): Record<string, unknown> | undefined {
+    const w = this.workers.get(uid);
+    if (!w) return undefined;
+    const { lifecycle, pending, inFlight, inFlightKind, lastWork, requeueAt, consecutiveErrors } = w.state;
+    return {
+      lifecycle, pending, inFlight, inFlightKind, lastWork, consecutiveErrors,
+      requeueInMs: requeueAt === undefined ? undefined : requeueAt - this.clock.now(),
+      task: w.task ? { work: w.task.work, cancelled: w.task.cancelled, hasHandle: w.task.handle !== undefined } : undefined,
+      timer: w.timer !== undefined,
+      draining: w.draining.length,
+      syncErrors: Object.fromEntries(w.syncErrors),
+      runtime: (this.cache.get(uid)?.containers ?? []).map((c) => `${c.name}:${c.id.slice(0, 8)}:${c.state}:${c.restartCount}`),
+    };
+  }
+
   statusOf(uid: string): PodStatus | undefined {
     return this.workers.get(uid)?.status;
   }

@@ -284,7 +284,11 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       await waitFor('web-5 restarted after its sync threw', async () => {
         const cs = (await byName('web-5'))[0]?.status?.containerStatuses?.[0];
         return cs?.state.running && cs.restartCount > throwerRestarts ? true : undefined;
-      }, 2 * opts.timeoutMs, 200);
+      }, 2 * opts.timeoutMs, 200).catch((err: Error) => {
+        // Say what the worker was doing, so a rare timeout can be understood from the CI log.
+        const uid = thrower!.metadata.uid!;
+        assert.fail(`${err.message}; worker: ${JSON.stringify(kubelet.workers.describe(uid))}; injected left: ${kubelet.workers.injectedSyncErrors.get(uid)}; status: ${JSON.stringify(kubelet.workers.statusOf(uid)?.containerStatuses)}`);
+      });
       assert.equal(kubelet.workers.injectedSyncErrors.get(thrower!.metadata.uid!), 0, 'the injected throw happened');
       // Invariant: at most one sandbox per pod UID and attempt, one running container per name.
       const sandboxes = (await cri.ListPodSandbox({ filter: { labelSelector: { scenario: 'standalone' } } })).items;
