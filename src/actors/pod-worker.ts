@@ -183,7 +183,13 @@ export function podWorkerTransition(s: PodWorkerState, m: PodWorkerMessage, cfg:
       next = { ...s, pending: true };
       break;
     case 'tick':
-      if (s.lifecycle === 'terminated' || s.requeueAt === undefined || m.at < s.requeueAt) break;
+      if (s.lifecycle === 'terminated' || s.requeueAt === undefined) break;
+      if (m.at < s.requeueAt) {
+        // Early: Node's timers may fire a millisecond before Date.now() reaches their time.
+        // Without a new timer the pod would wait for the next event, maybe forever.
+        effects.push({ type: 'schedule', at: s.requeueAt });
+        break;
+      }
       next = { ...s, pending: true, requeueAt: undefined };
       break;
   }

@@ -28,7 +28,7 @@ describe('pod worker: active deadline', () => {
     const done = run(first.state, { type: 'sync-done', work: 1, outcome: 'ok', podFinished: false, at: 1000, deadlineAt: 5000 });
     assert.deepEqual(done.effects, [{ type: 'schedule', at: 5000 }]);
     const early = run(done.state, { type: 'tick', at: 4999 });
-    assert.deepEqual(early.effects, [], 'nothing before the deadline');
+    assert.deepEqual(early.effects, [{ type: 'schedule', at: 5000 }], 'no sync before the deadline, only the timer set again');
     const due = run(done.state, { type: 'tick', at: 5000 });
     assert.deepEqual(due.effects.map((e) => e.type), ['sync']);
   });
