@@ -279,8 +279,8 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       const throwerRestarts = thrower!.status!.containerStatuses![0]!.restartCount;
       kubelet.workers.injectedSyncErrors.set(thrower!.metadata.uid!, 1);
       await cri.StopContainer({ containerId: thrower!.status!.containerStatuses![0]!.containerID!.split('://')[1]!, timeout: 0 });
-      // Twice the usual wait: on the sim a third of Create/Start calls may still fail here, and
-      // each failure adds an error back-off (10-15 s) on top of the crash back-off.
+      // Twice the usual wait: the thrown sync costs an error back-off (10-15 s) on top of the
+      // crash back-off, on a node still busy with the chaos above.
       await waitFor('web-5 restarted after its sync threw', async () => {
         const cs = (await byName('web-5'))[0]?.status?.containerStatuses?.[0];
         return cs?.state.running && cs.restartCount > throwerRestarts ? true : undefined;
