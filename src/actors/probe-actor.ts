@@ -9,14 +9,13 @@
 // "results reset when the container ID changes" hold on this side too. After a restart of the
 // thread every target is sent again and results start over from their initial values (the
 // status shows unready until readiness succeeds again), as after an upstream kubelet restart.
-import { MessageChannel, Worker } from 'node:worker_threads';
-import { wrap, releaseProxy, type Remote } from 'comlink';
+// Spawn, supervision and stop are the ThreadActor's (thread-actor.ts), shared with the PLEG actor.
+import type { Remote } from 'comlink';
 import type { Logger } from 'pino';
 import type { Pod } from '../api/core-v1.js';
 import type { CriHandlers } from '../native/cri/api.js';
-import { serveCriOnPort } from '../native/cri/port-transport.js';
 import { silentLogger } from '../log.js';
-import { connectPort, type Bus, type MessageOf } from '../bus/index.js';
+import type { Bus, MessageOf } from '../bus/index.js';
 import type { ProbeVerdicts } from '../pods/actions.js';
 import { latestContainer, type PodRuntimeState } from '../pods/runtime-state.js';
 import type { StatusInputs } from '../pods/status.js';
@@ -24,8 +23,7 @@ import { containerProbes, probeOf, type ProbeKind, type ProbePodTarget } from '.
 import { DEFAULT_MAX_CONCURRENT_PROBES, initialResult, workerKey } from '../probes/scheduler.js';
 import { packageVersion } from '../version.js';
 import type { ProbeControl, ProbeThreadStats, ProbeWorkerData } from './probe-worker.js';
-import { threadEndpoint } from './thread-endpoint.js';
-import { Supervisor } from './supervisor.js';
+import { ThreadActor, type ThreadPorts } from './thread-actor.js';
 
 export interface ProbeActorOptions {
   runtime: { endpoint: string; imageEndpoint?: string; name: string } | { embedded: CriHandlers; name: string };
@@ -65,22 +63,24 @@ export function probeTargetOf(pod: Pod, state: PodRuntimeState | undefined, host
   return target;
 }
 
-export class ProbeActor {
-  private worker: Worker | undefined;
-  private control: Remote<ProbeControl> | undefined;
-  private closeCri: (() => void) | undefined;
-  private stopping = false;
-  private readonly supervisor: Supervisor;
-  private readonly log: Logger;
+export class ProbeActor extends ThreadActor<ProbeControl, ProbeWorkerData> {
   /** What the thread was told, per pod UID (as JSON, to send only changes). */
   private readonly targets = new Map<string, { target: ProbePodTarget; digest: string }>();
   private readonly results = new Map<string, CachedResult>();
   /** Probe specs per pod, to tell "no probe" from "no result yet". */
   private readonly specs = new Map<string, Pod>();
-  generation = 0;
 
   constructor(private readonly opts: ProbeActorOptions) {
-    this.log = (opts.logger ?? silentLogger).child({ actor: 'probes' });
+    super({
+      script: new URL('./probe-worker.js', import.meta.url),
+      actor: 'probes',
+      what: 'probe thread',
+      runtime: opts.runtime,
+      bus: opts.bus,
+      logger: (opts.logger ?? silentLogger).child({ actor: 'probes' }),
+      restartBudget: opts.restartBudget,
+      budgetWindowMs: opts.budgetWindowMs,
+    });
     opts.bus.subscribe('probe.result', (m) => this.onResult(m), { name: 'probe-actor', capacity: 10_000 });
     opts.bus.subscribe(
       'pod.event',
@@ -89,59 +89,18 @@ export class ProbeActor {
       },
       { name: 'probe-actor:events', capacity: 10_000 },
     );
-    this.supervisor = new Supervisor({
-      name: 'probe thread',
-      start: () => this.spawn(),
-      ...(opts.restartBudget !== undefined ? { budget: opts.restartBudget } : {}),
-      ...(opts.budgetWindowMs !== undefined ? { windowMs: opts.budgetWindowMs } : {}),
-      onEscalate: (why) => opts.bus.publish('actor.health', { type: 'health', actor: 'probes', ok: false, message: why }),
-      logger: this.log,
-    });
   }
 
-  get gaveUp(): boolean {
-    return this.supervisor.gaveUp;
-  }
-
-  start(): void {
-    this.stopping = false;
-    this.supervisor.start();
-  }
-
-  private spawn(): void {
-    const events = new MessageChannel();
-    let criPort;
-    if ('embedded' in this.opts.runtime) {
-      const ch = new MessageChannel();
-      const served = serveCriOnPort(this.opts.runtime.embedded, ch.port1, this.log);
-      this.closeCri = () => served.close();
-      criPort = ch.port2;
-    }
-    const data: ProbeWorkerData = {
-      endpoint: 'endpoint' in this.opts.runtime ? this.opts.runtime.endpoint : undefined,
-      imageEndpoint: 'endpoint' in this.opts.runtime ? this.opts.runtime.imageEndpoint : undefined,
-      criPort,
-      events: events.port2,
+  protected workerData(ports: ThreadPorts): ProbeWorkerData {
+    return {
+      ...ports,
       runtimeRequestTimeoutMs: this.opts.runtimeRequestTimeoutMs ?? 120_000,
       maxConcurrent: this.opts.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_PROBES,
       version: packageVersion(),
     };
-    const worker = new Worker(new URL('./probe-worker.js', import.meta.url), { workerData: data, transferList: criPort ? [events.port2, criPort] : [events.port2], name: 'probes' });
-    this.worker = worker;
-    this.generation++;
-    const bridge = connectPort(this.opts.bus, events.port1, { topics: [] });
-    worker.once('error', (err) => this.log.error({ err: err.message }, 'probe thread failed'));
-    worker.once('exit', (code) => {
-      bridge.close();
-      this.closeCri?.();
-      if (this.worker === worker) {
-        this.worker = undefined;
-        this.control = undefined;
-      }
-      if (!this.stopping) this.supervisor.failed(`thread exited with code ${code}`);
-    });
-    const control = wrap<ProbeControl>(threadEndpoint(worker));
-    this.control = control;
+  }
+
+  protected started(control: Remote<ProbeControl>): void {
     // A new thread knows nothing: give it every target, then let it run.
     const all = [...this.targets.values()].map((t) => t.target);
     void control
@@ -234,21 +193,5 @@ export class ProbeActor {
   health(): { ok: boolean; message?: string } {
     if (this.gaveUp) return { ok: false, message: `probe thread is down: ${this.supervisor.lastReason}; restart budget spent` };
     return { ok: true };
-  }
-
-  /** Chaos hook: kill the thread as a crash would. */
-  async kill(): Promise<void> {
-    await this.worker?.terminate();
-  }
-
-  async stop(): Promise<void> {
-    this.stopping = true;
-    this.supervisor.stop();
-    const w = this.worker;
-    if (this.control) {
-      await this.control.stop().catch(() => undefined);
-      this.control[releaseProxy]();
-    }
-    await w?.terminate();
   }
 }
