@@ -376,6 +376,9 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       void pool
         .run({ type: 'kill', uid, graceSeconds: 2 })
         .result.then(() => pool.run({ type: 'remove', uid }).result)
+        // Gone from the runtime: forget it here too. A PLEG thread restarted meanwhile never
+        // knew the pod, so no 'gone' would come, and it would be "killed" every round.
+        .then(() => runtimeUids.delete(uid))
         .catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'orphan cleanup failed; will retry'))
         .finally(() => orphansInFlight.delete(uid));
     }
