@@ -81,7 +81,8 @@ describe('volume mounts on containerd', () => {
     const prepared = await podPrepare(rig.vm)(pod);
     assert.ok('prepared' in prepared, JSON.stringify(prepared));
     const plan = planSync(pod, emptyRuntimeState(uid, 'volumes', 'default'), { now: Date.now(), crashBackoff: new Backoff(10_000, 300_000), pullBackoff: new Backoff(10_000, 300_000) });
-    const result = await executeSync(cri, pod, plan, { attempt: 0, podLogsDir: logs, prepared: prepared.prepared });
+    // No pod cgroups here (no kubelet to create and remove them): the sandbox takes the runtime's default.
+    const result = await executeSync(cri, pod, plan, { attempt: 0, podLogsDir: logs, prepared: prepared.prepared, cgroupsPerQOS: false });
     assert.equal(result.sandboxError, undefined);
     assert.deepEqual(result.started.map((s) => s.error), [undefined]);
     const id = result.started[0]!.containerId!;
