@@ -376,7 +376,7 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
     }
     const postStart = spec.lifecycle?.postStart;
     const hookFailure = postStart
-      ? await runHook(postStart, { cri, pod, container: spec, containerId, podIP: sandboxIP(cri, result.sandboxId, signal), ...(signal ? { signal } : {}) })
+      ? await runHook(postStart, { cri, pod, container: spec, containerId, podIP: podIPs[0] !== undefined ? () => Promise.resolve(podIPs[0]) : sandboxIP(cri, result.sandboxId, signal), ...(signal ? { signal } : {}) })
       : undefined;
     if (hookFailure === undefined || signal?.aborted) {
       // A hook cut short by the sync's cancellation (a kill came) is no failure of the hook.
