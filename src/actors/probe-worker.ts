@@ -21,7 +21,7 @@ import { MessagePortCriTransport } from '../native/cri/port-transport.js';
 import { threadEndpoint } from './thread-endpoint.js';
 import { Bus, connectPort } from '../bus/index.js';
 import { ProbeScheduler, type ProbeJob, type ProbeOutcome, type ResultChange, type SchedulerStats } from '../probes/scheduler.js';
-import { runProbe } from '../probes/run-probe.js';
+import { runProbe, type ProbeDeps } from '../probes/run-probe.js';
 import { ProberMetrics, type ProbeSeries } from '../probes/metrics.js';
 import { probeKindName, type ProbePodTarget } from '../probes/spec.js';
 
@@ -118,20 +118,27 @@ function podEvent(job: ProbeJob, reason: string, message: string): void {
   bus.publish('pod.event', { type: 'event', uid: job.podUid, namespace: job.namespace, name: job.podName, eventType: 'Warning', reason, message, container: job.container, at: Date.now() });
 }
 
+/** The same for every probe: built once, not per probe. */
+const deps: ProbeDeps = { ...(cri ? { cri } : {}), version: data.version };
+
+function unknownOutcome(err: unknown): ProbeOutcome {
+  return { result: 'unknown', message: err instanceof Error ? err.message : String(err) };
+}
+
 function startJob(job: ProbeJob): void {
   lateness[samples % RING] = Math.max(0, job.startedAt - job.dueAt);
   samples++;
   const t0 = performance.now();
-  runProbe(job.handler, job.containerId, job.timeoutMs, { ...(cri ? { cri } : {}), version: data.version })
-    .catch((err: unknown): ProbeOutcome => ({ result: 'unknown', message: err instanceof Error ? err.message : String(err) }))
-    .then((outcome) => finish(job, outcome, (performance.now() - t0) / 1000), () => undefined);
+  runProbe(job.handler, job.containerId, job.timeoutMs, deps).then(
+    (outcome) => finish(job, outcome, (performance.now() - t0) / 1000),
+    (err: unknown) => finish(job, unknownOutcome(err), (performance.now() - t0) / 1000),
+  );
 }
 
 function finish(job: ProbeJob, outcome: ProbeOutcome, seconds: number): void {
   completedSinceReset++;
   const s = series.get(job.key);
-  const current = scheduler.resultOf(job.podUid, job.container, job.kind);
-  const live = s !== undefined && current?.containerId === job.containerId;
+  const live = s !== undefined && scheduler.containerIdOf(job.key) === job.containerId;
   if (live) {
     metrics.observe(s, outcome.result, seconds);
     // Upstream records an event for every failed attempt (thresholds decide only the result).

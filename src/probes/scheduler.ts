@@ -403,6 +403,11 @@ export class ProbeScheduler {
     return w ? { containerId: w.containerId, result: w.result } : undefined;
   }
 
+  /** The container ID a worker (by its key, as on its jobs) is for, or undefined when it is gone. */
+  containerIdOf(key: string): string | undefined {
+    return this.workers.get(key)?.containerId;
+  }
+
   stats(): SchedulerStats {
     return { workers: this.workers.size, running: this.running, waiting: this.queue.length, ...this.counters };
   }
