@@ -21,6 +21,7 @@ import { nodeName as nodeNameOf, toConfigz, type KubeletConfig } from './config/
 import { kubeletMetrics } from './metrics/kubelet-metrics.js';
 import { connectCri } from './native/cri/index.js';
 import { collectCriCalls } from './native/cri/call-metrics.js';
+import { collectThreadStats, reportThreadStats, type ThreadSnapshot } from './native/thread-stats.js';
 import type { CriHandlers } from './native/cri/api.js';
 import { ensureServingCert } from './native/certs.js';
 import { PodConfig } from './pods/pod-config.js';
@@ -114,6 +115,8 @@ export interface Kubelet {
   probes: ProbeActor;
   pool: SyncPool;
   config: PodConfig;
+  /** CPU seconds and event-loop delay per kubelet thread (also on /metrics). */
+  threads(): ThreadSnapshot[];
   /** Stops the kubelet; containers keep running unless `runtime: 'stop'` (tests, demos). */
   stop(opts?: { runtime?: 'leave' | 'stop' }): Promise<void>;
 }
@@ -143,6 +146,8 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   const metrics = kubeletMetrics(registry);
   metrics.nodeName.set({ node: nodeName }, 1);
   const stopCollecting = collectCriCalls(registry);
+  const threadStats = collectThreadStats(registry);
+  const stopMainStats = reportThreadStats('main');
 
   const bus = new Bus({ name: 'main', registry, logger: log });
   const runtime = await openRuntime(cfg, log);
@@ -498,6 +503,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     probes,
     pool,
     config: podConfig,
+    threads: () => threadStats.snapshot(),
     stop: async (stopOpts = {}) => {
       cluster?.stop();
       volumes.stop();
@@ -505,6 +511,8 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       clearInterval(housekeeping);
       clearInterval(gc);
       stopCollecting();
+      threadStats.close();
+      stopMainStats();
       fileSource?.stop();
       urlSource?.stop();
       await server?.close();

@@ -21,6 +21,7 @@ import { forwardCriCalls } from '../native/cri/call-metrics.js';
 import { buildRelist, diffRelist, type PlegEvent, type Relist } from './pleg.js';
 import { threadEndpoint } from './thread-endpoint.js';
 import { Bus, connectPort } from '../bus/index.js';
+import { reportThreadStats } from '../native/thread-stats.js';
 
 export interface PlegWorkerData {
   endpoint: string | undefined;
@@ -70,6 +71,7 @@ const started = Date.now();
 const retry = new Set<string>();
 const stats: PlegStats = { relists: 0, failedRelists: 0, lastRelistOkAt: 0, lastRelistMs: 0, pods: 0, inspectRetries: 0 };
 
+reportThreadStats('pleg');
 const bus = new Bus({ name: 'pleg' });
 connectPort(bus, data.events, { topics: ['pod.state', 'pleg.relist'] });
 

@@ -24,6 +24,7 @@ import { ProbeScheduler, type ProbeJob, type ProbeOutcome, type ResultChange, ty
 import { runProbe, type ProbeDeps } from '../probes/run-probe.js';
 import { ProberMetrics, type ProbeSeries } from '../probes/metrics.js';
 import { probeKindName, type ProbePodTarget } from '../probes/spec.js';
+import { reportThreadStats } from '../native/thread-stats.js';
 
 export interface ProbeWorkerData {
   endpoint: string | undefined;
@@ -66,6 +67,7 @@ const cri: CriClient | undefined = data.criPort
     ? connectCri(data.endpoint, { runtimeRequestTimeoutMs: data.runtimeRequestTimeoutMs, ...(data.imageEndpoint ? { imageEndpoint: data.imageEndpoint } : {}) })
     : undefined;
 
+reportThreadStats('probe');
 const bus = new Bus({ name: 'probe' });
 connectPort(bus, data.events, { topics: ['probe.result', 'pod.event'] });
 

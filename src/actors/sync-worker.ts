@@ -7,7 +7,9 @@
 // Cancellation: each task carries a one-slot SharedArrayBuffer; the main thread stores 1 and
 // notifies, Atomics.waitAsync here aborts the task's signal, and the next CRI call fails with
 // CriCancelledError. No polling, no thread termination.
+import { threadId } from 'node:worker_threads';
 import { workerData } from 'piscina';
+import { reportThreadStats } from '../native/thread-stats.js';
 import { connectCri } from '../native/cri/index.js';
 import { createCriClient, type CriClient } from '../native/cri/client.js';
 import { MessagePortCriTransport } from '../native/cri/port-transport.js';
@@ -18,6 +20,7 @@ import { LABEL_POD_UID } from '../pods/runtime-state.js';
 import type { SyncPoolWorkerData, SyncTask, SyncTaskResult } from './sync-pool.js';
 
 const data = workerData as SyncPoolWorkerData;
+reportThreadStats(`sync-${threadId}`);
 const onCall = forwardCriCalls();
 let shared: CriClient | undefined;
 

@@ -5,6 +5,8 @@
 //   GET    /latency     the latency rules by RPC           PUT /latency {RPC|"*": LatencySpec}
 //   DELETE /faults, DELETE /latency                       clear them
 //   GET    /stats       sandboxes, containers, calls, injected errors and hangs
+//   POST   /crash       {"containerIds": [...], "code"?: 137, "oom"?: false}: those running
+//                       containers die now (chaos, crash storms); answers {"crashed", "notRunning", "unknown"}
 //
 //   curl --unix-socket /run/sim-control.sock -X PUT localhost/faults \
 //        -d '{"CreateContainer": {"errorRate": 0.5, "code": "UNAVAILABLE"}}'
@@ -97,7 +99,31 @@ export async function startSimControlServer(sim: SimRuntime, opts: { listen: str
       }
       return send(res, 405, { error: `${method} ${path}: use GET, PUT or DELETE` });
     }
-    return send(res, 404, { error: `no such resource ${path}; try /faults, /latency or /stats` });
+    if (path === '/crash') {
+      if (method !== 'POST') return send(res, 405, { error: `${method} ${path}: use POST` });
+      let body: { containerIds?: unknown; code?: unknown; oom?: unknown };
+      try {
+        body = JSON.parse(await readBody(req)) as typeof body;
+      } catch (err) {
+        return send(res, 400, { error: `body is not JSON: ${err instanceof Error ? err.message : String(err)}` });
+      }
+      const ids = body?.containerIds;
+      if (!Array.isArray(ids) || !ids.every((x) => typeof x === 'string')) return send(res, 400, { error: 'containerIds: want an array of container IDs' });
+      if (body.code !== undefined && (!Number.isInteger(body.code) || (body.code as number) < 0 || (body.code as number) > 255)) return send(res, 400, { error: 'code: want an exit code 0..255' });
+      if (body.oom !== undefined && typeof body.oom !== 'boolean') return send(res, 400, { error: 'oom: want true or false' });
+      const out = { crashed: 0, notRunning: 0, unknown: 0 };
+      for (const id of ids as string[]) {
+        try {
+          if (sim.crashContainer(id, { ...(body.code !== undefined ? { code: body.code as number } : {}), oom: body.oom === true })) out.crashed++;
+          else out.notRunning++;
+        } catch {
+          out.unknown++;
+        }
+      }
+      log.info(out, 'containers crashed on request');
+      return send(res, 200, out);
+    }
+    return send(res, 404, { error: `no such resource ${path}; try /faults, /latency, /stats or /crash` });
   }
 
   const server = createServer((req, res) => {

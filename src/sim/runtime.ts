@@ -198,6 +198,19 @@ export class SimRuntime implements CriHandlers {
     else c.execAnswers.set(cmdLine, parseExecAnswer(answer, `exec answer for ${JSON.stringify(cmdLine)}`));
   }
 
+  /**
+   * Chaos: the container's process dies now, as if killed from outside the runtime (exit code
+   * `code`, default 137; reason `Error`, or `OOMKilled` when asked). Returns false when the
+   * container is not running (nothing changes). Crash-storm benchmarks and chaos tests use it.
+   */
+  crashContainer(containerId: string, opts: { code?: number; oom?: boolean } = {}): boolean {
+    const c = this.containers.get(containerId);
+    if (!c) throw notFound(`container "${containerId}" not found`);
+    if (c.state !== 'CONTAINER_RUNNING') return false;
+    this.life.finish(c, opts.code ?? 137, opts.oom ? 'OOMKilled' : 'Error');
+    return true;
+  }
+
   /** Sets the pull failure rules (glob or /regex/ over the image reference). */
   setPullFailures(rules: readonly PullFailureRule[]): void {
     for (const r of rules) {

@@ -13,7 +13,8 @@ import { connectCri } from '../../src/native/cri/index.js';
 import { CriUnavailableError } from '../../src/native/cri/errors.js';
 import { SimRuntime, startSimControlServer, validateSimConfig, loadSimConfig, runSimRuntimeCommand } from '../../src/sim/index.js';
 import { silentLogger } from '../../src/log.js';
-import { waitFor } from '../helpers/cri-fixtures.js';
+import { containerConfig, newPod, sandboxConfig, waitFor } from '../helpers/cri-fixtures.js';
+import { createSimClient } from '../../src/sim/index.js';
 
 const ENTRY = fileURLToPath(new URL('../../src/sim/cli-main.js', import.meta.url));
 
@@ -110,6 +111,35 @@ describe('sim control API', () => {
     assert.equal((await http(control.socketPath, 'GET', '/nothing')).status, 404);
     assert.equal((await http(control.socketPath, 'POST', '/stats')).status, 405);
     await http(control.socketPath, 'DELETE', '/faults');
+  });
+
+  it('crashes the named running containers at once, and refuses bad bodies', async () => {
+    const cri = createSimClient(sim, {});
+    try {
+      const pod = newPod('crash');
+      const { podSandboxId } = await cri.RunPodSandbox({ config: sandboxConfig(pod, dir) });
+      const ids: string[] = [];
+      for (const name of ['a', 'b']) {
+        const { containerId } = await cri.CreateContainer({ podSandboxId, config: containerConfig(pod, name, 'docker.io/library/busybox:1.35', ['sleep', '1000']), sandboxConfig: sandboxConfig(pod, dir) });
+        await cri.StartContainer({ containerId });
+        ids.push(containerId);
+      }
+      const r = await http(control.socketPath, 'POST', '/crash', { containerIds: [...ids, 'nope'], code: 3 });
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.json, { crashed: 2, notRunning: 0, unknown: 1 });
+      for (const id of ids) {
+        const s = (await cri.ContainerStatus({ containerId: id })).status;
+        assert.deepEqual([s?.state, s?.exitCode, s?.reason], ['CONTAINER_EXITED', 3, 'Error']);
+      }
+      assert.deepEqual((await http(control.socketPath, 'POST', '/crash', { containerIds: ids })).json, { crashed: 0, notRunning: 2, unknown: 0 });
+      assert.equal((await http(control.socketPath, 'POST', '/crash', { containerIds: 'x' })).status, 400);
+      assert.equal((await http(control.socketPath, 'POST', '/crash', { containerIds: [], code: 300 })).status, 400);
+      assert.equal((await http(control.socketPath, 'POST', '/crash', '{oops')).status, 400);
+      assert.equal((await http(control.socketPath, 'GET', '/crash')).status, 405);
+      await cri.RemovePodSandbox({ podSandboxId });
+    } finally {
+      cri.close();
+    }
   });
 
   it('reports stats', async () => {

@@ -55,6 +55,21 @@ describe('sim runtime state rules', () => {
     assert.deepEqual([failed.state, failed.exitCode, failed.reason], ['CONTAINER_EXITED', 128, 'StartError'], 'as containerd, a failed start leaves it exited');
   });
 
+  it('crashes a running container on demand (chaos), and refuses one that is not running', async () => {
+    const c = await h.container(['sleep', '1000']);
+    assert.equal(h.sim.crashContainer(c.id), true);
+    const s = await h.status(c.id);
+    assert.deepEqual([s.state, s.exitCode, s.reason], ['CONTAINER_EXITED', 137, 'Error']);
+    assert.ok(Number(s.finishedAt) >= Number(s.startedAt));
+    assert.equal(h.sim.crashContainer(c.id), false, 'an exited container stays as it was');
+    assert.equal((await h.status(c.id)).exitCode, 137);
+    const o = await h.container(['sleep', '1000']);
+    h.sim.crashContainer(o.id, { code: 9, oom: true });
+    const os = await h.status(o.id);
+    assert.deepEqual([os.exitCode, os.reason], [9, 'OOMKilled']);
+    assert.throws(() => h.sim.crashContainer('nope'), /not found/);
+  });
+
   it('stops idempotently and removes a running container by killing it', async () => {
     const c = await h.container(['sleep', '1000']);
     await h.cri.StopContainer({ containerId: c.id, timeout: 0 });
