@@ -112,7 +112,7 @@ export async function startSimControlServer(sim: SimRuntime, opts: { listen: str
       if (body.code !== undefined && (!Number.isInteger(body.code) || (body.code as number) < 0 || (body.code as number) > 255)) return send(res, 400, { error: 'code: want an exit code 0..255' });
       if (body.oom !== undefined && typeof body.oom !== 'boolean') return send(res, 400, { error: 'oom: want true or false' });
       const out = { crashed: 0, notRunning: 0, unknown: 0 };
-      for (const id of ids as string[]) {
+      for (const id of ids) {
         try {
           if (sim.crashContainer(id, { ...(body.code !== undefined ? { code: body.code as number } : {}), oom: body.oom === true })) out.crashed++;
           else out.notRunning++;
