@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # prometheus: for promtool (tests check /metrics with `promtool check metrics`).
-packages=(containerd runc containernetworking-plugins busybox-static umoci skopeo iproute2 docker-registry openssl prometheus)
+# chromium: headless, for the test that renders the benchmark harness's HTML report.
+packages=(containerd runc containernetworking-plugins busybox-static umoci skopeo iproute2 docker-registry openssl prometheus chromium)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

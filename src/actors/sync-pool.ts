@@ -104,6 +104,11 @@ export class SyncPool {
       maxThreads: threads,
       concurrentTasksPerWorker: opts.concurrentTasksPerThread ?? 16,
       idleTimeout: Infinity,
+      // Not piscina's default 'sync': an idle thread would block in Atomics.wait, freezing its
+      // event loop between tasks (its gRPC channel, the CRI-call metrics flush timer, the
+      // thread-stats report), which the harness saw as 3 s event-loop stalls and CRI counts
+      // arriving a task late. Tasks here are async I/O; a message per task costs nothing next to a CRI call.
+      atomics: 'disabled',
       workerData,
     });
     this.pool.on('error', (err: unknown) => this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'sync pool thread failed'));

@@ -87,7 +87,7 @@ interface Known {
 }
 
 /**
- * In the main thread: `kubelet_ts_thread_event_loop_delay_seconds{thread,quantile}` (the newest
+ * In the main thread: `kubelet_ts_thread_event_loop_delay_seconds{thread,stat}` (the newest
  * window of each live thread) and `kubelet_ts_thread_cpu_seconds_total{thread}`. Returns the
  * closer. `snapshot()` gives the same figures to in-process callers (benchmarks).
  */
@@ -129,15 +129,15 @@ export function collectThreadStats(registry: Registry): { close(): void; snapsho
 
   const delay = new Gauge({
     name: 'kubelet_ts_thread_event_loop_delay_seconds',
-    help: 'Event-loop delay of each kubelet thread (main, pleg, probe, sync-N) over its newest 5 s window, by quantile (1 = max).',
-    labelNames: ['thread', 'quantile'],
+    help: 'Event-loop delay of each kubelet thread (main, pleg, probe, sync-N) over its newest 5 s window: stat p50, p99 or max (a gauge, not a summary).',
+    labelNames: ['thread', 'stat'],
     registers: [registry],
     collect() {
       this.reset();
       for (const s of refresh()) {
-        this.set({ thread: s.thread, quantile: '0.5' }, s.delay.p50);
-        this.set({ thread: s.thread, quantile: '0.99' }, s.delay.p99);
-        this.set({ thread: s.thread, quantile: '1' }, s.delay.max);
+        this.set({ thread: s.thread, stat: 'p50' }, s.delay.p50);
+        this.set({ thread: s.thread, stat: 'p99' }, s.delay.p99);
+        this.set({ thread: s.thread, stat: 'max' }, s.delay.max);
       }
     },
   });
