@@ -147,6 +147,9 @@ export function markdownOf(r: HarnessReport): string {
     lines.push('Per thread (first run): CPU seconds, worst 5 s p99 event-loop delay:', '');
     lines.push(first.threads.map((t) => `${t.thread} ${t.cpuSeconds.toFixed(1)} s, ${t.delayP99MaxMs.toFixed(1)} ms`).join('; '), '');
   }
+  if (first?.steady?.threadCores) {
+    lines.push(`Steady-state CPU by thread (first run, cores): ${Object.entries(first.steady.threadCores).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`, '');
+  }
   if (first?.burst.criCallsPerPod) {
     lines.push(`CRI calls per pod during the burst (first run): ${Object.entries(first.burst.criCallsPerPod).sort().map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`, '');
   }

@@ -70,7 +70,16 @@ export interface RunResult {
     criCallsPerPod: Record<string, number> | undefined;
     startupSamples: number[];
   };
-  steady: { windowS: number; kubeletCores: number; runtimeCores: number; kubeletRssMb: number; kubeletRssPeakMb: number; criCallsPerPodPerMinute: number | undefined } | undefined;
+  steady: {
+    windowS: number;
+    kubeletCores: number;
+    runtimeCores: number;
+    kubeletRssMb: number;
+    kubeletRssPeakMb: number;
+    criCallsPerPodPerMinute: number | undefined;
+    /** CPU of each kubelet thread over the window, cores; 'other' is the rest of the process (V8 and libuv threads, GC). */
+    threadCores: Record<string, number> | undefined;
+  } | undefined;
   churn: { windowS: number; rate: number; created: number; removed: number; startupMs: Summary; deleteMs: Summary; startupSamples: number[]; deleteSamples: number[] } | undefined;
   crash: { crashed: number; syncMs: Summary; restartMs: Summary; allRestartedMs: number; syncSamples: number[]; restartSamples: number[] } | undefined;
   cpu: { kubeletSeconds: number; runtimeSeconds: number; harnessSeconds: number; wallSeconds: number };
@@ -265,6 +274,13 @@ class Sampler {
   }
 }
 
+/** CPU seconds per kubelet thread: from the in-process kubelet, or its kubelet_ts_thread_cpu_seconds_total. */
+function threadCpu(rig: Rig, m: MetricsPoint | undefined): Map<string, number> | undefined {
+  const t = rig.threads();
+  if (t) return new Map(t.map((x) => [x.thread, x.cpuSeconds]));
+  return m ? promBy(m.samples, 'kubelet_ts_thread_cpu_seconds_total', 'thread') : undefined;
+}
+
 function pick<T>(xs: readonly T[], share: number): T[] {
   // Evenly spread over the creation order: every k-th pod.
   const n = Math.max(1, Math.round(xs.length * share));
@@ -321,6 +337,7 @@ export async function runScenario(rig: Rig, o: ScenarioOptions, repeat: number, 
       phase = 'steady';
       const c0 = sampler.cpuNow();
       const ms0 = await scrape(rig);
+      const th0 = threadCpu(rig, ms0);
       const w0 = performance.now();
       const rss: number[] = [];
       let peak = 0;
@@ -333,7 +350,19 @@ export async function runScenario(rig: Rig, o: ScenarioOptions, repeat: number, 
       }
       const c1 = sampler.cpuNow();
       const ms1 = await scrape(rig);
+      const th1 = threadCpu(rig, ms1);
       const secs = (performance.now() - w0) / 1000;
+      let threadCores: Record<string, number> | undefined;
+      if (th0 && th1) {
+        threadCores = {};
+        let known = 0;
+        for (const [t, v] of th1) {
+          const d = v - (th0.get(t) ?? 0);
+          known += d;
+          threadCores[t] = d / secs;
+        }
+        threadCores.other = Math.max(0, (c1.k - c0.k - known) / secs);
+      }
       const calls = callsDelta(criCalls(ms0), criCalls(ms1), o.pods);
       result.steady = {
         windowS: secs,
@@ -342,6 +371,7 @@ export async function runScenario(rig: Rig, o: ScenarioOptions, repeat: number, 
         kubeletRssMb: rss.reduce((a, b) => a + b, 0) / Math.max(1, rss.length),
         kubeletRssPeakMb: peak,
         criCallsPerPodPerMinute: calls ? (Object.values(calls).reduce((a, b) => a + b, 0) * 60) / secs : undefined,
+        threadCores,
       };
     }
 
