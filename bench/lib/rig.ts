@@ -448,6 +448,9 @@ async function clusterRig(o: RigOptions): Promise<Rig> {
         cri.close();
         await node.stop();
         await rt.close();
+        // The node removed its cgroup root while the runtime still ran the pods in it (the
+        // runtime here is the rig's, not the node's): again, now that they are gone.
+        for (const m of cgroupV1Mounts()) removeTree(join(m.mountPoint, basename(node.rootDir)));
         await cluster.stop();
         rmSync(dir, { recursive: true, force: true });
       },
