@@ -8,7 +8,7 @@
 //   node dist/bench/harness.js --scenario crash --source static --runtime sim --pods 1000 --crash-share 0.5
 //   node dist/bench/harness.js --scenario burst --source external --kubeconfig K --node NAME [--kubelet-pid PID]
 //
-// Flags: --scenario burst|steady|churn|crash; --source static|api|external; --runtime sim|containerd;
+// Flags: --scenario burst|steady|churn|crash; --source static|api|external; --runtime sim|sim-embedded|containerd;
 // --pods N; --repeat R (each run is a fresh rig: runtime, cluster, kubelet); --duration S (steady,
 // churn; default 60 / 30); --settle S (default 10); --rate N per s (churn, default 10);
 // --crash-share F (default 0.5); --kube-api-qps / --kube-api-burst (the kubelet's, default 50 / 100);
@@ -81,7 +81,8 @@ export function parseHarnessArgs(argv: readonly string[]): HarnessArgs {
   const source = (values.get('source') ?? 'static') as SourceKind;
   if (!['static', 'api', 'external'].includes(source)) throw new UsageError(`--source ${source}: want static, api or external`);
   const runtime = (values.get('runtime') ?? 'sim') as RuntimeChoice;
-  if (!['sim', 'containerd'].includes(runtime)) throw new UsageError(`--runtime ${runtime}: want sim or containerd`);
+  if (!['sim', 'sim-embedded', 'containerd'].includes(runtime)) throw new UsageError(`--runtime ${runtime}: want sim, sim-embedded or containerd`);
+  if (runtime === 'sim-embedded' && source !== 'static') throw new UsageError('--runtime sim-embedded (the sim inside the kubelet) is for --source static');
   const kubeconfig = values.get('kubeconfig');
   const node = values.get('node');
   if (source === 'external' && (!kubeconfig || !node)) throw new UsageError('--source external needs --kubeconfig FILE and --node NAME');
@@ -150,7 +151,7 @@ export async function runHarness(args: HarnessArgs, log: (l: string) => void = (
     const rig = await openRig(rigOpts);
     rigText = rig.describe;
     try {
-      const so: ScenarioOptions = { scenario: args.scenario, pods: args.pods, durationS: args.durationS, settleS: args.settleS, rate: args.rate, crashShare: args.crashShare, createConcurrency: args.source === 'static' ? 1 : 50, timeoutS: args.timeoutS, qps: args.qps, burst: args.burst };
+      const so: ScenarioOptions = { scenario: args.scenario, pods: args.pods, durationS: args.durationS, settleS: args.settleS, rate: args.rate, crashShare: args.crashShare, createConcurrency: args.source === 'static' ? 16 : 50, timeoutS: args.timeoutS, qps: args.qps, burst: args.burst };
       runs.push(await runScenario(rig, so, i, progressDisplay(`run ${i}`)));
     } finally {
       await rig.close();

@@ -55,6 +55,7 @@ import { VolumeManager } from './volumes/volume-manager.js';
 import { ApiVolumeObjectSource } from './volumes/objects.js';
 import { podPrepare, type PrepareResult } from './volumes/prepare.js';
 import { ServicesNotSyncedError } from './volumes/errors.js';
+import type { SimRuntime } from './sim/runtime.js';
 
 export class KubeletStartError extends Error {
   readonly code = 'KTS_KUBELET_START';
@@ -62,6 +63,8 @@ export class KubeletStartError extends Error {
 
 interface RuntimeHandle {
   spec: { endpoint: string; imageEndpoint?: string; name: string } | { embedded: CriHandlers; name: string };
+  /** The embedded simulated runtime itself (chaos and benchmarks reach it through Kubelet.embeddedSim). */
+  sim?: SimRuntime;
   /** 'leave': keep the runtime and its pods running (a restart adopts them); 'stop': tear down. */
   close(mode: 'leave' | 'stop'): Promise<void>;
   describe: string;
@@ -86,7 +89,7 @@ async function openRuntime(config: KubeletConfig, log: Logger): Promise<RuntimeH
   if (config.kubeletTS.embeddedRuntime === 'sim') {
     const { SimRuntime } = await import('./sim/index.js');
     const sim = new SimRuntime({ logger: log });
-    return { spec: { embedded: sim, name: 'sim' }, close: () => sim.close(), describe: 'the embedded simulated runtime (its pods live in this process)' };
+    return { spec: { embedded: sim, name: 'sim' }, sim, close: () => sim.close(), describe: 'the embedded simulated runtime (its pods live in this process)' };
   }
   const { ManagedContainerd, ensureImages } = await import('./native/containerd/index.js');
   const mc = await ManagedContainerd.start({ stateDir: join(config.rootDir, 'containerd'), logger: log, sandboxImage: config.podInfraContainerImage });
@@ -117,6 +120,8 @@ export interface Kubelet {
   config: PodConfig;
   /** CPU seconds and event-loop delay per kubelet thread (also on /metrics). */
   threads(): ThreadSnapshot[];
+  /** The embedded simulated runtime, with --embedded-runtime=sim (its chaos methods: crashContainer, faults, latency). */
+  embeddedSim: SimRuntime | undefined;
   /** Stops the kubelet; containers keep running unless `runtime: 'stop'` (tests, demos). */
   stop(opts?: { runtime?: 'leave' | 'stop' }): Promise<void>;
 }
@@ -504,6 +509,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     pool,
     config: podConfig,
     threads: () => threadStats.snapshot(),
+    embeddedSim: runtime.sim,
     stop: async (stopOpts = {}) => {
       cluster?.stop();
       volumes.stop();

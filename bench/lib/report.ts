@@ -112,12 +112,12 @@ export function checkTargets(cfg: HarnessReport['config'], figures: readonly Fig
     const floor = med('CRI floor (same runtime, same N, 8 in flight)');
     if (floor !== undefined) add('startup p99 within 1.15 x the floor', 1.15 * floor, med('burst: startup p99'), 'ms');
   }
-  if (cfg.runtime === 'sim' && !api) {
+  if (cfg.runtime.startsWith('sim') && !api) {
     add('burst: startup p99 (sim, static pods)', 1000, med('burst: startup p99'), 'ms');
     add('burst: all Running (sim, static pods)', 3000, med('burst: all Running'), 'ms');
   }
-  if (cfg.runtime === 'sim' && api) add('all Running / QPS bound (sim from the API server)', 1.2, med('burst: all Running / QPS bound'), 'x');
-  if (cfg.runtime === 'sim' && cfg.scenario === 'crash') add(`crash: sync latency p99 at ${cfg.pods} running pods (target at 1000)`, 50, med('crash: sync latency p99'), 'ms');
+  if (cfg.runtime.startsWith('sim') && api) add('all Running / QPS bound (sim from the API server)', 1.2, med('burst: all Running / QPS bound'), 'x');
+  if (cfg.runtime.startsWith('sim') && cfg.scenario === 'crash') add(`crash: sync latency p99 at ${cfg.pods} running pods (target at 1000)`, 50, med('crash: sync latency p99'), 'ms');
   if (cfg.runtime === 'containerd' && cfg.scenario === 'steady') {
     add(`steady: kubelet CPU at ${cfg.pods} pods (target at 300; Go kubelet about 0.18)`, 0.03, med('steady: kubelet CPU'), 'cores');
     add(`steady: kubelet RSS at ${cfg.pods} pods, all threads (target at 300; Go kubelet about 190 MB)`, 150, med('steady: kubelet RSS (mean)'), 'MB');

@@ -15,7 +15,8 @@
 // CPU is not the kubelet's; crashes through its control API), or `containerd`, a private managed
 // containerd (in the namespace for the api rig), whose floor is measured before the kubelet starts.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { unlink, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -35,7 +36,7 @@ import { measureCriFloor, type FloorResult } from '../cri-floor.js';
 import { pidsWithCmdline } from './proc.js';
 
 export type SourceKind = 'static' | 'api' | 'external';
-export type RuntimeChoice = 'sim' | 'containerd';
+export type RuntimeChoice = 'sim' | 'sim-embedded' | 'containerd';
 
 export const BENCH_IMAGE = 'docker.io/library/busybox:1.35';
 export const BENCH_LABEL = 'kts-harness';
@@ -258,19 +259,25 @@ async function runningContainersOf(cri: CriClient, names: ReadonlySet<string>, n
 
 // ---- the static rig ----
 
+/** No runtime process: the kubelet's own embedded sim (--embedded-runtime=sim). */
+function embeddedRuntime(): RuntimeHandle {
+  return { endpoint: '', pids: () => [], crashContainers: () => Promise.reject(new Error('the embedded sim is reached through the kubelet')), close: () => Promise.resolve() };
+}
+
 async function staticRig(o: RigOptions): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'kts-harness-'));
-  const runtime = o.runtime === 'sim' ? await startSimProcess(dir) : await startContainerd(undefined);
+  const embedded = o.runtime === 'sim-embedded';
+  const runtime = embedded ? embeddedRuntime() : o.runtime === 'sim' ? await startSimProcess(dir) : await startContainerd(undefined);
   let kubelet: Kubelet | undefined;
   try {
-    const floor = o.floor ? await measureFloor(runtime.endpoint, o.pods, dir, o.log) : undefined;
+    const floor = o.floor && !embedded ? await measureFloor(runtime.endpoint, o.pods, dir, o.log) : undefined;
     const manifests = join(dir, 'manifests');
     mkdirSync(manifests);
     const nodeName = 'bench';
     const cgroupRoot = `/kts-harness-${basename(dir)}`;
     const argv = [
       '--pod-manifest-path', manifests,
-      '--container-runtime-endpoint', runtime.endpoint,
+      ...(embedded ? ['--embedded-runtime', 'sim'] : ['--container-runtime-endpoint', runtime.endpoint]),
       '--hostname-override', nodeName,
       '--root-dir', join(dir, 'root'),
       '--authorization-mode', 'AlwaysAllow',
@@ -297,20 +304,25 @@ async function staticRig(o: RigOptions): Promise<Rig> {
       if (n === undefined) return;
       for (const f of goners) f(n);
     }, { capacity: 1_000_000, name: 'harness-gone' });
-    const cri = connectCri(runtime.endpoint);
+    const sim = k.embeddedSim;
+    const { createSimClient } = await import('../../src/sim/index.js');
+    const cri = embedded && sim ? createSimClient(sim, {}) : connectCri(runtime.endpoint);
+    const crashIds = embedded && sim ? (ids: string[]): Promise<number> => Promise.resolve(ids.filter((id) => sim.crashContainer(id)).length) : (ids: string[]): Promise<number> => runtime.crashContainers(ids);
     return {
-      describe: `kubelet-ts in the harness process, static manifests, ${o.runtime === 'sim' ? 'the simulated runtime (own process)' : 'managed containerd'}`,
+      describe: `kubelet-ts in the harness process, static manifests, ${embedded ? 'the embedded simulated runtime (in the kubelet: no sockets, its CPU is the kubelet\'s)' : o.runtime === 'sim' ? 'the simulated runtime (own process)' : 'managed containerd'}`,
       viaApi: false,
       nodeName,
       floor,
-      create: (name) => Promise.resolve(writeFileSync(join(manifests, `${name}.json`), JSON.stringify(podManifest(name, undefined)))),
-      remove: (name) => Promise.resolve(unlinkSync(join(manifests, `${name}.json`))),
+      // Asynchronous writes (libuv's threads): the kubelet's main thread is this process's too,
+      // and 1000 synchronous writes blocked it for over a second in the profile.
+      create: (name) => writeFile(join(manifests, `${name}.json`), JSON.stringify(podManifest(name, undefined))),
+      remove: (name) => unlink(join(manifests, `${name}.json`)),
       onView: (cb) => void viewers.push(cb),
       onGone: (cb) => void goners.push(cb),
       crash: async (names) => {
         const ids = await runningContainersOf(cri, new Set(names), baseName);
         const at = performance.now();
-        return { at, crashed: await runtime.crashContainers(ids) };
+        return { at, crashed: await crashIds(ids) };
       },
       metrics: () => k.registry.metrics(),
       threads: () => k.threads(),

@@ -16,7 +16,8 @@ import { expose } from 'comlink';
 import { connectCri } from '../native/cri/index.js';
 import { createCriClient, type CriClient } from '../native/cri/client.js';
 import { MessagePortCriTransport } from '../native/cri/port-transport.js';
-import { inspectPod } from '../pods/sync.js';
+import { inspectPod, type ListedPod } from '../pods/sync.js';
+import { LABEL_POD_UID } from '../pods/runtime-state.js';
 import { forwardCriCalls } from '../native/cri/call-metrics.js';
 import { buildRelist, diffRelist, type PlegEvent, type Relist } from './pleg.js';
 import { threadEndpoint } from './thread-endpoint.js';
@@ -92,6 +93,22 @@ async function relist(): Promise<void> {
     previous = next;
     const todo = new Set([...changed, ...retry]);
     retry.clear();
+    // The changed pods' parts of the full lists: their inspections need only the status calls
+    // (upstream's GetPodStatus lists again per pod).
+    const listed = new Map<string, ListedPod>();
+    const partOf = (uid: string): ListedPod => {
+      let l = listed.get(uid);
+      if (!l) listed.set(uid, (l = { sandboxes: [], containers: [], observedAt: t0 }));
+      return l;
+    };
+    for (const sb of sandboxes.items) {
+      const uid = sb.labels[LABEL_POD_UID];
+      if (uid !== undefined && todo.has(uid)) partOf(uid).sandboxes.push(sb);
+    }
+    for (const c of containers.containers) {
+      const uid = c.labels[LABEL_POD_UID];
+      if (uid !== undefined && todo.has(uid)) partOf(uid).containers.push(c);
+    }
     await Promise.all(
       [...todo].map(async (uid) => {
         if (!next.has(uid)) {
@@ -99,7 +116,7 @@ async function relist(): Promise<void> {
           return;
         }
         try {
-          const state = await inspectPod(cri, uid, data.runtimeName);
+          const state = await inspectPod(cri, uid, data.runtimeName, undefined, partOf(uid));
           bus.publish('pod.state', { type: 'state', uid, state, events: byPod.get(uid) ?? [] });
         } catch {
           // Upstream: pods whose inspection failed are retried on the next relist.

@@ -48,6 +48,15 @@ interface Worker {
   terminal: { phase: 'Failed'; reason: string; message: string } | undefined;
   /** Containers a running sync started with a postStart hook (since when): not Running yet. */
   postStart: { names: ReadonlySet<string>; since: number } | undefined;
+  /** Sync or kill tasks of this pod on the pool now (cancelled ones included, until they end). */
+  changing: number;
+  /** When the last of them ended (Date.now()). */
+  changedAt: number;
+  /**
+   * The cached runtime state shows every change this worker made: it came from an inspection
+   * sent after the last change task ended, or from a PLEG inspection that began after it.
+   */
+  cacheCurrent: boolean;
 }
 
 export interface PodWorkersOptions {
@@ -109,7 +118,7 @@ function runtimeDigest(s: PodRuntimeState): string {
 }
 
 function newWorker(pod: Pod, firstSeen: number): Worker {
-  return { state: initialPodWorkerState(pod), timer: undefined, task: undefined, draining: [], status: undefined, syncErrors: new Map(), removed: false, firstSeen, startedReported: false, terminal: undefined, postStart: undefined };
+  return { state: initialPodWorkerState(pod), timer: undefined, task: undefined, draining: [], status: undefined, syncErrors: new Map(), removed: false, firstSeen, startedReported: false, terminal: undefined, postStart: undefined, changing: 0, changedAt: 0, cacheCurrent: false };
 }
 
 function podKey(pod: Pod): string {
@@ -195,12 +204,16 @@ export class PodWorkers {
    */
   runtimeState(uid: string, state: PodRuntimeState | undefined, changed: boolean): void {
     const prev = this.cache.get(uid);
-    if (!changed && state && prev && runtimeDigest(prev) !== runtimeDigest(state)) changed = true;
-    if (state) this.cache.set(uid, state);
-    else this.cache.delete(uid);
+    // A PLEG inspection that began before the pool's latest one (a sync's own read-back) is
+    // older news: it must not replace it. Its events still wake the worker, which syncs on the newer state.
+    const stale = state?.observedAt !== undefined && prev?.observedAt !== undefined && state.observedAt < prev.observedAt;
+    if (!changed && state && prev && !stale && runtimeDigest(prev) !== runtimeDigest(state)) changed = true;
+    if (state && !stale) this.cache.set(uid, state);
+    else if (!state) this.cache.delete(uid);
     const w = this.workers.get(uid);
     if (!w) return;
-    if (state) this.recomputeStatus(uid, w, state);
+    if (state && !stale && w.changing === 0 && (state.observedAt ?? 0) > w.changedAt) w.cacheCurrent = true;
+    if (state && !stale) this.recomputeStatus(uid, w, state);
     if (changed) this.deliver(uid, { type: 'runtime-event', at: this.clock.now() });
   }
 
@@ -304,12 +317,48 @@ export class PodWorkers {
   }
 
   private async inspect(uid: string, w: Worker): Promise<PodRuntimeState> {
+    // Sent with no change task running: what it reads shows all of this worker's changes.
+    const clean = w.changing === 0;
     const h = this.opts.pool.run({ type: 'inspect', uid });
     if (w.task) w.task.handle = h;
     const { state } = await h.result;
+    if (clean && w.changing === 0) w.cacheCurrent = true;
+    const prev = this.cache.get(uid);
+    // (A PLEG state observed after this inspection began, arrived meanwhile, is newer still.)
+    if (prev?.observedAt !== undefined && state.observedAt !== undefined && prev.observedAt > state.observedAt) return prev;
     this.cache.set(uid, state);
     return state;
   }
+
+  /**
+   * The pod's runtime state before a sync: the cached one when it shows this worker's last
+   * change and no change task runs now (upstream's PLEG cache GetNewerThan), else a fresh
+   * inspection. A PLEG-triggered sync thus reads nothing twice;
+   * the cache is level-triggered (every runtime change reaches it through the PLEG).
+   */
+  private async currentState(uid: string, w: Worker): Promise<PodRuntimeState> {
+    const cached = this.cache.get(uid);
+    if (cached && w.cacheCurrent && w.changing === 0) {
+      this.skippedInspections++;
+      return cached;
+    }
+    return this.inspect(uid, w);
+  }
+
+  /** Pre-sync inspections answered from the cache (tests, the benchmark's diagnostics). */
+  skippedInspections = 0;
+
+  /** Counts a task that changes the pod in the runtime in `changing`, and its end in `changedAt`. */
+  private changing<H extends { settled: Promise<void> }>(w: Worker, h: H): H {
+    w.changing++;
+    w.cacheCurrent = false;
+    void h.settled.then(() => {
+      w.changing--;
+      w.changedAt = Date.now();
+    });
+    return h;
+  }
+
 
   private async sync(uid: string, w: Worker, work: number, pod: Pod): Promise<void> {
     const t0 = performance.now();
@@ -319,7 +368,7 @@ export class PodWorkers {
     let retryAfterMs: number | undefined;
     let deadlineAt: number | undefined;
     try {
-      const state = await this.inspect(uid, w);
+      const state = await this.currentState(uid, w);
       if (w.task?.cancelled) return;
       deadlineAt = this.activeDeadline(pod, w);
       if (deadlineAt !== undefined && this.clock.now() >= deadlineAt) {
@@ -348,7 +397,7 @@ export class PodWorkers {
         const hooked = plan.start.filter((st) => (st.kind === 'init' ? pod.spec.initContainers?.[st.index] : pod.spec.containers[st.index])?.lifecycle?.postStart);
         // Wall clock, not this.clock: it is compared with the runtime's createdAt (1 s of slack).
         w.postStart = hooked.length > 0 ? { names: new Set(hooked.map((st) => st.name)), since: Date.now() - 1000 } : undefined;
-        const h = this.opts.pool.run({ type: 'sync', pod, plan, sandbox: { ...this.opts.sandbox, attempt: plan.attempt }, ...(prepared ? { prepared: prepared.prepared } : {}) });
+        const h = this.changing(w, this.opts.pool.run({ type: 'sync', pod, plan, sandbox: { ...this.opts.sandbox, attempt: plan.attempt }, ...(prepared ? { prepared: prepared.prepared } : {}) }));
         if (w.task) w.task.handle = h;
         const { result } = await h.result.finally(() => {
           w.postStart = undefined;
@@ -416,7 +465,7 @@ export class PodWorkers {
         const running = this.cache.get(uid)?.containers.filter((c) => c.state === 'running') ?? [];
         for (const c of running) this.opts.onEvent(pod, { type: 'Normal', reason: 'Killing', message: `Stopping container ${c.name}`, container: { name: c.name, init: pod.spec.initContainers?.some((i) => i.name === c.name) ?? false } });
       }
-      const h = this.opts.pool.run({ type: 'kill', uid, graceSeconds, pod });
+      const h = this.changing(w, this.opts.pool.run({ type: 'kill', uid, graceSeconds, pod }));
       if (w.task) w.task.handle = h;
       const r = await h.result;
       this.emitHookEvents(pod, r.events);

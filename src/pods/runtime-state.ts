@@ -59,6 +59,12 @@ export interface PodRuntimeState {
   sandboxes: RuntimeSandbox[];
   /** Every container of every attempt, newest first. */
   containers: RuntimeContainer[];
+  /**
+   * When the inspection that produced this state began (ms since the epoch, wall clock: the
+   * same in every thread). The state reflects every runtime change finished before then; the
+   * pod workers use it to tell a fresh state from one older than their own last change.
+   */
+  observedAt?: number;
 }
 
 export function emptyRuntimeState(uid: string, name: string, namespace: string): PodRuntimeState {

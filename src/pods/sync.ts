@@ -10,6 +10,8 @@
 // that changed).
 import type { Container, LifecycleHandler, Pod } from '../api/core-v1.js';
 import type { CriClient } from '../native/cri/client.js';
+import type { Container__Output } from '../gen/cri/runtime/v1/Container.js';
+import type { PodSandbox__Output } from '../gen/cri/runtime/v1/PodSandbox.js';
 import { isCriError } from '../native/cri/errors.js';
 import { computePodActions, type ContainerToKill, type ProbeVerdicts } from './actions.js';
 import type { Backoff } from './backoff.js';
@@ -398,14 +400,25 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
   return result;
 }
 
+/** One pod's part of a full relist (the PLEG's lists), so its inspection needs only the status calls. */
+export interface ListedPod {
+  sandboxes: PodSandbox__Output[];
+  containers: Container__Output[];
+  /** When those lists were asked for. */
+  observedAt: number;
+}
+
 /** Reads one pod's sandboxes and containers (with full statuses) back from the runtime. */
-export async function inspectPod(cri: CriClient, uid: string, runtime: string, signal?: AbortSignal): Promise<PodRuntimeState> {
+export async function inspectPod(cri: CriClient, uid: string, runtime: string, signal?: AbortSignal, listed?: ListedPod): Promise<PodRuntimeState> {
   const filter = { labelSelector: { [LABEL_POD_UID]: uid } };
   const o = signal ? { signal } : {};
-  const [sandboxes, containers] = await Promise.all([cri.ListPodSandbox({ filter }, o), cri.ListContainers({ filter }, o)]);
+  const observedAt = listed?.observedAt ?? Date.now();
+  const [sandboxes, containers] = listed
+    ? [{ items: listed.sandboxes }, { containers: listed.containers }]
+    : await Promise.all([cri.ListPodSandbox({ filter }, o), cri.ListContainers({ filter }, o)]);
   const first = sandboxes.items[0];
   const id = first ? podIdentity(first) : { uid, name: '', namespace: '' };
-  const state = emptyRuntimeState(uid, id.name, id.namespace);
+  const state: PodRuntimeState = { ...emptyRuntimeState(uid, id.name, id.namespace), observedAt };
   // An object removed between the list and its status is simply gone.
   const goneIsUndefined = (err: unknown): undefined => {
     if (isCriError(err) && err.code === 'KTS_CRI_NOT_FOUND') return undefined;

@@ -61,4 +61,40 @@ describe('pod workers wake on a changed runtime state without a PLEG event', () 
     await new Promise((r) => setTimeout(r, 300));
     assert.equal((sim.stats().calls['ListContainers'] ?? 0) - afterInspect, 0, `no sync ran (its inspect would list containers); before ${before}`);
   });
+  it('answers a PLEG-woken sync from the PLEG state, without reading the runtime again', async () => {
+    const pod: Pod = { metadata: { name: 'cached', namespace: 'default', uid: `lt3-${Date.now()}` }, spec: { containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'] }] } };
+    applyPodDefaults(pod);
+    const uid = pod.metadata.uid!;
+    workers.update(pod);
+    await waitFor('running', () => Promise.resolve(workers.statusOf(uid)?.containerStatuses?.[0]?.state.running ? true : undefined), 5000);
+    await new Promise((r) => setTimeout(r, 200));
+    const [c] = (await cri.ListContainers({ filter: { labelSelector: { 'io.kubernetes.pod.uid': uid } } })).containers;
+    await cri.StopContainer({ containerId: c!.id, timeout: 0 });
+    // The PLEG's inspection of the dead container, with its event: the sync that restarts the
+    // container needs no inspection of its own before it acts (only its read-back after).
+    const skipped = workers.skippedInspections;
+    const seen = await inspectPod(cri, uid, 'sim');
+    const lists = sim.stats().calls['ListContainers'] ?? 0;
+    workers.runtimeState(uid, seen, true);
+    await waitFor('restarted', () => Promise.resolve((workers.statusOf(uid)?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 && workers.statusOf(uid)?.containerStatuses?.[0]?.state.running ? true : undefined), 5000);
+    assert.equal(workers.skippedInspections, skipped + 1);
+    assert.equal((sim.stats().calls['ListContainers'] ?? 0) - lists, 1, 'one list: the read-back after the restart');
+  });
+
+  it('does not let an older PLEG state replace a newer read-back, and inspects after its own changes', async () => {
+    const pod: Pod = { metadata: { name: 'older', namespace: 'default', uid: `lt4-${Date.now()}` }, spec: { containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'] }] } };
+    applyPodDefaults(pod);
+    const uid = pod.metadata.uid!;
+    // A PLEG inspection from before the pod existed, delivered late.
+    const old = await inspectPod(cri, uid, 'sim');
+    await new Promise((r) => setTimeout(r, 5));
+    workers.update(pod);
+    await waitFor('running', () => Promise.resolve(workers.statusOf(uid)?.containerStatuses?.[0]?.state.running ? true : undefined), 5000);
+    workers.runtimeState(uid, old, true);
+    assert.equal(workers.cache.get(uid)?.containers.length, 1, 'the newer state stays');
+    assert.ok(workers.statusOf(uid)?.containerStatuses?.[0]?.state.running, 'the status does not go back');
+    // Its event still woke the worker; the sync used the current cache and changed nothing.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await cri.ListContainers({ filter: { labelSelector: { 'io.kubernetes.pod.uid': uid } } })).containers.length, 1, 'no second container');
+  });
 });

@@ -71,11 +71,16 @@ describe('sync pool', () => {
       assert.equal(start?.error?.reason, 'CreateContainerError');
       assert.match(start?.error?.message ?? '', /cancel/i);
       await h.settled;
+      // Cancelled right after run(): the thread may not have started it yet (it fails at its
+      // first call) or may be in that call (slow here, so the cancel lands inside it).
+      sim.latency.set('ListPodSandbox', { fixedMs: 300 });
+      sim.latency.set('ListContainers', { fixedMs: 300 });
       const h2 = pool.run({ type: 'inspect', uid: p.metadata.uid! });
       h2.cancel();
-      await assert.rejects(h2.result, CriCancelledError, 'a task cancelled before it starts fails at its first call');
+      await assert.rejects(h2.result, CriCancelledError, 'a task cancelled at once fails with CriCancelledError');
     } finally {
       sim.faults.clear();
+      sim.latency.clear();
     }
   });
 
