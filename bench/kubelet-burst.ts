@@ -137,7 +137,8 @@ async function main(): Promise<void> {
       podsPerSecond: pods / (allMs / 1000),
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
       rssPeakMb: rssPeak / 1024 / 1024,
-      eventLoopDelayMs: { p50: elu.percentile(50) / 1e6, p99: elu.percentile(99) / 1e6, max: elu.max / 1e6 },
+      // The histogram holds the time between its 10 ms timer's runs: the delay is the excess.
+      eventLoopDelayMs: { p50: Math.max(0, elu.percentile(50) / 1e6 - 10), p99: Math.max(0, elu.percentile(99) / 1e6 - 10), max: Math.max(0, elu.max / 1e6 - 10) },
     };
     await kubelet.stop();
     await removeAll(rt.endpoint);

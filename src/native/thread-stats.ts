@@ -15,6 +15,8 @@ import { BroadcastChannel } from 'node:worker_threads';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 const CHANNEL = 'kubelet-ts:thread-stats';
+/** Event-loop delay sampling period, ms (see reportThreadStats). */
+const RESOLUTION_MS = 50;
 /** USER_HZ: Linux reports task times in clock ticks of 1/100 s on every architecture Node runs on. */
 const TICKS_PER_SECOND = 100;
 
@@ -62,10 +64,11 @@ export function reportThreadStats(name: string, opts: { intervalMs?: number } = 
   channel.unref();
   // Each sample is a timer wakeup of the thread: 50 ms keeps an idle thread's cost near zero
   // (10 ms cost each sync thread about 0.004 cores at idle, 20 ms 0.0025) and still sees any stall worth a look.
-  const eld = monitorEventLoopDelay({ resolution: 50 });
+  const eld = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   eld.enable();
   const post = (): void => {
-    const s = (ns: number): number => (Number.isFinite(ns) ? ns / 1e9 : 0);
+    // The histogram holds the time between its timer's runs, the resolution included: the delay is the excess.
+    const s = (ns: number): number => (Number.isFinite(ns) ? Math.max(0, ns / 1e6 - RESOLUTION_MS) / 1e3 : 0);
     channel.postMessage({ kts: 'thread-stats', name, tid, p50: s(eld.percentile(50)), p99: s(eld.percentile(99)), max: s(eld.max), at: Date.now() } satisfies ThreadReport);
     eld.reset();
   };
