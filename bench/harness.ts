@@ -80,8 +80,9 @@ export function parseHarnessArgs(argv: readonly string[]): HarnessArgs {
   if (!SCENARIOS.includes(scenario)) throw new UsageError(`--scenario ${scenario}: want one of ${SCENARIOS.join(', ')}`);
   const source = (values.get('source') ?? 'static') as SourceKind;
   if (!['static', 'api', 'external'].includes(source)) throw new UsageError(`--source ${source}: want static, api or external`);
-  const runtime = (values.get('runtime') ?? 'sim') as RuntimeChoice;
-  if (!['sim', 'sim-embedded', 'containerd'].includes(runtime)) throw new UsageError(`--runtime ${runtime}: want sim, sim-embedded or containerd`);
+  // An external node runs whatever runtime it runs: say so unless told (--runtime containerd picks the containerd targets).
+  const runtime = (values.get('runtime') ?? (source === 'external' ? 'external' : 'sim')) as RuntimeChoice;
+  if (!['sim', 'sim-embedded', 'containerd'].includes(runtime) && !(runtime === 'external' && source === 'external')) throw new UsageError(`--runtime ${runtime}: want sim, sim-embedded or containerd`);
   if (runtime === 'sim-embedded' && source !== 'static') throw new UsageError('--runtime sim-embedded (the sim inside the kubelet) is for --source static');
   const kubeconfig = values.get('kubeconfig');
   const node = values.get('node');
@@ -100,7 +101,8 @@ export function parseHarnessArgs(argv: readonly string[]): HarnessArgs {
     crashShare: num(values.get('crash-share'), 'crash-share', 0.5, (n) => n > 0 && n <= 1, 'a share in (0, 1]'),
     qps: num(values.get('kube-api-qps'), 'kube-api-qps', 50, (n) => n >= 0, 'a number >= 0'),
     burst: num(values.get('kube-api-burst'), 'kube-api-burst', 100, (n) => Number.isInteger(n) && n >= 0, 'an integer >= 0'),
-    floor: floor ?? runtime === 'containerd',
+    // Not on an external node by default: its running kubelet would remove the floor's pods as orphans.
+    floor: floor ?? (runtime === 'containerd' && source !== 'external'),
     timeoutS: num(values.get('timeout'), 'timeout', 600, (n) => n > 0, 'seconds > 0'),
     out: values.get('out') ?? 'bench/reports',
     kubeletArgs,

@@ -36,7 +36,8 @@ import { measureCriFloor, type FloorResult } from '../cri-floor.js';
 import { pidsWithCmdline } from './proc.js';
 
 export type SourceKind = 'static' | 'api' | 'external';
-export type RuntimeChoice = 'sim' | 'sim-embedded' | 'containerd';
+/** 'external': an external node's own runtime, named only in reports. */
+export type RuntimeChoice = 'sim' | 'sim-embedded' | 'containerd' | 'external';
 
 export const BENCH_IMAGE = 'docker.io/library/busybox:1.35';
 export const BENCH_LABEL = 'kts-harness';

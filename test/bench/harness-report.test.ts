@@ -52,6 +52,9 @@ describe('harness flags', () => {
     assert.equal(parseHarnessArgs(['--runtime', 'containerd', '--no-floor']).floor, false);
     assert.equal(parseHarnessArgs([]).floor, false);
     assert.equal(parseHarnessArgs(['--scenario', 'steady']).durationS, 60);
+    const ext = parseHarnessArgs(['--source', 'external', '--kubeconfig', 'k', '--node', 'n1', '--kubelet-pid', '42']);
+    assert.deepEqual([ext.runtime, ext.kubeletPid, ext.floor], ['external', 42, false], 'an external node\'s runtime is its own');
+    assert.equal(parseHarnessArgs(['--source', 'external', '--kubeconfig', 'k', '--node', 'n1', '--runtime', 'containerd']).floor, false, 'no floor under a running kubelet unless asked');
   });
 
   it('refuses bad flags with a message naming the flag', () => {
@@ -61,6 +64,7 @@ describe('harness flags', () => {
       [['--pods', 'many'], /--pods many/],
       [['--crash-share', '2'], /--crash-share 2: want a share in \(0, 1\]/],
       [['--runtime', 'docker'], /--runtime docker: want sim, sim-embedded or containerd/],
+      [['--runtime', 'external'], /--runtime external: want sim, sim-embedded or containerd/],
       [['--runtime', 'sim-embedded', '--source', 'api'], /is for --source static/],
       [['--frobnicate', '1'], /unknown flag --frobnicate/],
       [['--pods'], /--pods needs a value/],
