@@ -16,7 +16,7 @@
 // needs for one status write per pod (the bound when status writes are the limit), startup
 // percentiles, status writes per pod (the kubelet's own rest_client_requests_total PATCH count
 // from /metrics; node status and event count patches included), kubelet CPU seconds and peak RSS (from /proc).
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,7 @@ import { eventually, startClusterNode } from '../test/helpers/cluster-node.js';
 import { startTestContainerd, type ContainerdFixture } from '../test/helpers/containerd-fixture.js';
 import { measureCriFloor } from './cri-floor.js';
 import { fmtMs, runBounded, summarize, type Summary } from './lib/stats.js';
+import { procSample } from './lib/proc.js';
 
 interface Result {
   runtime: string;
@@ -51,17 +52,6 @@ interface Result {
   kubeletRssPeakMb: number | undefined;
 }
 
-function procStat(pid: number): { cpuSeconds: number; rssMb: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    const rssPages = Number(fields[21]);
-    return { cpuSeconds: ticks / 100, rssMb: (rssPages * 4096) / 1024 / 1024 };
-  } catch {
-    return undefined;
-  }
-}
 
 function kubeletMetrics(nodeIP: string, kubeconfig: string): Promise<string> {
   const c = readKubeconfigCredentials(kubeconfig);
@@ -132,10 +122,10 @@ async function main(): Promise<void> {
         running.set(name, performance.now());
         if (running.size === pods) resolveAll();
       });
-      const cpu0 = procStat(node.kubelet.pid ?? 0);
+      const cpu0 = procSample(node.kubelet.pid ?? 0);
       let rssPeak = cpu0?.rssMb ?? 0;
       const sampler = setInterval(() => {
-        const s = procStat(node.kubelet.pid ?? 0);
+        const s = procSample(node.kubelet.pid ?? 0);
         if (s) rssPeak = Math.max(rssPeak, s.rssMb);
         process.stdout.write(`\r  created ${created.size}/${pods}, running ${running.size}/${pods}`);
       }, 500);
@@ -152,7 +142,7 @@ async function main(): Promise<void> {
       const allMs = performance.now() - t0;
       clearInterval(sampler);
       watch.stop();
-      const cpu1 = procStat(node.kubelet.pid ?? 0);
+      const cpu1 = procSample(node.kubelet.pid ?? 0);
       await sleep(11_000); // one status reconcile round, so late writes are counted
       const patchesAfter = /rest_client_requests_total\{code="200",method="PATCH",host=""\} (\d+)/.exec(await kubeletMetrics(cluster.nodeIP, cluster.adminKubeconfig).catch(() => ''))?.[1];
       process.stdout.write(`\r  created ${created.size}/${pods}, running ${running.size}/${pods}\n`);

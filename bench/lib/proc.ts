@@ -1,8 +1,8 @@
 // /proc readers for the benchmarks: a process's CPU seconds and RSS, and finding processes by
 // their command line (containerd's shims). Linux only, as the kubelet.
 import { readdirSync, readFileSync } from 'node:fs';
+import { parseProcStat } from '../../src/native/thread-stats.js';
 
-const TICKS_PER_SECOND = 100;
 const PAGE = 4096;
 
 export interface ProcSample {
@@ -13,9 +13,8 @@ export interface ProcSample {
 /** utime+stime (seconds) and RSS (MB) of one process, or undefined when it is gone. */
 export function procSample(pid: number): ProcSample | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { cpuSeconds: (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND, rssMb: (Number(f[21]) * PAGE) / 1024 / 1024 };
+    const st = parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    return { cpuSeconds: st.cpuSeconds, rssMb: (st.rssPages * PAGE) / 1024 / 1024 };
   } catch {
     return undefined;
   }

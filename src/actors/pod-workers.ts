@@ -359,7 +359,6 @@ export class PodWorkers {
     return h;
   }
 
-
   private async sync(uid: string, w: Worker, work: number, pod: Pod): Promise<void> {
     const t0 = performance.now();
     const op = w.status === undefined ? 'create' : 'sync';

@@ -42,12 +42,17 @@ export function currentTid(): number | undefined {
   }
 }
 
+/** CPU seconds (utime + stime) and resident pages of a /proc/<pid>[/task/<tid>]/stat text. */
+export function parseProcStat(stat: string): { cpuSeconds: number; rssPages: number } {
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { cpuSeconds: (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND, rssPages: Number(f[21]) };
+}
+
 /** utime + stime of one thread of this process, in seconds; undefined once the thread is gone. */
 export function threadCpuSeconds(tid: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND;
+    return parseProcStat(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')).cpuSeconds;
   } catch {
     return undefined;
   }
@@ -116,6 +121,9 @@ export function collectThreadStats(registry: Registry): { close(): void; snapsho
     } else k.report = report;
   };
 
+  // One scrape runs the delay gauge's collect, then the CPU counter's: the counter takes the
+  // snapshot the gauge just read, so /proc is read once per scrape.
+  let forCounter: ThreadSnapshot[] | undefined;
   const refresh = (): ThreadSnapshot[] => {
     const out: ThreadSnapshot[] = [];
     for (const [name, k] of known) {
@@ -139,7 +147,7 @@ export function collectThreadStats(registry: Registry): { close(): void; snapsho
     registers: [registry],
     collect() {
       this.reset();
-      for (const s of refresh()) {
+      for (const s of (forCounter = refresh())) {
         this.set({ thread: s.thread, stat: 'p50' }, s.delay.p50);
         this.set({ thread: s.thread, stat: 'p99' }, s.delay.p99);
         this.set({ thread: s.thread, stat: 'max' }, s.delay.max);
@@ -152,7 +160,9 @@ export function collectThreadStats(registry: Registry): { close(): void; snapsho
     labelNames: ['thread'],
     registers: [registry],
     collect() {
-      for (const s of refresh()) {
+      const snap = forCounter ?? refresh();
+      forCounter = undefined;
+      for (const s of snap) {
         const before = counted.get(s.thread) ?? 0;
         if (s.cpuSeconds > before) this.inc({ thread: s.thread }, s.cpuSeconds - before);
         counted.set(s.thread, Math.max(before, s.cpuSeconds));
