@@ -52,6 +52,9 @@ export interface ThreadFigures {
   cpuSeconds: number;
   /** Largest 5 s-window p99 event-loop delay seen, ms. */
   delayP99MaxMs: number;
+  /** Peak committed V8 heap of its isolate, and of its young generation, MB (0 where not reported). */
+  heapPeakMb: number;
+  youngPeakMb: number;
   delayMaxMs: number;
 }
 
@@ -181,7 +184,7 @@ function callsDelta(a: Map<string, number> | undefined, b: Map<string, number> |
 class Sampler {
   readonly timeline: Timeline = { t: [], running: [], kubeletCores: [], kubeletRssMb: [], runtimeCores: [], runtimeRssMb: [] };
   readonly threadDelay: Record<string, [number, number][]> = {};
-  readonly threadPeak = new Map<string, { p99: number; max: number; cpu: number }>();
+  readonly threadPeak = new Map<string, { p99: number; max: number; cpu: number; heap: number; young: number }>();
   queueDepthMax = 0;
   dropped0: number | undefined;
   droppedLast: number | undefined;
@@ -239,18 +242,20 @@ class Sampler {
       const t = (performance.now() - this.t0) / 1000;
       const threads = this.rig.threads();
       const m = threads ? undefined : await scrape(this.rig);
-      const rows: { thread: string; p99: number; max: number; cpu: number }[] = [];
-      if (threads) for (const s of threads) rows.push({ thread: s.thread, p99: s.delay.p99 * 1000, max: s.delay.max * 1000, cpu: s.cpuSeconds });
+      const rows: { thread: string; p99: number; max: number; cpu: number; heap: number; young: number }[] = [];
+      if (threads) for (const s of threads) rows.push({ thread: s.thread, p99: s.delay.p99 * 1000, max: s.delay.max * 1000, cpu: s.cpuSeconds, heap: s.heap.committed / 1e6, young: s.heap.young / 1e6 });
       else if (m) {
         const p99 = promBy(m.samples, 'kubelet_ts_thread_event_loop_delay_seconds', 'thread', { stat: 'p99' });
         const max = promBy(m.samples, 'kubelet_ts_thread_event_loop_delay_seconds', 'thread', { stat: 'max' });
         const cpu = promBy(m.samples, 'kubelet_ts_thread_cpu_seconds_total', 'thread');
-        for (const [thread, v] of p99) rows.push({ thread, p99: v * 1000, max: (max.get(thread) ?? 0) * 1000, cpu: cpu.get(thread) ?? 0 });
+        const heap = promBy(m.samples, 'kubelet_ts_thread_heap_bytes', 'thread', { kind: 'committed' });
+        const young = promBy(m.samples, 'kubelet_ts_thread_heap_bytes', 'thread', { kind: 'young' });
+        for (const [thread, v] of p99) rows.push({ thread, p99: v * 1000, max: (max.get(thread) ?? 0) * 1000, cpu: cpu.get(thread) ?? 0, heap: (heap.get(thread) ?? 0) / 1e6, young: (young.get(thread) ?? 0) / 1e6 });
       }
       for (const r of rows) {
         (this.threadDelay[r.thread] ??= []).push([t, r.p99]);
-        const peak = this.threadPeak.get(r.thread) ?? { p99: 0, max: 0, cpu: 0 };
-        this.threadPeak.set(r.thread, { p99: Math.max(peak.p99, r.p99), max: Math.max(peak.max, r.max), cpu: Math.max(peak.cpu, r.cpu) });
+        const peak = this.threadPeak.get(r.thread) ?? { p99: 0, max: 0, cpu: 0, heap: 0, young: 0 };
+        this.threadPeak.set(r.thread, { p99: Math.max(peak.p99, r.p99), max: Math.max(peak.max, r.max), cpu: Math.max(peak.cpu, r.cpu), heap: Math.max(peak.heap, r.heap), young: Math.max(peak.young, r.young) });
       }
       const bus = m ?? (threads ? await scrape(this.rig) : undefined);
       if (bus) {
@@ -438,7 +443,7 @@ export async function runScenario(rig: Rig, o: ScenarioOptions, repeat: number, 
     progress.done();
   }
   const c = sampler.cpuNow();
-  const threads: ThreadFigures[] = [...sampler.threadPeak.entries()].map(([thread, p]) => ({ thread, cpuSeconds: p.cpu, delayP99MaxMs: p.p99, delayMaxMs: p.max })).sort((a, b) => a.thread.localeCompare(b.thread));
+  const threads: ThreadFigures[] = [...sampler.threadPeak.entries()].map(([thread, p]) => ({ thread, cpuSeconds: p.cpu, delayP99MaxMs: p.p99, delayMaxMs: p.max, heapPeakMb: p.heap, youngPeakMb: p.young })).sort((a, b) => a.thread.localeCompare(b.thread));
   return {
     repeat,
     floor: result.floor,

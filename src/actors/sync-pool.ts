@@ -9,6 +9,7 @@
 // caller can start the kill without racing the sync it replaced.
 // A pool thread that dies (a crash, an OOM) fails only its own tasks with a typed error; piscina
 // replaces the thread and the pod workers retry.
+import { workerResourceLimits } from '../native/heap-limits.js';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
@@ -109,6 +110,7 @@ export class SyncPool {
       // thread-stats report), which the harness saw as 3 s event-loop stalls and CRI counts
       // arriving a task late. Tasks here are async I/O; a message per task costs nothing next to a CRI call.
       atomics: 'disabled',
+      resourceLimits: workerResourceLimits(),
       workerData,
     });
     this.pool.on('error', (err: unknown) => this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'sync pool thread failed'));

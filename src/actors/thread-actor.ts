@@ -8,6 +8,7 @@
 // thread is told first, and what comes back.
 // Owns: the Worker, its control proxy, the supervisor and the generation count. Assumes the
 // worker script takes ThreadPorts in its workerData and exposes a comlink control with stop().
+import { workerResourceLimits } from '../native/heap-limits.js';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { wrap, releaseProxy, type Remote } from 'comlink';
 import type { Logger } from 'pino';
@@ -96,7 +97,7 @@ export abstract class ThreadActor<Control extends { stop(): void }, Data extends
       criPort,
       events: events.port2,
     });
-    const worker = new Worker(this.thread.script, { workerData: data, transferList: criPort ? [events.port2, criPort] : [events.port2], name: this.thread.actor });
+    const worker = new Worker(this.thread.script, { workerData: data, transferList: criPort ? [events.port2, criPort] : [events.port2], name: this.thread.actor, resourceLimits: workerResourceLimits() });
     this.worker = worker;
     this.generation++;
     const bridge = connectPort(this.thread.bus, events.port1, { topics: [] });

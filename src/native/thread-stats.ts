@@ -11,6 +11,7 @@
 // continues its CPU counter from where the old one ended.
 import { readFileSync, readlinkSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
@@ -28,7 +29,19 @@ export interface ThreadReport {
   p50: number;
   p99: number;
   max: number;
+  /** This isolate's V8 heap, bytes: in use, committed, and the young generation's committed part. */
+  heapUsed: number;
+  heapCommitted: number;
+  youngCommitted: number;
   at: number;
+}
+
+/** The calling thread's V8 heap figures (its own isolate). */
+export function heapFigures(): { heapUsed: number; heapCommitted: number; youngCommitted: number } {
+  const h = getHeapStatistics();
+  let young = 0;
+  for (const sp of getHeapSpaceStatistics()) if (sp.space_name === 'new_space' || sp.space_name === 'new_large_object_space') young += sp.space_size;
+  return { heapUsed: h.used_heap_size, heapCommitted: h.total_heap_size, youngCommitted: young };
 }
 
 /** This thread's Linux thread id, or undefined where /proc/thread-self does not exist. */
@@ -74,7 +87,7 @@ export function reportThreadStats(name: string, opts: { intervalMs?: number } = 
   const post = (): void => {
     // The histogram holds the time between its timer's runs, the resolution included: the delay is the excess.
     const s = (ns: number): number => (Number.isFinite(ns) ? Math.max(0, ns / 1e6 - RESOLUTION_MS) / 1e3 : 0);
-    channel.postMessage({ kts: 'thread-stats', name, tid, p50: s(eld.percentile(50)), p99: s(eld.percentile(99)), max: s(eld.max), at: Date.now() } satisfies ThreadReport);
+    channel.postMessage({ kts: 'thread-stats', name, tid, p50: s(eld.percentile(50)), p99: s(eld.percentile(99)), max: s(eld.max), ...heapFigures(), at: Date.now() } satisfies ThreadReport);
     eld.reset();
   };
   // A first report at once, so the thread is known (and its CPU counted) from its start.
@@ -135,7 +148,8 @@ export function collectThreadStats(registry: Registry): { close(): void; snapsho
         continue;
       }
       k.last = cpu;
-      out.push({ thread: name, tid: k.report.tid, cpuSeconds: k.base + cpu, delay: { p50: k.report.p50, p99: k.report.p99, max: k.report.max } });
+      const r = k.report;
+      out.push({ thread: name, tid: r.tid, cpuSeconds: k.base + cpu, delay: { p50: r.p50, p99: r.p99, max: r.max }, heap: { used: r.heapUsed ?? 0, committed: r.heapCommitted ?? 0, young: r.youngCommitted ?? 0 } });
     }
     return out;
   };
@@ -169,8 +183,23 @@ export function collectThreadStats(registry: Registry): { close(): void; snapsho
       }
     },
   });
+  const heap = new Gauge({
+    name: 'kubelet_ts_thread_heap_bytes',
+    help: 'V8 heap of each kubelet thread\'s isolate (main, pleg, probe, sync-N) at its newest report: kind used, committed, or young (the committed young generation, part of committed).',
+    labelNames: ['thread', 'kind'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, k] of known) {
+        this.set({ thread: name, kind: 'used' }, k.report.heapUsed ?? 0);
+        this.set({ thread: name, kind: 'committed' }, k.report.heapCommitted ?? 0);
+        this.set({ thread: name, kind: 'young' }, k.report.youngCommitted ?? 0);
+      }
+    },
+  });
   void delay;
   void cpu;
+  void heap;
   return { close: () => channel.close(), snapshot: refresh };
 }
 
@@ -179,4 +208,6 @@ export interface ThreadSnapshot {
   tid: number;
   cpuSeconds: number;
   delay: { p50: number; p99: number; max: number };
+  /** V8 heap of its isolate at its newest report, bytes. */
+  heap: { used: number; committed: number; young: number };
 }
