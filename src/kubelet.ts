@@ -269,6 +269,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   const pleg = new PlegActor({
     runtime: runtime.spec,
     relistPeriodMs: 1000,
+    evented: cfg.kubeletTS.eventedPleg,
     runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout,
     metrics,
     logger: log,

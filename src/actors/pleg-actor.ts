@@ -15,10 +15,16 @@ import type { Bus, MessageOf } from '../bus/index.js';
 import { ThreadActor, type ThreadPorts } from './thread-actor.js';
 
 export const PLEG_UNHEALTHY_AFTER_MS = 3 * 60_000;
+/** Upstream's evented PLEG: relist every 5 min as a safety net, unhealthy after 10 min without one. */
+export const EVENTED_RELIST_PERIOD_MS = 5 * 60_000;
+export const EVENTED_UNHEALTHY_AFTER_MS = 10 * 60_000;
 
 export interface PlegActorOptions {
   runtime: { endpoint: string; imageEndpoint?: string; name: string } | { embedded: CriHandlers; name: string };
   relistPeriodMs?: number;
+  /** Follow the runtime's GetContainerEvents stream when it has one (default true). */
+  evented?: boolean;
+  eventedRelistPeriodMs?: number;
   runtimeRequestTimeoutMs?: number;
   /** The main thread's bus: the PLEG thread's pod.state and pleg.relist arrive there. */
   bus: Bus;
@@ -31,6 +37,8 @@ export interface PlegActorOptions {
 
 export class PlegActor extends ThreadActor<PlegControl, PlegWorkerData> {
   private lastOk = Date.now();
+  private evented = false;
+  private lastStreamError: string | undefined;
 
   constructor(private readonly opts: PlegActorOptions) {
     super({
@@ -51,6 +59,8 @@ export class PlegActor extends ThreadActor<PlegControl, PlegWorkerData> {
       ...ports,
       runtimeName: this.opts.runtime.name,
       relistPeriodMs: this.opts.relistPeriodMs ?? 1000,
+      evented: this.opts.evented ?? true,
+      eventedRelistPeriodMs: this.opts.eventedRelistPeriodMs ?? EVENTED_RELIST_PERIOD_MS,
       runtimeRequestTimeoutMs: this.opts.runtimeRequestTimeoutMs ?? 120_000,
     };
   }
@@ -61,6 +71,13 @@ export class PlegActor extends ThreadActor<PlegControl, PlegWorkerData> {
   }
 
   private onRelist(m: MessageOf<'pleg.relist'>): void {
+    if (m.type === 'mode') {
+      if (m.evented !== this.evented && m.evented) this.log.info('PLEG follows the runtime\'s event stream; relisting every 5m as a safety net');
+      this.evented = m.evented;
+      if (m.streamError !== undefined && m.streamError !== this.lastStreamError) this.log.info({ reason: m.streamError }, 'PLEG relists: no runtime event stream');
+      this.lastStreamError = m.streamError;
+      return;
+    }
     if (m.ok) {
       this.lastOk = m.at;
       this.opts.metrics?.plegLastSeen.set(m.at / 1000);
@@ -74,8 +91,14 @@ export class PlegActor extends ThreadActor<PlegControl, PlegWorkerData> {
   health(now = Date.now()): { ok: boolean; message?: string } {
     const age = now - this.lastOk;
     if (this.gaveUp) return { ok: false, message: `PLEG thread is down: ${this.supervisor.lastReason}; restart budget spent` };
-    if (age > PLEG_UNHEALTHY_AFTER_MS) return { ok: false, message: `PLEG is not healthy: pleg was last seen active ${Math.round(age / 1000)}s ago; threshold is 3m0s` };
+    const threshold = this.evented ? EVENTED_UNHEALTHY_AFTER_MS : PLEG_UNHEALTHY_AFTER_MS;
+    if (age > threshold) return { ok: false, message: `PLEG is not healthy: pleg was last seen active ${Math.round(age / 1000)}s ago; threshold is ${threshold / 60_000}m0s` };
     return { ok: true };
+  }
+
+  /** Following the runtime's event stream (as last reported by the thread). */
+  get followsEvents(): boolean {
+    return this.evented;
   }
 
   async stats(): Promise<PlegStats | undefined> {

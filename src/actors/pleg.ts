@@ -15,6 +15,7 @@ import type { ContainerStatus__Output } from '../gen/cri/runtime/v1/ContainerSta
 import type { PodSandbox__Output } from '../gen/cri/runtime/v1/PodSandbox.js';
 import type { PodSandboxStatus__Output } from '../gen/cri/runtime/v1/PodSandboxStatus.js';
 import { containerMessage } from '../pods/termination-message.js';
+import type { ContainerEvent } from '../native/cri/api.js';
 import {
   ANNOTATION_CONTAINER_HASH,
   ANNOTATION_RESTART_COUNT,
@@ -23,6 +24,7 @@ import {
   LABEL_POD_NAMESPACE,
   LABEL_POD_UID,
   nsToMs,
+  type PodRuntimeState,
   type RuntimeContainer,
   type RuntimeContainerState,
   type RuntimeSandbox,
@@ -157,4 +159,74 @@ export function podIdentity(s: PodSandbox__Output | PodSandboxStatus__Output): {
     name: s.labels[LABEL_POD_NAME] ?? s.metadata?.name ?? '',
     namespace: s.labels[LABEL_POD_NAMESPACE] ?? s.metadata?.namespace ?? '',
   };
+}
+
+// ---- The evented PLEG (GetContainerEvents) ------------------------------------------------------
+// Each runtime event carries its sandbox's status and the statuses of all that sandbox's
+// containers, so a pod's state is kept up to date from the events alone: the event's sandbox and
+// its containers replace what the state held for that sandbox; the pod's other (older) sandboxes
+// stay as they were. Lifecycle events follow upstream's evented PLEG: created updates the state
+// with no event, started is ContainerStarted, stopped ContainerDied, deleted ContainerRemoved
+// (with ContainerDied first unless the container was already seen exited).
+
+/** The pod an event concerns: its sandbox's labels, else what we knew of the ID. */
+export function eventPodUid(e: ContainerEvent, known: ReadonlyMap<string, string>): string | undefined {
+  const sb = e.podSandboxStatus;
+  const uid = sb ? (sb.labels[LABEL_POD_UID] ?? sb.metadata?.uid) : undefined;
+  return uid || known.get(e.containerId);
+}
+
+/** A pod's state after one event; `prev` is not changed. */
+export function applyContainerEvent(prev: PodRuntimeState | undefined, uid: string, e: ContainerEvent, runtime: string, observedAt: number): PodRuntimeState {
+  const sb = e.podSandboxStatus;
+  const name = prev?.name || (sb ? podIdentity(sb).name : '');
+  const namespace = prev?.namespace || (sb ? podIdentity(sb).namespace : '');
+  let sandboxes = prev?.sandboxes ?? [];
+  let containers = prev?.containers ?? [];
+  if (sb) {
+    sandboxes = [...sandboxes.filter((s) => s.id !== sb.id), sandboxFromStatus(sb)];
+    containers = [...containers.filter((c) => c.sandboxId !== sb.id), ...e.containersStatuses.map((c) => containerFromStatus(c, sb.id, runtime))];
+  }
+  if (e.containerEventType === 'CONTAINER_DELETED_EVENT') {
+    // A deleted sandbox takes its containers with it; a deleted container is simply gone.
+    sandboxes = sandboxes.filter((s) => s.id !== e.containerId);
+    containers = containers.filter((c) => c.id !== e.containerId && c.sandboxId !== e.containerId);
+  }
+  return {
+    uid,
+    name,
+    namespace,
+    sandboxes: [...sandboxes].sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt),
+    containers: [...containers].sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt),
+    observedAt,
+  };
+}
+
+/** The PLEG state of every object of a pod state, in relist terms (sandboxes count as containers). */
+export function relistOfState(state: PodRuntimeState): Map<string, Exclude<PlegState, 'gone'>> {
+  const out = new Map<string, Exclude<PlegState, 'gone'>>();
+  for (const s of state.sandboxes) out.set(s.id, s.ready ? 'running' : 'exited');
+  for (const c of state.containers) out.set(c.id, c.state === 'running' ? 'running' : c.state === 'exited' ? 'exited' : 'unknown');
+  return out;
+}
+
+/** Lifecycle events for one runtime event, given what the object's PLEG state was before it. */
+export function eventsOfContainerEvent(uid: string, e: ContainerEvent, before: PlegState): PlegEvent[] {
+  const out: PlegEvent[] = [];
+  switch (e.containerEventType) {
+    case 'CONTAINER_STARTED_EVENT':
+      if (before !== 'running') out.push({ type: 'ContainerStarted', podUid: uid, containerId: e.containerId });
+      break;
+    case 'CONTAINER_STOPPED_EVENT':
+      if (before !== 'exited') out.push({ type: 'ContainerDied', podUid: uid, containerId: e.containerId });
+      break;
+    case 'CONTAINER_DELETED_EVENT':
+      if (before !== 'gone') eventsFor(uid, e.containerId, before, 'gone', out);
+      break;
+    case 'CONTAINER_CREATED_EVENT':
+      break; // the state changes, no lifecycle event (as upstream)
+    default:
+      break; // a type newer than this kubelet: the state still counts
+  }
+  return out;
 }

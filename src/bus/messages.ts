@@ -29,8 +29,13 @@ export interface Topics {
   'pleg.event': PlegEvent;
   /** What the PLEG thread saw: a pod's full runtime state with the events that changed it. */
   'pod.state': { type: 'state'; uid: string; state: PodRuntimeState; events: PlegEvent[] } | { type: 'gone'; uid: string; events: PlegEvent[] };
-  /** One relist finished (health and metrics of the PLEG). */
-  'pleg.relist': { type: 'relist'; ok: boolean; durationMs: number; intervalMs: number; pods: number; at: number; error?: string };
+  /**
+   * One relist finished (health and metrics of the PLEG), or the PLEG changed mode: following the
+   * runtime's event stream or relisting (with why the stream is not used, when it is not).
+   */
+  'pleg.relist':
+    | { type: 'relist'; ok: boolean; durationMs: number; intervalMs: number; pods: number; at: number; error?: string }
+    | { type: 'mode'; evented: boolean; streamError?: string; at: number };
   /** A pod's computed status changed (status manager, /pods, the NATS bridge). */
   'pod.status': { type: 'status'; uid: string; namespace: string; name: string; status: PodStatus };
   /**

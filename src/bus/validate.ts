@@ -32,7 +32,10 @@ export const MESSAGE_SCHEMA: Schema = {
     state: { uid: 'string', state: 'object', events: 'array' },
     gone: { uid: 'string', events: 'array' },
   },
-  'pleg.relist': { relist: { ok: 'boolean', durationMs: 'number', intervalMs: 'number', pods: 'number', at: 'number', error: 'string?' } },
+  'pleg.relist': {
+    relist: { ok: 'boolean', durationMs: 'number', intervalMs: 'number', pods: 'number', at: 'number', error: 'string?' },
+    mode: { evented: 'boolean', streamError: 'string?', at: 'number' },
+  },
   'pod.status': { status: { uid: 'string', namespace: 'string', name: 'string', status: 'object' } },
   'probe.result': {
     result: { podUid: 'string', containerName: 'string', containerId: 'string', probe: 'string', result: 'string', message: 'string?', at: 'number' },

@@ -114,6 +114,7 @@ export interface KubeletConfig {
     crashLoopBackOffMax: number;
     maxConcurrentSyncs: number;
     containerGcPeriod: number;
+    eventedPleg: boolean;
   };
 }
 
@@ -198,6 +199,7 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   'kubeletTS.crashLoopBackOffInitial': { file: 'kubeletTS.crashLoopBackOffInitial', flag: 'crash-loop-backoff-initial', kind: 'duration', default: 10_000, min: 0, help: 'first CrashLoopBackOff delay' },
   'kubeletTS.crashLoopBackOffMax': { file: 'kubeletTS.crashLoopBackOffMax', flag: 'crash-loop-backoff-max', kind: 'duration', default: 300_000, min: 0, help: 'CrashLoopBackOff cap' },
   'kubeletTS.maxConcurrentSyncs': { file: 'kubeletTS.maxConcurrentSyncs', flag: 'max-concurrent-syncs', kind: 'int', default: 4, min: 1, help: 'pod syncs running CRI work at once (4: measured best on 2 cores, see README)' },
+  'kubeletTS.eventedPleg': { file: 'kubeletTS.eventedPleg', flag: 'evented-pleg', kind: 'bool', default: true, help: 'follow the runtime\'s GetContainerEvents stream, relisting every 5m as a safety net; runtimes without it (containerd 1.6) are relisted every 1s' },
 };
 
 /** Fields of the upstream file that kubelet-ts accepts and ignores (with a log line from the caller). */

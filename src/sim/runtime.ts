@@ -15,11 +15,17 @@
 // O(1). Objects live in maps by ID, with indexes by sandbox, by state and by name; timed work
 // (a `sleep 30` ending, a stop timeout) goes into one scheduler (clock.ts) instead of a timer
 // per container. Only the List RPCs walk objects, and they start from the narrowest index.
+//
+// Events (GetContainerEvents, CRI v1 since Kubernetes 1.26) go to subscribers as containerd 1.7
+// sends them: created / started / stopped / deleted, for containers and for sandboxes (a sandbox
+// is its pause container), each carrying the sandbox's status and all its containers' statuses.
+// Changes are collected during the synchronous part of an RPC or a timer and sent on a microtask,
+// so a status never shows a half-made change (an exit before its code is set). No subscriber, no cost.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import type { CriHandlers, DecodedRequestOf, ReplyOf, RpcName } from '../native/cri/api.js';
+import type { ContainerEventReply, CriEventSource, CriHandlers, DecodedRequestOf, ReplyOf, RpcName } from '../native/cri/api.js';
 import { ALL_RPCS } from '../native/cri/api.js';
 import { criError, criErrorFromGrpc } from '../native/cri/errors.js';
 import { silentLogger } from '../log.js';
@@ -68,7 +74,7 @@ export interface SimStats {
   images: number;
   podIps: number;
   scheduledTimers: number;
-  calls: Partial<Record<RpcName, number>>;
+  calls: Partial<Record<RpcName | 'GetContainerEvents', number>>;
   injectedErrors: Partial<Record<RpcName, number>>;
   injectedHangs: Partial<Record<RpcName, number>>;
   seed: number;
@@ -97,7 +103,9 @@ const GRPC_NUM = GrpcStatus as unknown as Record<GrpcCodeName, number>;
 
 const POD_UID_LABEL = 'io.kubernetes.pod.uid';
 
-export class SimRuntime implements CriHandlers {
+type SimEventType = 'CONTAINER_CREATED_EVENT' | 'CONTAINER_STARTED_EVENT' | 'CONTAINER_STOPPED_EVENT' | 'CONTAINER_DELETED_EVENT';
+
+export class SimRuntime implements CriHandlers, CriEventSource {
   readonly seed: number;
   readonly clock: SimClock;
   readonly images: ImageStore;
@@ -129,7 +137,7 @@ export class SimRuntime implements CriHandlers {
   private readonly pools = new Map<string, IpPool>();
   private pool: IpPool;
   private readonly hung = new Set<(err: Error) => void>();
-  private readonly calls: Partial<Record<RpcName, number>> = {};
+  private readonly calls: Partial<Record<RpcName | 'GetContainerEvents', number>> = {};
   private readonly injectedErrors: Partial<Record<RpcName, number>> = {};
   private readonly injectedHangs: Partial<Record<RpcName, number>> = {};
   private readonly runtimeHandlers: Set<string>;
@@ -137,6 +145,9 @@ export class SimRuntime implements CriHandlers {
   private readonly life: ContainerLifecycle;
   private gated = false;
   private closed = false;
+  private readonly subscribers = new Set<(e: ContainerEventReply) => void>();
+  /** Changes not yet sent: object ID, its sandbox's ID, what happened, when (ns). */
+  private pendingEvents: { id: string; sandboxId: string; type: SimEventType; at: number }[] = [];
 
   constructor(opts: SimRuntimeOptions = {}) {
     this.seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
@@ -160,6 +171,50 @@ export class SimRuntime implements CriHandlers {
     this.runtimeHandlers = new Set(['', ...(opts.runtimeHandlers ?? ['runc'])]);
     this.imageFsMountpoint = opts.imageFsMountpoint ?? '/var/lib/kubelet-ts-sim/io.containerd.snapshotter.v1.overlayfs';
     this.life = new ContainerLifecycle(this.scheduler, this.clock, (c, state) => this.setState(c, state), this.hung);
+  }
+
+  // ---- event stream ---------------------------------------------------------------------------
+
+  /** GetContainerEvents: every change from now on, in order, until the returned function is called. */
+  subscribeContainerEvents(emit: (e: ContainerEventReply) => void): () => void {
+    this.calls.GetContainerEvents = (this.calls.GetContainerEvents ?? 0) + 1;
+    this.subscribers.add(emit);
+    return () => {
+      this.subscribers.delete(emit);
+    };
+  }
+
+  private event(id: string, sandboxId: string, type: SimEventType): void {
+    if (this.subscribers.size === 0) return;
+    if (this.pendingEvents.length === 0) queueMicrotask(() => this.flushEvents());
+    // Wall-clock time, as a real runtime stamps its events (the sim clock may be virtual).
+    this.pendingEvents.push({ id, sandboxId, type, at: Date.now() * 1e6 });
+  }
+
+  private flushEvents(): void {
+    const batch = this.pendingEvents;
+    this.pendingEvents = [];
+    if (this.subscribers.size === 0) return;
+    for (const p of batch) {
+      const sb = this.sandboxes.get(p.sandboxId);
+      const e: ContainerEventReply = {
+        containerId: p.id,
+        containerEventType: p.type,
+        createdAt: p.at,
+        podSandboxStatus: sb ? this.sandboxStatus(sb) : null,
+        containersStatuses: sb ? [...sb.containers].flatMap((cid) => {
+          const c = this.containers.get(cid);
+          return c ? [this.containerStatus(c)] : [];
+        }) : [],
+      };
+      for (const emit of this.subscribers) {
+        try {
+          emit(e);
+        } catch (err) {
+          this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'an event subscriber failed');
+        }
+      }
+    }
   }
 
   // ---- control surface (not CRI) ------------------------------------------------------------
@@ -314,6 +369,8 @@ export class SimRuntime implements CriHandlers {
       set.add(id);
     }
     this.sandboxNames.set(name, id);
+    this.event(id, id, 'CONTAINER_CREATED_EVENT');
+    this.event(id, id, 'CONTAINER_STARTED_EVENT');
     return { podSandboxId: id };
   }
 
@@ -342,6 +399,7 @@ export class SimRuntime implements CriHandlers {
       set?.delete(sb.id);
       if (set?.size === 0) this.sandboxesByPodUid.delete(podUid);
     }
+    this.event(sb.id, sb.id, 'CONTAINER_DELETED_EVENT');
     return {};
   }
 
@@ -349,20 +407,7 @@ export class SimRuntime implements CriHandlers {
     await this.gate('PodSandboxStatus');
     const sb = this.sandbox(req.podSandboxId);
     if (!sb) throw notFound(`an error occurred when try to find sandbox: not found`);
-    const md = sb.config.metadata;
-    const reply: ReplyOf<'PodSandboxStatus'> = {
-      status: {
-        id: sb.id,
-        metadata: md,
-        state: sb.state,
-        createdAt: sb.createdAt,
-        network: { ip: sb.ip, additionalIps: [] },
-        linux: { namespaces: { options: sb.config.linux?.securityContext?.namespaceOptions ?? null } },
-        labels: sb.config.labels,
-        annotations: sb.config.annotations,
-        runtimeHandler: sb.runtimeHandler,
-      },
-    };
+    const reply: ReplyOf<'PodSandboxStatus'> = { status: this.sandboxStatus(sb) };
     if (req.verbose) {
       reply.info = {
         info: JSON.stringify({ pid: sb.state === 'SANDBOX_READY' ? 1000 + (hash32(sb.id) % 30000) : 0, runtimeHandler: sb.runtimeHandler, config: sb.config }),
@@ -453,6 +498,7 @@ export class SimRuntime implements CriHandlers {
     this.containerNames.set(name, id);
     this.byState.CONTAINER_CREATED.add(id);
     sb.containers.add(id);
+    this.event(id, sb.id, 'CONTAINER_CREATED_EVENT');
     return { containerId: id };
   }
 
@@ -509,26 +555,7 @@ export class SimRuntime implements CriHandlers {
   async ContainerStatus(req: DecodedRequestOf<'ContainerStatus'>): Promise<ReplyOf<'ContainerStatus'>> {
     await this.gate('ContainerStatus');
     const c = this.container(req.containerId, `an error occurred when try to find container "${req.containerId}"`);
-    const reply: ReplyOf<'ContainerStatus'> = {
-      status: {
-        id: c.id,
-        metadata: c.config.metadata,
-        state: c.state,
-        createdAt: c.createdAt,
-        startedAt: c.startedAt,
-        finishedAt: c.finishedAt,
-        exitCode: c.exitCode,
-        // As containerd: the image's first tag and first repo digest when it is still known.
-        image: { image: c.image?.repoTags[0] ?? c.imageSpec, annotations: c.config.image?.annotations ?? {} },
-        imageRef: c.image?.repoDigests[0] ?? c.image?.id ?? '',
-        reason: c.reason,
-        message: c.message,
-        labels: c.config.labels,
-        annotations: c.config.annotations,
-        mounts: c.config.mounts,
-        logPath: c.logPath,
-      },
-    };
+    const reply: ReplyOf<'ContainerStatus'> = { status: this.containerStatus(c) };
     if (req.verbose) {
       reply.info = {
         info: JSON.stringify({
@@ -725,6 +752,43 @@ export class SimRuntime implements CriHandlers {
     this.byState[c.state].delete(c.id);
     c.state = state;
     this.byState[state].add(c.id);
+    if (state === 'CONTAINER_RUNNING') this.event(c.id, c.sandboxId, 'CONTAINER_STARTED_EVENT');
+    else if (state === 'CONTAINER_EXITED') this.event(c.id, c.sandboxId, 'CONTAINER_STOPPED_EVENT');
+  }
+
+  private sandboxStatus(sb: Sandbox): NonNullable<ReplyOf<'PodSandboxStatus'>['status']> {
+    return {
+      id: sb.id,
+      metadata: sb.config.metadata,
+      state: sb.state,
+      createdAt: sb.createdAt,
+      network: { ip: sb.ip, additionalIps: [] },
+      linux: { namespaces: { options: sb.config.linux?.securityContext?.namespaceOptions ?? null } },
+      labels: sb.config.labels,
+      annotations: sb.config.annotations,
+      runtimeHandler: sb.runtimeHandler,
+    };
+  }
+
+  private containerStatus(c: Container): NonNullable<ReplyOf<'ContainerStatus'>['status']> {
+    return {
+      id: c.id,
+      metadata: c.config.metadata,
+      state: c.state,
+      createdAt: c.createdAt,
+      startedAt: c.startedAt,
+      finishedAt: c.finishedAt,
+      exitCode: c.exitCode,
+      // As containerd: the image's first tag and first repo digest when it is still known.
+      image: { image: c.image?.repoTags[0] ?? c.imageSpec, annotations: c.config.image?.annotations ?? {} },
+      imageRef: c.image?.repoDigests[0] ?? c.image?.id ?? '',
+      reason: c.reason,
+      message: c.message,
+      labels: c.config.labels,
+      annotations: c.config.annotations,
+      mounts: c.config.mounts,
+      logPath: c.logPath,
+    };
   }
 
   private *sandboxesOfPod(uid: string): Generator<Sandbox> {
@@ -770,6 +834,7 @@ export class SimRuntime implements CriHandlers {
       sb.state = 'SANDBOX_NOTREADY';
       if (sb.pool && sb.ip !== '') sb.pool.release(sb.ip);
       sb.ip = ''; // the network namespace is gone: containerd reports no IP
+      this.event(sb.id, sb.id, 'CONTAINER_STOPPED_EVENT');
     }
   }
 
@@ -779,6 +844,7 @@ export class SimRuntime implements CriHandlers {
     this.containers.delete(c.id);
     this.containerNames.delete(c.name);
     this.sandboxes.get(c.sandboxId)?.containers.delete(c.id);
+    this.event(c.id, c.sandboxId, 'CONTAINER_DELETED_EVENT');
   }
 
 

@@ -72,7 +72,16 @@ describe('PLEG actor', () => {
     cri.close();
   });
 
-  it('reports unhealthy when relists stop for 3 minutes', () => {
-    assert.match(pleg.health(Date.now() + 181_000).message ?? '', /PLEG is not healthy: pleg was last seen active 18\ds ago/);
+  it('reports unhealthy when relists stop for 3 minutes (relisting) or 10 minutes (following events)', async () => {
+    assert.equal(pleg.followsEvents, true, 'the embedded sim streams its events');
+    assert.match(pleg.health(Date.now() + 601_000).message ?? '', /PLEG is not healthy: pleg was last seen active 60\ds ago; threshold is 10m0s/);
+    const own = new Bus({ name: 'relisting' }); // one PLEG per bus: actors read their thread's mode from it
+    const relisting = new PlegActor({ runtime: { embedded: sim, name: 'sim' }, relistPeriodMs: 100, evented: false, bus: own });
+    relisting.start();
+    await waitFor('a relist', async () => ((await relisting.stats())?.relists ?? 0) > 0 ? true : undefined, 5000);
+    assert.equal(relisting.followsEvents, false);
+    assert.match(relisting.health(Date.now() + 181_000).message ?? '', /PLEG is not healthy: pleg was last seen active 18\ds ago; threshold is 3m0s/);
+    await relisting.stop();
+    own.close();
   });
 });

@@ -2,7 +2,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { buildRelist, containerFromStatus, diffRelist, sandboxFromStatus, type Relist } from '../../src/actors/pleg.js';
+import { applyContainerEvent, buildRelist, containerFromStatus, diffRelist, eventPodUid, eventsOfContainerEvent, relistOfState, sandboxFromStatus, type Relist } from '../../src/actors/pleg.js';
+import type { ContainerEvent } from '../../src/native/cri/api.js';
+import type { ContainerStatus__Output } from '../../src/gen/cri/runtime/v1/ContainerStatus.js';
+import type { PodSandboxStatus__Output } from '../../src/gen/cri/runtime/v1/PodSandboxStatus.js';
 import type { Container__Output } from '../../src/gen/cri/runtime/v1/Container.js';
 import type { PodSandbox__Output } from '../../src/gen/cri/runtime/v1/PodSandbox.js';
 
@@ -73,5 +76,57 @@ describe('PLEG relist', () => {
       network: { ip: '10.88.0.2', additionalIps: [{ ip: 'fd00::2' }] }, linux: { namespaces: { options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD', targetId: '' } } }, labels: {}, annotations: {}, runtimeHandler: '',
     });
     assert.deepEqual(s, { id: 's1', attempt: 1, ready: true, createdAt: 1e12, ips: ['10.88.0.2', 'fd00::2'], hostNetwork: false });
+  });
+});
+
+function sbStatus(id: string, uid: string, ready: boolean, createdAt: number): PodSandboxStatus__Output {
+  return { id, metadata: { name: 'p', uid, namespace: 'ns', attempt: 0 }, state: ready ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY', createdAt, network: { ip: ready ? '10.0.0.5' : '', additionalIps: [] }, linux: null, labels: { 'io.kubernetes.pod.uid': uid }, annotations: {}, runtimeHandler: '' };
+}
+
+function cStatus(id: string, state: ContainerStatus__Output['state'], exitCode = 0): ContainerStatus__Output {
+  return { id, metadata: { name: 'app', attempt: 0 }, state, createdAt: 2e6, startedAt: 3e6, finishedAt: state === 'CONTAINER_EXITED' ? 4e6 : 0, exitCode, image: { image: 'busybox', annotations: {} }, imageRef: 'sha', reason: '', message: '', labels: { 'io.kubernetes.container.name': 'app' }, annotations: {}, mounts: [], logPath: '' };
+}
+
+function ev(containerId: string, type: ContainerEvent['containerEventType'], sb: PodSandboxStatus__Output | null, cs: ContainerStatus__Output[]): ContainerEvent {
+  return { containerId, containerEventType: type, createdAt: 5e6, podSandboxStatus: sb, containersStatuses: cs };
+}
+
+describe('evented PLEG: runtime events to pod states', () => {
+  it('builds a pod state from events alone, replacing only the event\'s sandbox', () => {
+    let st = applyContainerEvent(undefined, 'u1', ev('s1', 'CONTAINER_STARTED_EVENT', sbStatus('s1', 'u1', true, 1e6), []), 'sim', 10);
+    assert.equal(st.name, 'p');
+    assert.equal(st.namespace, 'ns');
+    assert.deepEqual(st.sandboxes.map((s) => [s.id, s.ready, s.ips[0]]), [['s1', true, '10.0.0.5']]);
+    st = applyContainerEvent(st, 'u1', ev('c1', 'CONTAINER_STARTED_EVENT', sbStatus('s1', 'u1', true, 1e6), [cStatus('c1', 'CONTAINER_RUNNING')]), 'sim', 11);
+    assert.deepEqual(st.containers.map((c) => [c.id, c.state, c.sandboxId]), [['c1', 'running', 's1']]);
+    // A second sandbox (a new attempt): the first one and its container stay.
+    st = applyContainerEvent(st, 'u1', ev('s2', 'CONTAINER_STARTED_EVENT', sbStatus('s2', 'u1', true, 9e6), []), 'sim', 12);
+    assert.deepEqual(st.sandboxes.map((s) => s.id), ['s2', 's1'], 'newest first');
+    assert.equal(st.containers.length, 1);
+    st = applyContainerEvent(st, 'u1', ev('c1', 'CONTAINER_STOPPED_EVENT', sbStatus('s1', 'u1', true, 1e6), [cStatus('c1', 'CONTAINER_EXITED', 137)]), 'sim', 13);
+    assert.equal(st.containers[0]?.exitCode, 137);
+    assert.equal(st.observedAt, 13);
+    // A deleted sandbox without a status takes its containers along.
+    st = applyContainerEvent(st, 'u1', ev('s1', 'CONTAINER_DELETED_EVENT', null, []), 'sim', 14);
+    assert.deepEqual(st.sandboxes.map((s) => s.id), ['s2']);
+    assert.deepEqual(st.containers, []);
+    assert.deepEqual([...relistOfState(st)], [['s2', 'running']]);
+  });
+
+  it('maps event types to upstream lifecycle events', () => {
+    const e = (t: ContainerEvent['containerEventType']): ContainerEvent => ev('c', t, null, []);
+    assert.deepEqual(eventsOfContainerEvent('u', e('CONTAINER_CREATED_EVENT'), 'gone'), [], 'created: state only, as upstream');
+    assert.deepEqual(eventsOfContainerEvent('u', e('CONTAINER_STARTED_EVENT'), 'unknown').map((x) => x.type), ['ContainerStarted']);
+    assert.deepEqual(eventsOfContainerEvent('u', e('CONTAINER_STARTED_EVENT'), 'running'), [], 'a repeat says nothing new');
+    assert.deepEqual(eventsOfContainerEvent('u', e('CONTAINER_STOPPED_EVENT'), 'running').map((x) => x.type), ['ContainerDied']);
+    assert.deepEqual(eventsOfContainerEvent('u', e('CONTAINER_DELETED_EVENT'), 'running').map((x) => x.type), ['ContainerDied', 'ContainerRemoved']);
+    assert.deepEqual(eventsOfContainerEvent('u', e('CONTAINER_DELETED_EVENT'), 'exited').map((x) => x.type), ['ContainerRemoved']);
+    assert.deepEqual(eventsOfContainerEvent('u', e('CONTAINER_DELETED_EVENT'), 'gone'), []);
+  });
+
+  it('finds the pod from the sandbox labels, else from what it knew of the ID', () => {
+    assert.equal(eventPodUid(ev('c', 'CONTAINER_STARTED_EVENT', sbStatus('s', 'u9', true, 1), []), new Map()), 'u9');
+    assert.equal(eventPodUid(ev('c', 'CONTAINER_DELETED_EVENT', null, []), new Map([['c', 'u7']])), 'u7');
+    assert.equal(eventPodUid(ev('c', 'CONTAINER_DELETED_EVENT', null, []), new Map()), undefined);
   });
 });

@@ -78,6 +78,7 @@ describe('bus envelope validation', () => {
       ['pleg.event', { type: 'ContainerRemoved', podUid: 'u', containerId: 'c' }],
       ['pod.state', { type: 'gone', uid: 'u', events: [] }],
       ['pleg.relist', { type: 'relist', ok: true, durationMs: 3, intervalMs: 1000, pods: 4, at: 5 }],
+      ['pleg.relist', { type: 'mode', evented: true, at: 5 }],
       ['pod.status', { type: 'status', uid: 'u', namespace: 'd', name: 'n', status: { phase: 'Running' } }],
       ['probe.result', { type: 'result', podUid: 'u', containerName: 'app', containerId: 'c', probe: 'readiness', result: 'success', at: 1 }],
       ['actor.health', { type: 'health', actor: 'pleg', ok: true }],

@@ -2,7 +2,7 @@
 // the runtime behaviour suite, the wire test and the floor benchmark.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RequestOf } from '../../src/native/cri/api.js';
+import { ALL_RPCS, type CriHandlers, type RequestOf } from '../../src/native/cri/api.js';
 
 export type SandboxConfig = NonNullable<RequestOf<'RunPodSandbox'>['config']>;
 export type ContainerConfig = NonNullable<RequestOf<'CreateContainer'>['config']>;
@@ -98,4 +98,11 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     }
     await sleep(everyMs);
   }
+}
+
+/** A runtime's RPCs without its event source: a runtime that cannot stream (as containerd 1.6). */
+export function withoutEvents(runtime: CriHandlers): CriHandlers {
+  const h: Record<string, unknown> = {};
+  for (const rpc of ALL_RPCS) h[rpc] = (req: unknown) => (runtime[rpc] as (r: unknown) => Promise<unknown>).call(runtime, req);
+  return h as CriHandlers;
 }

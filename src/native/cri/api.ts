@@ -114,3 +114,39 @@ export type CriApi = {
 export type CriHandlers = {
   [K in RpcName]: (req: DecodedRequestOf<K>) => Promise<ReplyOf<K>>;
 };
+
+// ---- The event stream (GetContainerEvents) ------------------------------------------------------
+// The one server-streaming RPC kubelet-ts uses. It stays out of RpcName (whose calls are unary
+// everywhere: metrics, deadlines, the sim's fault gate); transports that can stream implement
+// `streamEvents`, and a runtime that has no stream answers Unimplemented, as containerd 1.6 does.
+
+/** Upstream's operation_type label for the stream. */
+export const EVENTS_OPERATION = 'get_container_events';
+export const EVENTS_RPC = 'GetContainerEvents';
+
+/** A decoded event, every field present. */
+export type ContainerEvent = RuntimeServiceDefinition['GetContainerEvents'] extends MethodDefinition<any, any, any, infer O> ? O : never; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** An event as a runtime writes it (the permissive form). */
+export type ContainerEventReply = RuntimeServiceDefinition['GetContainerEvents'] extends MethodDefinition<any, infer R, any, any> ? R : never; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The receiving side of an event stream. `end` is called once: on cancel (no error) or when the stream fails. */
+export interface EventStreamHandlers {
+  event(e: ContainerEvent): void;
+  end(err: Error | undefined): void;
+}
+
+export interface EventSubscription {
+  cancel(): void;
+}
+
+/**
+ * A runtime that streams its state changes (the simulated runtime). `subscribe` returns the
+ * unsubscribe function; events are emitted synchronously, in the order the changes happened.
+ */
+export interface CriEventSource {
+  subscribeContainerEvents(emit: (e: ContainerEventReply) => void): () => void;
+}
+
+export function isEventSource(h: unknown): h is CriEventSource {
+  return typeof h === 'object' && h !== null && typeof (h as Partial<CriEventSource>).subscribeContainerEvents === 'function';
+}

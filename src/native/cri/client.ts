@@ -8,8 +8,8 @@
 // plus the request timeout; none when `timeout` is 0).
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import { ALL_RPCS, OPERATION, type CallOptions, type CriApi, type RequestOf, type ResponseOf, type RpcName } from './api.js';
-import { CriCancelledError, CriDeadlineError, toCriError } from './errors.js';
+import { ALL_RPCS, EVENTS_OPERATION, OPERATION, type CallOptions, type ContainerEvent, type CriApi, type EventStreamHandlers, type EventSubscription, type RequestOf, type ResponseOf, type RpcName } from './api.js';
+import { CriCancelledError, CriDeadlineError, CriUnimplementedError, toCriError } from './errors.js';
 import { criMetrics, type CriMetrics } from './metrics.js';
 import { silentLogger } from '../../log.js';
 
@@ -25,6 +25,12 @@ export interface CriTransport {
    * runtime said; the client maps that to a CriError.
    */
   invoke(rpc: RpcName, request: unknown, deadline: number | undefined, signal: AbortSignal | undefined): Promise<unknown>;
+  /**
+   * Opens the GetContainerEvents stream (no deadline: it lives until cancelled or broken).
+   * `event` gets decoded events; `end` is called once, with what the runtime said when the
+   * stream failed, or nothing after cancel(). Absent: the transport cannot stream.
+   */
+  streamEvents?(handlers: { event(e: unknown): void; end(err: unknown): void }): EventSubscription;
   close(): void;
 }
 
@@ -45,6 +51,11 @@ export type CriClient = CriApi & {
   readonly runtimeRequestTimeoutMs: number;
   /** Runs any RPC by name (what the typed methods call). */
   call<K extends RpcName>(rpc: K, req: RequestOf<K>, opts?: CallOptions): Promise<ResponseOf<K>>;
+  /**
+   * Follows the runtime's event stream. A runtime or transport without one ends the stream at
+   * once (asynchronously) with CriUnimplementedError; other failures end it with their CriError.
+   */
+  GetContainerEvents(handlers: EventStreamHandlers): EventSubscription;
   close(): void;
 };
 
@@ -132,10 +143,47 @@ export function createCriClient(transport: CriTransport, opts: CriClientOptions 
     }
   }
 
+  function GetContainerEvents(handlers: EventStreamHandlers): EventSubscription {
+    const operation = EVENTS_OPERATION;
+    metrics?.operations.inc({ operation_type: operation });
+    let ended = false;
+    const end = (err: unknown): void => {
+      if (ended) return;
+      ended = true;
+      if (err === undefined) {
+        handlers.end(undefined);
+        return;
+      }
+      const criErr = toCriError(err, operation);
+      metrics?.errors.inc({ operation_type: operation });
+      opts.onCall?.(operation, 0, true);
+      log.debug({ operation, code: criErr.code, err: criErr.message }, 'CRI event stream ended');
+      handlers.end(criErr);
+    };
+    if (!transport.streamEvents) {
+      queueMicrotask(() => end(new CriUnimplementedError(`CRI ${operation}: ${transport.target} cannot stream events`, { operation })));
+      return { cancel: () => end(undefined) };
+    }
+    const sub = transport.streamEvents({
+      event: (e) => {
+        if (!ended) handlers.event(e as ContainerEvent);
+      },
+      end,
+    });
+    return {
+      cancel: () => {
+        if (ended) return;
+        sub.cancel();
+        end(undefined);
+      },
+    };
+  }
+
   const client: Record<string, unknown> = {
     target: transport.target,
     runtimeRequestTimeoutMs: requestTimeoutMs,
     call,
+    GetContainerEvents,
     close: () => transport.close(),
   };
   for (const rpc of ALL_RPCS) {

@@ -5,7 +5,7 @@
 // seconds rather than the library default of up to two minutes. Calls are not wait-for-ready:
 // while the runtime is down they fail at once with Unavailable, and the caller decides.
 import * as grpc from '@grpc/grpc-js';
-import { serviceOf, type RpcName } from './api.js';
+import { EVENTS_RPC, serviceOf, type EventSubscription, type RpcName } from './api.js';
 import type { CriTransport } from './client.js';
 import { CriBadEndpointError } from './errors.js';
 import { criMethod, criService, type CriApiVersion } from './proto.js';
@@ -89,6 +89,28 @@ export class GrpcCriTransport implements CriTransport {
       );
       signal?.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  streamEvents(handlers: { event(e: unknown): void; end(err: unknown): void }): EventSubscription {
+    const method = criService('RuntimeService', this.apiVersion)[EVENTS_RPC];
+    if (!method) throw new Error(`kubelet-ts: RPC ${EVENTS_RPC} missing from runtime.${this.apiVersion} RuntimeService`);
+    const call = this.runtime.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, {}, new grpc.Metadata(), {});
+    let done = false;
+    const end = (err: unknown): void => {
+      if (done) return;
+      done = true;
+      handlers.end(err);
+    };
+    call.on('data', (e: unknown) => handlers.event(e));
+    call.on('error', (err: unknown) => end(err));
+    // A server that ends the stream cleanly has still stopped sending events: the caller must know.
+    call.on('end', () => end(Object.assign(new Error('the runtime ended the event stream'), { code: grpc.status.UNAVAILABLE, details: 'the runtime ended the event stream' })));
+    return {
+      cancel: () => {
+        done = true;
+        call.cancel();
+      },
+    };
   }
 
   close(): void {

@@ -7,13 +7,15 @@
 // Wire (structured clone): request {kts: 'cri', id, rpc, bytes: Uint8Array}; reply
 // {kts: 'cri', id, bytes} or {kts: 'cri', id, error: {code, details}}. Anything else arriving on
 // the serving port is logged and dropped, or answered with INVALID_ARGUMENT when it carries an id.
+// The event stream: {kts: 'cri-events', id, op: 'open' | 'cancel'} from the caller; then
+// {kts: 'cri-event', id, bytes} per event and at most one {kts: 'cri-event-end', id, error}.
 import type { MessagePort } from 'node:worker_threads';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { ALL_RPCS, type CriHandlers, type RpcName } from './api.js';
+import { ALL_RPCS, EVENTS_RPC, isEventSource, type CriHandlers, type EventSubscription, type RpcName } from './api.js';
 import type { CriTransport } from './client.js';
 import { grpcCodeOf, isCriError, REQUEST_SERIALIZATION_FAILURE } from './errors.js';
-import { criMethod } from './proto.js';
+import { criMethod, criService } from './proto.js';
 import { silentLogger } from '../../log.js';
 
 interface PortRequest {
@@ -24,6 +26,20 @@ interface PortRequest {
 }
 
 type PortReply = { kts: 'cri'; id: number; bytes: Uint8Array } | { kts: 'cri'; id: number; error: { code: number; details: string } };
+
+interface StreamControl {
+  kts: 'cri-events';
+  id: number;
+  op: 'open' | 'cancel';
+}
+
+type StreamMessage = { kts: 'cri-event'; id: number; bytes: Uint8Array } | { kts: 'cri-event-end'; id: number; error: { code: number; details: string } };
+
+function eventMethod(): ReturnType<typeof criMethod> {
+  const m = criService('RuntimeService')[EVENTS_RPC];
+  if (!m) throw new Error(`kubelet-ts: RPC ${EVENTS_RPC} missing from runtime.v1 RuntimeService`);
+  return m;
+}
 
 function wireError(code: number, details: string): Error & { code: number; details: string } {
   return Object.assign(new Error(`${code} ${GrpcStatus[code] ?? ''}: ${details}`), { code, details });
@@ -38,7 +54,38 @@ export function serveCriOnPort(handlers: CriHandlers, port: MessagePort, logger:
     if ('bytes' in msg) port.postMessage(msg, [msg.bytes.buffer as ArrayBuffer]);
     else port.postMessage(msg);
   };
+  const streams = new Map<number, () => void>();
+  const onStream = (m: Partial<StreamControl>): void => {
+    const id = m.id;
+    if (typeof id !== 'number') return;
+    if (m.op === 'cancel') {
+      streams.get(id)?.();
+      streams.delete(id);
+      return;
+    }
+    if (m.op !== 'open' || streams.has(id)) {
+      log.warn({ id, op: m.op }, 'refused a malformed event-stream request');
+      return;
+    }
+    if (!isEventSource(handlers)) {
+      port.postMessage({ kts: 'cri-event-end', id, error: { code: GrpcStatus.UNIMPLEMENTED, details: `unknown method ${EVENTS_RPC} for service runtime.v1.RuntimeService` } } satisfies StreamMessage);
+      return;
+    }
+    const method = eventMethod();
+    streams.set(
+      id,
+      handlers.subscribeContainerEvents((e) => {
+        const out = method.responseSerialize(e);
+        const bytes = new Uint8Array(out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength));
+        port.postMessage({ kts: 'cri-event', id, bytes } satisfies StreamMessage, [bytes.buffer as ArrayBuffer]);
+      }),
+    );
+  };
   const onMessage = (raw: unknown): void => {
+    if (typeof raw === 'object' && raw !== null && (raw as { kts?: unknown }).kts === 'cri-events') {
+      onStream(raw);
+      return;
+    }
     const m = raw as Partial<PortRequest> | null;
     if (typeof m !== 'object' || m === null || m.kts !== 'cri' || typeof m.id !== 'number') {
       log.warn({ got: typeof raw }, 'dropped a message that is not a CRI request');
@@ -78,6 +125,8 @@ export function serveCriOnPort(handlers: CriHandlers, port: MessagePort, logger:
   port.on('message', onMessage);
   return {
     close: () => {
+      for (const [, unsubscribe] of streams) unsubscribe();
+      streams.clear();
       port.off('message', onMessage);
       port.close();
     },
@@ -89,6 +138,7 @@ export class MessagePortCriTransport implements CriTransport {
   readonly target: string;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; rpc: RpcName }>();
+  private readonly streams = new Map<number, { event(e: unknown): void; end(err: unknown): void }>();
   private closed = false;
 
   constructor(
@@ -121,7 +171,51 @@ export class MessagePortCriTransport implements CriTransport {
     });
   }
 
+  streamEvents(handlers: { event(e: unknown): void; end(err: unknown): void }): EventSubscription {
+    const id = this.nextId++;
+    if (this.closed) {
+      queueMicrotask(() => handlers.end(wireError(GrpcStatus.UNAVAILABLE, 'the embedded runtime port is closed')));
+      return { cancel: () => undefined };
+    }
+    // A stream does not keep the thread alive (the port stays unref'd for it).
+    this.streams.set(id, handlers);
+    this.port.postMessage({ kts: 'cri-events', id, op: 'open' } satisfies StreamControl);
+    return {
+      cancel: () => {
+        if (!this.streams.delete(id) || this.closed) return;
+        this.port.postMessage({ kts: 'cri-events', id, op: 'cancel' } satisfies StreamControl);
+      },
+    };
+  }
+
+  private onStreamMessage(m: Partial<StreamMessage>): void {
+    const h = typeof m.id === 'number' ? this.streams.get(m.id) : undefined;
+    if (!h || typeof m.id !== 'number') return;
+    if (m.kts === 'cri-event-end') {
+      this.streams.delete(m.id);
+      const e = (m as { error?: { code: number; details: string } }).error;
+      h.end(wireError(e?.code ?? GrpcStatus.UNKNOWN, e?.details ?? 'event stream ended'));
+      return;
+    }
+    const bytes = (m as { bytes?: unknown }).bytes;
+    if (!(bytes instanceof Uint8Array)) return;
+    let decoded: unknown;
+    try {
+      decoded = eventMethod().responseDeserialize(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    } catch (err) {
+      this.streams.delete(m.id);
+      h.end(wireError(GrpcStatus.INTERNAL, `cannot decode ${EVENTS_RPC} event: ${err instanceof Error ? err.message : String(err)}`));
+      return;
+    }
+    h.event(decoded);
+  }
+
   private onReply(raw: unknown): void {
+    const kind = typeof raw === 'object' && raw !== null ? (raw as { kts?: unknown }).kts : undefined;
+    if (kind === 'cri-event' || kind === 'cri-event-end') {
+      this.onStreamMessage(raw as Partial<StreamMessage>);
+      return;
+    }
     const m = raw as Partial<PortReply> | null;
     if (typeof m !== 'object' || m === null || m.kts !== 'cri' || typeof m.id !== 'number') return;
     const p = this.pending.get(m.id);
@@ -147,6 +241,8 @@ export class MessagePortCriTransport implements CriTransport {
     this.closed = true;
     for (const [, p] of this.pending) p.reject(wireError(GrpcStatus.UNAVAILABLE, why));
     this.pending.clear();
+    for (const [, h] of this.streams) h.end(wireError(GrpcStatus.UNAVAILABLE, why));
+    this.streams.clear();
   }
 
   close(): void {

@@ -6,7 +6,7 @@ import { rmSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { RUNTIME_RPCS, IMAGE_RPCS, OPERATION, type CriHandlers, type RpcName } from './api.js';
+import { RUNTIME_RPCS, IMAGE_RPCS, OPERATION, EVENTS_RPC, isEventSource, type CriHandlers, type RpcName } from './api.js';
 import { grpcCodeOf, isCriError } from './errors.js';
 import { criService, type CriApiVersion } from './proto.js';
 import { criTarget, CRI_MAX_MESSAGE_BYTES } from './grpc-transport.js';
@@ -62,8 +62,27 @@ export async function serveCri(handlers: CriHandlers, opts: CriServerOptions): P
     'grpc.max_receive_message_length': CRI_MAX_MESSAGE_BYTES,
     'grpc.max_send_message_length': CRI_MAX_MESSAGE_BYTES,
   });
+  // Open event streams, ended when the server closes (a client then sees the stream end and retries).
+  const streams = new Set<grpc.ServerWritableStream<object, object>>();
   for (const version of opts.apiVersions ?? (['v1', 'v1alpha2'] as const)) {
-    server.addService(criService('RuntimeService', version), implementation(handlers, RUNTIME_RPCS, version, log));
+    const runtimeImpl = implementation(handlers, RUNTIME_RPCS, version, log);
+    // Without an event source the method stays unregistered and grpc-js answers Unimplemented, as containerd 1.6 does.
+    if (isEventSource(handlers)) {
+      runtimeImpl[EVENTS_RPC] = ((call: grpc.ServerWritableStream<object, object>) => {
+        streams.add(call);
+        const unsubscribe = handlers.subscribeContainerEvents((e) => {
+          call.write(e);
+        });
+        const done = (): void => {
+          unsubscribe();
+          streams.delete(call);
+        };
+        call.on('cancelled', done);
+        call.on('error', done);
+        call.on('finish', done);
+      }) as grpc.handleServerStreamingCall<object, object>;
+    }
+    server.addService(criService('RuntimeService', version), runtimeImpl);
     server.addService(criService('ImageService', version), implementation(handlers, IMAGE_RPCS, version, log));
   }
   await new Promise<void>((resolve, reject) => {
@@ -75,6 +94,8 @@ export async function serveCri(handlers: CriHandlers, opts: CriServerOptions): P
     socketPath,
     close: () =>
       new Promise<void>((resolve) => {
+        for (const call of streams) call.end();
+        streams.clear();
         server.tryShutdown(() => {
           if (existsSync(socketPath)) rmSync(socketPath, { force: true });
           resolve();
