@@ -7,13 +7,16 @@
 //   node dist/bench/harness.js --scenario churn --source static --runtime sim --pods 300 --rate 10 --duration 30
 //   node dist/bench/harness.js --scenario crash --source static --runtime sim --pods 1000 --crash-share 0.5
 //   node dist/bench/harness.js --scenario burst --source external --kubeconfig K --node NAME [--kubelet-pid PID]
+//   node dist/bench/harness.js --scenario burst --source api --runtime containerd --pods 300 --kubelet go   # the Go kubelet v1.20.2, same rig
 //
 // Flags: --scenario burst|steady|churn|crash; --source static|api|external; --runtime sim|sim-embedded|containerd;
 // --pods N; --repeat R (each run is a fresh rig: runtime, cluster, kubelet); --duration S (steady,
 // churn; default 60 / 30); --settle S (default 10); --rate N per s (churn, default 10);
 // --crash-share F (default 0.5); --kube-api-qps / --kube-api-burst (the kubelet's, default 50 / 100);
 // --floor / --no-floor (the CRI floor first; default on containerd); --timeout S (default 600);
-// --out DIR (default bench/reports); --kubelet-arg FLAG=VALUE (repeatable, to the kubelet).
+// --out DIR (default bench/reports); --kubelet-arg FLAG=VALUE (repeatable, to the kubelet);
+// --kubelet kubelet-ts|go (api source: which kubelet serves the node; go needs
+// `KTS_K8S_EXTRA=kubelet bash scripts/ensure-k8s.sh` once).
 // See bench/README.md.
 import { cpus, totalmem, release } from 'node:os';
 import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
@@ -45,9 +48,10 @@ export interface HarnessArgs {
   node: string | undefined;
   kubeletPid: number | undefined;
   runtimeEndpoint: string | undefined;
+  kubelet: 'kubelet-ts' | 'go';
 }
 
-const VALUE_FLAGS = ['scenario', 'source', 'runtime', 'pods', 'repeat', 'duration', 'settle', 'rate', 'crash-share', 'kube-api-qps', 'kube-api-burst', 'timeout', 'out', 'kubelet-arg', 'kubeconfig', 'node', 'kubelet-pid', 'container-runtime-endpoint'];
+const VALUE_FLAGS = ['kubelet', 'scenario', 'source', 'runtime', 'pods', 'repeat', 'duration', 'settle', 'rate', 'crash-share', 'kube-api-qps', 'kube-api-burst', 'timeout', 'out', 'kubelet-arg', 'kubeconfig', 'node', 'kubelet-pid', 'container-runtime-endpoint'];
 
 function num(v: string | undefined, flag: string, def: number, check: (n: number) => boolean, what: string): number {
   if (v === undefined) return def;
@@ -88,8 +92,12 @@ export function parseHarnessArgs(argv: readonly string[]): HarnessArgs {
   const node = values.get('node');
   if (source === 'external' && (!kubeconfig || !node)) throw new UsageError('--source external needs --kubeconfig FILE and --node NAME');
   if (source !== 'external' && (kubeconfig || node)) throw new UsageError('--kubeconfig and --node are for --source external (the api source makes its own cluster)');
+  const kubelet = values.get('kubelet') ?? 'kubelet-ts';
+  if (kubelet !== 'kubelet-ts' && kubelet !== 'go') throw new UsageError(`--kubelet ${kubelet}: want kubelet-ts or go`);
+  if (kubelet === 'go' && (source !== 'api' || runtime !== 'containerd')) throw new UsageError('--kubelet go runs the Go kubelet as the node of the api source, on containerd (--source api --runtime containerd)');
   const int = (n: number): boolean => Number.isInteger(n) && n > 0;
   return {
+    kubelet,
     scenario,
     source,
     runtime,
@@ -149,7 +157,7 @@ export async function runHarness(args: HarnessArgs, log: (l: string) => void = (
   let rigText = '';
   for (let i = 1; i <= args.repeat; i++) {
     log(`run ${i}/${args.repeat}: ${args.scenario}, ${args.pods} pods, ${args.source} source, ${args.runtime}`);
-    const rigOpts: RigOptions = { source: args.source, runtime: args.runtime, pods: args.pods, qps: args.qps, burst: args.burst, floor: args.floor, kubeconfig: args.kubeconfig, node: args.node, kubeletPid: args.kubeletPid, runtimeEndpoint: args.runtimeEndpoint, kubeletArgs: args.kubeletArgs, log };
+    const rigOpts: RigOptions = { source: args.source, runtime: args.runtime, pods: args.pods, qps: args.qps, burst: args.burst, floor: args.floor, kubeconfig: args.kubeconfig, node: args.node, kubeletPid: args.kubeletPid, runtimeEndpoint: args.runtimeEndpoint, kubeletArgs: args.kubeletArgs, kubelet: args.kubelet, log };
     const rig = await openRig(rigOpts);
     rigText = rig.describe;
     try {
@@ -159,7 +167,7 @@ export async function runHarness(args: HarnessArgs, log: (l: string) => void = (
       await rig.close();
     }
   }
-  const config: HarnessReport['config'] = { scenario: args.scenario, source: args.source, runtime: args.runtime, pods: args.pods, repeat: args.repeat, durationS: args.durationS, rate: args.rate, crashShare: args.crashShare, qps: args.qps, burst: args.burst, command: `node dist/bench/harness.js ${process.argv.slice(2).join(' ')}`.trim() };
+  const config: HarnessReport['config'] = { scenario: args.scenario, source: args.source, runtime: args.runtime, pods: args.pods, repeat: args.repeat, durationS: args.durationS, rate: args.rate, crashShare: args.crashShare, qps: args.qps, burst: args.burst, command: `node dist/bench/harness.js ${process.argv.slice(2).join(' ')}`.trim(), kubelet: args.kubelet };
   const figures = figuresOf(runs);
   const report: HarnessReport = {
     benchmark: 'harness',
@@ -178,7 +186,7 @@ export async function runHarness(args: HarnessArgs, log: (l: string) => void = (
 export function writeReports(report: HarnessReport, outDir: string): { json: string; md: string; html: string } {
   mkdirSync(outDir, { recursive: true });
   const c = report.config;
-  const base = join(outDir, `harness-${c.scenario}-${c.source}-${c.runtime}-${c.pods}-${report.at.replace(/[:.]/g, '-')}`);
+  const base = join(outDir, `harness-${c.scenario}-${c.source}-${c.runtime}${c.kubelet === 'go' ? '-go' : ''}-${c.pods}-${report.at.replace(/[:.]/g, '-')}`);
   const files = { json: `${base}.json`, md: `${base}.md`, html: `${base}.html` };
   writeFileSync(files.json, `${JSON.stringify(report, null, 1)}\n`);
   writeFileSync(files.md, markdownOf(report));

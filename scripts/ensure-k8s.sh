@@ -4,12 +4,16 @@
 # once, and caches them outside the repo. Also installs etcd-server. Prints the binary folder.
 #   bash scripts/ensure-k8s.sh             # build what is missing, print the bin folder
 #   KTS_K8S_CACHE=/path bash scripts/ensure-k8s.sh
+#   KTS_K8S_EXTRA=kubelet bash scripts/ensure-k8s.sh   # also the Go kubelet, for side-by-side benchmarks
 # A build of all three takes about 10 minutes on 2 cores; later runs take a second.
 set -euo pipefail
 
 cache="${KTS_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubelet-ts/k8s-v1.20.2}"
 bin="$cache/bin"
 targets=(kube-apiserver kube-controller-manager kube-scheduler)
+# Extra cmd/ targets from the same source, space-separated (the benchmarks' Go kubelet); the tests need none.
+read -r -a extra <<<"${KTS_K8S_EXTRA:-}"
+targets+=("${extra[@]}")
 log="$cache/build.log"
 mkdir -p "$cache"
 

@@ -71,6 +71,8 @@ export interface RigOptions {
   runtimeEndpoint?: string | undefined;
   /** Extra kubelet flags (static and api rigs). */
   kubeletArgs: string[];
+  /** Which kubelet serves the api rig's node: kubelet-ts, or the Go kubelet v1.20.2 (the peer). */
+  kubelet?: 'kubelet-ts' | 'go';
   log: (line: string) => void;
 }
 
@@ -426,12 +428,16 @@ async function clusterRig(o: RigOptions): Promise<Rig> {
     runtime = o.runtime === 'sim' ? await startSimProcess(dir) : await startContainerd(cluster.netnsPath);
     // The floor before the kubelet starts: a running kubelet would remove the floor's pods as orphans.
     const floor = o.floor ? await measureFloor(runtime.endpoint, o.pods, dir, o.log) : undefined;
-    o.log('starting kubelet-ts as a node of the cluster...');
-    const node = await startClusterNode(cluster, {
-      runtimeEndpoint: runtime.endpoint,
-      logLevel: 'warn',
-      extraArgs: ['--kube-api-qps', String(o.qps), '--kube-api-burst', String(o.burst), '--max-pods', String(Math.max(110, o.pods + 20)), ...o.kubeletArgs],
-    });
+    const go = o.kubelet === 'go';
+    o.log(`starting ${go ? 'the Go kubelet' : 'kubelet-ts'} as a node of the cluster...`);
+    const maxPods = Math.max(110, o.pods + 20);
+    const node = go
+      ? await (await import('./go-kubelet.js')).startGoKubeletNode(cluster, { runtimeEndpoint: runtime.endpoint, qps: o.qps, burst: o.burst, maxPods, extraArgs: o.kubeletArgs })
+      : await startClusterNode(cluster, {
+          runtimeEndpoint: runtime.endpoint,
+          logLevel: 'warn',
+          extraArgs: ['--kube-api-qps', String(o.qps), '--kube-api-burst', String(o.burst), '--max-pods', String(maxPods), ...o.kubeletArgs],
+        });
     await eventually('node Ready', async () => {
       const n = await cluster.kubectl(['get', 'node', node.name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
       return n.stdout === 'True';
@@ -443,7 +449,7 @@ async function clusterRig(o: RigOptions): Promise<Rig> {
     const rt = runtime;
     return {
       ...driver,
-      describe: `kubelet-ts as a child process, pods from a kube-apiserver v1.20.2 (kubelet QPS ${o.qps}, burst ${o.burst}), ${o.runtime === 'sim' ? 'the simulated runtime (own process)' : 'managed containerd'}`,
+      describe: `${go ? 'the Go kubelet v1.20.2' : 'kubelet-ts'} as a child process, pods from a kube-apiserver v1.20.2 (kubelet QPS ${o.qps}, burst ${o.burst}), ${o.runtime === 'sim' ? 'the simulated runtime (own process)' : 'managed containerd'}`,
       viaApi: true,
       nodeName: node.name,
       floor,

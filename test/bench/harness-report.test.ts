@@ -55,6 +55,9 @@ describe('harness flags', () => {
     const ext = parseHarnessArgs(['--source', 'external', '--kubeconfig', 'k', '--node', 'n1', '--kubelet-pid', '42']);
     assert.deepEqual([ext.runtime, ext.kubeletPid, ext.floor], ['external', 42, false], 'an external node\'s runtime is its own');
     assert.equal(parseHarnessArgs(['--source', 'external', '--kubeconfig', 'k', '--node', 'n1', '--runtime', 'containerd']).floor, false, 'no floor under a running kubelet unless asked');
+    assert.equal(parseHarnessArgs([]).kubelet, 'kubelet-ts');
+    const go = parseHarnessArgs(['--source', 'api', '--runtime', 'containerd', '--kubelet', 'go']);
+    assert.deepEqual([go.kubelet, go.floor], ['go', true], 'the Go kubelet gets the same floor in the same run');
   });
 
   it('refuses bad flags with a message naming the flag', () => {
@@ -67,6 +70,8 @@ describe('harness flags', () => {
       [['--runtime', 'external'], /--runtime external: want sim, sim-embedded or containerd/],
       [['--runtime', 'sim-embedded', '--source', 'api'], /is for --source static/],
       [['--frobnicate', '1'], /unknown flag --frobnicate/],
+      [['--kubelet', 'rust'], /--kubelet rust: want kubelet-ts or go/],
+      [['--kubelet', 'go', '--source', 'static'], /--kubelet go runs the Go kubelet as the node of the api source/],
       [['--pods'], /--pods needs a value/],
       [['--source', 'external'], /needs --kubeconfig FILE and --node NAME/],
       [['--node', 'n1'], /are for --source external/],
