@@ -27,16 +27,16 @@ export function containerNodeOptions(opts: SandboxOptions, etcHosts?: string): C
  * already read (PodSandboxStatus of a new sandbox, the PLEG's state of an existing one);
  * undefined when it cannot (no root dir, no IP).
  */
-export function ensureEtcHosts(pod: Pod, sandboxId: string, ips: readonly string[], opts: SandboxOptions): string | undefined {
+export async function ensureEtcHosts(pod: Pod, sandboxId: string, ips: readonly string[], opts: SandboxOptions): Promise<string | undefined> {
   if (!opts.rootDir || !sandboxId) return undefined;
   const path = etcHostsPath(opts.rootDir, pod.metadata.uid ?? '');
   try {
     // Host network: upstream's syncPod gives the runtime the pod's API IPs (the node's), so it
     // mounts the node's hosts file under its own header, plus the hostAliases.
-    if (pod.spec.hostNetwork) return writeEtcHosts(path, nodeHostsContent(readNodeHosts(), hostAliasesOf(pod)));
+    if (pod.spec.hostNetwork) return await writeEtcHosts(path, nodeHostsContent(readNodeHosts(), hostAliasesOf(pod)));
     // Upstream mounts the hosts file only once the pod has an IP.
     if (ips.length === 0) return undefined;
-    return writeEtcHosts(path, managedHostsContent(ips, podHostname(pod), podHostDomain(pod, opts.clusterDomain), hostAliasesOf(pod)));
+    return await writeEtcHosts(path, managedHostsContent(ips, podHostname(pod), podHostDomain(pod, opts.clusterDomain), hostAliasesOf(pod)));
   } catch {
     return undefined;
   }

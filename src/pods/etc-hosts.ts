@@ -6,7 +6,8 @@
 //
 // The content is pure; writeEtcHosts runs on a pool thread after the sandbox exists (the pod IPs
 // are known only then), as upstream makes it when it creates each container.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Pod } from '../api/core-v1.js';
 
@@ -50,9 +51,9 @@ export function etcHostsPath(rootDir: string, uid: string): string {
 }
 
 /** Writes the pod's hosts file (mode 0644, as upstream) and returns its path. */
-export function writeEtcHosts(path: string, content: string): string {
-  mkdirSync(join(path, '..'), { recursive: true });
-  writeFileSync(path, content, { mode: 0o644 });
+export async function writeEtcHosts(path: string, content: string): Promise<string> {
+  await mkdir(join(path, '..'), { recursive: true });
+  await writeFile(path, content, { mode: 0o644 });
   return path;
 }
 

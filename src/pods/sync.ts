@@ -332,7 +332,7 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
       }
     }
   }
-  const etcHosts = plan.start.length > 0 ? ensureEtcHosts(pod, result.sandboxId, podIPs, opts) : undefined;
+  const etcHosts = plan.start.length > 0 ? await ensureEtcHosts(pod, result.sandboxId, podIPs, opts) : undefined;
   for (const step of plan.start) {
     const spec = step.kind === 'init' ? pod.spec.initContainers?.[step.index] : pod.spec.containers[step.index];
     if (!spec) continue;
@@ -357,7 +357,7 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
     try {
       // Upstream: a host file the container can write its termination message to; when it
       // cannot be made, the container runs without it (upstream logs and goes on too).
-      const tm = opts.podsDir ? terminationMessageMount(opts.podsDir, uid, spec) : undefined;
+      const tm = opts.podsDir ? await terminationMessageMount(opts.podsDir, uid, spec) : undefined;
       if (tm) (config.mounts ??= []).push({ ...tm, readonly: false, selinuxRelabel: false, propagation: 'PROPAGATION_PRIVATE' });
     } catch {
       // no termination message for this container

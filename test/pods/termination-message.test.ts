@@ -32,16 +32,16 @@ function criLog(lines: string[]): string {
 }
 
 describe('termination message', () => {
-  it('makes a fresh empty host file per container instance under pods/<uid>/containers/<name>', () => {
-    const a = terminationMessageMount(dir, 'uid1', { name: 'c' });
-    const b = terminationMessageMount(dir, 'uid1', { name: 'c', terminationMessagePath: '/tmp/msg' });
+  it('makes a fresh empty host file per container instance under pods/<uid>/containers/<name>', async () => {
+    const a = await terminationMessageMount(dir, 'uid1', { name: 'c' });
+    const b = await terminationMessageMount(dir, 'uid1', { name: 'c', terminationMessagePath: '/tmp/msg' });
     assert.equal(a?.containerPath, '/dev/termination-log');
     assert.equal(b?.containerPath, '/tmp/msg');
     assert.notEqual(a?.hostPath, b?.hostPath);
     assert.match(a?.hostPath ?? '', /\/uid1\/containers\/c\/[0-9a-f]{8}$/);
     assert.equal(statSync(a.hostPath).size, 0);
     assert.equal(readdirSync(join(dir, 'uid1', 'containers', 'c')).length, 2);
-    assert.equal(terminationMessageMount(dir, 'uid1', { name: 'c', terminationMessagePath: '' }), undefined);
+    assert.equal(await terminationMessageMount(dir, 'uid1', { name: 'c', terminationMessagePath: '' }), undefined);
   });
 
   it('takes the file content once the container exited, whatever the exit code', () => {
