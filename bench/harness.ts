@@ -77,7 +77,8 @@ export function parseHarnessArgs(argv: readonly string[]): HarnessArgs {
     if (!VALUE_FLAGS.includes(name)) throw new UsageError(`unknown flag --${name}; known: ${[...VALUE_FLAGS, 'floor', 'no-floor'].map((f) => `--${f}`).join(' ')}`);
     const value = eq >= 0 ? a.slice(eq + 1) : argv[++i];
     if (value === undefined) throw new UsageError(`--${name} needs a value`);
-    if (name === 'kubelet-arg') kubeletArgs.push(...(value.includes('=') ? [value.slice(0, value.indexOf('=')), value.slice(value.indexOf('=') + 1)] : [value]));
+    // Passed on as written: `--flag=value` is the one form every flag takes (a bool's value cannot be a separate argument).
+    if (name === 'kubelet-arg') kubeletArgs.push(value);
     else values.set(name, value);
   }
   const scenario = (values.get('scenario') ?? 'burst') as Scenario;

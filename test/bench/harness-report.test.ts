@@ -48,7 +48,8 @@ describe('harness flags', () => {
     assert.equal(a.rate, 5);
     assert.equal(a.durationS, 30);
     assert.equal(a.floor, true, 'containerd measures the floor by default');
-    assert.deepEqual(a.kubeletArgs, ['--sync-frequency', '30s']);
+    assert.deepEqual(a.kubeletArgs, ['--sync-frequency=30s']);
+    assert.deepEqual(parseHarnessArgs(['--kubelet-arg', '--evented-pleg=false']).kubeletArgs, ['--evented-pleg=false'], 'a bool flag keeps its =value');
     assert.equal(parseHarnessArgs(['--runtime', 'containerd', '--no-floor']).floor, false);
     assert.equal(parseHarnessArgs([]).floor, false);
     assert.equal(parseHarnessArgs(['--scenario', 'steady']).durationS, 60);

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { connectCri, type CriClient } from '../../src/native/cri/index.js';
+import { connectCri, CriUnimplementedError, type CriClient } from '../../src/native/cri/index.js';
 import { buildImages, ensureImages } from '../../src/native/containerd/index.js';
 import { ALL_RPCS, type RpcName } from '../../src/native/cri/api.js';
 import { containerConfig, newPod, sandboxConfig, waitFor } from '../helpers/cri-fixtures.js';
@@ -224,6 +224,18 @@ describe('CRI wire compatibility with containerd', () => {
     await ensureImages({ endpoint: fx.containerd.endpoint });
 
     assert.deepEqual(ALL_RPCS.filter((r) => !called.has(r)), [], 'every RPC was called');
+  });
+
+  it('answers GetContainerEvents with Unimplemented (containerd 1.6 predates it), so the PLEG relists', async () => {
+    // The stream's path is runtime.v1.RuntimeService/GetContainerEvents; containerd 1.7 serves it.
+    // 1.6 does not know the method: the client ends the stream with CriUnimplementedError, which
+    // is the PLEG's cue to relist every second. Unary calls on the connection are unaffected.
+    const err = await new Promise<Error | undefined>((resolve) => {
+      cri.GetContainerEvents({ event: () => assert.fail('containerd 1.6 sends no events'), end: resolve });
+    });
+    assert.ok(err instanceof CriUnimplementedError, `got ${String(err)}`);
+    assert.match(err.message, /get_container_events failed \(UNIMPLEMENTED\)/);
+    assert.equal((await cri.Version({ version: 'v1' })).runtimeName, 'containerd');
   });
 
   it('answers the v1alpha2 API too', async () => {
