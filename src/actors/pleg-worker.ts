@@ -63,6 +63,8 @@ export interface PlegStats {
   /** The event stream is up: states come from events, relists are the safety net. */
   evented: boolean;
   events: number;
+  /** Events older than what the PLEG already held (queued by the runtime before a reconnect), dropped. */
+  staleEvents: number;
   streamFailures: number;
 }
 
@@ -90,14 +92,18 @@ let previous: Relist = new Map();
 let lastStart = 0;
 const started = Date.now();
 const retry = new Set<string>();
-const stats: PlegStats = { relists: 0, failedRelists: 0, lastRelistOkAt: 0, lastRelistMs: 0, pods: 0, inspectRetries: 0, evented: false, events: 0, streamFailures: 0 };
+const stats: PlegStats = { relists: 0, failedRelists: 0, lastRelistOkAt: 0, lastRelistMs: 0, pods: 0, inspectRetries: 0, evented: false, events: 0, staleEvents: 0, streamFailures: 0 };
 /** Each pod's newest posted state (from a relist or events), and which pod each object ID belongs to. */
 const model = new Map<string, PodRuntimeState>();
 const owner = new Map<string, string>();
+/** Pods the events said are gone, and when: kept until a relist that began later confirms it. */
+const tombstones = new Map<string, number>();
 let stream: EventSubscription | undefined;
 let streamRetry: NodeJS.Timeout | undefined;
 let streamBackoffMs = 1000;
 let streamOpenedAt = 0;
+let eventsSinceOpen = 0;
+let quickEnds = 0;
 let streamError: string | undefined;
 /** No event stream at all (Unimplemented, or switched off): relist only. */
 let streamless = !data.evented;
@@ -120,8 +126,9 @@ async function relist(): Promise<void> {
       list.push(e);
       byPod.set(e.podUid, list);
     }
-    // A pod whose events are newer than this list keeps what the events said (the list began before them).
-    const newer = (uid: string): boolean => (model.get(uid)?.observedAt ?? 0) > t0;
+    // A pod whose events are as new as this list or newer keeps what the events said (the list
+    // began before them), a deleted one included: its tombstone holds when the events said so.
+    const newer = (uid: string): boolean => (model.get(uid)?.observedAt ?? tombstones.get(uid) ?? 0) >= t0;
     for (const [uid, objects] of previous) if (newer(uid)) next.set(uid, objects);
     for (const uid of [...next.keys()]) if (newer(uid) && !previous.has(uid)) next.delete(uid);
     previous = next;
@@ -147,13 +154,13 @@ async function relist(): Promise<void> {
     await Promise.all(
       [...todo].map(async (uid) => {
         if (!next.has(uid)) {
-          forget(uid);
+          forget(uid, t0);
           bus.publish('pod.state', { type: 'gone', uid, events: byPod.get(uid) ?? [] });
           return;
         }
         try {
           const state = await inspectPod(cri, uid, data.runtimeName, undefined, partOf(uid));
-          if (newer(uid)) return; // events during the inspection said more
+          if (newer(uid)) return; // events during the inspection said more (or the pod went)
           remember(uid, state);
           bus.publish('pod.state', { type: 'state', uid, state, events: byPod.get(uid) ?? [] });
         } catch {
@@ -171,6 +178,8 @@ async function relist(): Promise<void> {
       streamBackoffMs = 1000;
       setEvented(true);
     }
+    // A deletion before this list began is in the list: its tombstone is no longer needed.
+    for (const [uid, at] of tombstones) if (at < t0) tombstones.delete(uid);
     stats.relists++;
     stats.lastRelistOkAt = Date.now();
     stats.lastRelistMs = Date.now() - t0;
@@ -187,18 +196,26 @@ function postMode(): void {
   bus.publish('pleg.relist', streamError === undefined ? { type: 'mode', evented: stats.evented, at: Date.now() } : { type: 'mode', evented: stats.evented, streamError, at: Date.now() });
 }
 
-function remember(uid: string, state: PodRuntimeState): void {
-  model.set(uid, state);
-  for (const sb of state.sandboxes) owner.set(sb.id, uid);
-  for (const c of state.containers) owner.set(c.id, uid);
+function idsOf(state: PodRuntimeState | undefined): string[] {
+  return state ? [...state.sandboxes.map((s) => s.id), ...state.containers.map((c) => c.id)] : [];
 }
 
-function forget(uid: string): void {
-  const state = model.get(uid);
+function remember(uid: string, state: PodRuntimeState): void {
+  const before = idsOf(model.get(uid));
+  model.set(uid, state);
+  tombstones.delete(uid);
+  const now = idsOf(state);
+  const keep = new Set(now);
+  // IDs the pod no longer has (removed, garbage-collected) leave the owner map with it.
+  for (const id of before) if (!keep.has(id) && owner.get(id) === uid) owner.delete(id);
+  for (const id of now) owner.set(id, uid);
+}
+
+/** The pod is gone as of `at` (ms): a relist that began earlier must not bring it back. */
+function forget(uid: string, at: number): void {
+  for (const id of idsOf(model.get(uid))) if (owner.get(id) === uid) owner.delete(id);
   model.delete(uid);
-  if (!state) return;
-  for (const sb of state.sandboxes) owner.delete(sb.id);
-  for (const c of state.containers) owner.delete(c.id);
+  if (stats.evented) tombstones.set(uid, at);
 }
 
 // ---- the event stream --------------------------------------------------------------------------
@@ -214,9 +231,18 @@ function onEvent(e: ContainerEvent): void {
     setEvented(true);
   }
   streamBackoffMs = 1000;
+  eventsSinceOpen++;
+  quickEnds = 0;
   const uid = eventPodUid(e, owner);
   if (!uid) return; // not a kubelet-managed object
   const createdMs = e.createdAt > 0 ? e.createdAt / 1e6 : Date.now();
+  // Older news than what the PLEG holds: a runtime may deliver events it queued while nobody
+  // listened (after a reconnect), and the relist that followed the open already said more.
+  const known = model.get(uid)?.observedAt ?? tombstones.get(uid);
+  if (createdMs < streamOpenedAt || (known !== undefined && createdMs < known)) {
+    stats.staleEvents++;
+    return;
+  }
   const observedAt = Math.min(Date.now(), createdMs);
   const objects = previous.get(uid);
   const events = eventsOfContainerEvent(uid, e, objects?.get(e.containerId) ?? 'gone');
@@ -240,7 +266,7 @@ function flushBatch(): void {
   for (const [uid, events] of posts) {
     const state = model.get(uid);
     if (!state || (state.sandboxes.length === 0 && state.containers.length === 0)) {
-      forget(uid);
+      forget(uid, state?.observedAt ?? Date.now());
       bus.publish('pod.state', { type: 'gone', uid, events });
     } else {
       bus.publish('pod.state', { type: 'state', uid, state, events });
@@ -263,7 +289,13 @@ function setEvented(on: boolean): void {
 function openStream(): void {
   if (streamless || !running || stream) return;
   streamOpenedAt = Date.now();
-  stream = cri.GetContainerEvents({ event: onEvent, end: (err) => onStreamEnd(err) });
+  eventsSinceOpen = 0;
+  try {
+    stream = cri.GetContainerEvents({ event: onEvent, end: (err) => onStreamEnd(err) });
+  } catch (err) {
+    // A client that cannot even start a call (a closed channel): as a broken stream.
+    queueMicrotask(() => onStreamEnd(err instanceof Error ? err : new Error(String(err))));
+  }
 }
 
 function onStreamEnd(err: Error | undefined): void {
@@ -272,7 +304,12 @@ function onStreamEnd(err: Error | undefined): void {
   stats.streamFailures++;
   const code = (err as Partial<CriError>).code;
   setEvented(false);
-  if (code === 'KTS_CRI_UNIMPLEMENTED') {
+  // A runtime that ends the stream at once, before any event, three times in a row has it
+  // switched off (CRI-O without pod events answers OK and ends): as good as Unimplemented,
+  // rather than reconnecting forever. Once could be a runtime restarting.
+  if (eventsSinceOpen === 0 && Date.now() - streamOpenedAt < 1000 && /ended the event stream/.test(err.message)) quickEnds++;
+  else quickEnds = 0;
+  if (code === 'KTS_CRI_UNIMPLEMENTED' || quickEnds >= 3) {
     // containerd 1.6 and any runtime before CRI 1.26: relisting is all there is.
     streamless = true;
     streamError = `the runtime has no event stream (${err.message}); relisting every ${period} ms`;
@@ -317,7 +354,9 @@ const control: PlegControl = {
   stop() {
     running = false;
     if (timer) clearTimeout(timer);
+    timer = undefined;
     if (streamRetry) clearTimeout(streamRetry);
+    streamRetry = undefined;
     stream?.cancel();
     stream = undefined;
   },

@@ -185,7 +185,9 @@ export function applyContainerEvent(prev: PodRuntimeState | undefined, uid: stri
   let containers = prev?.containers ?? [];
   if (sb) {
     sandboxes = [...sandboxes.filter((s) => s.id !== sb.id), sandboxFromStatus(sb)];
-    containers = [...containers.filter((c) => c.sandboxId !== sb.id), ...e.containersStatuses.map((c) => containerFromStatus(c, sb.id, runtime))];
+    // As the relist: only the pod's own (labelled) containers; one made by hand in the sandbox is not the kubelet's.
+    const own = e.containersStatuses.filter((c) => c.labels[LABEL_POD_UID] === uid);
+    containers = [...containers.filter((c) => c.sandboxId !== sb.id), ...own.map((c) => containerFromStatus(c, sb.id, runtime))];
   }
   if (e.containerEventType === 'CONTAINER_DELETED_EVENT') {
     // A deleted sandbox takes its containers with it; a deleted container is simply gone.
@@ -199,6 +201,7 @@ export function applyContainerEvent(prev: PodRuntimeState | undefined, uid: stri
     sandboxes: [...sandboxes].sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt),
     containers: [...containers].sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt),
     observedAt,
+    source: 'event',
   };
 }
 

@@ -212,7 +212,7 @@ export class PodWorkers {
     else if (!state) this.cache.delete(uid);
     const w = this.workers.get(uid);
     if (!w) return;
-    if (state && !stale && w.changing === 0 && (state.observedAt ?? 0) > w.changedAt) w.cacheCurrent = true;
+    if (state && !stale && state.source !== 'event' && w.changing === 0 && (state.observedAt ?? 0) > w.changedAt) w.cacheCurrent = true;
     if (state && !stale) this.recomputeStatus(uid, w, state);
     if (changed) this.deliver(uid, { type: 'runtime-event', at: this.clock.now() });
   }

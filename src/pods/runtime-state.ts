@@ -65,6 +65,12 @@ export interface PodRuntimeState {
    * pod workers use it to tell a fresh state from one older than their own last change.
    */
   observedAt?: number;
+  /**
+   * 'event': built from a runtime event (the evented PLEG). A runtime may read an event's
+   * statuses before it stamps the event (containerd 1.7 does), so such a state never tells a
+   * pod worker that its own last change is already in the cache; only inspections do.
+   */
+  source?: 'event';
 }
 
 export function emptyRuntimeState(uid: string, name: string, namespace: string): PodRuntimeState {

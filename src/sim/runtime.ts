@@ -281,6 +281,8 @@ export class SimRuntime implements CriHandlers, CriEventSource {
 
   /** Stops every timer and answers hung calls with UNAVAILABLE. The state is dropped. */
   async close(): Promise<void> {
+    this.subscribers.clear(); // no event after close
+    this.pendingEvents = [];
     if (this.closed) return;
     this.closed = true;
     this.scheduler.close();

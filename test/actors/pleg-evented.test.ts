@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { SimRuntime, createSimClient, startSimRuntimeServer } from '../../src/sim/index.js';
 import { PlegActor } from '../../src/actors/pleg-actor.js';
 import { Bus, type MessageOf } from '../../src/bus/index.js';
+import type { ContainerEventReply } from '../../src/native/cri/api.js';
 import { containerConfig, newPod, sandboxConfig, waitFor, withoutEvents } from '../helpers/cri-fixtures.js';
 
 const BUSYBOX = 'docker.io/library/busybox:1.35';
@@ -65,6 +66,35 @@ describe('evented PLEG', () => {
     assert.ok((stats?.events ?? 0) >= 6, `events counted: ${stats?.events}`);
     assert.equal(pleg.health(Date.now() + 181_000).ok, true, 'a 5 min safety relist is not a stall');
     assert.match(pleg.health(Date.now() + 601_000).message ?? '', /threshold is 10m0s/);
+    cri.close();
+    await pleg.stop();
+    bus.close();
+    await sim.close();
+  });
+
+  it('drops events older than the stream (queued by the runtime while nobody listened): no ghost pod', async () => {
+    const sim = new SimRuntime({ seed: 24 });
+    const ghost = newPod('ghost');
+    const hourAgo = (Date.now() - 3_600_000) * 1e6;
+    const oldSandbox = { id: 'f'.repeat(64), metadata: { name: ghost.name, uid: ghost.uid, namespace: ghost.namespace, attempt: 0 }, state: 'SANDBOX_READY' as const, createdAt: hourAgo, labels: { 'io.kubernetes.pod.uid': ghost.uid } };
+    // The sim's RPCs, and a stream that first replays an hour-old event for a pod long gone.
+    const runtime = Object.assign(withoutEvents(sim), {
+      subscribeContainerEvents: (emit: (e: ContainerEventReply) => void) => {
+        emit({ containerId: oldSandbox.id, containerEventType: 'CONTAINER_STARTED_EVENT', createdAt: hourAgo, podSandboxStatus: oldSandbox, containersStatuses: [] });
+        return sim.subscribeContainerEvents(emit);
+      },
+    });
+    const bus = new Bus({ name: 'test' });
+    const seen = collect(bus);
+    const pleg = new PlegActor({ runtime: { embedded: runtime, name: 'sim' }, relistPeriodMs: 120_000, eventedRelistPeriodMs: 600_000, bus });
+    pleg.start();
+    await waitFor('evented mode', () => (pleg.followsEvents ? true : undefined), 10_000);
+    const cri = createSimClient(sim);
+    const pod = newPod('fresh');
+    await cri.RunPodSandbox({ config: sandboxConfig(pod, dir) });
+    await waitFor('the fresh pod from its event', () => seen.states.find((m) => m.type === 'state' && m.uid === pod.uid), 5000, 5);
+    assert.equal(seen.states.find((m) => m.uid === ghost.uid), undefined, 'the hour-old event made no pod state');
+    assert.equal((await pleg.stats())?.staleEvents, 1);
     cri.close();
     await pleg.stop();
     bus.close();

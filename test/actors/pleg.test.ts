@@ -84,7 +84,7 @@ function sbStatus(id: string, uid: string, ready: boolean, createdAt: number): P
 }
 
 function cStatus(id: string, state: ContainerStatus__Output['state'], exitCode = 0): ContainerStatus__Output {
-  return { id, metadata: { name: 'app', attempt: 0 }, state, createdAt: 2e6, startedAt: 3e6, finishedAt: state === 'CONTAINER_EXITED' ? 4e6 : 0, exitCode, image: { image: 'busybox', annotations: {} }, imageRef: 'sha', reason: '', message: '', labels: { 'io.kubernetes.container.name': 'app' }, annotations: {}, mounts: [], logPath: '' };
+  return { id, metadata: { name: 'app', attempt: 0 }, state, createdAt: 2e6, startedAt: 3e6, finishedAt: state === 'CONTAINER_EXITED' ? 4e6 : 0, exitCode, image: { image: 'busybox', annotations: {} }, imageRef: 'sha', reason: '', message: '', labels: { 'io.kubernetes.container.name': 'app', 'io.kubernetes.pod.uid': 'u1' }, annotations: {}, mounts: [], logPath: '' };
 }
 
 function ev(containerId: string, type: ContainerEvent['containerEventType'], sb: PodSandboxStatus__Output | null, cs: ContainerStatus__Output[]): ContainerEvent {
@@ -106,6 +106,10 @@ describe('evented PLEG: runtime events to pod states', () => {
     st = applyContainerEvent(st, 'u1', ev('c1', 'CONTAINER_STOPPED_EVENT', sbStatus('s1', 'u1', true, 1e6), [cStatus('c1', 'CONTAINER_EXITED', 137)]), 'sim', 13);
     assert.equal(st.containers[0]?.exitCode, 137);
     assert.equal(st.observedAt, 13);
+    assert.equal(st.source, 'event', 'an event state never vouches for a worker\'s own last change');
+    // A container made by hand in the sandbox (no pod UID label) is not the pod's, as in a relist.
+    const stray = { ...cStatus('x9', 'CONTAINER_RUNNING'), labels: {} };
+    assert.deepEqual(applyContainerEvent(st, 'u1', ev('x9', 'CONTAINER_STARTED_EVENT', sbStatus('s1', 'u1', true, 1e6), [cStatus('c1', 'CONTAINER_EXITED', 137), stray]), 'sim', 13).containers.map((c) => c.id), ['c1']);
     // A deleted sandbox without a status takes its containers along.
     st = applyContainerEvent(st, 'u1', ev('s1', 'CONTAINER_DELETED_EVENT', null, []), 'sim', 14);
     assert.deepEqual(st.sandboxes.map((s) => s.id), ['s2']);
