@@ -11,10 +11,11 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
 import type { TestCluster } from '../../test/helpers/cluster.js';
 import { unmountUnder } from '../../test/helpers/cluster-node.js';
+import { stopChild } from '../../src/util/child-process.js';
+import { k8sBinDir } from '../../test/helpers/cluster.js';
 import { cgroupV1Mounts, removeTree } from '../../src/native/cgroups.js';
 
 export interface GoKubeletNode {
@@ -25,10 +26,9 @@ export interface GoKubeletNode {
   stop(): Promise<void>;
 }
 
-/** Where ensure-k8s.sh puts the Go kubelet (KTS_K8S_BIN overrides the folder). */
+/** Where ensure-k8s.sh puts the Go kubelet: beside the control plane. */
 export function goKubeletBinary(): string {
-  const dir = process.env.KTS_K8S_BIN ?? join(process.env.KTS_K8S_CACHE ?? join(process.env.HOME ?? '/root', '.cache', 'kubelet-ts', 'k8s-v1.20.2'), ...(process.env.KTS_K8S_BIN ? [] : ['bin']));
-  const bin = join(dir, 'kubelet');
+  const bin = join(k8sBinDir(), 'kubelet');
   if (!existsSync(bin)) {
     throw new Error(`the Go kubelet is not built: ${bin} is missing; run KTS_K8S_EXTRA=kubelet bash scripts/ensure-k8s.sh (a few minutes, once)`);
   }
@@ -90,12 +90,7 @@ export async function startGoKubeletNode(cluster: TestCluster, o: { runtimeEndpo
     logFile,
     kubelet,
     stop: async () => {
-      if (kubelet.exitCode === null) {
-        const exited = new Promise((r) => kubelet.once('exit', r));
-        kubelet.kill('SIGTERM');
-        await Promise.race([exited, sleep(10_000)]);
-        if (kubelet.exitCode === null) kubelet.kill('SIGKILL');
-      }
+      await stopChild(kubelet, 10_000);
       for (const m of cgroupV1Mounts()) removeTree(join(m.mountPoint, cgroupRoot));
       unmountUnder(rootDir);
       // The Go kubelet bind-mounts its root folder onto itself (to make it a shared mount).

@@ -34,6 +34,7 @@ import { cgroupV1Mounts, removeTree } from '../../src/native/cgroups.js';
 import type { ThreadSnapshot } from '../../src/native/thread-stats.js';
 import { measureCriFloor, type FloorResult } from '../cri-floor.js';
 import { pidsWithCmdline } from './proc.js';
+import { stopChild } from '../../src/util/child-process.js';
 
 export type SourceKind = 'static' | 'api' | 'external';
 /** 'external': an external node's own runtime, named only in reports. */
@@ -174,14 +175,7 @@ async function startSimProcess(dir: string): Promise<RuntimeHandle> {
       if (r.status !== 200) throw new Error(`sim /crash answered ${r.status}: ${JSON.stringify(r.json)}`);
       return (r.json as { crashed: number }).crashed;
     },
-    close: async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await Promise.race([exited, sleep(5000)]);
-        if (child.exitCode === null) child.kill('SIGKILL');
-      }
-    },
+    close: () => stopChild(child, 5000),
   };
 }
 

@@ -13,11 +13,8 @@ import { silentLogger } from '../log.js';
 import type { PlegControl, PlegStats, PlegWorkerData } from './pleg-worker.js';
 import type { Bus, MessageOf } from '../bus/index.js';
 import { ThreadActor, type ThreadPorts } from './thread-actor.js';
+import { EVENTED_RELIST_PERIOD_MS, EVENTED_UNHEALTHY_AFTER_MS, PLEG_UNHEALTHY_AFTER_MS } from './pleg.js';
 
-export const PLEG_UNHEALTHY_AFTER_MS = 3 * 60_000;
-/** Upstream's evented PLEG: relist every 5 min as a safety net, unhealthy after 10 min without one. */
-export const EVENTED_RELIST_PERIOD_MS = 5 * 60_000;
-export const EVENTED_UNHEALTHY_AFTER_MS = 10 * 60_000;
 
 export interface PlegActorOptions {
   runtime: { endpoint: string; imageEndpoint?: string; name: string } | { embedded: CriHandlers; name: string };

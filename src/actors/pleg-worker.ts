@@ -29,7 +29,7 @@ import { MessagePortCriTransport } from '../native/cri/port-transport.js';
 import { inspectPod, type ListedPod } from '../pods/sync.js';
 import { LABEL_POD_UID } from '../pods/runtime-state.js';
 import { forwardCriCalls } from '../native/cri/call-metrics.js';
-import { applyContainerEvent, buildRelist, diffRelist, eventPodUid, eventsOfContainerEvent, relistOfState, type PlegEvent, type Relist } from './pleg.js';
+import { applyContainerEvent, EVENTED_UNHEALTHY_AFTER_MS, PLEG_UNHEALTHY_AFTER_MS, buildRelist, diffRelist, eventPodUid, eventsOfContainerEvent, relistOfState, type PlegEvent, type Relist } from './pleg.js';
 import type { PodRuntimeState } from '../pods/runtime-state.js';
 import type { ContainerEvent, EventSubscription } from '../native/cri/api.js';
 import type { CriError } from '../native/cri/errors.js';
@@ -366,7 +366,7 @@ const control: PlegControl = {
   stats() {
     return { ...stats };
   },
-  health(thresholdMs = stats.evented ? 600_000 : 180_000) {
+  health(thresholdMs = stats.evented ? EVENTED_UNHEALTHY_AFTER_MS : PLEG_UNHEALTHY_AFTER_MS) {
     const age = Date.now() - (stats.lastRelistOkAt || started);
     return age <= thresholdMs ? { ok: true } : { ok: false, message: `PLEG is not healthy: pleg was last seen active ${Math.round(age / 1000)}s ago; threshold is ${Math.round(thresholdMs / 1000)}s` };
   },

@@ -23,6 +23,7 @@ import {
   LABEL_POD_NAME,
   LABEL_POD_NAMESPACE,
   LABEL_POD_UID,
+  newestFirst,
   nsToMs,
   type PodRuntimeState,
   type RuntimeContainer,
@@ -31,6 +32,12 @@ import {
 } from '../pods/runtime-state.js';
 
 export type PlegState = 'running' | 'exited' | 'unknown' | 'gone';
+
+/** Upstream: unhealthy when the last relist is older than 3 min. */
+export const PLEG_UNHEALTHY_AFTER_MS = 3 * 60_000;
+/** Upstream's evented PLEG: relist every 5 min as a safety net, unhealthy after 10 min without one. */
+export const EVENTED_RELIST_PERIOD_MS = 5 * 60_000;
+export const EVENTED_UNHEALTHY_AFTER_MS = 10 * 60_000;
 
 export type PlegEvent =
   | { type: 'ContainerStarted'; podUid: string; containerId: string }
@@ -198,8 +205,8 @@ export function applyContainerEvent(prev: PodRuntimeState | undefined, uid: stri
     uid,
     name,
     namespace,
-    sandboxes: [...sandboxes].sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt),
-    containers: [...containers].sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt),
+    sandboxes: [...sandboxes].sort(newestFirst),
+    containers: [...containers].sort(newestFirst),
     observedAt,
     source: 'event',
   };

@@ -87,9 +87,14 @@ export function latestContainer(state: PodRuntimeState, name: string): RuntimeCo
   return best;
 }
 
+/** The order runtime states keep sandboxes and containers in: newest first (then highest attempt). */
+export function newestFirst(a: { createdAt: number; attempt: number }, b: { createdAt: number; attempt: number }): number {
+  return b.createdAt - a.createdAt || b.attempt - a.attempt;
+}
+
 /** Every runtime container with this name, newest first. */
 export function containersNamed(state: PodRuntimeState, name: string): RuntimeContainer[] {
-  return state.containers.filter((c) => c.name === name).sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt);
+  return state.containers.filter((c) => c.name === name).sort(newestFirst);
 }
 
 /** Nanoseconds since the epoch (CRI) to milliseconds. */

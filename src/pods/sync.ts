@@ -20,7 +20,7 @@ import { ANNOTATION_PRESTOP_HANDLER, containerConfigFor, sandboxConfigFor, type 
 import { runHook, withinMs } from './hooks.js';
 import { terminationMessageMount } from './termination-message.js';
 import { containerFromStatus, podIdentity, sandboxFromStatus } from '../actors/pleg.js';
-import { emptyRuntimeState, latestContainer, LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID, type PodRuntimeState } from './runtime-state.js';
+import { emptyRuntimeState, latestContainer, LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID, newestFirst, type PodRuntimeState } from './runtime-state.js';
 import type { SyncError } from './status.js';
 import { containerInputs, type PreparedPod } from '../volumes/prepared.js';
 import { checkRunAsNonRoot, containerNodeOptions, ensureEtcHosts } from './container-setup.js';
@@ -426,9 +426,9 @@ export async function inspectPod(cri: CriClient, uid: string, runtime: string, s
   };
   const sandboxStatuses = await Promise.all(sandboxes.items.map((s) => cri.PodSandboxStatus({ podSandboxId: s.id, verbose: false }, o).catch(goneIsUndefined)));
   for (const s of sandboxStatuses) if (s?.status) state.sandboxes.push(sandboxFromStatus(s.status));
-  state.sandboxes.sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt);
+  state.sandboxes.sort(newestFirst);
   const containerStatuses = await Promise.all(containers.containers.map((c) => cri.ContainerStatus({ containerId: c.id, verbose: false }, o).then((r) => ({ r, sandboxId: c.podSandboxId })).catch(goneIsUndefined)));
   for (const s of containerStatuses) if (s?.r.status) state.containers.push(containerFromStatus(s.r.status, s.sandboxId, runtime));
-  state.containers.sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt);
+  state.containers.sort(newestFirst);
   return state;
 }

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestCluster } from './cluster.js';
 import { startTestContainerd, type ContainerdFixture } from './containerd-fixture.js';
 import { cgroupV1Mounts, removeTree } from '../../src/native/cgroups.js';
+import { stopChild } from '../../src/util/child-process.js';
 
 export interface ClusterNode {
   name: string;
@@ -86,13 +87,7 @@ export async function startClusterNode(cluster: TestCluster, opts: { name?: stri
         }),
     forbiddenLines: () => readFileSync(logFile, 'utf8').split('\n').filter((l) => /: 403 |Forbidden|forbidden/.test(l)),
     stop: async () => {
-      const k = kubelet;
-      if (k.exitCode === null) {
-        const exited = new Promise((r) => k.once('exit', r));
-        k.kill('SIGTERM');
-        await Promise.race([exited, sleep(10_000)]);
-        if (k.exitCode === null) k.kill('SIGKILL');
-      }
+      await stopChild(kubelet, 10_000);
       await containerd?.close();
       for (const m of cgroupV1Mounts()) removeTree(join(m.mountPoint, basename(rootDir)));
       unmountUnder(rootDir);

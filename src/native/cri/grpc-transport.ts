@@ -5,10 +5,10 @@
 // seconds rather than the library default of up to two minutes. Calls are not wait-for-ready:
 // while the runtime is down they fail at once with Unavailable, and the caller decides.
 import * as grpc from '@grpc/grpc-js';
-import { EVENTS_RPC, serviceOf, type EventSubscription, type RpcName } from './api.js';
+import { serviceOf, type EventSubscription, type RpcName } from './api.js';
 import type { CriTransport } from './client.js';
 import { CriBadEndpointError } from './errors.js';
-import { criMethod, criService, type CriApiVersion } from './proto.js';
+import { criEventMethod, criMethod, criService, type CriApiVersion } from './proto.js';
 
 /** Upstream's gRPC message size limit for CRI (16 MiB), both ways. */
 export const CRI_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -92,8 +92,7 @@ export class GrpcCriTransport implements CriTransport {
   }
 
   streamEvents(handlers: { event(e: unknown): void; end(err: unknown): void }): EventSubscription {
-    const method = criService('RuntimeService', this.apiVersion)[EVENTS_RPC];
-    if (!method) throw new Error(`kubelet-ts: RPC ${EVENTS_RPC} missing from runtime.${this.apiVersion} RuntimeService`);
+    const method = criEventMethod(this.apiVersion);
     const call = this.runtime.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, {}, new grpc.Metadata(), {});
     let done = false;
     const end = (err: unknown): void => {

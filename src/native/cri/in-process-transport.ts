@@ -7,10 +7,10 @@
 // cannot be encoded fails as grpc-js fails it (INTERNAL, "Request message serialization
 // failure"), so the client reports the same typed error on both paths.
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { EVENTS_RPC, isEventSource, type CriHandlers, type EventSubscription, type RpcName } from './api.js';
+import { isEventSource, type CriHandlers, type EventSubscription, type RpcName } from './api.js';
 import type { CriTransport } from './client.js';
 import { grpcCodeOf, isCriError, REQUEST_SERIALIZATION_FAILURE } from './errors.js';
-import { criMethod, criService } from './proto.js';
+import { criEventMethod, criMethod, NO_EVENT_STREAM } from './proto.js';
 
 /** What a gRPC client would have received: a status code and the server's text. */
 export interface WireError extends Error {
@@ -55,11 +55,10 @@ export class InProcessCriTransport implements CriTransport {
   streamEvents(handlers: { event(e: unknown): void; end(err: unknown): void }): EventSubscription {
     const source = this.handlers;
     if (!isEventSource(source)) {
-      queueMicrotask(() => handlers.end(wireError(GrpcStatus.UNIMPLEMENTED, `unknown method ${EVENTS_RPC} for service runtime.v1.RuntimeService`)));
+      queueMicrotask(() => handlers.end(wireError(GrpcStatus.UNIMPLEMENTED, NO_EVENT_STREAM)));
       return { cancel: () => undefined };
     }
-    const method = criService('RuntimeService')[EVENTS_RPC];
-    if (!method) throw new Error(`kubelet-ts: RPC ${EVENTS_RPC} missing from runtime.v1 RuntimeService`);
+    const method = criEventMethod();
     // The same bytes a socket would carry; delivered on a microtask, as a stream never calls back inside the change itself.
     const unsubscribe = source.subscribeContainerEvents((e) => {
       const decoded = method.responseDeserialize(method.responseSerialize(e));

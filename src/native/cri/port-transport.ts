@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { ALL_RPCS, EVENTS_RPC, isEventSource, type CriHandlers, type EventSubscription, type RpcName } from './api.js';
 import type { CriTransport } from './client.js';
 import { grpcCodeOf, isCriError, REQUEST_SERIALIZATION_FAILURE } from './errors.js';
-import { criMethod, criService } from './proto.js';
+import { criEventMethod, criMethod, NO_EVENT_STREAM } from './proto.js';
 import { silentLogger } from '../../log.js';
 
 interface PortRequest {
@@ -35,11 +35,6 @@ interface StreamControl {
 
 type StreamMessage = { kts: 'cri-event'; id: number; bytes: Uint8Array } | { kts: 'cri-event-end'; id: number; error: { code: number; details: string } };
 
-function eventMethod(): ReturnType<typeof criMethod> {
-  const m = criService('RuntimeService')[EVENTS_RPC];
-  if (!m) throw new Error(`kubelet-ts: RPC ${EVENTS_RPC} missing from runtime.v1 RuntimeService`);
-  return m;
-}
 
 function wireError(code: number, details: string): Error & { code: number; details: string } {
   return Object.assign(new Error(`${code} ${GrpcStatus[code] ?? ''}: ${details}`), { code, details });
@@ -68,10 +63,10 @@ export function serveCriOnPort(handlers: CriHandlers, port: MessagePort, logger:
       return;
     }
     if (!isEventSource(handlers)) {
-      port.postMessage({ kts: 'cri-event-end', id, error: { code: GrpcStatus.UNIMPLEMENTED, details: `unknown method ${EVENTS_RPC} for service runtime.v1.RuntimeService` } } satisfies StreamMessage);
+      port.postMessage({ kts: 'cri-event-end', id, error: { code: GrpcStatus.UNIMPLEMENTED, details: NO_EVENT_STREAM } } satisfies StreamMessage);
       return;
     }
-    const method = eventMethod();
+    const method = criEventMethod();
     streams.set(
       id,
       handlers.subscribeContainerEvents((e) => {
@@ -201,7 +196,7 @@ export class MessagePortCriTransport implements CriTransport {
     if (!(bytes instanceof Uint8Array)) return;
     let decoded: unknown;
     try {
-      decoded = eventMethod().responseDeserialize(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      decoded = criEventMethod().responseDeserialize(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     } catch (err) {
       this.streams.delete(m.id);
       h.end(wireError(GrpcStatus.INTERNAL, `cannot decode ${EVENTS_RPC} event: ${err instanceof Error ? err.message : String(err)}`));

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import type { RpcName } from './api.js';
-import { serviceOf } from './api.js';
+import { EVENTS_RPC, serviceOf } from './api.js';
 
 export type CriApiVersion = 'v1' | 'v1alpha2';
 export const CRI_API_VERSIONS: readonly CriApiVersion[] = ['v1', 'v1alpha2'];
@@ -59,6 +59,16 @@ export function criMethod(rpc: RpcName, version: CriApiVersion = 'v1'): protoLoa
   if (!method) throw new Error(`kubelet-ts: RPC ${rpc} missing from runtime.${version} ${serviceOf(rpc)}`);
   return method;
 }
+
+/** The GetContainerEvents (server-streaming) method definition under an API version. */
+export function criEventMethod(version: CriApiVersion = 'v1'): protoLoader.MethodDefinition<object, object, object, object> {
+  const method = criService('RuntimeService', version)[EVENTS_RPC];
+  if (!method) throw new Error(`kubelet-ts: RPC ${EVENTS_RPC} missing from runtime.${version} RuntimeService`);
+  return method;
+}
+
+/** What a gRPC server without the stream answers (grpc-js's words), for the transports that have no server. */
+export const NO_EVENT_STREAM = `unknown method ${EVENTS_RPC} for service runtime.v1.RuntimeService`;
 
 export function criService(name: 'RuntimeService' | 'ImageService', version: CriApiVersion = 'v1'): protoLoader.ServiceDefinition {
   const def = criPackageDefinition(version);
