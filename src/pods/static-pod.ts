@@ -14,11 +14,15 @@ import { parseAllDocuments } from 'yaml';
 import type { Container, Pod, Probe } from '../api/core-v1.js';
 import { validatePod } from './validation.js';
 import { canonicalJson } from './hash.js';
+import { checkManifestText, MANIFEST_LIMITS } from '../sources/manifest-limits.js';
 
 export const ANNOTATION_CONFIG_HASH = 'kubernetes.io/config.hash';
 export const ANNOTATION_CONFIG_SOURCE = 'kubernetes.io/config.source';
 export const ANNOTATION_CONFIG_SEEN = 'kubernetes.io/config.seen';
 export const ANNOTATION_CONFIG_MIRROR = 'kubernetes.io/config.mirror';
+
+/** etcd's default --max-request-bytes (1.5 MiB), the largest object an API server can store. */
+export const MAX_POD_BYTES = 1.5 * 1024 * 1024;
 
 export type StaticSource = 'file' | 'http' | 'api';
 
@@ -89,7 +93,11 @@ export function toStaticPod(doc: unknown, opts: { nodeName: string; source: Stat
   const hash = createHash('md5');
   hash.update(`host:${opts.nodeName}`);
   hash.update(opts.source === 'file' ? `file:${opts.location}` : `url:${opts.location}`);
-  hash.update(canonicalJson(raw));
+  const canonical = canonicalJson(raw);
+  // What a cluster could store (etcd's default request limit): a bigger pod is no pod upstream either.
+  const podBytes = Buffer.byteLength(canonical, 'utf8');
+  if (podBytes > MAX_POD_BYTES) return { error: `pod is ${podBytes} bytes as JSON, more than the ${MAX_POD_BYTES} an API server stores` };
+  hash.update(canonical);
   const uid = typeof pod.metadata.uid === 'string' && pod.metadata.uid !== '' ? pod.metadata.uid : hash.digest('hex');
   const name = pod.metadata.name;
   applyPodDefaults(pod);
@@ -113,7 +121,21 @@ export function toStaticPod(doc: unknown, opts: { nodeName: string; source: Stat
  * static pods. `where` in each result names the document ("file.yaml#2", "file.yaml#1.items[3]").
  */
 export function parseManifests(text: string, opts: { nodeName: string; source: StaticSource; location: string }): ManifestResult[] {
+  try {
+    return parseWithinLimits(text, opts);
+  } catch (err) {
+    // Nothing in here should throw; if something does (a library's edge), it is this text's error.
+    return [{ ok: false, where: opts.location, error: `cannot parse: ${err instanceof Error ? err.message : String(err)}` }];
+  }
+}
+
+function parseWithinLimits(text: string, opts: { nodeName: string; source: StaticSource; location: string }): ManifestResult[] {
   const out: ManifestResult[] = [];
+  try {
+    checkManifestText(text);
+  } catch (err) {
+    return [{ ok: false, where: opts.location, error: `refused before parsing: ${(err as Error).message}` }];
+  }
   let docs;
   try {
     docs = parseAllDocuments(text, { uniqueKeys: true });
@@ -121,13 +143,21 @@ export function parseManifests(text: string, opts: { nodeName: string; source: S
     return [{ ok: false, where: opts.location, error: `cannot parse: ${(err as Error).message}` }];
   }
   const list = Array.isArray(docs) ? docs : [docs];
+  let objects = 0;
   list.forEach((doc, i) => {
     const where = list.length > 1 ? `${opts.location}#${i + 1}` : opts.location;
     if (doc.errors.length > 0) {
       out.push({ ok: false, where, error: `cannot parse: ${doc.errors[0]?.message.split('\n')[0] ?? 'YAML error'}` });
       return;
     }
-    const value: unknown = doc.toJS();
+    let value: unknown;
+    try {
+      // maxAliasCount bounds alias expansion ("billion laughs"); 100 is the library's default, stated here on purpose.
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      out.push({ ok: false, where, error: `cannot parse: ${(err as Error).message.split('\n')[0] ?? ''}` });
+      return;
+    }
     if (value === null || value === undefined) return; // an empty document, e.g. a trailing ---
     const kind = (value as { kind?: unknown }).kind;
     if (kind === 'List' || kind === 'PodList') {
@@ -137,10 +167,18 @@ export function parseManifests(text: string, opts: { nodeName: string; source: S
         return;
       }
       items.forEach((item, j) => {
+        if (++objects > MANIFEST_LIMITS.maxPods) {
+          if (objects === MANIFEST_LIMITS.maxPods + 1) out.push({ ok: false, where: `${where}.items[${j}]`, error: `more than ${MANIFEST_LIMITS.maxPods} pods in one manifest; the rest is ignored` });
+          return;
+        }
         const r = toStaticPod(item, opts);
         const w = `${where}.items[${j}]`;
         out.push('pod' in r ? { ok: true, pod: r.pod, where: w, raw: item } : { ok: false, where: w, error: r.error });
       });
+      return;
+    }
+    if (++objects > MANIFEST_LIMITS.maxPods) {
+      if (objects === MANIFEST_LIMITS.maxPods + 1) out.push({ ok: false, where, error: `more than ${MANIFEST_LIMITS.maxPods} pods in one manifest; the rest is ignored` });
       return;
     }
     const r = toStaticPod(value, opts);

@@ -3,6 +3,7 @@
 // `field.path: message`, like upstream's field errors, so a user sees exactly what to fix.
 // Static pods never pass through an API server, so this is their only gate.
 import type { Container, Pod, Probe } from '../api/core-v1.js';
+import { parseQuantity } from '../api/quantity.js';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -74,11 +75,7 @@ function validateContainer(c: Container, path: string, volumes: Set<string>, err
     if (typeof e?.name !== 'string' || e.name === '') errs.push(`${path}.env[${i}].name: required`);
     if (e?.value !== undefined && e.valueFrom !== undefined) errs.push(`${path}.env[${i}]: value and valueFrom are exclusive`);
   });
-  for (const kind of ['limits', 'requests'] as const) {
-    for (const [res, q] of Object.entries(c.resources?.[kind] ?? {})) {
-      if (!QUANTITY.test(String(q))) errs.push(`${path}.resources.${kind}.${res}: "${String(q)}" is not a quantity`);
-    }
-  }
+  validateResources(c, path, errs);
   const mountPaths = new Set<string>();
   (c.volumeMounts ?? []).forEach((m, i) => {
     if (!volumes.has(m?.name)) errs.push(`${path}.volumeMounts[${i}].name: volume "${m?.name}" not found`);
@@ -119,6 +116,7 @@ export function validatePod(pod: Pod): string[] {
     if (typeof m !== 'object' || m === null || Array.isArray(m)) errs.push(`metadata.${k}: must be a map of strings`);
     else for (const [key, v] of Object.entries(m)) if (typeof v !== 'string') errs.push(`metadata.${k}.${key}: value must be a string`);
   }
+  validateLabelsAndAnnotations(meta, errs);
   const spec = pod.spec;
   if (typeof spec !== 'object' || spec === null) {
     errs.push('spec: required');
@@ -153,4 +151,108 @@ export function validatePod(pod: Pod): string[] {
   if (deadline !== undefined && (!Number.isInteger(deadline) || deadline < 1)) errs.push('spec.activeDeadlineSeconds: must be an integer >= 1');
   if (spec.hostname !== undefined && !isDns1123Label(spec.hostname)) errs.push('spec.hostname: must be a DNS-1123 label');
   return errs;
+}
+
+// --- Metadata and resources as the API server checks them (apimachinery's ValidateObjectMeta,
+// ValidateResourceRequirements). Messages follow upstream's field errors.
+
+/** Upstream's TotalAnnotationSizeLimitB: keys and values together. */
+export const TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024;
+const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+/** Problems with a qualified name (`prefix/name`): a label or annotation key. */
+export function qualifiedNameErrors(key: string): string[] {
+  const parts = key.split('/');
+  let name = key;
+  const out: string[] = [];
+  if (parts.length === 2) {
+    const prefix = parts[0] ?? '';
+    name = parts[1] ?? '';
+    if (prefix === '') out.push('prefix part must be non-empty');
+    else if (!isDns1123Subdomain(prefix)) out.push('prefix part must be a lowercase RFC 1123 subdomain (at most 253 characters)');
+  } else if (parts.length > 2) {
+    return ["a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character, with an optional DNS subdomain prefix and '/'"];
+  }
+  if (name === '') out.push('name part must be non-empty');
+  else if (name.length > 63) out.push('name part must be no more than 63 characters');
+  else if (!QUALIFIED_NAME.test(name)) out.push("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character");
+  return out;
+}
+
+function shown(v: string): string {
+  return JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}...` : v);
+}
+
+function validateLabelsAndAnnotations(meta: Pod['metadata'] | undefined, errs: string[]): void {
+  const labels = meta?.labels;
+  if (labels && typeof labels === 'object' && !Array.isArray(labels)) {
+    for (const [key, v] of Object.entries(labels)) {
+      for (const e of qualifiedNameErrors(key)) errs.push(`metadata.labels: Invalid value: ${shown(key)}: ${e}`);
+      if (typeof v !== 'string') continue;
+      if (v.length > 63) errs.push(`metadata.labels: Invalid value: ${shown(v)}: must be no more than 63 characters`);
+      else if (!LABEL_VALUE.test(v)) errs.push(`metadata.labels: Invalid value: ${shown(v)}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`);
+    }
+  }
+  const annotations = meta?.annotations;
+  if (annotations && typeof annotations === 'object' && !Array.isArray(annotations)) {
+    let total = 0;
+    for (const [key, v] of Object.entries(annotations)) {
+      for (const e of qualifiedNameErrors(key.toLowerCase())) errs.push(`metadata.annotations: Invalid value: ${shown(key)}: ${e}`);
+      total += key.length + (typeof v === 'string' ? v.length : 0);
+    }
+    if (total > TOTAL_ANNOTATION_SIZE_LIMIT) errs.push(`metadata.annotations: Too long: must have at most ${TOTAL_ANNOTATION_SIZE_LIMIT} bytes`);
+  }
+}
+
+const STANDARD_CONTAINER_RESOURCES = new Set(['cpu', 'memory', 'ephemeral-storage']);
+
+/** A resource name a container may request: cpu, memory, ephemeral-storage, hugepages-<size>, or a domain-qualified extended resource. */
+function resourceNameError(name: string): string | undefined {
+  if (STANDARD_CONTAINER_RESOURCES.has(name)) return undefined;
+  if (name.startsWith('hugepages-')) {
+    try {
+      parseQuantity(name.slice('hugepages-'.length));
+      return undefined;
+    } catch {
+      return 'must be a standard resource for containers';
+    }
+  }
+  if (name.includes('/') && qualifiedNameErrors(name).length === 0 && !name.startsWith('kubernetes.io/') && !name.startsWith('requests.')) return undefined;
+  return 'must be a standard resource for containers';
+}
+
+function validateResources(c: Container, path: string, errs: string[]): void {
+  const resources = c.resources;
+  if (resources === undefined) return;
+  if (typeof resources !== 'object' || resources === null) {
+    errs.push(`${path}.resources: must be an object`);
+    return;
+  }
+  const values: Record<'limits' | 'requests', Map<string, number>> = { limits: new Map(), requests: new Map() };
+  for (const kind of ['limits', 'requests'] as const) {
+    const map = resources[kind];
+    if (map === undefined) continue;
+    if (typeof map !== 'object' || map === null || Array.isArray(map)) {
+      errs.push(`${path}.resources.${kind}: must be a map of quantities`);
+      continue;
+    }
+    for (const [res, q] of Object.entries(map)) {
+      const field = `${path}.resources.${kind}[${res}]`;
+      const nameErr = resourceNameError(res);
+      if (nameErr) errs.push(`${field}: Invalid value: ${shown(res)}: ${nameErr}`);
+      if ((typeof q !== 'string' && typeof q !== 'number') || !QUANTITY.test(String(q))) {
+        errs.push(`${path}.resources.${kind}.${res}: "${String(q)}" is not a quantity`);
+        continue;
+      }
+      const v = parseQuantity(q);
+      if (!Number.isFinite(v)) errs.push(`${field}: Invalid value: ${shown(String(q))}: is out of range`);
+      else if (v < 0) errs.push(`${field}: Invalid value: ${shown(String(q))}: must be greater than or equal to 0`);
+      else values[kind].set(res, v);
+    }
+  }
+  for (const [res, request] of values.requests) {
+    const limit = values.limits.get(res);
+    if (limit !== undefined && request > limit) errs.push(`${path}.resources.requests: Invalid value: ${shown(String(resources.requests?.[res]))}: must be less than or equal to ${res} limit`);
+  }
 }

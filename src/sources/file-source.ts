@@ -1,15 +1,17 @@
 // The static pod folder source (--pod-manifest-path / staticPodPath), as upstream: every regular
-// file not starting with "." is read as YAML or JSON (one or many documents, or a List), on a
+// file not starting with "." (symlinks followed; FIFOs, devices and sockets refused, never read;
+// at most MANIFEST_LIMITS.maxBytes; see manifest-limits.ts) is read as YAML or JSON (one or many documents, or a List), on a
 // filesystem change (fs.watch, debounced) and on a full recheck every fileCheckFrequency (20 s),
 // because watches miss events on some filesystems and editors. Each read produces the complete
 // set of pods (a snapshot) plus one error per bad document, naming file and document; a bad
 // file never hides the good ones. The path may also name a single file.
 import { watch, type FSWatcher } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Pod } from '../api/core-v1.js';
 import { parseManifests } from '../pods/static-pod.js';
+import { NotRegularFileError, readManifestFile } from './manifest-limits.js';
 import { silentLogger } from '../log.js';
 
 export interface SourceSnapshot {
@@ -115,10 +117,13 @@ export class FileSource {
     for (const file of files) {
       let text: string;
       try {
-        text = await readFile(file, 'utf8');
+        text = await readManifestFile(file);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'EISDIR') continue;
-        errors.push(`${file}: cannot read: ${(err as Error).message}`);
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'EISDIR') continue;
+        // A folder (or a symlink to one) is skipped as upstream does; FIFOs, devices and sockets are refused.
+        if (err instanceof NotRegularFileError && err.kind === 'a directory') continue;
+        errors.push(err instanceof NotRegularFileError || code === 'KTS_MANIFEST_LIMIT' ? (err as Error).message : `${file}: cannot read: ${(err as Error).message}`);
         continue;
       }
       if (text.trim() === '') continue; // an editor's empty save: nothing yet

@@ -4,7 +4,7 @@
 // kubernetes.io/config.source "api-submit". The set is written to a file under the root
 // folder on every change, so a kubelet restart keeps (and adopts) them instead of killing them
 // as orphans.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Pod } from '../api/core-v1.js';
 import { parseManifests, toStaticPod } from '../pods/static-pod.js';
@@ -28,6 +28,7 @@ export class SubmitSource {
     try {
       const saved = JSON.parse(readFileSync(this.opts.file, 'utf8')) as { manifests?: [string, unknown][] };
       this.manifests = new Map(saved.manifests ?? []);
+      chmodSync(this.opts.file, 0o600); // written 0644 by kubelet-ts before 2026-12-07
     } catch {
       this.manifests = new Map();
     }
@@ -87,7 +88,9 @@ export class SubmitSource {
   private persist(): void {
     mkdirSync(dirname(this.opts.file), { recursive: true });
     const tmp = `${this.opts.file}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify({ manifests: [...this.manifests.entries()] }, null, 1)}\n`);
+    // The manifests hold env values and the like: owner-only, as upstream keeps its checkpoints.
+    writeFileSync(tmp, `${JSON.stringify({ manifests: [...this.manifests.entries()] }, null, 1)}\n`, { mode: 0o600 });
+    chmodSync(tmp, 0o600); // a leftover tmp file keeps its old mode through writeFileSync
     renameSync(tmp, this.opts.file);
   }
 }

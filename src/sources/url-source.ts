@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { Pod } from '../api/core-v1.js';
 import { parseManifests } from '../pods/static-pod.js';
+import { readBodyCapped } from './manifest-limits.js';
 import { silentLogger } from '../log.js';
 import type { SourceSnapshot } from './file-source.js';
 
@@ -47,7 +48,7 @@ export class UrlSource {
     try {
       const res = await fetch(this.opts.url, { headers: this.opts.headers ?? {}, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000), redirect: 'follow' });
       if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`);
-      body = await res.text();
+      body = await readBodyCapped(res.body);
     } catch (err) {
       const msg = `cannot fetch ${this.opts.url}: ${(err as Error).message}`;
       if (msg !== this.lastError) this.log.error({ err: (err as Error).message }, 'manifest URL fetch failed; keeping the current pods');
