@@ -29,6 +29,10 @@ fi
 npm run build
 npm run lint
 
+# The fuzz suite (test/fuzz): thousands of cases in the full run, a few hundred in --quick.
+# KTS_FUZZ_SEED=N replays a failing run (each fuzz test prints the seed it used).
+if [ "$quick" = 1 ]; then export KTS_FUZZ_SCALE="${KTS_FUZZ_SCALE:-quick}"; else export KTS_FUZZ_SCALE="${KTS_FUZZ_SCALE:-full}"; fi
+
 if [ "${#files[@]}" = 0 ]; then
   if [ "$quick" = 1 ]; then
     mapfile -t files < <(find dist/test -name '*.test.js' ! -path '*/containerd/*' ! -name '*containerd*' ! -path 'dist/test/cluster/*' | sort)

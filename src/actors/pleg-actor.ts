@@ -13,7 +13,7 @@ import { silentLogger } from '../log.js';
 import type { PlegControl, PlegStats, PlegWorkerData } from './pleg-worker.js';
 import type { Bus, MessageOf } from '../bus/index.js';
 import { ThreadActor, type ThreadPorts } from './thread-actor.js';
-import { EVENTED_RELIST_PERIOD_MS, EVENTED_UNHEALTHY_AFTER_MS, PLEG_UNHEALTHY_AFTER_MS } from './pleg.js';
+import { EVENTED_RELIST_PERIOD_MS, EVENTED_UNHEALTHY_AFTER_MS, PLEG_THREAD_TOPICS, PLEG_UNHEALTHY_AFTER_MS } from './pleg.js';
 
 
 export interface PlegActorOptions {
@@ -42,6 +42,7 @@ export class PlegActor extends ThreadActor<PlegControl, PlegWorkerData> {
       script: new URL('./pleg-worker.js', import.meta.url),
       actor: 'pleg',
       what: 'PLEG thread',
+      publishes: PLEG_THREAD_TOPICS,
       runtime: opts.runtime,
       bus: opts.bus,
       logger: (opts.logger ?? silentLogger).child({ actor: 'pleg' }),

@@ -29,7 +29,7 @@ import { MessagePortCriTransport } from '../native/cri/port-transport.js';
 import { inspectPod, type ListedPod } from '../pods/sync.js';
 import { LABEL_POD_UID } from '../pods/runtime-state.js';
 import { forwardCriCalls } from '../native/cri/call-metrics.js';
-import { applyContainerEvent, EVENTED_UNHEALTHY_AFTER_MS, PLEG_UNHEALTHY_AFTER_MS, buildRelist, diffRelist, eventPodUid, eventsOfContainerEvent, relistOfState, type PlegEvent, type Relist } from './pleg.js';
+import { PLEG_THREAD_TOPICS, applyContainerEvent, EVENTED_UNHEALTHY_AFTER_MS, PLEG_UNHEALTHY_AFTER_MS, buildRelist, diffRelist, eventPodUid, eventsOfContainerEvent, relistOfState, type PlegEvent, type Relist } from './pleg.js';
 import type { PodRuntimeState } from '../pods/runtime-state.js';
 import type { ContainerEvent, EventSubscription } from '../native/cri/api.js';
 import type { CriError } from '../native/cri/errors.js';
@@ -110,7 +110,7 @@ let streamless = !data.evented;
 
 reportThreadStats('pleg');
 const bus = new Bus({ name: 'pleg' });
-connectPort(bus, data.events, { topics: ['pod.state', 'pleg.relist'] });
+connectPort(bus, data.events, { topics: PLEG_THREAD_TOPICS });
 
 async function relist(): Promise<void> {
   const t0 = Date.now();

@@ -16,6 +16,7 @@ import type { PodSandbox__Output } from '../gen/cri/runtime/v1/PodSandbox.js';
 import type { PodSandboxStatus__Output } from '../gen/cri/runtime/v1/PodSandboxStatus.js';
 import { containerMessage } from '../pods/termination-message.js';
 import type { ContainerEvent } from '../native/cri/api.js';
+import type { Topic } from '../bus/messages.js';
 import {
   ANNOTATION_CONTAINER_HASH,
   ANNOTATION_RESTART_COUNT,
@@ -38,6 +39,9 @@ export const PLEG_UNHEALTHY_AFTER_MS = 3 * 60_000;
 /** Upstream's evented PLEG: relist every 5 min as a safety net, unhealthy after 10 min without one. */
 export const EVENTED_RELIST_PERIOD_MS = 5 * 60_000;
 export const EVENTED_UNHEALTHY_AFTER_MS = 10 * 60_000;
+
+/** What the PLEG thread publishes on the bus (its bridge to the main thread lets in nothing else). */
+export const PLEG_THREAD_TOPICS: readonly Topic[] = ['pod.state', 'pleg.relist'];
 
 export type PlegEvent =
   | { type: 'ContainerStarted'; podUid: string; containerId: string }

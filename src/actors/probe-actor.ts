@@ -19,7 +19,7 @@ import type { Bus, MessageOf } from '../bus/index.js';
 import type { ProbeVerdicts } from '../pods/actions.js';
 import { latestContainer, type PodRuntimeState } from '../pods/runtime-state.js';
 import type { StatusInputs } from '../pods/status.js';
-import { containerProbes, probeOf, type ProbeKind, type ProbePodTarget } from '../probes/spec.js';
+import { PROBE_THREAD_TOPICS, containerProbes, probeOf, type ProbeKind, type ProbePodTarget } from '../probes/spec.js';
 import { DEFAULT_MAX_CONCURRENT_PROBES, initialResult, workerKey } from '../probes/scheduler.js';
 import { packageVersion } from '../version.js';
 import type { ProbeControl, ProbeThreadStats, ProbeWorkerData } from './probe-worker.js';
@@ -75,6 +75,7 @@ export class ProbeActor extends ThreadActor<ProbeControl, ProbeWorkerData> {
       script: new URL('./probe-worker.js', import.meta.url),
       actor: 'probes',
       what: 'probe thread',
+      publishes: PROBE_THREAD_TOPICS,
       runtime: opts.runtime,
       bus: opts.bus,
       logger: (opts.logger ?? silentLogger).child({ actor: 'probes' }),

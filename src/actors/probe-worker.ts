@@ -23,7 +23,7 @@ import { Bus, connectPort } from '../bus/index.js';
 import { ProbeScheduler, type ProbeJob, type ProbeOutcome, type ResultChange, type SchedulerStats } from '../probes/scheduler.js';
 import { runProbe, type ProbeDeps } from '../probes/run-probe.js';
 import { ProberMetrics, type ProbeSeries } from '../probes/metrics.js';
-import { probeKindName, type ProbePodTarget } from '../probes/spec.js';
+import { PROBE_THREAD_TOPICS, probeKindName, type ProbePodTarget } from '../probes/spec.js';
 import { reportThreadStats } from '../native/thread-stats.js';
 
 export interface ProbeWorkerData {
@@ -69,7 +69,7 @@ const cri: CriClient | undefined = data.criPort
 
 reportThreadStats('probe');
 const bus = new Bus({ name: 'probe' });
-connectPort(bus, data.events, { topics: ['probe.result', 'pod.event'] });
+connectPort(bus, data.events, { topics: PROBE_THREAD_TOPICS });
 
 const scheduler = new ProbeScheduler({ now: () => Date.now(), maxConcurrent: data.maxConcurrent });
 const metrics = new ProberMetrics();

@@ -14,7 +14,7 @@ import { wrap, releaseProxy, type Remote } from 'comlink';
 import type { Logger } from 'pino';
 import type { CriHandlers } from '../native/cri/api.js';
 import { serveCriOnPort } from '../native/cri/port-transport.js';
-import { connectPort, type Bus } from '../bus/index.js';
+import { connectPort, type Bus, type Topic } from '../bus/index.js';
 import { threadEndpoint } from './thread-endpoint.js';
 import { Supervisor } from './supervisor.js';
 
@@ -37,6 +37,8 @@ export interface ThreadActorOptions {
   what: string;
   runtime: { endpoint: string; imageEndpoint?: string } | { embedded: CriHandlers };
   bus: Bus;
+  /** The topics the thread publishes: the only ones its bridge lets into the main bus. */
+  publishes: readonly Topic[];
   /** The subclass's logger (its bindings name the actor). */
   logger: Logger;
   /** Restarts allowed within `budgetWindowMs` before the supervisor gives up. */
@@ -100,7 +102,7 @@ export abstract class ThreadActor<Control extends { stop(): void }, Data extends
     const worker = new Worker(this.thread.script, { workerData: data, transferList: criPort ? [events.port2, criPort] : [events.port2], name: this.thread.actor, resourceLimits: workerResourceLimits() });
     this.worker = worker;
     this.generation++;
-    const bridge = connectPort(this.thread.bus, events.port1, { topics: [] });
+    const bridge = connectPort(this.thread.bus, events.port1, { topics: [], inbound: this.thread.publishes, name: this.thread.actor });
     worker.once('error', (err) => this.log.error({ err: err.message }, `${this.thread.what} failed`));
     worker.once('exit', (code) => {
       bridge.close();

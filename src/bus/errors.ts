@@ -30,7 +30,9 @@ export type RejectReason =
   | 'message'
   | 'message-type'
   | 'message-field'
-  | 'unclonable';
+  | 'unclonable'
+  /** A topic this bridge's far side does not publish (PortBridgeOptions.inbound). */
+  | 'topic-not-allowed';
 
 export class BusError extends Error {
   override readonly name = 'BusError';

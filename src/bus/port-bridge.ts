@@ -22,6 +22,12 @@ export interface PortBridgeOptions {
   topics?: readonly string[];
   /** For logs (default "port"). */
   name?: string;
+  /**
+   * Topics the far side may publish here (default any). Envelopes of other topics are refused
+   * and counted ('topic-not-allowed'): a thread that only reports runtime states cannot post
+   * desired pods. Request/reply topics are always let through (their handlers check them).
+   */
+  inbound?: readonly string[];
 }
 
 export interface PortBridge {
@@ -39,7 +45,17 @@ export function connectPort(bus: Bus, port: MessagePort, opts: PortBridgeOptions
       if (forward(env)) port.postMessage(env);
     },
   });
-  const onMessage = (raw: unknown): void => void handle.inject(raw);
+  const inbound = opts.inbound ? new Set(opts.inbound) : undefined;
+  const onMessage = (raw: unknown): void => {
+    if (inbound) {
+      const topic = typeof raw === 'object' && raw !== null ? (raw as { topic?: unknown }).topic : undefined;
+      if (typeof topic === 'string' && !topic.startsWith('_') && !inbound.has(topic)) {
+        handle.refuse('topic-not-allowed', `topic "${topic}" is not one ${opts.name ?? 'this port'} publishes (${[...inbound].join(', ')})`);
+        return;
+      }
+    }
+    void handle.inject(raw);
+  };
   const onMessageError = (err: Error): void => handle.refuse('unclonable', err.message);
   let closed = false;
   const detach = (): void => {

@@ -60,11 +60,14 @@ function deepCheck(topic: Topic, m: Record<string, unknown>): string | undefined
       const md = (m['pod'] as { metadata?: unknown }).metadata;
       return kindOf(md) === 'object' ? undefined : 'pod.metadata must be an object';
     }
-    case 'pleg.event':
     case 'pod.state':
+      return podStateProblem(m);
+    case 'probe.result':
+      if (!PROBE_KINDS.has(m['probe'] as string)) return `probe must be one of ${[...PROBE_KINDS].join(', ')}`;
+      return PROBE_RESULTS.has(m['result'] as string) ? undefined : `result must be one of ${[...PROBE_RESULTS].join(', ')}`;
+    case 'pleg.event':
     case 'pleg.relist':
     case 'pod.status':
-    case 'probe.result':
     case 'pod.event':
     case 'actor.health':
       return undefined;
@@ -73,6 +76,58 @@ function deepCheck(topic: Topic, m: Record<string, unknown>): string | undefined
       return `no deep check for ${String(never)}`;
     }
   }
+}
+
+// pod.state carries a runtime state that the pod workers keep and read on every later round
+// (housekeeping, syncs, status): a wrong shape there would throw from a timer, far from the bus.
+// So the whole state is checked, field by field, as the relister builds it.
+const PROBE_KINDS = new Set(['liveness', 'readiness', 'startup']);
+const PROBE_RESULTS = new Set(['success', 'failure', 'unknown']);
+const CONTAINER_STATES = new Set(['created', 'running', 'exited', 'unknown']);
+const PLEG_EVENT_TYPES = new Set(['ContainerStarted', 'ContainerDied', 'ContainerRemoved', 'ContainerChanged']);
+const SANDBOX_SHAPE: Record<string, FieldSpec> = { id: 'string', attempt: 'number', ready: 'boolean', createdAt: 'number', ips: 'array', hostNetwork: 'boolean' };
+const CONTAINER_SHAPE: Record<string, FieldSpec> = {
+  id: 'string', runtime: 'string', name: 'string', sandboxId: 'string', attempt: 'number', restartCount: 'number', hash: 'string', state: 'string',
+  createdAt: 'number', startedAt: 'number', finishedAt: 'number', exitCode: 'number', reason: 'string', message: 'string', image: 'string', imageRef: 'string',
+};
+const STATE_SHAPE: Record<string, FieldSpec> = { uid: 'string', name: 'string', namespace: 'string', sandboxes: 'array', containers: 'array', observedAt: 'number?', source: 'string?' };
+
+function shapeProblem(v: unknown, shape: Record<string, FieldSpec>, what: string): string | undefined {
+  if (kindOf(v) !== 'object') return `${what} must be an object`;
+  const o = v as Record<string, unknown>;
+  for (const [field, spec] of Object.entries(shape)) {
+    const optional = spec.endsWith('?');
+    if (o[field] === undefined && optional) continue;
+    const want = optional ? spec.slice(0, -1) : spec;
+    if (kindOf(o[field]) !== want) return `${what}.${field} must be a ${want}`;
+  }
+  return undefined;
+}
+
+function podStateProblem(m: Record<string, unknown>): string | undefined {
+  const events = m['events'] as unknown[];
+  for (const [i, e] of events.entries()) {
+    const bad = shapeProblem(e, { type: 'string', podUid: 'string', containerId: 'string' }, `events[${i}]`);
+    if (bad) return bad;
+    if (!PLEG_EVENT_TYPES.has((e as { type: string }).type)) return `events[${i}].type is not a PLEG event`;
+  }
+  if (m['type'] !== 'state') return undefined;
+  const state = m['state'] as Record<string, unknown>;
+  const bad = shapeProblem(state, STATE_SHAPE, 'state');
+  if (bad) return bad;
+  if (state['uid'] !== m['uid']) return 'state.uid must be the message uid';
+  if (state['source'] !== undefined && state['source'] !== 'event') return "state.source must be absent or 'event'";
+  for (const [i, sb] of (state['sandboxes'] as unknown[]).entries()) {
+    const p = shapeProblem(sb, SANDBOX_SHAPE, `state.sandboxes[${i}]`);
+    if (p) return p;
+    if (!((sb as { ips: unknown[] }).ips).every((ip) => typeof ip === 'string')) return `state.sandboxes[${i}].ips must be strings`;
+  }
+  for (const [i, c] of (state['containers'] as unknown[]).entries()) {
+    const p = shapeProblem(c, CONTAINER_SHAPE, `state.containers[${i}]`);
+    if (p) return p;
+    if (!CONTAINER_STATES.has((c as { state: string }).state)) return `state.containers[${i}].state is not a container state`;
+  }
+  return undefined;
 }
 
 export type Verdict = { type: 'valid'; envelope: Envelope } | { type: 'invalid'; reason: RejectReason; detail: string };

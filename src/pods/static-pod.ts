@@ -31,13 +31,17 @@ export type ManifestResult =
   | { ok: true; pod: Pod; where: string; raw: unknown }
   | { ok: false; error: string; where: string };
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A list field as written, or nothing to default when it is not a list (validation names it). */
+const listOf = <T>(v: T[] | undefined): T[] => (Array.isArray(v) ? v : []);
+
 function defaultProbe(p: Probe | undefined): void {
-  if (!p) return;
+  if (!isObject(p)) return;
   p.timeoutSeconds ??= 1;
   p.periodSeconds ??= 10;
   p.successThreshold ??= 1;
   p.failureThreshold ??= 3;
-  if (p.httpGet) {
+  if (isObject(p.httpGet)) {
     p.httpGet.path ??= '/';
     p.httpGet.scheme ??= 'HTTP';
   }
@@ -57,7 +61,7 @@ function defaultContainer(c: Container): void {
   c.terminationMessagePath ??= '/dev/termination-log';
   c.terminationMessagePolicy ??= 'File';
   if (typeof c.image === 'string') c.imagePullPolicy ??= defaultPullPolicy(c.image);
-  for (const p of c.ports ?? []) if (p && typeof p === 'object') p.protocol ??= 'TCP';
+  for (const p of listOf(c.ports)) if (isObject(p)) p.protocol ??= 'TCP';
   defaultProbe(c.livenessProbe);
   defaultProbe(c.readinessProbe);
   defaultProbe(c.startupProbe);
@@ -73,8 +77,8 @@ export function applyPodDefaults(pod: Pod): void {
   spec.schedulerName ??= 'default-scheduler';
   spec.securityContext ??= {};
   spec.enableServiceLinks ??= true;
-  for (const c of spec.initContainers ?? []) defaultContainer(c);
-  for (const c of spec.containers ?? []) defaultContainer(c);
+  for (const c of listOf(spec.initContainers)) defaultContainer(c);
+  for (const c of listOf(spec.containers)) defaultContainer(c);
 }
 
 /**
@@ -138,7 +142,8 @@ function parseWithinLimits(text: string, opts: { nodeName: string; source: Stati
   }
   let docs;
   try {
-    docs = parseAllDocuments(text, { uniqueKeys: true });
+    // logLevel 'error': the library's warnings (collection keys stringified) would go to process warnings, i.e. stderr.
+    docs = parseAllDocuments(text, { uniqueKeys: true, logLevel: 'error' });
   } catch (err) {
     return [{ ok: false, where: opts.location, error: `cannot parse: ${(err as Error).message}` }];
   }

@@ -10,6 +10,16 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 const IANA_SVC_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 const QUANTITY = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$/;
 
+/** A list field: the list, or none (with an error) when it is there but is not a list. */
+function listField<T>(v: T[] | undefined, path: string, errs: string[]): T[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) {
+    errs.push(`${path}: must be a list`);
+    return [];
+  }
+  return v;
+}
+
 export function isDns1123Label(s: string): boolean {
   return s.length <= 63 && DNS1123_LABEL.test(s);
 }
@@ -62,7 +72,7 @@ function validateContainer(c: Container, path: string, volumes: Set<string>, err
     if (v !== undefined && (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))) errs.push(`${path}.${k}: must be a list of strings`);
   }
   const namedPorts = new Set<string>();
-  (c.ports ?? []).forEach((p, i) => {
+  listField(c.ports, `${path}.ports`, errs).forEach((p, i) => {
     validatePort(p?.containerPort, `${path}.ports[${i}].containerPort`, errs);
     if (p?.hostPort !== undefined) validatePort(p.hostPort, `${path}.ports[${i}].hostPort`, errs);
     if (p?.protocol !== undefined && !['TCP', 'UDP', 'SCTP'].includes(p.protocol)) errs.push(`${path}.ports[${i}].protocol: must be TCP, UDP or SCTP`);
@@ -71,13 +81,13 @@ function validateContainer(c: Container, path: string, volumes: Set<string>, err
       namedPorts.add(p.name);
     }
   });
-  (c.env ?? []).forEach((e, i) => {
+  listField(c.env, `${path}.env`, errs).forEach((e, i) => {
     if (typeof e?.name !== 'string' || e.name === '') errs.push(`${path}.env[${i}].name: required`);
     if (e?.value !== undefined && e.valueFrom !== undefined) errs.push(`${path}.env[${i}]: value and valueFrom are exclusive`);
   });
   validateResources(c, path, errs);
   const mountPaths = new Set<string>();
-  (c.volumeMounts ?? []).forEach((m, i) => {
+  listField(c.volumeMounts, `${path}.volumeMounts`, errs).forEach((m, i) => {
     if (!volumes.has(m?.name)) errs.push(`${path}.volumeMounts[${i}].name: volume "${m?.name}" not found`);
     if (typeof m?.mountPath !== 'string' || m.mountPath === '') errs.push(`${path}.volumeMounts[${i}].mountPath: required`);
     else if (mountPaths.has(m.mountPath)) errs.push(`${path}.volumeMounts[${i}].mountPath: "${m.mountPath}" is mounted twice`);

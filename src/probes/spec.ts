@@ -3,7 +3,10 @@
 // handler resolved (a port name becomes the container port's number, the host defaults to the
 // pod IP). Plain data: it crosses from the main thread to the probe thread by structured clone.
 import type { Container, Probe } from '../api/core-v1.js';
-import type { ProbeKind } from '../bus/messages.js';
+import type { ProbeKind, Topic } from '../bus/messages.js';
+
+/** What the probe thread publishes on the bus (its bridge to the main thread lets in nothing else). */
+export const PROBE_THREAD_TOPICS: readonly Topic[] = ['probe.result', 'pod.event'];
 
 export type { ProbeKind };
 
