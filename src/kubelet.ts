@@ -321,7 +321,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   const fileSource = cfg.staticPodPath ? new FileSource({ path: cfg.staticPodPath, nodeName, checkEveryMs: cfg.fileCheckFrequency, logger: log, onSnapshot }) : undefined;
   const urlSource = cfg.staticPodURL ? new UrlSource({ url: cfg.staticPodURL, headers: cfg.staticPodURLHeader, nodeName, checkEveryMs: cfg.httpCheckFrequency, logger: log, onSnapshot }) : undefined;
 
-  const submitSource = new SubmitSource({ file: join(cfg.rootDir, 'submitted-pods.json'), nodeName, onSnapshot });
+  const submitSource = new SubmitSource({ file: join(cfg.rootDir, 'submitted-pods.json'), nodeName, onSnapshot, logger: log });
   // The main thread's own CRI client: node health (CRI Status) and the image list for the Node.
   let mainCri: CriClient | undefined;
   if (cfg.kubeconfig) {

@@ -6,6 +6,7 @@
 // as orphans.
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { Logger } from 'pino';
 import type { Pod } from '../api/core-v1.js';
 import { parseManifests, toStaticPod } from '../pods/static-pod.js';
 import type { SourceSnapshot } from './file-source.js';
@@ -21,16 +22,36 @@ export class SubmitSource {
   /** Submitted manifests by namespace/name (as written, before naming), in submission order. */
   private manifests = new Map<string, unknown>();
 
-  constructor(private readonly opts: { file: string; nodeName: string; onSnapshot: (s: SourceSnapshot) => void }) {}
+  constructor(private readonly opts: { file: string; nodeName: string; onSnapshot: (s: SourceSnapshot) => void; logger?: Logger }) {}
 
-  /** Loads the persisted set and emits it (an empty set the first time). */
+  /**
+   * Loads the persisted set and emits it (an empty set the first time). A file that cannot be
+   * read back is moved aside, not overwritten by the next submission, and logged: the pods it
+   * held are then gone from this node, but not from the disk.
+   */
   start(): void {
+    this.manifests = new Map();
+    let text: string | undefined;
     try {
-      const saved = JSON.parse(readFileSync(this.opts.file, 'utf8')) as { manifests?: [string, unknown][] };
-      this.manifests = new Map(saved.manifests ?? []);
-      chmodSync(this.opts.file, 0o600); // written 0644 by kubelet-ts before 2026-12-07
-    } catch {
-      this.manifests = new Map();
+      text = readFileSync(this.opts.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.logger?.error({ file: this.opts.file, err: (err as Error).message }, 'submitted static pods not loaded: cannot read their file');
+    }
+    if (text !== undefined) {
+      try {
+        const saved = JSON.parse(text) as { manifests?: unknown };
+        if (!Array.isArray(saved.manifests) || !saved.manifests.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string')) throw new Error('no list of [key, manifest] pairs');
+        this.manifests = new Map(saved.manifests as [string, unknown][]);
+        chmodSync(this.opts.file, 0o600); // written 0644 by kubelet-ts before 2026-12-07
+      } catch (err) {
+        const aside = `${this.opts.file}.unreadable-${Date.now()}`;
+        try {
+          renameSync(this.opts.file, aside);
+        } catch {
+          // Nothing more to do: the error below says what happened.
+        }
+        this.opts.logger?.error({ file: this.opts.file, movedTo: aside, err: (err as Error).message }, 'submitted static pods not loaded: their file does not parse; moved aside');
+      }
     }
     this.emit();
   }

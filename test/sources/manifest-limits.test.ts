@@ -8,7 +8,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { pino } from 'pino';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -237,6 +238,17 @@ describe('the URL and submit sources use the same limits', () => {
       chmodSync(file, 0o644);
       new SubmitSource({ file, nodeName: 'n1', onSnapshot: () => undefined }).start();
       assert.equal(statSync(file).mode & 0o777, 0o600);
+      // A file that does not parse is moved aside (never overwritten by the next submission) and logged.
+      writeFileSync(file, '{"manifests": [[1, 2]');
+      const lines: unknown[] = [];
+      const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+      const again = new SubmitSource({ file, nodeName: 'n1', onSnapshot: () => undefined, logger });
+      again.start();
+      assert.deepEqual(again.pods(), []);
+      const aside = readdirSync(dir).filter((f) => f.startsWith('submitted-pods.json.unreadable-'));
+      assert.equal(aside.length, 1);
+      assert.equal(readFileSync(join(dir, aside[0]!), 'utf8'), '{"manifests": [[1, 2]');
+      assert.ok(lines.some((l) => (l as { msg: string }).msg === 'submitted static pods not loaded: their file does not parse; moved aside'));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
