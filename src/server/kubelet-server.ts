@@ -9,20 +9,30 @@
 //    allowed by failure. The API server webhooks are webhook-auth.ts and webhook-authz.ts,
 //    chosen from the config by auth-config.ts.
 //  - plain HTTP on 127.0.0.1 (default :10248): /healthz only, as upstream.
+// Hostile input: every listener takes requests through one guard (`guarded`): the request
+// target is parsed before anything else (origin-form only; a target that does not parse, or a
+// path segment whose percent-encoding is broken, is a 400 with a log line), and whatever a
+// handler throws ends as a 4xx/5xx answer and a log line, never as an exception out of the
+// server. Client errors the HTTP parser finds (bad request lines, oversized headers, timeouts)
+// are answered and counted by 'clientError'. Each listener bounds its connections and the time
+// a client may take for the TLS handshake and the request head (SERVER_LIMITS), so a flood of
+// idle or slow connections costs bounded memory. x509 client authentication is on only with an
+// explicit client CA, as upstream: without one no client certificate is even asked for.
 // Routes: /pods, /runningpods/, /metrics, /metrics/probes, /configz, /healthz, /containerLogs/{ns}/{pod}/{container},
 // /static-pods (POST a manifest, DELETE /static-pods/{ns}/{name}, GET the submitted ones), and
 // the streaming ones, /exec, /attach, /portForward (streaming.ts): upgrade requests, taken from
 // the server's 'upgrade' event, authenticated and authorized exactly as the others (subresource
 // proxy), then proxied to the runtime's streaming server.
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { Pod } from '../api/core-v1.js';
 import { silentLogger } from '../log.js';
+import { MANIFEST_LIMITS } from '../sources/manifest-limits.js';
 import { streamContainerLog } from './container-logs.js';
 import { parseStreamPath, proxyUpgrade, statusForRuntimeError, streamKindOf, streamOptions, streamRequest, StreamProxyError, StreamRequestError, writeRawResponse, type StreamRequest } from './streaming.js';
 
@@ -46,10 +56,12 @@ export interface RequestAttributes {
 }
 
 export interface Authorizer {
+  /** For the start-up log line: AlwaysAllow, Webhook. */
+  readonly name?: string;
   authorize(attrs: RequestAttributes): Promise<{ allowed: boolean; reason?: string }>;
 }
 
-export const alwaysAllow: Authorizer = { authorize: () => Promise.resolve({ allowed: true }) };
+export const alwaysAllow: Authorizer = { name: 'AlwaysAllow', authorize: () => Promise.resolve({ allowed: true }) };
 
 export interface TokenAuthenticator {
   authenticate(token: string): Promise<UserInfo | undefined>;
@@ -93,6 +105,64 @@ export interface KubeletBackend {
   streamUrl?(request: StreamRequest): Promise<string>;
 }
 
+/** The listeners' bounds; see the header comment. Exported for the tests and the bench. */
+export const SERVER_LIMITS = {
+  /** Open connections per listener (streams included); more are closed at accept. */
+  maxConnections: 1024,
+  /** A TLS handshake not done by then is dropped (Node's default is 120 s). */
+  handshakeTimeoutMs: 10_000,
+  /** The request head (line and headers) must arrive within this (Node's default is 60 s). */
+  headersTimeoutMs: 15_000,
+  /** The whole request, body included (a POSTed manifest), must arrive within this. Answers may stream for longer. */
+  requestTimeoutMs: 60_000,
+  /** An idle kept-alive connection is closed after this. */
+  keepAliveTimeoutMs: 5_000,
+  /** Request head size (Node's 16 KiB default; bigger heads get 431). */
+  maxHeaderBytes: 16 * 1024,
+  /** How often Node checks the header and request timeouts (its default, 30 s, lets a slow client hold on 30 s longer). */
+  timeoutCheckMs: 2_000,
+} as const;
+
+/** A request the server cannot serve as written: answered with `status` (4xx), never a 500. */
+export class BadRequestError extends Error {
+  readonly code = 'KTS_BAD_REQUEST';
+
+  constructor(
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+    this.name = 'BadRequestError';
+  }
+}
+
+/**
+ * The request target as a URL, or a BadRequestError. Only origin-form targets ("/path?query")
+ * are served: absolute-form, authority-form (CONNECT) and asterisk-form are refused, and the
+ * base is prepended as text so that "//host/x" stays a path and cannot become an authority.
+ */
+export function parseTarget(target: string | undefined): URL {
+  const t = target ?? '';
+  if (!t.startsWith('/')) throw new BadRequestError(`request target must be a path starting with "/", got ${JSON.stringify(t.slice(0, 100))}`);
+  let url: URL;
+  try {
+    url = new URL(`http://kubelet${t}`);
+  } catch {
+    throw new BadRequestError(`malformed request target ${JSON.stringify(t.slice(0, 100))}`);
+  }
+  if (url.host !== 'kubelet') throw new BadRequestError(`malformed request target ${JSON.stringify(t.slice(0, 100))}`);
+  return url;
+}
+
+/** decodeURIComponent of one path segment; broken percent-encoding is a 400, not a URIError. */
+export function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new BadRequestError(`malformed percent-encoding in path segment ${JSON.stringify(segment.slice(0, 100))}`);
+  }
+}
+
 export interface KubeletServerOptions {
   backend: KubeletBackend;
   address: string;
@@ -103,6 +173,8 @@ export interface KubeletServerOptions {
   tokens?: TokenAuthenticator;
   healthz?: { address: string; port: number };
   logger?: Logger;
+  /** Overrides of SERVER_LIMITS (tests). */
+  limits?: Partial<Record<keyof typeof SERVER_LIMITS, number>>;
 }
 
 export interface KubeletServer {
@@ -132,7 +204,10 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
   send(res, status, `${JSON.stringify(value)}\n`, 'application/json');
 }
 
-function userFromCert(req: IncomingMessage): UserInfo | undefined {
+function userFromCert(req: IncomingMessage, clientCA: string | undefined): UserInfo | undefined {
+  // Upstream has no x509 authenticator without a client CA: a certificate that chains to Node's
+  // default trust store (or NODE_EXTRA_CA_CERTS) must not name a user.
+  if (!clientCA) return undefined;
   const socket = req.socket as TLSSocket;
   if (!socket.authorized) return undefined;
   const cert = socket.getPeerCertificate();
@@ -153,7 +228,7 @@ function intParam(q: URLSearchParams, name: string): number | undefined | Error 
 }
 
 async function containerLogs(backend: KubeletBackend, parts: string[], q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const [ns, pod, container] = parts.map((p) => decodeURIComponent(p));
+  const [ns, pod, container] = parts.map(decodeSegment);
   if (!ns || !pod || !container || parts.length !== 3) {
     send(res, 400, 'path must be /containerLogs/{namespace}/{pod}/{container}\n');
     return;
@@ -214,7 +289,8 @@ function healthz(backend: KubeletBackend, path: string, res: ServerResponse): vo
   return send(res, 500, `${lines.join('\n')}\n`);
 }
 
-const MAX_MANIFEST_BYTES = 1024 * 1024;
+// The same cap as the manifest folder and URL sources (manifest-limits.ts).
+const MAX_MANIFEST_BYTES = MANIFEST_LIMITS.maxBytes;
 
 async function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
   const chunks: Buffer[] = [];
@@ -239,7 +315,7 @@ async function staticPods(backend: KubeletBackend, req: IncomingMessage, res: Se
     return sendJson(res, 201, { accepted: r.accepted });
   }
   if (req.method === 'DELETE' && rest.length === 2) {
-    const [ns, name] = rest.map((x) => decodeURIComponent(x));
+    const [ns, name] = rest.map(decodeSegment);
     return submit.remove(ns ?? '', name ?? '') ? sendJson(res, 200, { kind: 'Status', status: 'Success' }) : send(res, 404, `no submitted static pod ${ns ?? ''}/${name ?? ''}\n`);
   }
   return send(res, 405, 'use GET or POST /static-pods, DELETE /static-pods/{namespace}/{name}\n');
@@ -278,7 +354,7 @@ type Access = { ok: true; attrs: RequestAttributes } | { ok: false; status: numb
 
 /** Authentication then authorization of one request, with upstream's answers when refused. */
 async function checkAccess(opts: KubeletServerOptions, log: Logger, req: IncomingMessage, url: URL): Promise<Access> {
-  let user = userFromCert(req);
+  let user = userFromCert(req, opts.tls.clientCA);
   const auth = req.headers.authorization;
   if (!user && auth?.startsWith('Bearer ') && opts.tokens) {
     try {
@@ -349,27 +425,78 @@ async function serveStream(opts: KubeletServerOptions, log: Logger, req: Incomin
   }
 }
 
+/** Counts refusals per listener and reason, and logs them without letting a flood flood the log. */
+function refusals(registry: Registry, log: Logger): (listener: string, reason: string, fields: Record<string, unknown>, msg: string) => void {
+  const name = 'kubelet_ts_http_requests_refused_total';
+  const counter = (registry.getSingleMetric(name) as Counter | undefined) ?? new Counter({ name, help: 'Requests and connections the kubelet listeners refused before any handler: malformed targets, client errors of the HTTP parser, TLS errors, timeouts.', labelNames: ['listener', 'reason'], registers: [registry] });
+  let windowStart = 0;
+  let inWindow = 0;
+  let suppressed = 0;
+  return (listener, reason, fields, msg) => {
+    counter.inc({ listener, reason });
+    const now = Date.now();
+    if (now - windowStart > 10_000) {
+      if (suppressed > 0) log.info({ suppressed }, 'more refused requests were not logged in the last 10 s (kubelet_ts_http_requests_refused_total counts them all)');
+      windowStart = now;
+      inWindow = 0;
+      suppressed = 0;
+    }
+    if (++inWindow <= 20) log.info({ listener, reason, ...fields }, msg);
+    else suppressed++;
+  };
+}
+
+/** The status a failure in a handler is answered with, and what the client is told. */
+function failureAnswer(err: unknown): { status: number; text: string } {
+  if (err instanceof BadRequestError || err instanceof StreamRequestError) return { status: err.status, text: err.message };
+  return { status: 500, text: 'internal error' };
+}
+
 export async function startKubeletServer(opts: KubeletServerOptions): Promise<KubeletServer> {
   const log = (opts.logger ?? silentLogger).child({ component: 'kubelet-server' });
-  const handler = (req: IncomingMessage, res: ServerResponse): void => {
-    void (async () => {
-      const url = new URL(req.url ?? '/', 'https://kubelet');
-      const access = await checkAccess(opts, log, req, url);
-      if (!access.ok) {
-        send(res, access.status, access.body);
-        return;
+  const limits = { ...SERVER_LIMITS, ...opts.limits };
+  const refuse = refusals(opts.backend.registry, log);
+  const remoteOf = (req: IncomingMessage): string | undefined => req.socket.remoteAddress;
+
+  /**
+   * The one guard every request handler runs behind: a synchronous throw, a rejection, or an
+   * error while answering the error all end as an answer (or a destroyed socket) and a log
+   * line, never as an exception out of the server.
+   */
+  const guarded = (listener: string, serve: (req: IncomingMessage, res: ServerResponse) => Promise<void>) => (req: IncomingMessage, res: ServerResponse): void => {
+    let running: Promise<void>;
+    try {
+      running = serve(req, res);
+    } catch (err) {
+      running = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    running.catch((err: unknown) => {
+      const { status, text } = failureAnswer(err);
+      const fields = { path: (req.url ?? '').slice(0, 200), method: req.method, remote: remoteOf(req), status, err: err instanceof Error ? err.message : String(err) };
+      if (status >= 500) log.error(fields, 'kubelet server request failed');
+      else refuse(listener, 'bad-request', fields, 'request refused: malformed');
+      try {
+        if (!res.headersSent) send(res, status, `${text}\n`);
+        else res.end();
+      } catch {
+        res.destroy();
       }
-      if (streamKindOf(url.pathname)) {
-        // Upstream's upgrade-aware proxy: a stream path only makes sense as an upgrade.
-        send(res, 400, `Upgrade request required: ${url.pathname.split('/')[1] ?? ''} streams over SPDY/3.1 or WebSocket (Connection: Upgrade)\n`);
-        return;
-      }
-      await route(opts.backend, req, res, url);
-    })().catch((err: unknown) => {
-      log.error({ err: err instanceof Error ? err.message : String(err), url: req.url }, 'kubelet server request failed');
-      if (!res.headersSent) send(res, 500, 'internal error\n');
-      else res.end();
     });
+  };
+
+  const serveMain = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = parseTarget(req.url);
+    const access = await checkAccess(opts, log, req, url);
+    if (!access.ok) {
+      send(res, access.status, access.body);
+      return;
+    }
+    if (streamKindOf(url.pathname)) {
+      // Upstream's upgrade-aware proxy: a stream path only makes sense as an upgrade.
+      send(res, 400, `Upgrade request required: ${url.pathname.split('/')[1] ?? ''} streams over SPDY/3.1 or WebSocket (Connection: Upgrade)\n`);
+      return;
+    }
+    await route(opts.backend, req, res, url);
   };
   const streams = new Set<Duplex>();
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -377,8 +504,8 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
     socket.on('error', (err) => log.debug({ err: err.message }, 'upgrade socket error'));
     // Hold what the client sends early until the proxy pipes it (pipe resumes the socket).
     socket.pause();
-    void (async () => {
-      const url = new URL(req.url ?? '/', 'https://kubelet');
+    const serve = async (): Promise<void> => {
+      const url = parseTarget(req.url);
       const access = await checkAccess(opts, log, req, url);
       if (!access.ok) {
         writeRawResponse(socket, access.status, access.body);
@@ -389,31 +516,91 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
         return;
       }
       await serveStream(opts, log, req, socket, head, url, streams);
-    })().catch((err: unknown) => {
-      if (err instanceof StreamRequestError) {
-        writeRawResponse(socket, err.status, err.message);
-        return;
+    };
+    let running: Promise<void>;
+    try {
+      running = serve();
+    } catch (err) {
+      running = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    running.catch((err: unknown) => {
+      const { status, text } = failureAnswer(err);
+      const fields = { path: (req.url ?? '').slice(0, 200), remote: remoteOf(req), status, err: err instanceof Error ? err.message : String(err) };
+      if (status >= 500) log.error(fields, 'kubelet server upgrade request failed');
+      else refuse('main', 'bad-request', fields, 'upgrade request refused');
+      try {
+        writeRawResponse(socket, status, text);
+      } catch {
+        socket.destroy();
       }
-      log.error({ err: err instanceof Error ? err.message : String(err), url: req.url }, 'kubelet server upgrade request failed');
-      writeRawResponse(socket, 500, 'internal error');
     });
   };
+
+  /** Errors the HTTP parser or the socket raise before a request exists: answered, counted, never thrown. */
+  const onClientError = (listener: string) => (err: NodeJS.ErrnoException, socket: Duplex): void => {
+    const code = err.code ?? 'unknown';
+    const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT' ? 408 : 400;
+    const reason = status === 431 ? 'headers-too-large' : status === 408 ? 'timeout' : code === 'ECONNRESET' ? 'reset' : 'malformed';
+    if (reason !== 'reset') refuse(listener, reason, { code, err: err.message }, 'request refused by the HTTP parser');
+    if (code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 0\r\n\r\n`);
+  };
+  /** CONNECT asks for a tunnel; a kubelet is no proxy. Without a listener Node would drop the socket silently. */
+  const onConnect = (listener: string) => (req: IncomingMessage, socket: Duplex): void => {
+    refuse(listener, 'connect', { target: (req.url ?? '').slice(0, 200), remote: req.socket.remoteAddress }, 'request refused: CONNECT is not served');
+    socket.on('error', () => undefined);
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  };
+  const bound = (server: HttpServer | HttpsServer, listener: string): void => {
+    server.on('connect', onConnect(listener));
+    server.maxConnections = limits.maxConnections;
+    server.headersTimeout = limits.headersTimeoutMs;
+    server.requestTimeout = limits.requestTimeoutMs;
+    server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  };
+
+  const clientCA = opts.tls.clientCA;
   const https: HttpsServer = createHttpsServer(
-    { cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: false, ...(opts.tls.clientCA ? { ca: opts.tls.clientCA } : {}) },
-    handler,
+    {
+      cert: opts.tls.cert,
+      key: opts.tls.key,
+      // No client CA, no x509 authentication: do not even ask for a certificate (upstream).
+      requestCert: clientCA !== undefined,
+      rejectUnauthorized: false,
+      ...(clientCA !== undefined ? { ca: clientCA } : {}),
+      handshakeTimeout: limits.handshakeTimeoutMs,
+      maxHeaderSize: limits.maxHeaderBytes,
+      connectionsCheckingInterval: limits.timeoutCheckMs,
+    },
+    guarded('main', serveMain),
   );
+  bound(https, 'main');
   https.on('upgrade', onUpgrade);
+  https.on('clientError', onClientError('main'));
+  https.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    refuse('main', err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'tls-handshake-timeout' : 'tls', { code: err.code, err: err.message, remote: socket.remoteAddress }, 'TLS handshake refused');
+    socket.destroy();
+  });
   await new Promise<void>((resolve, reject) => {
     https.once('error', reject);
     https.listen(opts.port, opts.address, () => resolve());
   });
   let health: HttpServer | undefined;
   if (opts.healthz && opts.healthz.port >= 0) {
-    health = createHttpServer((req, res) => {
-      const url = new URL(req.url ?? '/', 'http://kubelet');
-      if (url.pathname === '/healthz' || url.pathname.startsWith('/healthz/')) healthz(opts.backend, url.pathname, res);
-      else send(res, 404, `404 page not found: ${url.pathname}\n`);
-    });
+    health = createHttpServer(
+      { maxHeaderSize: limits.maxHeaderBytes, connectionsCheckingInterval: limits.timeoutCheckMs },
+      guarded('healthz', (req, res) => {
+        const url = parseTarget(req.url);
+        if (url.pathname === '/healthz' || url.pathname.startsWith('/healthz/')) healthz(opts.backend, url.pathname, res);
+        else send(res, 404, `404 page not found: ${url.pathname}\n`);
+        return Promise.resolve();
+      }),
+    );
+    bound(health, 'healthz');
+    health.on('clientError', onClientError('healthz'));
     const h = health;
     const where = opts.healthz;
     await new Promise<void>((resolve, reject) => {
@@ -421,6 +608,8 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
       h.listen(where.port, where.address, () => resolve());
     });
   }
+  const authenticators = [...(clientCA !== undefined ? ['x509 (client certificates chained to the client CA)'] : []), ...(opts.tokens ? ['token (TokenReview webhook)'] : []), ...(opts.anonymous ? ['anonymous'] : [])];
+  log.info({ authenticators, authorizer: opts.authorizer.name ?? 'custom', anonymous: opts.anonymous, x509: clientCA !== undefined }, authenticators.length === 0 ? 'kubelet API: no authenticator is on, every request will be refused with 401' : 'kubelet API authentication and authorization');
   return {
     port: (https.address() as AddressInfo).port,
     healthzPort: health ? (health.address() as AddressInfo).port : undefined,

@@ -65,6 +65,7 @@ export function subjectAccessReviewSpec(attrs: RequestAttributes): SubjectAccess
 }
 
 export class WebhookAuthorizer implements Authorizer {
+  readonly name = 'Webhook';
   private readonly cache: ReviewCache<Decision>;
   private readonly client: ReviewClient;
   private readonly log: Logger;
