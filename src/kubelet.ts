@@ -12,7 +12,7 @@
 // any CRI endpoint. Shutdown (SIGTERM) leaves containers running: a restarted kubelet adopts them
 // (pods keep their UIDs; containers carry the upstream labels) and kills only orphans, once
 // every source has delivered its first set.
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { Logger } from 'pino';
@@ -25,7 +25,7 @@ import { collectThreadStats, reportThreadStats, type ThreadSnapshot } from './na
 import type { CriHandlers } from './native/cri/api.js';
 import { ensureServingCert } from './native/certs.js';
 import { PodConfig } from './pods/pod-config.js';
-import { podLogDirectory } from './pods/cri-config.js';
+import { containerLogPath, podLogDirectory } from './pods/cri-config.js';
 import { containersNamed } from './pods/runtime-state.js';
 import { planGarbageCollection } from './pods/gc.js';
 import { FileSource, type SourceSnapshot } from './sources/file-source.js';
@@ -55,6 +55,8 @@ import { VolumeManager } from './volumes/volume-manager.js';
 import { ApiVolumeObjectSource } from './volumes/objects.js';
 import { podPrepare, type PrepareResult } from './volumes/prepare.js';
 import { ServicesNotSyncedError } from './volumes/errors.js';
+import { podsDir } from './volumes/paths.js';
+import { joinUnder, removeInside } from './util/safe-path.js';
 import type { SimRuntime } from './sim/runtime.js';
 
 export class KubeletStartError extends Error {
@@ -241,7 +243,10 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       probes.forget(uid);
       cluster?.podGone(uid);
       removePodCgroup(uid, 10);
-      rmSync(etcHostsPath(cfg.rootDir, uid), { force: true });
+      // etcHostsPath throws for a UID that is no plain component: nothing outside the pods folder is touched.
+      void Promise.resolve()
+        .then(() => removeInside(podsDir(cfg.rootDir), etcHostsPath(cfg.rootDir, uid), 'pod etc-hosts'))
+        .catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'pod etc-hosts not removed'));
       void volumes.tearDown(uid).catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'pod volumes not torn down'));
     },
     // The pod cgroup (QoS tier, limits) exists before the sandbox names it as its parent.
@@ -308,7 +313,11 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   }, { name: 'pod-workers:pod.update', capacity: 10_000, coalesce: (m) => m.pod.metadata.uid ?? '' });
 
   const applyChanges = ({ changes, refused }: ReturnType<PodConfig['set']>): void => {
-    for (const r of refused) log.error({ source: r.source, pod: r.fullName, uid: r.uid }, `pod refused: ${r.reason}`);
+    for (const r of refused) {
+      log.error({ source: r.source, pod: r.fullName, uid: r.uid }, `pod refused: ${r.reason}`);
+      // An API pod the node will not run (its fields cannot name host folders): say so on the pod, as upstream's FailedValidation.
+      if (r.pod && r.source === API_SOURCE) cluster?.podEvent(r.pod, { type: 'Warning', reason: 'FailedValidation', message: `Error validating pod ${r.fullName} from ${r.source}, ignoring: ${r.reason}` });
+    }
     for (const c of changes) bus.publish('pod.update', { type: c.op, pod: c.pod, source: c.source });
     const apiPods = podConfig.sizeOf(API_SOURCE);
     metrics.desiredPods.set({ static: 'true' }, podConfig.size - apiPods);
@@ -475,8 +484,14 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
           if (!run) {
             return Promise.resolve({ error: previous ? `previous terminated container "${container}" in pod "${name}" not found` : `container "${container}" in pod "${name}" is waiting to start`, status: previous ? 404 : 400 });
           }
+          let path: string;
+          try {
+            path = joinUnder(podLogDirectory(entry.pod), containerLogPath(container, run.restartCount).split('/'));
+          } catch (err) {
+            return Promise.resolve({ error: (err as Error).message, status: 400 });
+          }
           return Promise.resolve({
-            path: join(podLogDirectory(entry.pod), container, `${run.restartCount}.log`),
+            path,
             running: () => Promise.resolve(containersNamed(workers.cache.get(uid) ?? { uid, name, namespace: ns, sandboxes: [], containers: [] }, container)[0]?.state === 'running'),
           });
         },

@@ -54,6 +54,7 @@ export interface VolumeMount {
   mountPath: string;
   readOnly?: boolean;
   subPath?: string;
+  subPathExpr?: string;
   mountPropagation?: string;
 }
 

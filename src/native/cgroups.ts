@@ -61,6 +61,8 @@ export interface QosCgroupManagerOptions {
 
 /** Where a hierarchy path lives on disk in one mount, or undefined when the mount cannot see it. */
 function dirIn(m: CgroupMount, path: string): string | undefined {
+  // Pod cgroup paths carry the pod UID: one with '..' would reach folders outside the hierarchy.
+  if (path.split('/').includes('..') || path.includes('\0')) return undefined;
   const root = m.root === '/' ? '' : m.root.replace(/\/+$/, '');
   if (root && path !== root && !path.startsWith(`${root}/`)) return undefined;
   return join(m.mountPoint, path.slice(root.length));

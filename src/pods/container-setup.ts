@@ -29,8 +29,8 @@ export function containerNodeOptions(opts: SandboxOptions, etcHosts?: string): C
  */
 export async function ensureEtcHosts(pod: Pod, sandboxId: string, ips: readonly string[], opts: SandboxOptions): Promise<string | undefined> {
   if (!opts.rootDir || !sandboxId) return undefined;
-  const path = etcHostsPath(opts.rootDir, pod.metadata.uid ?? '');
   try {
+    const path = etcHostsPath(opts.rootDir, pod.metadata.uid ?? '');
     // Host network: upstream's syncPod gives the runtime the pod's API IPs (the node's), so it
     // mounts the node's hosts file under its own header, plus the hostAliases.
     if (pod.spec.hostNetwork) return await writeEtcHosts(path, nodeHostsContent(readNodeHosts(), hostAliasesOf(pod)));

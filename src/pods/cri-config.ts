@@ -13,6 +13,7 @@ import type { RequestOf } from '../native/cri/api.js';
 import { containerHash } from './hash.js';
 import { containerResources, podCgroupParent } from './resources.js';
 import { containerSecurity, podSysctls, sandboxSecurity } from './security-context.js';
+import { component, joinUnder } from '../util/safe-path.js';
 import {
   ANNOTATION_CONTAINER_HASH,
   ANNOTATION_RESTART_COUNT,
@@ -72,8 +73,17 @@ export function podKernelHostname(pod: Pod, clusterDomain?: string): string {
   return pod.spec['setHostnameAsFQDN'] === true && domain ? `${host}.${domain}` : host;
 }
 
+/** `<podLogsDir>/<ns>_<name>_<uid>`; throws UnsafePathError unless each of the three is one plain component. */
 export function podLogDirectory(pod: Pod, podLogsDir = DEFAULT_POD_LOGS_DIR): string {
-  return `${podLogsDir}/${pod.metadata.namespace ?? 'default'}_${pod.metadata.name ?? ''}_${pod.metadata.uid ?? ''}`;
+  const ns = component(pod.metadata.namespace ?? 'default', 'pod namespace');
+  const name = component(pod.metadata.name ?? '', 'pod name');
+  const uid = component(pod.metadata.uid ?? '', 'pod uid');
+  return joinUnder(podLogsDir, [`${ns}_${name}_${uid}`], 'pod log folder');
+}
+
+/** A container's log, relative to its pod's log folder (the runtime joins the two). */
+export function containerLogPath(containerName: string, restartCount: number): string {
+  return `${component(containerName, 'container name')}/${restartCount}.log`;
 }
 
 /** Upstream: the sandbox hostname is spec.hostname or the pod name, cut to 63 and trimmed of '-' and '.'. */
@@ -191,7 +201,7 @@ export function containerConfigFor(pod: Pod, c: Container, opts: ContainerOption
       [LABEL_CONTAINER_NAME]: c.name,
     },
     annotations,
-    logPath: `${c.name}/${opts.restartCount}.log`,
+    logPath: containerLogPath(c.name, opts.restartCount),
     stdin: c.stdin ?? false,
     stdinOnce: c.stdinOnce ?? false,
     tty: c.tty ?? false,

@@ -8,8 +8,10 @@
 // are known only then), as upstream makes it when it creates each container.
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname } from 'node:path';
 import type { Pod } from '../api/core-v1.js';
+import { podDir } from '../volumes/paths.js';
+import { joinUnder } from '../util/safe-path.js';
 
 export interface HostAlias {
   ip: string;
@@ -46,13 +48,14 @@ export function nodeHostsContent(nodeHosts: string, aliases: readonly HostAlias[
   return MANAGED_HOSTS_HEADER_HOST_NETWORK + nodeHosts + aliasEntries(aliases);
 }
 
+/** Throws UnsafePathError for a UID that is no plain path component (it would leave <root-dir>/pods). */
 export function etcHostsPath(rootDir: string, uid: string): string {
-  return join(rootDir, 'pods', uid, 'etc-hosts');
+  return joinUnder(podDir(rootDir, uid), ['etc-hosts']);
 }
 
 /** Writes the pod's hosts file (mode 0644, as upstream) and returns its path. */
 export async function writeEtcHosts(path: string, content: string): Promise<string> {
-  await mkdir(join(path, '..'), { recursive: true });
+  await mkdir(dirname(path), { recursive: true });
   await writeFile(path, content, { mode: 0o644 });
   return path;
 }

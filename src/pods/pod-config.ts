@@ -4,11 +4,15 @@
 //   new UID -> add;  same UID, other content -> update;  UID gone -> remove.
 // A pod whose namespace/name is already held by another pod (from any source) is refused with a
 // clear error and never reaches a pod worker; the first holder keeps the name.
+// A pod whose UID, name, namespace, container or volume names could not each be one plain path
+// component is refused here too, whatever its source: they name its folders on the node, and an
+// API server's pod is checked as a static one is (validation.ts validatePodPathFields).
 // Removals of pods that no source has ever sent (leftovers found in the runtime after a restart)
 // wait until every source has delivered its first snapshot: `allSourcesReady`.
 import type { Pod } from '../api/core-v1.js';
 import { canonicalJson } from './hash.js';
 import { ANNOTATION_CONFIG_SEEN, ANNOTATION_CONFIG_SOURCE } from './static-pod.js';
+import { validatePodPathFields } from './validation.js';
 
 export type PodChange =
   | { op: 'add'; pod: Pod; source: string }
@@ -20,6 +24,8 @@ export interface RefusedPod {
   fullName: string;
   uid: string;
   reason: string;
+  /** The pod as the source sent it (for an event on it). */
+  pod?: Pod;
 }
 
 interface Held {
@@ -108,6 +114,11 @@ export class PodConfig {
       const name = fullName(incoming);
       if (!uid) {
         refused.push({ source, fullName: name, uid, reason: 'metadata.uid is empty' });
+        continue;
+      }
+      const unsafe = validatePodPathFields(incoming);
+      if (unsafe.length > 0) {
+        refused.push({ source, fullName: name, uid, reason: `invalid pod: ${unsafe.join('; ')}`, pod: incoming });
         continue;
       }
       if (current.has(uid)) {

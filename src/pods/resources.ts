@@ -9,6 +9,7 @@
 // effectiveRequests applies it here so both kinds of pod compute the same.
 import type { Container, Pod } from '../api/core-v1.js';
 import { parseQuantity } from '../api/quantity.js';
+import { component } from '../util/safe-path.js';
 
 /** Where a pod came from (static-pod.ts sets it; kept literal here so pool threads load no YAML parser). */
 const ANNOTATION_CONFIG_SOURCE = 'kubernetes.io/config.source';
@@ -238,6 +239,7 @@ export function podCgroupParent(pod: Pod, cgroupRoot: string, cgroupsPerQOS: boo
   const root = cgroupRoot === '' ? '/' : cgroupRoot;
   const base = `${root.replace(/\/+$/, '')}/kubepods`;
   const qos = podQosClass(pod);
-  const uid = pod.metadata.uid ?? '';
+  // The UID becomes a folder in every cgroup hierarchy: one plain component or nothing.
+  const uid = component(pod.metadata.uid ?? '', 'pod uid');
   return qos === 'Guaranteed' ? `${base}/pod${uid}` : `${base}/${qos.toLowerCase()}/pod${uid}`;
 }

@@ -8,6 +8,7 @@
 // folder come in.
 import type { Container, Pod } from '../api/core-v1.js';
 import type { ContainerConfig, SandboxConfig } from './cri-config.js';
+import { joinRelative } from '../util/safe-path.js';
 
 export interface SeccompProfile {
   type?: 'RuntimeDefault' | 'Unconfined' | 'Localhost';
@@ -64,10 +65,13 @@ export function effectiveSecurityContext(pod: Pod, c: Container): SecurityContex
   return eff;
 }
 
-/** Upstream fieldSeccompProfile; profiles for Localhost live under `<root-dir>/seccomp`. */
+/**
+ * Upstream fieldSeccompProfile; profiles for Localhost live under `<root-dir>/seccomp`, and the
+ * pod's localhostProfile must stay there (UnsafePathError otherwise: the runtime would read any file).
+ */
 function criSeccomp(p: SeccompProfile | undefined, profileRoot: string): CriProfile {
   if (p?.type === 'RuntimeDefault') return { profileType: 'RuntimeDefault', localhostRef: '' };
-  if (p?.type === 'Localhost' && p.localhostProfile) return { profileType: 'Localhost', localhostRef: `${profileRoot.replace(/\/+$/, '')}/${p.localhostProfile}` };
+  if (p?.type === 'Localhost' && p.localhostProfile) return { profileType: 'Localhost', localhostRef: joinRelative(profileRoot, p.localhostProfile, 'seccomp localhostProfile') };
   return { profileType: 'Unconfined', localhostRef: '' };
 }
 

@@ -23,6 +23,7 @@ import { containerFromStatus, podIdentity, sandboxFromStatus } from '../actors/p
 import { emptyRuntimeState, latestContainer, LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID, newestFirst, type PodRuntimeState } from './runtime-state.js';
 import type { SyncError } from './status.js';
 import { containerInputs, type PreparedPod } from '../volumes/prepared.js';
+import { resolveSubPathMounts } from '../volumes/mounts.js';
 import { checkRunAsNonRoot, containerNodeOptions, ensureEtcHosts } from './container-setup.js';
 
 export interface StartStep {
@@ -312,7 +313,15 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
   }
   if (!plan.createSandbox && plan.start.length === 0) return result;
 
-  const sandboxConfig = sandboxConfigFor(pod, { ...opts, attempt: plan.attempt });
+  let sandboxConfig: ReturnType<typeof sandboxConfigFor>;
+  try {
+    // Throws UnsafePathError for a pod whose UID, name or namespace cannot name its log folder
+    // or cgroup; validation refuses such pods first, this holds when it was bypassed.
+    sandboxConfig = sandboxConfigFor(pod, { ...opts, attempt: plan.attempt });
+  } catch (err) {
+    result.sandboxError = `Failed to create pod sandbox config: ${message(err)}`;
+    return result;
+  }
   let podIPs = plan.sandboxIPs ?? [];
   if (plan.createSandbox) {
     try {
@@ -350,6 +359,8 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
     try {
       // Mounts and env from the prepared volumes; a bad subPath or env ref fails this container only.
       config = containerConfigFor(pod, spec, { restartCount: step.restartCount, ...containerInputs(spec, opts.prepared, podIPs), ...containerNodeOptions(opts, etcHosts) });
+      // subPaths once more, at time of use: the container may have changed its volume since.
+      if (opts.prepared && config.mounts) await resolveSubPathMounts(spec, opts.prepared.volumes, config.mounts);
     } catch (err) {
       result.started.push({ name: step.name, error: { reason: 'CreateContainerConfigError', message: message(err) } });
       continue;

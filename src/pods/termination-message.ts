@@ -13,6 +13,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { joinUnder } from '../util/safe-path.js';
 import type { ContainerStatus__Output } from '../gen/cri/runtime/v1/ContainerStatus.js';
 import { CriLogParser } from '../server/container-logs.js';
 import { ANNOTATION_TERMINATION_MESSAGE_PATH, ANNOTATION_TERMINATION_MESSAGE_POLICY } from './runtime-state.js';
@@ -35,7 +36,8 @@ const cache = new Map<string, string>();
 export async function terminationMessageMount(podsDir: string, uid: string, container: { name: string; terminationMessagePath?: string }): Promise<{ containerPath: string; hostPath: string } | undefined> {
   const containerPath = container.terminationMessagePath ?? '/dev/termination-log';
   if (containerPath === '') return undefined;
-  const dir = join(podsDir, uid, 'containers', container.name);
+  // UID and name come from the pod: refused (UnsafePathError) unless each is one plain component.
+  const dir = joinUnder(podsDir, [uid, 'containers', container.name], ['pod uid', 'folder', 'container name']);
   // Asynchronous: a sync thread runs several pods' syncs, and a blocking write stalls them all
   // (the profile of a 1000-pod burst had 1.4 s per pool thread in synchronous mkdir and open).
   await mkdir(dir, { recursive: true });

@@ -2,8 +2,9 @@
 // ports, probes, volumes and mounts, restart policy. Each problem is reported as
 // `field.path: message`, like upstream's field errors, so a user sees exactly what to fix.
 // Static pods never pass through an API server, so this is their only gate.
-import type { Container, Pod, Probe } from '../api/core-v1.js';
+import type { Container, Pod, Probe, Volume, VolumeMount } from '../api/core-v1.js';
 import { parseQuantity } from '../api/quantity.js';
+import { componentProblem } from '../util/safe-path.js';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -92,6 +93,7 @@ function validateContainer(c: Container, path: string, volumes: Set<string>, err
     if (typeof m?.mountPath !== 'string' || m.mountPath === '') errs.push(`${path}.volumeMounts[${i}].mountPath: required`);
     else if (mountPaths.has(m.mountPath)) errs.push(`${path}.volumeMounts[${i}].mountPath: "${m.mountPath}" is mounted twice`);
     else mountPaths.add(m.mountPath);
+    if (m) validateMountSubPath(m, `${path}.volumeMounts[${i}]`, errs);
   });
   if (c.imagePullPolicy !== undefined && !['Always', 'IfNotPresent', 'Never'].includes(c.imagePullPolicy)) {
     errs.push(`${path}.imagePullPolicy: must be Always, IfNotPresent or Never`);
@@ -160,6 +162,132 @@ export function validatePod(pod: Pod): string[] {
   const deadline = spec.activeDeadlineSeconds;
   if (deadline !== undefined && (!Number.isInteger(deadline) || deadline < 1)) errs.push('spec.activeDeadlineSeconds: must be an integer >= 1');
   if (spec.hostname !== undefined && !isDns1123Label(spec.hostname)) errs.push('spec.hostname: must be a DNS-1123 label');
+  validatePodUid(meta?.uid, errs);
+  validateVolumeItemPaths(spec.volumes, errs);
+  validateSeccompProfilePaths(spec, errs);
+  return errs;
+}
+
+// ---- Fields that become host paths (issue 16): the UID names the pod's folders, subPaths and
+// items[].path name places inside volumes. Messages in upstream's field-error form.
+
+const POD_UID = /^[A-Za-z0-9_.-]{1,128}$/;
+
+function invalid(path: string, value: unknown, why: string): string {
+  return `${path}: Invalid value: ${JSON.stringify(value)}: ${why}`;
+}
+
+/**
+ * A UID written in a static pod's manifest names `<root-dir>/pods/<uid>`, its log folder and its
+ * cgroup: it must be one plain path component. Upstream UIDs (UUIDs, md5 hex) all are.
+ */
+function validatePodUid(uid: unknown, errs: string[]): void {
+  if (uid === undefined || uid === '') return;
+  if (typeof uid !== 'string' || !POD_UID.test(uid) || uid === '.' || uid === '..') {
+    errs.push(invalid('metadata.uid', uid, "must consist of alphanumeric characters, '-', '_' or '.' (at most 128), and must not be '.' or '..'"));
+  }
+}
+
+/** Upstream validateLocalDescendingPath, plus NUL (which no path may hold). */
+function localDescendingPathProblems(p: string): string[] {
+  const out: string[] = [];
+  if (p.startsWith('/')) out.push('must be a relative path');
+  if (p.split('/').includes('..')) out.push("must not contain '..'");
+  if (p.includes('\0')) out.push('must not contain NUL');
+  return out;
+}
+
+function validateMountSubPath(m: VolumeMount, path: string, errs: string[]): void {
+  for (const k of ['subPath', 'subPathExpr'] as const) {
+    const v: unknown = m[k];
+    if (v === undefined || v === '') continue;
+    if (typeof v !== 'string') {
+      errs.push(invalid(`${path}.${k}`, v, 'must be a string'));
+      continue;
+    }
+    for (const why of localDescendingPathProblems(v)) errs.push(invalid(`${path}.${k}`, v, why));
+  }
+  if (m.subPath && m.subPathExpr) errs.push(invalid(`${path}.subPathExpr`, m.subPathExpr, 'subPathExpr and subPath are mutually exclusive'));
+}
+
+/** Upstream validateLocalNonReservedPath: a file path inside an atomic-writer volume. */
+function validateItemPath(p: unknown, path: string, errs: string[]): void {
+  if (p === undefined || p === '') {
+    errs.push(`${path}: Required value`);
+    return;
+  }
+  if (typeof p !== 'string') {
+    errs.push(invalid(path, p, 'must be a string'));
+    return;
+  }
+  for (const why of localDescendingPathProblems(p)) errs.push(invalid(path, p, why));
+  if (p.startsWith('..')) errs.push(invalid(path, p, "must not start with '..'"));
+}
+
+function validateItems(items: unknown, path: string, errs: string[]): void {
+  if (items === undefined) return;
+  if (!Array.isArray(items)) {
+    errs.push(`${path}: must be a list`);
+    return;
+  }
+  items.forEach((item: unknown, i) => validateItemPath((item as { path?: unknown } | null)?.path, `${path}[${i}].path`, errs));
+}
+
+/** items[].path of configMap, secret, downwardAPI and projected volumes (and a projected token's path). */
+function validateVolumeItemPaths(volumes: Volume[] | undefined, errs: string[]): void {
+  (Array.isArray(volumes) ? volumes : []).forEach((v, i) => {
+    const at = `spec.volumes[${i}]`;
+    for (const kind of ['configMap', 'secret', 'downwardAPI'] as const) {
+      const src = v?.[kind] as { items?: unknown } | undefined;
+      if (src && typeof src === 'object') validateItems(src.items, `${at}.${kind}.items`, errs);
+    }
+    const sources = (v?.['projected'] as { sources?: unknown } | undefined)?.sources;
+    if (!Array.isArray(sources)) return;
+    sources.forEach((s: unknown, j) => {
+      const src = (s ?? {}) as Record<string, { items?: unknown; path?: unknown } | undefined>;
+      for (const kind of ['configMap', 'secret', 'downwardAPI'] as const) {
+        const one = src[kind];
+        if (one && typeof one === 'object') validateItems(one.items, `${at}.projected.sources[${j}].${kind}.items`, errs);
+      }
+      const token = src['serviceAccountToken'];
+      if (token && typeof token === 'object') validateItemPath(token.path, `${at}.projected.sources[${j}].serviceAccountToken.path`, errs);
+    });
+  });
+}
+
+/** seccompProfile.localhostProfile (pod and containers): a file below the node's seccomp folder. */
+function validateSeccompProfilePaths(spec: Pod['spec'], errs: string[]): void {
+  const check = (sc: unknown, path: string): void => {
+    const p = (sc as { seccompProfile?: { localhostProfile?: unknown } } | undefined)?.seccompProfile?.localhostProfile;
+    if (typeof p === 'string' && p !== '') for (const why of localDescendingPathProblems(p)) errs.push(invalid(`${path}.seccompProfile.localhostProfile`, p, why));
+  };
+  check(spec.securityContext, 'spec.securityContext');
+  for (const field of ['initContainers', 'containers'] as const) {
+    const list = spec[field];
+    (Array.isArray(list) ? list : []).forEach((c: Container, i) => check(c?.securityContext, `spec.${field}[${i}].securityContext`));
+  }
+}
+
+/**
+ * The node's own gate for a pod from any source, the API server's included (whose word the node
+ * does not take for what is safe on its disk): every field that becomes one component of a host
+ * path must be one. Empty when the pod is safe to give folders to.
+ */
+export function validatePodPathFields(pod: Pod): string[] {
+  const errs: string[] = [];
+  const check = (path: string, value: unknown): void => {
+    const why = componentProblem(value);
+    if (why !== undefined) errs.push(invalid(path, value, `must be usable as a single path component: ${why}`));
+  };
+  check('metadata.uid', pod.metadata?.uid);
+  check('metadata.name', pod.metadata?.name);
+  check('metadata.namespace', pod.metadata?.namespace ?? 'default');
+  const spec = pod.spec as Partial<Pod['spec']> | undefined;
+  for (const field of ['initContainers', 'containers'] as const) {
+    const list = spec?.[field];
+    (Array.isArray(list) ? list : []).forEach((c: Container, i) => check(`spec.${field}[${i}].name`, c?.name));
+  }
+  (Array.isArray(spec?.volumes) ? spec.volumes : []).forEach((v, i) => check(`spec.volumes[${i}].name`, v?.name));
   return errs;
 }
 

@@ -22,7 +22,7 @@
 // Changes are collected during the synchronous part of an RPC or a timer and sent on a microtask,
 // so a status never shows a half-made change (an exit before its code is set). No subscriber, no cost.
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { posix } from 'node:path';
 import type { Logger } from 'pino';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { ContainerEventReply, CriEventSource, CriHandlers, DecodedRequestOf, ReplyOf, RpcName } from '../native/cri/api.js';
@@ -38,6 +38,7 @@ import { hash32, hex64, type Container, type ContainerState, type Sandbox } from
 import { realClock, Scheduler, type SimClock } from './clock.js';
 import { parseBehaviour, parseExecAnswer, type ExecAnswer } from './annotations.js';
 import { ContainerLog } from './logs.js';
+import { isUnsafePathError, joinRelative } from '../util/safe-path.js';
 import { IpPool } from './ipam.js';
 import { DEFAULT_IMAGES, ImageStore, normalizeImageRef, type ImageSpecOption, type PullFailureRule, type SimImage } from './images.js';
 import { RuleTable, seededRandom, validateFault, validateLatency, type FaultSpec, type GrpcCodeName, type LatencySpec } from './faults.js';
@@ -97,6 +98,21 @@ function unknown(message: string): Error {
 
 function invalid(message: string): Error {
   return criError('KTS_CRI_INVALID_ARGUMENT', message);
+}
+
+/** The log file of a container: inside its sandbox's log directory, or refused. */
+function containerLogFile(logDirectory: string, logPath: string): string {
+  try {
+    return joinRelative(logDirectory, logPath, 'log path');
+  } catch (err) {
+    if (isUnsafePathError(err)) throw invalid(`container log path refused: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Absolute, no '..' segment, no NUL: a folder that is exactly what it says. */
+function isCleanAbsolute(p: string): boolean {
+  return posix.isAbsolute(p) && !p.split('/').includes('..') && !p.includes('\0');
 }
 
 const GRPC_NUM = GrpcStatus as unknown as Record<GrpcCodeName, number>;
@@ -336,6 +352,9 @@ export class SimRuntime implements CriHandlers, CriEventSource {
     const md = config?.metadata;
     // containerd answers gRPC Unknown with these words (the behaviour suite checks both).
     if (!config || !md) throw unknown('sandbox config must include metadata');
+    // The runtime is a trust boundary of its own: where it writes logs is checked here, not
+    // taken on the kubelet's word (containerd would write wherever it is told).
+    if (config.logDirectory !== '' && !isCleanAbsolute(config.logDirectory)) throw invalid(`log directory ${JSON.stringify(config.logDirectory)} must be an absolute path without '..'`);
     const name = `${md.name}_${md.namespace}_${md.uid}_${md.attempt}`;
     const holder = this.sandboxNames.get(name);
     if (holder !== undefined) throw unknown(`failed to reserve sandbox name "${name}": name "${name}" is reserved for "${holder}"`);
@@ -464,7 +483,8 @@ export class SimRuntime implements CriHandlers, CriEventSource {
     if (!image) throw notFound(`failed to resolve image "${imageSpec}": not found`);
     const behaviour = parseBehaviour(config.annotations);
     const logDirectory = req.sandboxConfig?.logDirectory ?? '';
-    const logPath = config.logPath !== '' && logDirectory !== '' ? join(logDirectory, config.logPath) : '';
+    if (logDirectory !== '' && !isCleanAbsolute(logDirectory)) throw invalid(`log directory ${JSON.stringify(logDirectory)} must be an absolute path without '..'`);
+    const logPath = config.logPath !== '' && logDirectory !== '' ? containerLogFile(logDirectory, config.logPath) : '';
     const id = hex64();
     const c: Container = {
       id,

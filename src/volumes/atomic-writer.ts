@@ -13,9 +13,12 @@
 // what `..data` holds (same paths, bytes and modes) writes nothing.
 //
 // Assumes one writer per volume dir at a time (the volume manager serializes per pod).
+// Payload paths come from the pod (items[].path) and from API objects (keys): besides upstream's
+// validatePath they are joined through safe-path, and nothing is deleted outside the volume dir.
 import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, stat, symlink, unlink, writeFile, chmod } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { InvalidPathError } from './errors.js';
+import { joinRelative, joinUnder, removeInside } from '../util/safe-path.js';
 
 export interface FileProjection {
   data: Buffer;
@@ -34,6 +37,7 @@ const VERSION_DIR = /^\.\.\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}\./;
 /** Upstream's validatePath: relative, no '..' element, not starting with '..', at most 4096 characters. */
 export function validatePayloadPath(p: string): void {
   if (p.length === 0) throw new InvalidPathError(`invalid path: must not be empty: "${p}"`);
+  if (p.includes('\0')) throw new InvalidPathError(`invalid path: must not contain NUL: ${JSON.stringify(p)}`);
   if (p.length > MAX_PATH_LENGTH) throw new InvalidPathError('invalid path: must be less than or equal to 4096 characters');
   if (posix.isAbsolute(p)) throw new InvalidPathError(`invalid path: must be relative path: ${p}`);
   const items = p.split('/');
@@ -130,7 +134,8 @@ export class AtomicWriter {
     const payload = cleanPayload(input);
     const dir = this.targetDir;
     const oldVersion = await this.currentVersion();
-    const oldDir = oldVersion ? posix.join(dir, oldVersion) : undefined;
+    // `..data` is ours, but it is read back from disk: a link that is no plain name is ignored.
+    const oldDir = oldVersion && !oldVersion.includes('/') && VERSION_DIR.test(oldVersion) ? posix.join(dir, oldVersion) : undefined;
     const oldFiles = oldDir ? await listFiles(oldDir).catch(() => [] as string[]) : [];
     const newTops = new Set([...payload.keys()].map(topLevel));
     const removedTops = [...new Set(oldFiles.map(topLevel))].filter((t) => !newTops.has(t));
@@ -145,7 +150,7 @@ export class AtomicWriter {
     try {
       await chmod(versionDir, 0o755);
       for (const [p, f] of payload) {
-        const full = posix.join(versionDir, p);
+        const full = joinRelative(versionDir, p, 'file path');
         await mkdir(posix.dirname(full), { recursive: true, mode: 0o755 });
         await writeFile(full, f.data, { mode: f.mode });
         await chmod(full, f.mode); // the umask may have cut the mode
@@ -155,24 +160,24 @@ export class AtomicWriter {
       await symlink(posix.basename(versionDir), tmpLink);
       await rename(tmpLink, posix.join(dir, DATA_DIR_NAME));
     } catch (err) {
-      await rm(versionDir, { recursive: true, force: true });
+      await removeInside(dir, versionDir, 'version folder');
       throw err;
     }
 
     await this.linkVisible(newTops);
-    for (const t of removedTops) await unlink(posix.join(dir, t)).catch(() => undefined);
-    if (oldDir) await rm(oldDir, { recursive: true, force: true });
+    for (const t of removedTops) await unlink(joinUnder(dir, [t], 'file name')).catch(() => undefined);
+    if (oldDir) await removeInside(dir, oldDir, 'version folder');
     // Version folders a crashed write left behind.
     const current = posix.basename(versionDir);
     for (const name of await readdir(dir)) {
-      if (VERSION_DIR.test(name) && name !== current) await rm(posix.join(dir, name), { recursive: true, force: true });
+      if (VERSION_DIR.test(name) && name !== current) await removeInside(dir, posix.join(dir, name), 'version folder');
     }
     return { written: true, removed: removedTops };
   }
 
   private async linkVisible(tops: Iterable<string>): Promise<void> {
     for (const t of tops) {
-      const visible = posix.join(this.targetDir, t);
+      const visible = joinUnder(this.targetDir, [t], 'file name');
       if (!(await exists(visible))) await symlink(posix.join(DATA_DIR_NAME, t), visible);
     }
   }

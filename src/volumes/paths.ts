@@ -2,7 +2,9 @@
 // (and a Go kubelet taking over the node) find them:
 //   <root-dir>/pods/<uid>/volumes/kubernetes.io~<plugin>/<volume-name>
 // hostPath volumes have no folder here: the host path is mounted as it is.
-import { posix } from 'node:path';
+// The UID and volume name come from the pod: joinUnder refuses any that is not one plain
+// path component, so these folders are always below <root-dir>/pods.
+import { joinUnder } from '../util/safe-path.js';
 
 export type VolumeKind = 'secret' | 'configMap' | 'downwardAPI' | 'projected' | 'emptyDir' | 'hostPath';
 
@@ -17,14 +19,24 @@ export const PLUGIN_DIR: Record<Exclude<VolumeKind, 'hostPath'>, string> = {
   emptyDir: 'kubernetes.io~empty-dir',
 };
 
+/** `<root-dir>/pods`: every pod's folder is inside, and nothing is removed outside it. */
+export function podsDir(rootDir: string): string {
+  return joinUnder(rootDir, ['pods']);
+}
+
 export function podDir(rootDir: string, uid: string): string {
-  return posix.join(rootDir, 'pods', uid);
+  return joinUnder(podsDir(rootDir), [uid], 'pod uid');
 }
 
 export function podVolumesDir(rootDir: string, uid: string): string {
-  return posix.join(podDir(rootDir, uid), 'volumes');
+  return joinUnder(podDir(rootDir, uid), ['volumes']);
+}
+
+/** `<root-dir>/pods/<uid>/containers`: the termination-message files (src/pods/termination-message.ts). */
+export function podContainersDir(rootDir: string, uid: string): string {
+  return joinUnder(podDir(rootDir, uid), ['containers']);
 }
 
 export function volumeDir(rootDir: string, uid: string, kind: Exclude<VolumeKind, 'hostPath'>, name: string): string {
-  return posix.join(podVolumesDir(rootDir, uid), PLUGIN_DIR[kind], name);
+  return joinUnder(podVolumesDir(rootDir, uid), [PLUGIN_DIR[kind], name], ['volume plugin', 'volume name']);
 }

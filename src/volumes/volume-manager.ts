@@ -15,9 +15,8 @@
 // Work on one pod is serialized (sync and timer never write one volume at once); pods run in
 // parallel. Assumes one kubelet per root dir.
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, realpath, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, rmdir, stat } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
-import { posix } from 'node:path';
 import type { Logger } from 'pino';
 import type { Pod, Volume } from '../api/core-v1.js';
 import { systemClock, type Clock } from '../pods/backoff.js';
@@ -33,10 +32,11 @@ import { HostMounter, type Mounter } from './mounter.js';
 import { validateSubPath, type PodVolumes, type PreparedVolume } from './mounts.js';
 import type { ObjectReader, VolumeObjectSource } from './objects.js';
 import { ObjectCache } from './object-cache.js';
-import { podDir, podVolumesDir, VOLUME_KINDS, volumeDir, type VolumeKind } from './paths.js';
+import { podContainersDir, podDir, podsDir, podVolumesDir, VOLUME_KINDS, volumeDir, type VolumeKind } from './paths.js';
 import { projectedVolumePayload, type ProjectedVolumeSource, type TokenGetter } from './projected.js';
 import type { NodeAllocatable } from './resources.js';
 import { secretVolumePayload, type SecretVolumeSource } from './secret.js';
+import { componentProblem, isUnsafePathError, joinRelative, mkdirInside, realPathInside, removeInside, UNSAFE_PATH } from '../util/safe-path.js';
 
 export interface VolumeManagerOptions {
   /** The kubelet's --root-dir. */
@@ -122,7 +122,8 @@ function fingerprint(payload: Payload): string {
 }
 
 function failure(volume: string, err: unknown): VolumeFailure {
-  return { volume, code: isVolumeError(err) ? err.code : 'KTS_VOLUME_SETUP', message: `MountVolume.SetUp failed for volume "${volume}" : ${errorMessage(err)}` };
+  const code = isVolumeError(err) || isUnsafePathError(err) ? err.code : 'KTS_VOLUME_SETUP';
+  return { volume, code, message: `MountVolume.SetUp failed for volume "${volume}" : ${errorMessage(err)}` };
 }
 
 export class VolumeManager {
@@ -190,6 +191,12 @@ export class VolumeManager {
   /** Prepares every volume of `pod`; idempotent. */
   setUp(pod: Pod): Promise<VolumeSetUpResult> {
     const uid = pod.metadata.uid ?? '';
+    // The UID names the pod's folder: one that is no plain path component is never registered
+    // (no refresh, no tear-down of a folder somewhere else), and the pod cannot start.
+    const bad = componentProblem(uid);
+    if (bad !== undefined) {
+      return Promise.resolve({ volumes: {}, mounts: new Map(), errors: [{ volume: '*', code: UNSAFE_PATH, message: `pod uid ${JSON.stringify(uid)} cannot name a folder under ${podsDir(this.opts.rootDir)}: ${bad}` }], warnings: [] });
+    }
     let st = this.pods.get(uid);
     if (!st) {
       st = { pod, firstSeenAt: this.clock.now(), volumes: new Map(), tokens: new Map(), chain: Promise.resolve(), gone: false };
@@ -324,21 +331,21 @@ export class VolumeManager {
         } catch {
           continue; // containerMounts reports it
         }
-        const full = posix.join(vol.hostPath, rel);
         try {
+          const full = joinRelative(vol.hostPath, rel, 'subPath');
           if (!vol.readOnly) {
             const exists = await stat(full).then(() => true, () => false);
-            if (!exists) {
-              const mode = (await stat(vol.hostPath)).mode & 0o7777;
-              await mkdir(full, { recursive: true, mode });
-            }
+            // mkdirInside, not mkdir -p: the container may have planted a symlink on the way.
+            if (!exists) await mkdirInside(vol.hostPath, rel, (await stat(vol.hostPath)).mode & 0o7777, 'subPath');
           }
-          const [base, resolved] = await Promise.all([realpath(vol.hostPath), realpath(full).catch(() => undefined)]);
-          if (resolved !== undefined && resolved !== base && !resolved.startsWith(`${base}/`)) {
-            vol.subPathErrors = { ...vol.subPathErrors, [m.subPath]: `subpath "${resolved}" not within volume path "${base}"` };
-          }
+          // Checked again when the container is created (mounts.ts resolveSubPathMounts): the
+          // container can change its volume in between.
+          await realPathInside(vol.hostPath, rel, 'subPath', { path: 'subpath', base: 'volume path' }).catch((err: unknown) => {
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // missing: reported at use
+          });
         } catch (err) {
-          vol.subPathErrors = { ...vol.subPathErrors, [m.subPath]: `failed to prepare subPath "${m.subPath}" for volume "${m.name}": ${errorMessage(err)}` };
+          const why = isUnsafePathError(err) ? errorMessage(err) : `failed to prepare subPath "${m.subPath}" for volume "${m.name}": ${errorMessage(err)}`;
+          vol.subPathErrors = { ...vol.subPathErrors, [m.subPath]: why };
         }
       }
     }
@@ -356,14 +363,16 @@ export class VolumeManager {
   private async doTearDown(uid: string): Promise<void> {
     const st = this.pods.get(uid);
     if (st) st.gone = true;
+    // Throws (UnsafePathError) for a UID that is no plain component: nothing is removed then.
+    const pods = podsDir(this.opts.rootDir);
     const dir = podVolumesDir(this.opts.rootDir, uid);
     for (const p of await this.mounter.mountPointsUnder(dir)) await this.mounter.unmount(p);
     const left = await this.mounter.mountPointsUnder(dir);
     // Never remove a folder with something still mounted below it: that would delete its content.
     if (left.length > 0) throw new MountFailedError(`pod ${uid}: still mounted after unmount: ${left.join(', ')}`);
-    await rm(dir, { recursive: true, force: true });
+    await removeInside(pods, dir, 'pod volumes folder');
     // The termination-message files of the pod's containers (src/pods/termination-message.ts).
-    await rm(posix.join(podDir(this.opts.rootDir, uid), 'containers'), { recursive: true, force: true });
+    await removeInside(pods, podContainersDir(this.opts.rootDir, uid), 'pod containers folder');
     await rmdir(podDir(this.opts.rootDir, uid)).catch(() => undefined);
     this.pods.delete(uid);
     this.log.info({ uid }, 'pod volumes removed');
@@ -373,7 +382,7 @@ export class VolumeManager {
   async tearDownOrphans(keep: ReadonlySet<string>): Promise<string[]> {
     let uids: string[];
     try {
-      uids = await readdir(posix.join(this.opts.rootDir, 'pods'));
+      uids = await readdir(podsDir(this.opts.rootDir));
     } catch {
       return [];
     }
@@ -381,7 +390,7 @@ export class VolumeManager {
     for (const uid of uids) {
       if (keep.has(uid) || this.pods.get(uid)?.gone === false) continue;
       const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
-      const has = (await exists(podVolumesDir(this.opts.rootDir, uid))) || (await exists(posix.join(podDir(this.opts.rootDir, uid), 'containers')));
+      const has = (await exists(podVolumesDir(this.opts.rootDir, uid))) || (await exists(podContainersDir(this.opts.rootDir, uid)));
       if (!has) continue;
       try {
         await this.tearDown(uid);
