@@ -243,11 +243,13 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       probes.forget(uid);
       cluster?.podGone(uid);
       removePodCgroup(uid, 10);
-      // etcHostsPath throws for a UID that is no plain component: nothing outside the pods folder is touched.
+      // etcHostsPath throws for a UID that is no plain component: nothing outside the pods folder
+      // is touched. The hosts file goes first, so the tear-down can remove the emptied pod folder.
       void Promise.resolve()
         .then(() => removeInside(podsDir(cfg.rootDir), etcHostsPath(cfg.rootDir, uid), 'pod etc-hosts'))
-        .catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'pod etc-hosts not removed'));
-      void volumes.tearDown(uid).catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'pod volumes not torn down'));
+        .catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'pod etc-hosts not removed'))
+        .then(() => volumes.tearDown(uid))
+        .catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'pod volumes not torn down'));
     },
     // The pod cgroup (QoS tier, limits) exists before the sandbox names it as its parent.
     prepare: (pod) => {

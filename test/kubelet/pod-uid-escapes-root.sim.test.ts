@@ -149,4 +149,14 @@ describe('a static pod whose uid climbs out of the root dir (issue 16, finding 3
     assert.ok(running('web'), 'the other pod still runs');
     assert.equal(worker('web')?.status?.containerStatuses?.[0]?.containerID, webBefore, 'and was not restarted');
   });
+
+  it('an ordinary pod still gets its folder under the root, removed with the pod', async () => {
+    const uid = worker('web-2')?.pod.metadata.uid ?? '';
+    const folder = join(dir, 'root', 'pods', uid);
+    assert.ok(existsSync(join(folder, 'etc-hosts')), 'etc-hosts where upstream puts it');
+    assert.ok(existsSync(join(folder, 'volumes', 'kubernetes.io~empty-dir', 'scratch')));
+    rmSync(join(manifests, 'web-2.json'));
+    await waitFor('web-2 folder removed', () => (existsSync(folder) ? undefined : true), 30_000, 100);
+    assert.deepEqual(readdirSync(victims).sort(), ['existing']);
+  });
 });
