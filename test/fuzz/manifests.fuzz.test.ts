@@ -16,7 +16,10 @@ import { validatePod } from '../../src/pods/validation.js';
 import { FUZZ_SEED, manifestText, runs } from './arbitraries.js';
 import { startHostileNode, SENTINEL, type HostileNode } from '../helpers/hostile-node.js';
 
-const SAFE_COMPONENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+// One path component as validation allows it for a UID ('-a' is a fine folder name); names and
+// namespaces are DNS labels and subdomains, so they start with an alphanumeric.
+const SAFE_UID = /^[A-Za-z0-9._-]{1,128}$/;
+const SAFE_NAME = /^[a-z0-9][a-z0-9.-]*$/;
 
 describe('fuzz: the manifest parser every source shares', () => {
   it(`never throws; every pod it yields is valid and path-safe (seed ${FUZZ_SEED})`, () => {
@@ -33,8 +36,10 @@ describe('fuzz: the manifest parser every source shares', () => {
           const pod = r.pod;
           // The validated pod carries its static name (<name>-<node>): still a valid pod.
           assert.deepEqual(validatePod(pod), []);
-          assert.match(pod.metadata.uid ?? '', SAFE_COMPONENT, `uid ${JSON.stringify(pod.metadata.uid)}`);
-          for (const v of [pod.metadata.name, pod.metadata.namespace]) assert.match(v ?? '', SAFE_COMPONENT);
+          const uid = pod.metadata.uid ?? '';
+          assert.match(uid, SAFE_UID, `uid ${JSON.stringify(uid)}`);
+          assert.ok(uid !== '.' && uid !== '..', `uid ${JSON.stringify(uid)}`);
+          for (const v of [pod.metadata.name, pod.metadata.namespace]) assert.match(v ?? '', SAFE_NAME);
         }
       }),
       { numRuns: runs(300, 5000), seed: FUZZ_SEED },
