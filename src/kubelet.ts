@@ -380,6 +380,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     metrics.runningPods.set(running);
     metrics.runningContainers.set({ container_state: 'running' }, runningContainers);
     if (!podConfig.allSourcesReady()) return;
+    workers.housekeeping((uid) => podConfig.get(uid) !== undefined);
     for (const uid of workers.orphans(runtimeUids)) {
       if (orphansInFlight.has(uid)) continue;
       orphansInFlight.add(uid);
