@@ -84,7 +84,7 @@ export interface PodWorkersOptions {
   /** Called whenever a pod's status changes (the status manager). */
   onStatus?: (pod: Pod, status: PodStatus) => void;
   /** Called once a worker is gone for good (terminated and removed). */
-  onGone?: (uid: string) => void;
+  onGone?: (uid: string, pod: Pod) => void;
   /**
    * Host-side preparation before each sync (volumes, env: src/volumes/prepare.ts). An error
    * skips the sync (status stays as computed, containers waiting) and retries after backoff.
@@ -580,7 +580,7 @@ export class PodWorkers {
     }
     this.workers.delete(uid);
     this.cache.delete(uid);
-    this.opts.onGone?.(uid);
+    this.opts.onGone?.(uid, w.state.pod);
   }
 
   private recomputeStatus(uid: string, w: Worker, state: PodRuntimeState): void {

@@ -33,6 +33,7 @@ import { HostMounter, type Mounter } from './mounter.js';
 import { validateSubPath, type PodVolumes, type PreparedVolume } from './mounts.js';
 import type { ObjectReader, VolumeObjectSource } from './objects.js';
 import { ObjectCache } from './object-cache.js';
+import { childPath } from '../pods/leftovers.js';
 import { podDir, podVolumesDir, VOLUME_KINDS, volumeDir, type VolumeKind } from './paths.js';
 import { projectedVolumePayload, type ProjectedVolumeSource, type TokenGetter } from './projected.js';
 import type { NodeAllocatable } from './resources.js';
@@ -367,6 +368,41 @@ export class VolumeManager {
     await rmdir(podDir(this.opts.rootDir, uid)).catch(() => undefined);
     this.pods.delete(uid);
     this.log.info({ uid }, 'pod volumes removed');
+  }
+
+  /**
+   * Upstream's cleanupOrphanedPodDirs: the whole `<root-dir>/pods/<uid>` folder of each pod
+   * `keep` does not hold (not desired, not known to the runtime; the caller asks once every
+   * source is ready). Its volumes are torn down first; a folder with anything still mounted
+   * below it is left alone (removing it would delete the mounted content) and retried next round.
+   */
+  async removeOrphanedPodDirs(keep: (uid: string) => boolean): Promise<string[]> {
+    const podsDir = posix.join(this.opts.rootDir, 'pods');
+    let uids: string[];
+    try {
+      uids = await readdir(podsDir);
+    } catch {
+      return [];
+    }
+    const removed: string[] = [];
+    for (const uid of uids) {
+      const dir = childPath(podsDir, uid);
+      if (dir === undefined || keep(uid) || this.pods.get(uid)?.gone === false) continue;
+      try {
+        await this.tearDown(uid);
+        const mounted = await this.mounter.mountPointsUnder(dir);
+        if (mounted.length > 0) {
+          this.log.warn({ uid, mounted }, 'orphaned pod folder still has mounts; not removed');
+          continue;
+        }
+        await rm(dir, { recursive: true, force: true });
+        removed.push(uid);
+        this.log.info({ uid }, 'orphaned pod folder removed');
+      } catch (err) {
+        this.log.warn({ uid, err: errorMessage(err) }, 'could not remove an orphaned pod folder');
+      }
+    }
+    return removed;
   }
 
   /** Tears down volume folders of pods not in `keep` (after a restart: pods gone meanwhile). */
