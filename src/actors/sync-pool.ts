@@ -101,22 +101,29 @@ function laneOf(type: SyncTask['type']): Lane {
 /** A counting semaphore: at most `limit` holders, the others wait first come first served. */
 class LaneGate {
   active = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly waiting: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  private closed = false;
   constructor(readonly limit: number) {}
   get queued(): number {
     return this.waiting.length;
   }
   acquire(): Promise<void> {
+    if (this.closed) return Promise.reject(new SyncPoolError('sync pool: closed'));
     if (this.active < this.limit) {
       this.active++;
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
   }
   release(): void {
     const next = this.waiting.shift();
-    if (next) next();
+    if (next) next.resolve();
     else this.active--;
+  }
+  /** Tasks still waiting for the lane fail, as piscina fails its queued tasks on close. */
+  close(): void {
+    this.closed = true;
+    for (const w of this.waiting.splice(0)) w.reject(new SyncPoolError('sync pool: closed before the task ran'));
   }
 }
 
@@ -231,6 +238,8 @@ export class SyncPool {
   }
 
   async close(): Promise<void> {
+    this.lanes.sync.close();
+    this.lanes.kill.close();
     await this.pool.close({ force: true });
   }
 }
