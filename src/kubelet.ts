@@ -28,6 +28,7 @@ import { PodConfig } from './pods/pod-config.js';
 import { containerLogPath, podLogDirectory } from './pods/cri-config.js';
 import { containersNamed } from './pods/runtime-state.js';
 import { planGarbageCollection } from './pods/gc.js';
+import { removePodLogFolder, removePodLogFolders } from './pods/leftovers.js';
 import { FileSource, type SourceSnapshot } from './sources/file-source.js';
 import { UrlSource } from './sources/url-source.js';
 import { SubmitSource, SUBMIT_SOURCE } from './sources/submit-source.js';
@@ -224,7 +225,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   };
   const workers = new PodWorkers({
     pool,
-    sandbox: { podLogsDir: '/var/log/pods', hostResolvConf: readHostResolvConf(cfg.resolvConf), clusterDNS: cfg.clusterDNS, clusterDomain: cfg.clusterDomain || 'cluster.local', machineMemoryBytes: host.memoryBytes, cgroupRoot: cfg.cgroupRoot, cgroupsPerQOS: cfg.cgroupsPerQOS, seccompProfileRoot: join(cfg.rootDir, 'seccomp'), rootDir: cfg.rootDir, podsDir: join(cfg.rootDir, 'pods') },
+    sandbox: { podLogsDir: cfg.podLogsDir, hostResolvConf: readHostResolvConf(cfg.resolvConf), clusterDNS: cfg.clusterDNS, clusterDomain: cfg.clusterDomain || 'cluster.local', machineMemoryBytes: host.memoryBytes, cgroupRoot: cfg.cgroupRoot, cgroupsPerQOS: cfg.cgroupsPerQOS, seccompProfileRoot: join(cfg.rootDir, 'seccomp'), rootDir: cfg.rootDir, podsDir: join(cfg.rootDir, 'pods') },
     ...(nodeIPs[0] ? { hostIP: nodeIPs[0] } : {}),
     crashLoopBackOff: { initialMs: cfg.kubeletTS.crashLoopBackOffInitial, maxMs: cfg.kubeletTS.crashLoopBackOffMax },
     worker: { syncFrequencyMs: cfg.syncFrequency },
@@ -239,8 +240,10 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       bus.publish('pod.event', { type: 'event', uid: pod.metadata.uid ?? '', namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name ?? '', eventType: event.type, reason: event.reason, message: event.message, ...(event.container ? { container: event.container.name } : {}), at: Date.now() });
       cluster?.podEvent(pod, event);
     },
-    onGone: (uid) => {
+    onGone: (uid, pod) => {
       probes.forget(uid);
+      // Upstream removes a pod's log folder with its last sandbox: the pod is gone for good.
+      void removePodLogFolder(cfg.podLogsDir, pod.metadata.namespace ?? 'default', pod.metadata.name ?? '', uid).catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'pod log folder not removed'));
       cluster?.podGone(uid);
       removePodCgroup(uid, 10);
       // etcHostsPath throws for a UID that is no plain component: nothing outside the pods folder
@@ -375,6 +378,28 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   // Housekeeping every 2 s, as upstream: orphans (runtime pods nobody wants) are killed and
   // removed once every source has spoken; gauges are refreshed.
   let lastHousekeeping = Date.now();
+  // Leftovers of pods gone while the kubelet was down (or whose removal failed): log folders and
+  // <root-dir>/pods/<uid> folders of pods nobody wants and the runtime does not run. One sweep at
+  // a time, at most every 30 s (each lists two folders and reads mountinfo per orphan).
+  let sweeping = false;
+  // The first sweep waits 10 s: by then the PLEG has relisted, so runtimeUids holds what runs.
+  let lastSweep = Date.now() - 20_000;
+  const sweepLeftovers = (): void => {
+    if (sweeping || Date.now() - lastSweep < 30_000) return;
+    sweeping = true;
+    lastSweep = Date.now();
+    const keep = (uid: string): boolean => podConfig.get(uid) !== undefined || workers.has(uid) || runtimeUids.has(uid);
+    void Promise.all([
+      removePodLogFolders(cfg.podLogsDir, keep).then((names) => {
+        if (names.length > 0) log.info({ folders: names }, 'removed the log folders of pods that no longer exist');
+      }),
+      volumes.removeOrphanedPodDirs(keep),
+    ])
+      .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'leftover sweep failed; next round retries'))
+      .finally(() => {
+        sweeping = false;
+      });
+  };
   const orphansInFlight = new Set<string>();
   const housekeeping = setInterval(() => {
     lastHousekeeping = Date.now();
@@ -391,6 +416,8 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     metrics.runningPods.set(running);
     metrics.runningContainers.set({ container_state: 'running' }, runningContainers);
     if (!podConfig.allSourcesReady()) return;
+    workers.housekeeping((uid) => podConfig.get(uid) !== undefined);
+    sweepLeftovers();
     for (const uid of workers.orphans(runtimeUids)) {
       if (orphansInFlight.has(uid)) continue;
       orphansInFlight.add(uid);
@@ -488,7 +515,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
           }
           let path: string;
           try {
-            path = joinUnder(podLogDirectory(entry.pod), containerLogPath(container, run.restartCount).split('/'));
+            path = joinUnder(podLogDirectory(entry.pod, cfg.podLogsDir), containerLogPath(container, run.restartCount).split('/'));
           } catch (err) {
             return Promise.resolve({ error: (err as Error).message, status: 400 });
           }

@@ -32,11 +32,24 @@ import type { SyncPool, TaskHandle } from './sync-pool.js';
 import type { PrepareResult } from '../volumes/prepare.js';
 import type { HookEvent } from '../pods/sync.js';
 
+/**
+ * One sync or kill of a pod. Each run holds its own task object: a run that outlives a cancel
+ * must see its own `cancelled`, not that of the kill that replaced it (else it went on creating
+ * the sandbox beside the kill).
+ */
+interface Task {
+  work: number;
+  handle: TaskHandle<unknown> | undefined;
+  cancelled: boolean;
+  /** The whole run (all its pool calls): a kill waits for a cancelled run to end. */
+  done: Promise<void> | undefined;
+}
+
 interface Worker {
   state: PodWorkerState;
   timer: NodeJS.Timeout | undefined;
   /** The running task (sync or kill) and its id. */
-  task: { work: number; handle: TaskHandle<unknown> | undefined; cancelled: boolean } | undefined;
+  task: Task | undefined;
   /** Tasks cancelled but maybe still running: a terminate waits for them. */
   draining: Promise<void>[];
   status: PodStatus | undefined;
@@ -71,7 +84,7 @@ export interface PodWorkersOptions {
   /** Called whenever a pod's status changes (the status manager). */
   onStatus?: (pod: Pod, status: PodStatus) => void;
   /** Called once a worker is gone for good (terminated and removed). */
-  onGone?: (uid: string) => void;
+  onGone?: (uid: string, pod: Pod) => void;
   /**
    * Host-side preparation before each sync (volumes, env: src/volumes/prepare.ts). An error
    * skips the sync (status stays as computed, containers waiting) and retries after backoff.
@@ -133,6 +146,8 @@ export class PodWorkers {
   private readonly log: Logger;
   private readonly clock: Clock;
   private stopping = false;
+  /** Removed pods whose sandboxes are being removed now (cleanup runs once at a time per pod). */
+  private readonly cleaningUp = new Set<string>();
   /** Latest runtime state per pod from PLEG (or a sync's own inspection). */
   readonly cache = new Map<string, PodRuntimeState>();
   /**
@@ -295,18 +310,22 @@ export class PodWorkers {
         if (w.task && w.task.work === e.work) {
           w.task.cancelled = true;
           w.task.handle?.cancel();
-          if (w.task.handle) w.draining.push(w.task.handle.settled);
+          if (w.task.done) w.draining.push(w.task.done);
         }
         return;
       }
-      case 'sync':
-        w.task = { work: e.work, handle: undefined, cancelled: false };
-        void this.sync(uid, w, e.work, e.pod);
+      case 'sync': {
+        const task: Task = { work: e.work, handle: undefined, cancelled: false, done: undefined };
+        w.task = task;
+        task.done = this.sync(uid, w, task, e.pod);
         return;
-      case 'terminate':
-        w.task = { work: e.work, handle: undefined, cancelled: false };
-        void this.terminate(uid, w, e.work, e.pod, e.gracePeriodSeconds, e.reason);
+      }
+      case 'terminate': {
+        const task: Task = { work: e.work, handle: undefined, cancelled: false, done: undefined };
+        w.task = task;
+        task.done = this.terminate(uid, w, task, e.pod, e.gracePeriodSeconds, e.reason);
         return;
+      }
       case 'terminated':
         if (w.timer) clearTimeout(w.timer);
         this.log.info({ pod: podKey(e.pod), uid }, 'pod terminated');
@@ -316,11 +335,11 @@ export class PodWorkers {
     }
   }
 
-  private async inspect(uid: string, w: Worker): Promise<PodRuntimeState> {
+  private async inspect(uid: string, w: Worker, task: Task | undefined): Promise<PodRuntimeState> {
     // Sent with no change task running: what it reads shows all of this worker's changes.
     const clean = w.changing === 0;
     const h = this.opts.pool.run({ type: 'inspect', uid });
-    if (w.task) w.task.handle = h;
+    if (task) task.handle = h;
     const { state } = await h.result;
     if (clean && w.changing === 0) w.cacheCurrent = true;
     const prev = this.cache.get(uid);
@@ -336,13 +355,13 @@ export class PodWorkers {
    * inspection. A PLEG-triggered sync thus reads nothing twice;
    * the cache is level-triggered (every runtime change reaches it through the PLEG).
    */
-  private async currentState(uid: string, w: Worker): Promise<PodRuntimeState> {
+  private async currentState(uid: string, w: Worker, task: Task): Promise<PodRuntimeState> {
     const cached = this.cache.get(uid);
     if (cached && w.cacheCurrent && w.changing === 0) {
       this.skippedInspections++;
       return cached;
     }
-    return this.inspect(uid, w);
+    return this.inspect(uid, w, task);
   }
 
   /** Pre-sync inspections answered from the cache (tests, the benchmark's diagnostics). */
@@ -359,7 +378,8 @@ export class PodWorkers {
     return h;
   }
 
-  private async sync(uid: string, w: Worker, work: number, pod: Pod): Promise<void> {
+  private async sync(uid: string, w: Worker, task: Task, pod: Pod): Promise<void> {
+    const work = task.work;
     const t0 = performance.now();
     const op = w.status === undefined ? 'create' : 'sync';
     let outcome: SyncOutcome = 'ok';
@@ -367,8 +387,8 @@ export class PodWorkers {
     let retryAfterMs: number | undefined;
     let deadlineAt: number | undefined;
     try {
-      const state = await this.currentState(uid, w);
-      if (w.task?.cancelled) return;
+      const state = await this.currentState(uid, w, task);
+      if (task.cancelled) return;
       deadlineAt = this.activeDeadline(pod, w);
       if (deadlineAt !== undefined && this.clock.now() >= deadlineAt) {
         // Upstream's activeDeadlineHandler: the pod fails, then the worker kills it.
@@ -387,7 +407,7 @@ export class PodWorkers {
         throw new Error('injected fault: a sync threw');
       }
       const prepared = this.opts.prepare ? await this.opts.prepare(pod) : undefined;
-      if (w.task?.cancelled) return;
+      if (task.cancelled) return;
       if (prepared && 'error' in prepared) throw new PodPrepareError(prepared.error.reason, prepared.error.message);
       const ctx = { now: this.clock.now(), crashBackoff: this.crash, pullBackoff: this.pull, ...(this.opts.probes ? { probes: this.opts.probes.verdicts(uid) } : {}) };
       const plan = planSync(pod, state, ctx);
@@ -397,7 +417,7 @@ export class PodWorkers {
         // Wall clock, not this.clock: it is compared with the runtime's createdAt (1 s of slack).
         w.postStart = hooked.length > 0 ? { names: new Set(hooked.map((st) => st.name)), since: Date.now() - 1000 } : undefined;
         const h = this.changing(w, this.opts.pool.run({ type: 'sync', pod, plan, sandbox: { ...this.opts.sandbox, attempt: plan.attempt }, ...(prepared ? { prepared: prepared.prepared } : {}) }));
-        if (w.task) w.task.handle = h;
+        task.handle = h;
         const { result } = await h.result.finally(() => {
           w.postStart = undefined;
         });
@@ -416,8 +436,8 @@ export class PodWorkers {
         } else if (w.syncErrors.size > 0 && [...w.syncErrors.values()].some((e) => e.reason !== 'CrashLoopBackOff' && e.reason !== 'ImagePullBackOff')) {
           outcome = 'error';
         }
-        if (w.task?.cancelled) return;
-        const after = await this.inspect(uid, w);
+        if (task.cancelled) return;
+        const after = await this.inspect(uid, w, task);
         this.recomputeStatus(uid, w, after);
       } else {
         w.syncErrors = new Map(Object.entries(plan.waiting));
@@ -427,7 +447,7 @@ export class PodWorkers {
       const phase = w.status?.phase;
       podFinished = phase === 'Succeeded' || phase === 'Failed';
     } catch (err) {
-      if (w.task?.cancelled || this.stopping) return;
+      if (task.cancelled || this.stopping) return;
       if (err instanceof DeadlinePassed) {
         // Not an error: podFinished is set, the worker moves on to terminating.
       } else if (err instanceof PodPrepareError) {
@@ -442,7 +462,7 @@ export class PodWorkers {
     } finally {
       this.opts.metrics?.podWorkerDuration.observe({ operation_type: op }, (performance.now() - t0) / 1000);
     }
-    if (w.task?.work === work) w.task = undefined;
+    if (w.task === task) w.task = undefined;
     this.deliver(uid, { type: 'sync-done', work, outcome, podFinished, at: this.clock.now(), ...(retryAfterMs === undefined ? {} : { retryAfterMs }), ...(deadlineAt === undefined ? {} : { deadlineAt }) });
   }
 
@@ -454,7 +474,8 @@ export class PodWorkers {
     return (Number.isFinite(start) ? start : w.firstSeen) + seconds * 1000;
   }
 
-  private async terminate(uid: string, w: Worker, work: number, pod: Pod, graceSeconds: number, reason: string): Promise<void> {
+  private async terminate(uid: string, w: Worker, task: Task, pod: Pod, graceSeconds: number, reason: string): Promise<void> {
+    const work = task.work;
     let ok = false;
     try {
       // Never kill beside a cancelled sync that is still creating things.
@@ -465,17 +486,18 @@ export class PodWorkers {
         for (const c of running) this.opts.onEvent(pod, { type: 'Normal', reason: 'Killing', message: `Stopping container ${c.name}`, container: { name: c.name, init: pod.spec.initContainers?.some((i) => i.name === c.name) ?? false } });
       }
       const h = this.changing(w, this.opts.pool.run({ type: 'kill', uid, graceSeconds, pod }));
-      if (w.task) w.task.handle = h;
+      task.handle = h;
       const r = await h.result;
       this.emitHookEvents(pod, r.events);
       ok = r.errors.length === 0;
       if (!ok) this.log.warn({ pod: podKey(pod), errors: r.errors }, 'pod kill incomplete; will retry');
-      const after = await this.inspect(uid, w);
+      const after = await this.inspect(uid, w, task);
       this.recomputeStatus(uid, w, after);
     } catch (err) {
-      this.log.error({ pod: podKey(pod), err: err instanceof Error ? err.message : String(err) }, 'pod kill failed');
+      // A kill cancelled for a shorter grace period is replaced, not failed.
+      if (!task.cancelled) this.log.error({ pod: podKey(pod), err: err instanceof Error ? err.message : String(err) }, 'pod kill failed');
     }
-    if (w.task?.work === work) w.task = undefined;
+    if (w.task === task) w.task = undefined;
     this.deliver(uid, { type: 'terminate-done', work, ok, at: this.clock.now() });
   }
 
@@ -546,16 +568,19 @@ export class PodWorkers {
 
   private async cleanup(uid: string): Promise<void> {
     const w = this.workers.get(uid);
-    if (!w) return;
+    if (!w || this.cleaningUp.has(uid)) return;
+    this.cleaningUp.add(uid);
     try {
       await this.opts.pool.run({ type: 'remove', uid }).result;
     } catch (err) {
       this.log.warn({ uid, err: err instanceof Error ? err.message : String(err) }, 'could not remove the sandboxes of a removed pod; housekeeping will retry');
       return;
+    } finally {
+      this.cleaningUp.delete(uid);
     }
     this.workers.delete(uid);
     this.cache.delete(uid);
-    this.opts.onGone?.(uid);
+    this.opts.onGone?.(uid, w.state.pod);
   }
 
   private recomputeStatus(uid: string, w: Worker, state: PodRuntimeState): void {
@@ -577,6 +602,20 @@ export class PodWorkers {
       this.opts.metrics?.startedPods.inc();
     }
     if (changed) this.opts.onStatus?.(pod, status);
+  }
+
+  /**
+   * Housekeeping's pass over the workers (upstream HandlePodCleanups), once every source is
+   * ready: a worker whose pod no source wants is killed (its removal may have been lost, or
+   * arrived before the worker existed), and a removed pod whose worker terminated but whose
+   * cleanup failed is cleaned up again, so that it leaves /pods and stops counting against
+   * max-pods. Level-triggered: whatever messages were lost, the workers converge on `wanted`.
+   */
+  housekeeping(wanted: (uid: string) => boolean): void {
+    for (const [uid, w] of this.workers) {
+      if (!w.removed && !wanted(uid)) this.remove(uid, 'no source wants the pod');
+      else if (w.removed && w.state.lifecycle === 'terminated') void this.cleanup(uid);
+    }
   }
 
   /** Pods that need a kill after a restart or a crash: called by housekeeping with runtime UIDs. */

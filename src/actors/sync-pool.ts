@@ -1,7 +1,13 @@
 // The sync pool: a piscina pool of threads that run the CRI half of pod work, so the main thread
 // (pod workers, status, HTTP) never waits on the runtime and one bad sync cannot stall others.
-// Each thread runs many tasks at once (CRI calls are I/O), and the pool as a whole is bounded
-// (`maxConcurrent`): a runtime on two cores does not get faster when 300 pods hit it at once.
+// Each thread runs many tasks at once (CRI calls are I/O). Tasks go in two lanes, each bounded:
+//   sync lane (sync, inspect, gc): `threads * concurrentTasksPerThread` (maxConcurrentSyncs), since
+//     a runtime on two cores does not get faster when 300 pods hit it at once;
+//   kill lane (kill, remove): `maxConcurrentKills`, much larger. A kill mostly waits (StopContainer
+//     waits out the grace period), and upstream runs every pod worker's kill at once; in the sync
+//     lane 300 kills with 2 s of grace took 300 / 4 * 2 s to finish.
+// One task per pod at a time is the pod workers' rule (a kill waits for the sync it cancelled),
+// not the pool's.
 //
 // Tasks and results are plain data (structured clone). A task can be cancelled (a kill cancels
 // the pod's running sync): `run` returns a handle whose `cancel()` flips a shared flag the thread
@@ -71,7 +77,10 @@ export interface SyncPoolOptions {
   /** A CRI endpoint (unix://), or the embedded runtime's handlers living in this thread. */
   runtime: { endpoint: string; imageEndpoint?: string; name: string } | { embedded: CriHandlers; name: string };
   threads?: number;
+  /** The sync lane's bound per thread (the pool's: times `threads`). */
   concurrentTasksPerThread?: number;
+  /** The kill lane's bound over the pool. */
+  maxConcurrentKills?: number;
   runtimeRequestTimeoutMs?: number;
   logger?: Logger;
 }
@@ -83,10 +92,48 @@ export interface TaskHandle<R> {
   settled: Promise<void>;
 }
 
+type Lane = 'sync' | 'kill';
+
+function laneOf(type: SyncTask['type']): Lane {
+  return type === 'kill' || type === 'remove' ? 'kill' : 'sync';
+}
+
+/** A counting semaphore: at most `limit` holders, the others wait first come first served. */
+class LaneGate {
+  active = 0;
+  private readonly waiting: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  private closed = false;
+  constructor(readonly limit: number) {}
+  get queued(): number {
+    return this.waiting.length;
+  }
+  acquire(): Promise<void> {
+    if (this.closed) return Promise.reject(new SyncPoolError('sync pool: closed'));
+    if (this.active < this.limit) {
+      this.active++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next.resolve();
+    else this.active--;
+  }
+  /** Tasks still waiting for the lane fail, as piscina fails its queued tasks on close. */
+  close(): void {
+    this.closed = true;
+    for (const w of this.waiting.splice(0)) w.reject(new SyncPoolError('sync pool: closed before the task ran'));
+  }
+}
+
+export const DEFAULT_MAX_CONCURRENT_KILLS = 1024;
+
 export class SyncPool {
   private readonly pool: Piscina<SyncTask, SyncTaskResult>;
   private readonly embedded: CriHandlers | undefined;
   private readonly log: Logger;
+  private readonly lanes: Record<Lane, LaneGate>;
   private inFlight = 0;
 
   constructor(opts: SyncPoolOptions) {
@@ -99,11 +146,14 @@ export class SyncPool {
       runtimeName: opts.runtime.name,
     };
     const threads = opts.threads ?? 2;
+    const perThread = opts.concurrentTasksPerThread ?? 16;
+    this.lanes = { sync: new LaneGate(threads * perThread), kill: new LaneGate(Math.max(1, opts.maxConcurrentKills ?? DEFAULT_MAX_CONCURRENT_KILLS)) };
     this.pool = new Piscina<SyncTask, SyncTaskResult>({
       filename: new URL('./sync-worker.js', import.meta.url).href,
       minThreads: threads,
       maxThreads: threads,
-      concurrentTasksPerWorker: opts.concurrentTasksPerThread ?? 16,
+      // The lanes bound the work; a thread takes whatever they let through.
+      concurrentTasksPerWorker: Math.ceil((this.lanes.sync.limit + this.lanes.kill.limit) / threads),
       idleTimeout: Infinity,
       // Not piscina's default 'sync': an idle thread would block in Atomics.wait, freezing its
       // event loop between tasks (its gRPC channel, the CRI-call metrics flush timer, the
@@ -125,31 +175,47 @@ export class SyncPool {
   }
 
   get queued(): number {
-    return this.pool.queueSize;
+    return this.pool.queueSize + this.lanes.sync.queued + this.lanes.kill.queued;
+  }
+
+  /** Tasks running in each lane now (tests, diagnostics). */
+  laneActive(lane: Lane): number {
+    return this.lanes[lane].active;
   }
 
   /** Runs a task; `result` rejects with the task's typed error (CriError for runtime failures). */
   run<T extends TaskInput<SyncTask>>(input: T): TaskHandle<Extract<SyncTaskResult, { type: T['type'] }>> {
     const cancel = new Int32Array(new SharedArrayBuffer(4));
-    const task = { ...input, cancel } as SyncTask;
-    const transferList: MessagePort[] = [];
-    let closeServer: (() => void) | undefined;
-    if (this.embedded) {
-      const { port1, port2 } = new MessageChannel();
-      const served = serveCriOnPort(this.embedded, port1, this.log);
-      closeServer = () => served.close();
-      task.port = port2;
-      transferList.push(port2);
-    }
+    const gate = this.lanes[laneOf(input.type)];
     this.inFlight++;
-    const raw = this.pool.run(task, { transferList });
+    // (A task cancelled while it waits for its lane still runs: the thread sees the flag and stops at once.)
+    const raw = gate.acquire().then(() => {
+      const task = { ...input, cancel } as SyncTask;
+      const transferList: MessagePort[] = [];
+      let closeServer: (() => void) | undefined;
+      if (this.embedded) {
+        const { port1, port2 } = new MessageChannel();
+        const served = serveCriOnPort(this.embedded, port1, this.log);
+        closeServer = () => served.close();
+        task.port = port2;
+        transferList.push(port2);
+      }
+      const run = this.pool.run(task, { transferList });
+      void run.then(
+        () => undefined,
+        () => undefined,
+      ).then(() => {
+        gate.release();
+        closeServer?.();
+      });
+      return run;
+    });
     const settled = raw.then(
       () => undefined,
       () => undefined,
     );
     void settled.then(() => {
       this.inFlight--;
-      closeServer?.();
     });
     const result = raw.then(
       (r) => {
@@ -172,6 +238,8 @@ export class SyncPool {
   }
 
   async close(): Promise<void> {
+    this.lanes.sync.close();
+    this.lanes.kill.close();
     await this.pool.close({ force: true });
   }
 }

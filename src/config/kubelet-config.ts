@@ -78,6 +78,7 @@ export interface KubeletConfig {
   cgroupRoot: string;
   runtimeRequestTimeout: number;
   maxPods: number;
+  podLogsDir: string;
   podPidsLimit: number;
   resolvConf: string;
   kubeAPIQPS: number;
@@ -166,6 +167,8 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   cgroupRoot: { file: 'cgroupRoot', flag: 'cgroup-root', kind: 'string', default: '', help: 'root cgroup for pods' },
   runtimeRequestTimeout: { file: 'runtimeRequestTimeout', flag: 'runtime-request-timeout', kind: 'duration', default: 120_000, min: 1, help: 'deadline of CRI calls (not pulls)' },
   maxPods: { file: 'maxPods', flag: 'max-pods', kind: 'int', default: 110, min: 1, help: 'pods this node runs at most' },
+  // Upstream has the file field only; the flag is kubelet-ts's (tests and benches point it at a temporary folder).
+  podLogsDir: { file: 'podLogsDir', flag: 'pod-logs-dir', kind: 'string', default: '/var/log/pods', help: 'folder of the pod log folders (<ns>_<name>_<uid>)' },
   podPidsLimit: { file: 'podPidsLimit', flag: 'pod-max-pids', kind: 'int', default: -1, min: -1, help: 'PIDs per pod (-1: unlimited)' },
   resolvConf: { file: 'resolvConf', flag: 'resolv-conf', kind: 'string', default: '/etc/resolv.conf', help: 'resolver configuration pods inherit' },
   kubeAPIQPS: { file: 'kubeAPIQPS', flag: 'kube-api-qps', kind: 'number', default: 50, min: 0, help: 'API server requests per second' },

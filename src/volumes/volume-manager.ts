@@ -378,6 +378,41 @@ export class VolumeManager {
     this.log.info({ uid }, 'pod volumes removed');
   }
 
+  /**
+   * Upstream's cleanupOrphanedPodDirs: the whole `<root-dir>/pods/<uid>` folder of each pod
+   * `keep` does not hold (not desired, not known to the runtime; the caller asks once every
+   * source is ready). Its volumes are torn down first; a folder with anything still mounted
+   * below it is left alone (removing it would delete the mounted content) and retried next round.
+   */
+  async removeOrphanedPodDirs(keep: (uid: string) => boolean): Promise<string[]> {
+    const pods = podsDir(this.opts.rootDir);
+    let uids: string[];
+    try {
+      uids = await readdir(pods);
+    } catch {
+      return [];
+    }
+    const removed: string[] = [];
+    for (const uid of uids) {
+      if (componentProblem(uid) !== undefined || keep(uid) || this.pods.get(uid)?.gone === false) continue;
+      const dir = podDir(this.opts.rootDir, uid);
+      try {
+        await this.tearDown(uid);
+        const mounted = await this.mounter.mountPointsUnder(dir);
+        if (mounted.length > 0) {
+          this.log.warn({ uid, mounted }, 'orphaned pod folder still has mounts; not removed');
+          continue;
+        }
+        await removeInside(pods, dir, 'orphaned pod folder');
+        removed.push(uid);
+        this.log.info({ uid }, 'orphaned pod folder removed');
+      } catch (err) {
+        this.log.warn({ uid, err: errorMessage(err) }, 'could not remove an orphaned pod folder');
+      }
+    }
+    return removed;
+  }
+
   /** Tears down volume folders of pods not in `keep` (after a restart: pods gone meanwhile). */
   async tearDownOrphans(keep: ReadonlySet<string>): Promise<string[]> {
     let uids: string[];

@@ -89,10 +89,6 @@ function bounded<T>(rpc: RpcName, work: Promise<T>, deadline: number | undefined
       if (timer) clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
     };
-    if (signal?.aborted) {
-      onAbort();
-      return;
-    }
     signal?.addEventListener('abort', onAbort, { once: true });
     if (deadline !== undefined) {
       // A little slack so a transport that honours the deadline itself reports first (its
@@ -103,6 +99,9 @@ function bounded<T>(rpc: RpcName, work: Promise<T>, deadline: number | undefined
         reject(new CriDeadlineError(`CRI ${operation} did not answer within its deadline`, { operation }));
       }, ms);
     }
+    // Settled whatever happens first: the transport's promise must always have a handler, or
+    // its late rejection (a per-task client closed at the end of a cancelled pool task) is an
+    // unhandled rejection, which takes the whole pool thread down with every task on it.
     work.then(
       (v) => {
         cleanup();
@@ -113,6 +112,7 @@ function bounded<T>(rpc: RpcName, work: Promise<T>, deadline: number | undefined
         reject(e instanceof Error ? e : new Error(String(e)));
       },
     );
+    if (signal?.aborted) onAbort();
   });
 }
 
@@ -127,6 +127,8 @@ export function createCriClient(transport: CriTransport, opts: CriClientOptions 
     const deadline = deadlineFor(rpc, req, requestTimeoutMs, callOpts);
     let failed = false;
     try {
+      // A cancelled caller's next call never reaches the runtime (a cancelled sync creates nothing more).
+      if (callOpts?.signal?.aborted) throw new CriCancelledError(`CRI ${operation} cancelled by the caller`, { operation });
       const res = await bounded(rpc, transport.invoke(rpc, req, deadline, callOpts?.signal), deadline, callOpts?.signal);
       return res as ResponseOf<K>;
     } catch (err) {
