@@ -17,6 +17,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { silentLogger } from '../log.js';
+import { BadRequestError, parseTarget } from '../server/request-target.js';
 import type { SimRuntime } from './runtime.js';
 
 export interface SimControlServer {
@@ -54,6 +55,10 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 function send(res: ServerResponse, code: number, body: unknown): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
   const text = `${JSON.stringify(body)}\n`;
   res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
@@ -66,7 +71,8 @@ export async function startSimControlServer(sim: SimRuntime, opts: { listen: str
   if (existsSync(socketPath)) rmSync(socketPath);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? '/', 'http://sim').pathname.replace(/\/+$/, '') || '/';
+    // The kubelet API's target parser: a malformed target is a 400, never a throw.
+    const path = parseTarget(req.url).pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
     const tables = { '/faults': sim.faults, '/latency': sim.latency } as const;
     if (path === '/stats') {
@@ -127,7 +133,19 @@ export async function startSimControlServer(sim: SimRuntime, opts: { listen: str
   }
 
   const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => send(res, 500, { error: err instanceof Error ? err.message : String(err) }));
+    handle(req, res).catch((err: unknown) => {
+      const status = err instanceof BadRequestError ? err.status : 500;
+      if (status === 500) log.error({ err: err instanceof Error ? err.message : String(err) }, 'control request failed');
+      try {
+        send(res, status, { error: err instanceof Error ? err.message : String(err) });
+      } catch {
+        res.destroy();
+      }
+    });
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,6 +114,18 @@ describe('sim control API', () => {
     await http(control.socketPath, 'DELETE', '/faults');
   });
 
+  it('answers malformed request targets and broken request heads with a 4xx and keeps serving', async () => {
+    // The same targets that once killed the kubelet's healthz port ('//[' threw from new URL).
+    // '//[' and '//host/stats' are paths (no such resource), never an authority; the others are refused.
+    const want: Record<string, number> = { '//[': 404, '//host/stats': 404, '/%zz': 404, '*': 400, 'http://x/stats': 400 };
+    for (const [target, status] of Object.entries(want)) {
+      const head = await rawRequest(control.socketPath, `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      assert.match(head, new RegExp(`^HTTP/1\\.1 ${status} `), `target ${target}: ${head.slice(0, 80)}`);
+    }
+    assert.match(await rawRequest(control.socketPath, 'GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400 /);
+    assert.equal((await http(control.socketPath, 'GET', '/stats')).status, 200);
+  });
+
   it('crashes the named running containers at once, and refuses bad bodies', async () => {
     const cri = createSimClient(sim, {});
     try {
@@ -201,3 +214,22 @@ describe('sim-runtime command, end to end', () => {
     assert.match(stderr, /bad\.yaml: podCidr: invalid pod CIDR "nonsense"/);
   });
 });
+
+/** Writes `bytes` to the unix socket and returns what came back until the server closed or 2 s passed. */
+function rawRequest(socketPath: string, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = createConnection(socketPath);
+    let out = '';
+    const timer = setTimeout(() => sock.destroy(), 2_000);
+    sock.on('data', (d: Buffer) => {
+      out += d.toString('latin1');
+      if (/\r\n\r\n/.test(out)) sock.end();
+    });
+    sock.on('error', reject);
+    sock.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+    sock.write(bytes);
+  });
+}
