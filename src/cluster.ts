@@ -19,7 +19,7 @@ import { EventRecorder } from './api/events.js';
 import type { ObjectReference } from './api/objects.js';
 import type { KubeletConfig } from './config/kubelet-config.js';
 import { NodeStatusManager, defaultNodeLabels, forbiddenNodeLabels, type NodeHealth, type NodeStatusInputs } from './actors/node-status.js';
-import { StatusManager } from './actors/status-manager.js';
+import { StatusManager, type StatusTarget } from './actors/status-manager.js';
 import { MirrorPods } from './actors/mirror-pods.js';
 import type { PodEvent } from './actors/pod-workers.js';
 import { ApiSource, API_SOURCE } from './sources/api-source.js';
@@ -254,8 +254,11 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
     }
   };
 
-  const target = (pod: Pod): { namespace: string; name: string; uid: string } | undefined => {
-    if (isApiPod(pod)) return { namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name ?? '', uid: pod.metadata.uid ?? '' };
+  const target = (pod: Pod): StatusTarget | undefined => {
+    if (isApiPod(pod)) {
+      const gates = (Array.isArray(pod.spec.readinessGates) ? pod.spec.readinessGates : []).map((g) => (g as { conditionType?: unknown } | null)?.conditionType).filter((t): t is string => typeof t === 'string' && t !== '');
+      return { namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name ?? '', uid: pod.metadata.uid ?? '', ...(gates.length > 0 ? { readinessGates: gates } : {}) };
+    }
     return mirrorPods.mirrorOf(pod);
   };
 

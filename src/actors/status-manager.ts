@@ -17,14 +17,14 @@
 // unwritten change of a pod to the write that carried it.
 import type { Logger } from 'pino';
 import type { Histogram } from 'prom-client';
-import type { Pod, PodStatus } from '../api/core-v1.js';
+import type { Pod, PodCondition, PodStatus } from '../api/core-v1.js';
 import { ApiError, isTransient, type ApiClient } from '../api/client.js';
 import { canonicalJson } from '../pods/hash.js';
 import { silentLogger } from '../log.js';
 
 interface Entry {
   /** The pod as the kubelet holds it (namespace, name, uid of the object to write). */
-  target: { namespace: string; name: string; uid: string };
+  target: StatusTarget;
   status: PodStatus;
   version: number;
   /** Version and content of the last successful write. */
@@ -88,10 +88,38 @@ const TERMINAL = new Set(['Succeeded', 'Failed']);
 /** Condition types the kubelet owns (upstream PodConditionsByKubelet); others (readiness gates) are kept. */
 const KUBELET_CONDITIONS = new Set(['PodScheduled', 'Ready', 'Initialized', 'ContainersReady']);
 
-/** Our status plus the conditions others set on the pod (readiness gates), as upstream's mergePodStatus. */
-export function withForeignConditions(ours: PodStatus, api: PodStatus | undefined): PodStatus {
+/** The object a status is written to; readinessGates are the pod's spec.readinessGates condition types. */
+export interface StatusTarget {
+  namespace: string;
+  name: string;
+  uid: string;
+  readinessGates?: readonly string[];
+}
+
+/**
+ * Our status plus the conditions others set on the pod (readiness gates), as upstream's
+ * mergePodStatus; with readiness gates, Ready is True only when every gate's condition is True
+ * (upstream GeneratePodReadyCondition: reason ReadinessGatesNotReady, one message per gate).
+ */
+export function withForeignConditions(ours: PodStatus, api: PodStatus | undefined, readinessGates: readonly string[] = [], now: () => string = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')): PodStatus {
   const foreign = (api?.conditions ?? []).filter((c) => !KUBELET_CONDITIONS.has(c.type) && !(ours.conditions ?? []).some((o) => o.type === c.type));
-  return foreign.length === 0 ? ours : { ...ours, conditions: [...(ours.conditions ?? []), ...foreign] };
+  let conditions = foreign.length === 0 ? ours.conditions : [...(ours.conditions ?? []), ...foreign];
+  const ready = conditions?.find((c) => c.type === 'Ready');
+  if (readinessGates.length > 0 && ready?.status === 'True') {
+    const unready: string[] = [];
+    for (const gate of readinessGates) {
+      const c = conditions?.find((x) => x.type === gate);
+      if (!c) unready.push(`corresponding condition of pod readiness gate "${gate}" does not exist.`);
+      else if (c.status !== 'True') unready.push(`the status of pod readiness gate "${gate}" is not "True", but ${c.status}`);
+    }
+    if (unready.length > 0) {
+      const was = api?.conditions?.find((c) => c.type === 'Ready');
+      const since = was?.status === 'False' && was.lastTransitionTime ? was.lastTransitionTime : now();
+      const gated: PodCondition = { type: 'Ready', status: 'False', lastProbeTime: null, lastTransitionTime: since, reason: 'ReadinessGatesNotReady', message: unready.join(', ') };
+      conditions = conditions?.map((c) => (c === ready ? gated : c));
+    }
+  }
+  return conditions === ours.conditions ? ours : { ...ours, conditions: conditions ?? [] };
 }
 
 export class StatusManager {
@@ -132,7 +160,7 @@ export class StatusManager {
   }
 
   /** A new status for the object `target` (the pod itself, or a static pod's mirror). */
-  setStatus(target: { namespace: string; name: string; uid: string }, status: PodStatus): void {
+  setStatus(target: StatusTarget, status: PodStatus): void {
     let e = this.entries.get(target.uid);
     if (!e) {
       e = { target, status, version: 0, writtenVersion: 0, written: undefined, dirtySince: undefined, deleteAfter: undefined, deleted: false };
@@ -151,6 +179,11 @@ export class StatusManager {
   /** What the API server holds for an object (from the watch). */
   apiStatus(uid: string, status: PodStatus | undefined): void {
     this.apiStatuses.set(uid, status);
+    // A readiness gate's condition set by someone else changes our Ready: written at once.
+    const e = this.entries.get(uid);
+    if (e && !e.deleted && (e.target.readinessGates?.length ?? 0) > 0 && status && !this.dirty.has(uid) && !this.inFlight.has(uid)) {
+      if (!covers(status, withForeignConditions(e.status, status, e.target.readinessGates))) this.markDirty(uid);
+    }
   }
 
   /** After a full list: forget every object the API server no longer has. */
@@ -160,7 +193,7 @@ export class StatusManager {
   }
 
   /** The pod (with a deletionTimestamp) has terminated: write the final status, then delete it. */
-  terminated(target: { namespace: string; name: string; uid: string }, status: PodStatus | undefined): void {
+  terminated(target: StatusTarget, status: PodStatus | undefined): void {
     if (status) this.setStatus(target, status);
     let e = this.entries.get(target.uid);
     if (!e) {
@@ -210,7 +243,7 @@ export class StatusManager {
     const e = this.entries.get(uid);
     if (!e || e.deleted) return;
     const version = e.version;
-    const status = withForeignConditions(e.status, this.apiStatuses.get(uid));
+    const status = withForeignConditions(e.status, this.apiStatuses.get(uid), e.target.readinessGates);
     const base = e.written ?? this.apiStatuses.get(uid) ?? {};
     const patch = mergePatch(base, status);
     const path = `/api/v1/namespaces/${encodeURIComponent(e.target.namespace)}/pods/${encodeURIComponent(e.target.name)}`;
@@ -274,7 +307,7 @@ export class StatusManager {
       if (this.dirty.has(uid) || this.inFlight.has(uid)) continue;
       const api = this.apiStatuses.get(uid);
       const unwritten = e.writtenVersion < e.version;
-      const drifted = api !== undefined && !covers(api, withForeignConditions(e.status, api));
+      const drifted = api !== undefined && !covers(api, withForeignConditions(e.status, api, e.target.readinessGates));
       const deletePending = e.deleteAfter !== undefined && e.deleteAfter <= e.writtenVersion;
       if (unwritten || drifted || deletePending) {
         if (drifted && !unwritten) e.written = api; // diff against what the server really holds

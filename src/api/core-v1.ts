@@ -160,6 +160,8 @@ export interface PodSpec {
   securityContext?: Record<string, unknown>;
   enableServiceLinks?: boolean;
   runtimeClassName?: string;
+  /** Conditions (set by others) that Ready waits for, besides the containers. */
+  readinessGates?: { conditionType: string }[];
   [extra: string]: unknown;
 }
 

@@ -70,9 +70,24 @@ function runtimeState(c: RuntimeContainer): ContainerState {
   }
 }
 
-function containerStatus(spec: Container, state: PodRuntimeState, inputs: StatusInputs, hasInitContainers: boolean): ContainerStatus {
-  const [latest, previous] = containersNamed(state, spec.name);
-  const status: ContainerStatus = {
+/**
+ * A container that is not under way yet: created and not started, or started with its postStart
+ * hook still running. Upstream builds a status at the start of a sync, before it creates the next
+ * instance and after the hook returned, so it never shows such an instance; neither do we: the
+ * status goes on describing the instance before it (restart count, state, last state all of one
+ * instance), and moves to the new one when it runs.
+ */
+function notUnderWay(c: RuntimeContainer, name: string, inputs: StatusInputs): boolean {
+  return c.state === 'created' || (c.state === 'running' && inputs.postStartRunning?.(name, c) === true);
+}
+
+function containerStatus(spec: Container, state: PodRuntimeState, inputs: StatusInputs, kind: 'init' | 'sidecar' | 'app', hasInitContainers: boolean): ContainerStatus {
+  let runs = containersNamed(state, spec.name);
+  // The newest instance is only being set up: the status describes the ones before it.
+  if (runs[0] !== undefined && notUnderWay(runs[0], spec.name, inputs)) runs = runs.slice(1);
+  const [latest, previous] = runs;
+  const old = (kind === 'app' ? inputs.previous?.containerStatuses : inputs.previous?.initContainerStatuses)?.find((c) => c.name === spec.name);
+  let status: ContainerStatus = {
     name: spec.name,
     // Upstream: every container of a pod with init containers waits as PodInitializing.
     state: { waiting: { reason: hasInitContainers ? 'PodInitializing' : 'ContainerCreating' } },
@@ -81,28 +96,40 @@ function containerStatus(spec: Container, state: PodRuntimeState, inputs: Status
     restartCount: 0,
     image: spec.image ?? '',
     imageID: '',
-    started: false,
   };
-  const syncError = inputs.syncErrors?.get(spec.name);
+  if (kind !== 'init') status.started = false;
   if (latest) {
-    const hookRunning = latest.state === 'running' && inputs.postStartRunning?.(spec.name, latest) === true;
-    status.state = runtimeState(hookRunning ? { ...latest, state: 'created' } : latest);
+    status.state = runtimeState(latest);
     status.restartCount = latest.restartCount;
     status.image = latest.image || status.image;
     status.imageID = latest.imageRef;
     status.containerID = containerId(latest);
     if (previous) status.lastState = runtimeState(previous).terminated ? terminatedState(previous) : {};
-    if (latest.state === 'running' && !hookRunning) {
-      status.started = inputs.started?.(spec.name, latest.id) ?? true;
-      status.ready = status.started && (inputs.ready?.(spec.name, latest.id) ?? true);
+    if (latest.state === 'running') {
+      const started = inputs.started?.(spec.name, latest.id) ?? true;
+      if (kind !== 'init') status.started = started;
+      status.ready = started && (inputs.ready?.(spec.name, latest.id) ?? true);
     }
+  } else if (old?.state.terminated) {
+    // Upstream keeps a terminated status once the runtime has removed the container (init
+    // containers may be removed any time after they are done).
+    status = { ...old, lastState: old.lastState ?? {}, ready: false };
+    if (kind !== 'init') status.started = false;
+  } else if (old) {
+    // Upstream's defaults when the runtime has no instance: the last count and termination.
+    status.restartCount = old.restartCount;
+    status.lastState = old.lastState ?? {};
   }
-  if (syncError && (!latest || latest.state !== 'running')) {
+  const syncError = inputs.syncErrors?.get(spec.name);
+  const initDone = kind === 'init' && status.state.terminated?.exitCode === 0;
+  if (syncError && !status.state.running && !initDone) {
     // The container is not running because the last sync could not start it: say why, and keep
     // the last run as lastState (upstream: waiting CrashLoopBackOff with the exit in lastState).
-    if (latest && (latest.state === 'exited' || latest.state === 'unknown')) status.lastState = terminatedState(latest);
+    if (status.state.terminated) status.lastState = { terminated: status.state.terminated };
     status.state = { waiting: { reason: syncError.reason, message: syncError.message } };
   }
+  // Upstream (the prober's UpdatePodStatus): an init container is ready once it exited 0.
+  if (kind === 'init') status.ready = status.state.terminated?.exitCode === 0;
   return status;
 }
 
@@ -161,13 +188,19 @@ export function podPhase(pod: Pod, init: ContainerStatus[], app: ContainerStatus
   return 'Pending';
 }
 
+/** A condition with upstream's stable lastTransitionTime: kept while the status stays the same. */
 function condition(type: string, ok: boolean, inputs: StatusInputs, reason?: string, message?: string): PodCondition {
   const prev = inputs.previous?.conditions?.find((c) => c.type === type);
   const status = ok ? 'True' : 'False';
   const c: PodCondition = { type, status, lastProbeTime: null, lastTransitionTime: prev && prev.status === status && prev.lastTransitionTime ? prev.lastTransitionTime : inputs.now };
-  if (!ok && reason) c.reason = reason;
-  if (!ok && message) c.message = message;
+  if (reason) c.reason = reason;
+  if (message) c.message = message;
   return c;
+}
+
+/** Go's %s of a []string, as upstream's condition messages print names: `[a b]`. */
+function nameList(names: readonly string[]): string {
+  return `[${names.join(' ')}]`;
 }
 
 /** QoS class from requests and limits, as upstream GetPodQOS (resources.ts: requests default to limits, only cpu and memory count, sums per pod). */
@@ -177,16 +210,8 @@ export function qosClass(pod: Pod): QosClass {
 
 export function computePodStatus(pod: Pod, state: PodRuntimeState, inputs: StatusInputs): PodStatus {
   const initSpecs = pod.spec.initContainers ?? [];
-  const initStatuses = initSpecs.map((c) => containerStatus(c, state, inputs, true));
-  const incompleteInit = initStatuses.filter((s, i) => {
-    const sidecar = initSpecs[i]?.restartPolicy === 'Always';
-    if (sidecar) return !(s.state.running && s.started);
-    return !(s.state.terminated && s.state.terminated.exitCode === 0);
-  });
-  // Once an app container has run, initialization is over even if init statuses were removed.
-  const appRan = pod.spec.containers.some((c) => containersNamed(state, c.name).length > 0);
-  const initialized = incompleteInit.length === 0 || appRan;
-  const appStatuses = pod.spec.containers.map((c) => containerStatus(c, state, inputs, initSpecs.length > 0));
+  const initStatuses = initSpecs.map((c) => containerStatus(c, state, inputs, c.restartPolicy === 'Always' ? 'sidecar' : 'init', true));
+  const appStatuses = pod.spec.containers.map((c) => containerStatus(c, state, inputs, 'app', initSpecs.length > 0));
 
   let phase = podPhase(pod, initStatuses, appStatuses);
   if (inputs.terminal) phase = inputs.terminal.phase;
@@ -194,22 +219,35 @@ export function computePodStatus(pod: Pod, state: PodRuntimeState, inputs: Statu
   const prevPhase = inputs.previous?.phase;
   if (prevPhase === 'Succeeded' || prevPhase === 'Failed') phase = prevPhase;
 
-  const unready = appStatuses.filter((s) => !s.ready).map((s) => s.name);
-  const sidecarsUnready = initStatuses.filter((s, i) => initSpecs[i]?.restartPolicy === 'Always' && !s.ready).map((s) => s.name);
-  const notReady = [...sidecarsUnready, ...unready];
-  const done = phase === 'Succeeded' || phase === 'Failed';
-  const containersReady = notReady.length === 0 && !done;
-  const readyReason = done ? 'PodCompleted' : 'ContainersNotReady';
-  const readyMessage = done ? undefined : `containers with unready status: [${notReady.join(' ')}]`;
+  // Upstream GeneratePodInitializedCondition: the init containers not ready (a sidecar is ready
+  // when started and its readiness says so, a regular init container once it exited 0).
+  const incomplete = initStatuses.filter((s) => !s.ready).map((s) => s.name);
+  // Once an app container has run, initialization is over even when the runtime no longer has
+  // the init containers and we have no earlier status of them (upstream has the API's).
+  const appRan = pod.spec.containers.some((c) => containersNamed(state, c.name).length > 0);
+  const initialized =
+    phase === 'Succeeded'
+      ? condition('Initialized', true, inputs, 'PodCompleted')
+      : incomplete.length > 0 && !appRan
+        ? condition('Initialized', false, inputs, 'ContainersNotInitialized', `containers with incomplete status: ${nameList(incomplete)}`)
+        : condition('Initialized', true, inputs);
+
+  // Upstream GenerateContainersReadyCondition (sidecars count as upstream 1.29+ counts them);
+  // Ready is the same (the readiness gates are checked where the API's conditions are known).
+  const notReady = [
+    ...initStatuses.filter((s, i) => initSpecs[i]?.restartPolicy === 'Always' && !s.ready).map((s) => s.name),
+    ...appStatuses.filter((s) => !s.ready).map((s) => s.name),
+  ];
+  const ready = (type: string): PodCondition =>
+    phase === 'Succeeded'
+      ? condition(type, false, inputs, 'PodCompleted')
+      : notReady.length > 0
+        ? condition(type, false, inputs, 'ContainersNotReady', `containers with unready status: ${nameList(notReady)}`)
+        : condition(type, true, inputs);
 
   const status: PodStatus = {
     phase,
-    conditions: [
-      condition('Initialized', initialized, inputs, done ? 'PodCompleted' : 'ContainersNotInitialized', done ? undefined : `containers with incomplete status: [${incompleteInit.map((s) => s.name).join(' ')}]`),
-      condition('Ready', containersReady, inputs, readyReason, readyMessage),
-      condition('ContainersReady', containersReady, inputs, readyReason, readyMessage),
-      condition('PodScheduled', true, inputs),
-    ],
+    conditions: [initialized, ready('Ready'), ready('ContainersReady'), condition('PodScheduled', true, inputs)],
     containerStatuses: appStatuses,
     qosClass: qosClass(pod),
   };

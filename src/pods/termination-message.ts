@@ -10,12 +10,12 @@
 // reads, done once per exited container and then cached by container ID (an exited container's
 // files no longer change).
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { joinUnder } from '../util/safe-path.js';
 import type { ContainerStatus__Output } from '../gen/cri/runtime/v1/ContainerStatus.js';
-import { CriLogParser } from '../server/container-logs.js';
+import { CriLogParser, formatRecord } from '../server/container-logs.js';
 import { ANNOTATION_TERMINATION_MESSAGE_PATH, ANNOTATION_TERMINATION_MESSAGE_POLICY } from './runtime-state.js';
 
 /** Upstream MaxContainerTerminationMessageLength. */
@@ -43,7 +43,10 @@ export async function terminationMessageMount(podsDir: string, uid: string, cont
   await mkdir(dir, { recursive: true });
   // A new file per container instance: an old instance's message never shows for a new one.
   const hostPath = join(dir, randomBytes(4).toString('hex'));
+  // Any user of the container writes it (runAsUser 1000 too): the mode given to open() loses the
+  // umask's bits (0644 under the usual 022), so it is set again, as upstream's Chmod.
   await writeFile(hostPath, '', { mode: 0o666 });
+  await chmod(hostPath, 0o666);
   return { containerPath, hostPath };
 }
 
@@ -70,15 +73,20 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** The last 80 lines (then last 2048 bytes) of a CRI-format container log. */
+/**
+ * The log's end as upstream reads it for the message: its last 80 records as `kubectl logs
+ * --tail=80` writes them (a partial record keeps its text, without a newline), then the last
+ * 2048 bytes of that.
+ */
 export function lastLogLines(logPath: string): string {
   try {
-    const window = tail(logPath, LOG_WINDOW_BYTES).toString('utf8');
-    // A window that starts mid-record: drop its first, partial line.
-    const text = window.length === LOG_WINDOW_BYTES ? window.slice(window.indexOf('\n') + 1) : window;
+    const buf = tail(logPath, LOG_WINDOW_BYTES);
+    // A window that starts mid-record: drop its first, cut line.
+    const window = buf.length === LOG_WINDOW_BYTES ? buf.subarray(buf.indexOf(0x0a) + 1) : buf;
+    const text = window.toString('utf8');
     const parser = new CriLogParser();
     const records = parser.push(text.endsWith('\n') ? text : `${text}\n`);
-    const lines = records.slice(-MAX_LOG_LINES).map((r) => `${r.text}\n`).join('');
+    const lines = records.slice(-MAX_LOG_LINES).map((r) => formatRecord(r, false)).join('');
     const bytes = Buffer.from(lines, 'utf8');
     return bytes.length > MAX_LOG_BYTES ? bytes.subarray(bytes.length - MAX_LOG_BYTES).toString('utf8') : lines;
   } catch (err) {

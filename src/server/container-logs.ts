@@ -4,17 +4,25 @@
 //   2016-10-06T00:17:09.669794202Z stdout P a partial line, continued by the next record
 // with upstream's options: tailLines, sinceSeconds / sinceTime, timestamps, limitBytes, follow
 // (and previous, by picking the previous restart's file; the caller chooses the path).
-// Partial (P) records are joined with the next until an F record, as upstream does.
+//
+// As upstream's kuberuntime log reader, the output is record by record: a full (F) record is its
+// text and a newline, a partial (P) record its text alone, so the next record continues the line
+// and output that never ended in a newline (`echo -n DONE`: a P record and no F after it) is
+// still there. With timestamps every record has its own; tailLines counts records (the file's
+// lines), partial ones included; limitBytes cuts the output; sinceTime is per record.
 import { open, stat } from 'node:fs/promises';
 import { watch } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 
 export interface LogRecord {
   /** RFC 3339 nano timestamp as written. */
   time: string;
   timeMs: number;
   stream: 'stdout' | 'stderr';
-  /** The full line, partial records joined, without the newline. */
+  /** The record's text, without the newline. */
   text: string;
+  /** Tagged P: the line goes on in the next record (no newline is written after it). */
+  partial: boolean;
 }
 
 export interface LogOptions {
@@ -27,15 +35,15 @@ export interface LogOptions {
   streams?: readonly ('stdout' | 'stderr')[];
 }
 
-const RECORD = /^(\S+) (stdout|stderr) ([FP]) ?(.*)$/;
+// <time> <stream> <tags> <text>; tags are ':'-separated, the first is F or P (forward compatible).
+const RECORD = /^(\S+) (stdout|stderr) ([FP])(?::\S*)? ?(.*)$/;
 
 /** Parses CRI log text into records; malformed lines are skipped (and counted). */
 export class CriLogParser {
-  private partial: { time: string; stream: 'stdout' | 'stderr'; text: string } | undefined;
   private carry = '';
   malformed = 0;
 
-  /** Feeds a chunk of file content; returns the complete records it finished. */
+  /** Feeds a chunk of file content; returns the records of the lines it finished. */
   push(chunk: string): LogRecord[] {
     const text = this.carry + chunk;
     const lines = text.split('\n');
@@ -48,23 +56,16 @@ export class CriLogParser {
         continue;
       }
       const [, time = '', stream, tag, body = ''] = m;
-      const s = stream === 'stderr' ? 'stderr' : 'stdout';
-      if (tag === 'P') {
-        if (this.partial && this.partial.stream === s) this.partial.text += body;
-        else this.partial = { time, stream: s, text: body };
-        continue;
-      }
-      const first = this.partial && this.partial.stream === s ? this.partial : undefined;
-      this.partial = undefined;
-      const t = first?.time ?? time;
-      out.push({ time: t, timeMs: Date.parse(t), stream: s, text: (first?.text ?? '') + body });
+      out.push({ time, timeMs: Date.parse(time), stream: stream === 'stderr' ? 'stderr' : 'stdout', text: body, partial: tag === 'P' });
     }
     return out;
   }
 }
 
+/** One record as upstream writes it: `[<time> ]<text>`, and a newline unless it is partial. */
 export function formatRecord(r: LogRecord, timestamps: boolean): string {
-  return timestamps ? `${r.time} ${r.text}\n` : `${r.text}\n`;
+  const line = r.partial ? r.text : `${r.text}\n`;
+  return timestamps ? `${r.time} ${line}` : line;
 }
 
 /**
@@ -82,6 +83,8 @@ export async function streamContainerLog(
   const streams = opts.streams ?? ['stdout', 'stderr'];
   let budget = opts.limitBytes ?? Infinity;
   const parser = new CriLogParser();
+  // A 64 KiB read can end inside a UTF-8 character: the decoder keeps its first bytes for the next.
+  const decoder = new StringDecoder('utf8');
   const emit = async (records: LogRecord[]): Promise<boolean> => {
     for (const r of records) {
       if (!streams.includes(r.stream)) continue;
@@ -105,7 +108,7 @@ export async function streamContainerLog(
         const { bytesRead } = await fh.read(buf, 0, buf.length, position);
         if (bytesRead === 0) return out;
         position += bytesRead;
-        out.push(...parser.push(buf.toString('utf8', 0, bytesRead)));
+        out.push(...parser.push(decoder.write(buf.subarray(0, bytesRead))));
       }
     };
     // First pass: everything (or the last tailLines records, kept in a ring) up to the end now.
@@ -115,7 +118,7 @@ export async function streamContainerLog(
         const { bytesRead } = await fh.read(buf, 0, buf.length, position);
         if (bytesRead === 0) break;
         position += bytesRead;
-        if (!(await emit(parser.push(buf.toString('utf8', 0, bytesRead))))) return;
+        if (!(await emit(parser.push(decoder.write(buf.subarray(0, bytesRead)))))) return;
       }
     } else {
       const ring: LogRecord[] = [];
@@ -123,7 +126,7 @@ export async function streamContainerLog(
         const { bytesRead } = await fh.read(buf, 0, buf.length, position);
         if (bytesRead === 0) break;
         position += bytesRead;
-        for (const r of parser.push(buf.toString('utf8', 0, bytesRead))) {
+        for (const r of parser.push(decoder.write(buf.subarray(0, bytesRead)))) {
           if (!streams.includes(r.stream) || tail <= 0) continue;
           ring.push(r);
           if (ring.length >= 2 * tail) ring.splice(0, ring.length - tail);

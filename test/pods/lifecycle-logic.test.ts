@@ -197,7 +197,9 @@ describe('computePodStatus', () => {
     const never = pod('Never', ['a', 'b']);
     const s = computePodStatus(never, rt([ctr(never, 'a', 'exited', 0), ctr(never, 'b', 'exited', 2)]), { now: NOW });
     assert.equal(s.phase, 'Failed');
-    assert.equal(s.conditions!.find((c) => c.type === 'Ready')!.reason, 'PodCompleted');
+    // Upstream: PodCompleted is for Succeeded only; a Failed pod's containers are simply unready.
+    assert.equal(s.conditions!.find((c) => c.type === 'Ready')!.reason, 'ContainersNotReady');
+    assert.equal(s.conditions!.find((c) => c.type === 'Ready')!.message, 'containers with unready status: [a b]');
     const initFail = pod('Never', ['a'], ['i1']);
     assert.equal(computePodStatus(initFail, rt([ctr(initFail, 'i1', 'exited', 1)]), { now: NOW }).phase, 'Failed');
   });

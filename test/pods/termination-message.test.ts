@@ -40,6 +40,8 @@ describe('termination message', () => {
     assert.notEqual(a?.hostPath, b?.hostPath);
     assert.match(a?.hostPath ?? '', /\/uid1\/containers\/c\/[0-9a-f]{8}$/);
     assert.equal(statSync(a.hostPath).size, 0);
+    // Writable by any user of the container, whatever the umask (upstream chmods to 0666).
+    assert.equal(statSync(a.hostPath).mode & 0o777, 0o666);
     assert.equal(readdirSync(join(dir, 'uid1', 'containers', 'c')).length, 2);
     assert.equal(await terminationMessageMount(dir, 'uid1', { name: 'c', terminationMessagePath: '' }), undefined);
   });
@@ -82,6 +84,12 @@ describe('termination message', () => {
   it('a missing message file with FallbackToLogsOnError reads the logs; unreadable logs say so', () => {
     assert.equal(containerMessage(status({ exitCode: 1, policy: 'FallbackToLogsOnError', log: criLog(['only log']) })), 'only log\n');
     assert.match(lastLogLines(join(dir, 'no-such-log')), /^Error on reading termination message from logs: ENOENT/);
+  });
+
+  it('a last partial (P) record is the message: output without a final newline', () => {
+    writeFileSync(join(dir, 'nonl.log'), '2026-12-02T07:00:00.000000000Z stdout P DONE\n');
+    assert.equal(lastLogLines(join(dir, 'nonl.log')), 'DONE');
+    assert.equal(containerMessage(status({ exitCode: 1, policy: 'FallbackToLogsOnError', file: '', log: '2026-12-02T07:00:00.000000000Z stdout P DONE\n' })), 'DONE');
   });
 
   it('joins partial (P) log records into one line', () => {

@@ -37,24 +37,63 @@ describe('container logs', () => {
     return out;
   }
 
-  it('parses records, joins partial lines, skips garbage', () => {
+  it('parses records (partial ones marked), skips garbage', () => {
     const p = new CriLogParser();
     const recs = p.push(LOG.slice(0, 50));
     const rest = p.push(LOG.slice(50));
     const all = [...recs, ...rest];
-    assert.deepEqual(all.map((r) => `${r.stream}:${r.text}`), ['stdout:one', 'stderr:two', 'stdout:three', 'stdout:four']);
-    assert.equal(all[2]!.time, '2026-11-22T10:00:02.000000000Z', 'a joined line keeps its first time');
+    assert.deepEqual(all.map((r) => `${r.stream}:${r.text}${r.partial ? ':P' : ''}`), ['stdout:one', 'stderr:two', 'stdout:thr:P', 'stdout:ee', 'stdout:four']);
+    assert.equal(all[2]!.time, '2026-11-22T10:00:02.000000000Z');
     assert.equal(p.malformed, 1);
   });
 
   it('serves kubectl logs options', async () => {
     assert.equal(await read({}), 'one\ntwo\nthree\nfour\n');
-    assert.equal(await read({ tailLines: 2 }), 'three\nfour\n');
+    // Records as upstream counts them: the partial 'thr' is a line of its own for tailLines.
+    assert.equal(await read({ tailLines: 2 }), 'ee\nfour\n');
+    assert.equal(await read({ tailLines: 3 }), 'three\nfour\n');
     assert.equal(await read({ tailLines: 0 }), '');
     assert.equal(await read({ sinceMs: Date.parse('2026-11-22T10:00:01.5Z') }), 'three\nfour\n');
+    assert.equal(await read({ sinceMs: Date.parse('2026-11-22T10:00:02.05Z') }), 'ee\nfour\n');
+    // Each record has its own time, the partial one too (upstream's output, byte for byte).
+    assert.equal(await read({ timestamps: true, tailLines: 3 }), '2026-11-22T10:00:02.000000000Z thr2026-11-22T10:00:02.100000000Z ee\n2026-11-22T10:00:03.000000000Z four\n');
     assert.equal(await read({ timestamps: true, tailLines: 1 }), '2026-11-22T10:00:03.000000000Z four\n');
     assert.equal(await read({ limitBytes: 6 }), 'one\ntw');
     assert.equal(await read({ streams: ['stderr'] }), 'two\n');
+  });
+
+  it('keeps output that never ended in a newline (a last partial record): logs, tail, limitBytes', async () => {
+    const f = join(dir, 'nonl.log');
+    writeFileSync(f, '2026-11-22T10:00:00.000000000Z stdout F first\n2026-11-22T10:00:01.000000000Z stdout P DONE\n');
+    const readFile = async (opts: LogOptions): Promise<string> => {
+      let out = '';
+      await streamContainerLog(f, opts, (t) => {
+        out += t;
+        return true;
+      });
+      return out;
+    };
+    assert.equal(await readFile({}), 'first\nDONE');
+    assert.equal(await readFile({ tailLines: 1 }), 'DONE');
+    assert.equal(await readFile({ limitBytes: 8 }), 'first\nDO');
+    assert.equal(await readFile({ timestamps: true, tailLines: 1 }), '2026-11-22T10:00:01.000000000Z DONE');
+    // Only a P record: the output of `echo -n DONE`.
+    writeFileSync(f, '2026-11-22T10:00:01.000000000Z stdout P DONE\n');
+    assert.equal(await readFile({}), 'DONE');
+  });
+
+  it('a multi-byte character across two reads stays whole', async () => {
+    const f = join(dir, 'utf8.log');
+    const prefix = '2026-11-22T10:00:00.000000000Z stdout F ';
+    // 64 KiB reads: put a 3-byte character across the first boundary.
+    const pad = 'x'.repeat(64 * 1024 - prefix.length - 1);
+    writeFileSync(f, `${prefix}${pad}\u20ac!\n`);
+    let out = '';
+    await streamContainerLog(f, {}, (t) => {
+      out += t;
+      return true;
+    });
+    assert.equal(out, `${pad}\u20ac!\n`);
   });
 
   it('follows new lines until aborted', async () => {
