@@ -245,6 +245,7 @@ export function computePodStatus(pod: Pod, state: PodRuntimeState, inputs: Statu
         ? condition(type, false, inputs, 'ContainersNotReady', `containers with unready status: ${nameList(notReady)}`)
         : condition(type, true, inputs);
 
+  const done = phase === 'Succeeded' || phase === 'Failed';
   const status: PodStatus = {
     phase,
     conditions: [initialized, ready('Ready'), ready('ContainersReady'), condition('PodScheduled', true, inputs)],
@@ -260,6 +261,11 @@ export function computePodStatus(pod: Pod, state: PodRuntimeState, inputs: Statu
   if (ips.length > 0 && ips[0]) {
     status.podIP = ips[0];
     status.podIPs = ips.map((ip) => ({ ip }));
+  } else if (done && inputs.previous?.podIP) {
+    // A finished pod keeps the addresses it had (its sandbox is stopped and reports none):
+    // upstream's status of a finished pod is the one it last built while the sandbox ran.
+    status.podIP = inputs.previous.podIP;
+    if (inputs.previous.podIPs) status.podIPs = inputs.previous.podIPs;
   }
   status.startTime = inputs.previous?.startTime ?? inputs.now;
   return status;

@@ -169,6 +169,19 @@ describe('pod status parity: the restart count moves with the state it counts', 
   });
 });
 
+describe('pod status parity: addresses', () => {
+  it('a finished pod keeps its pod IPs once its sandbox is stopped (as the Go kubelet shows them)', () => {
+    const p = pod('Never', ['a']);
+    const running = computePodStatus(p, rt([ctr(p, 'a', 'running')]), { now: NOW });
+    assert.equal(running.podIP, '10.88.0.5');
+    const stopped: PodRuntimeState = { ...rt([ctr(p, 'a', 'exited', 0)]), sandboxes: [{ id: 's1', attempt: 0, ready: false, createdAt: 1, ips: [], hostNetwork: false }] };
+    const done = computePodStatus(p, stopped, { now: NOW, previous: running });
+    assert.equal(done.phase, 'Succeeded');
+    assert.equal(done.podIP, '10.88.0.5');
+    assert.deepEqual(done.podIPs, [{ ip: '10.88.0.5' }]);
+  });
+});
+
 describe('pod status parity: readiness gates', () => {
   const ours = computePodStatus(pod('Always', ['a']), rt([ctr(pod('Always', ['a']), 'a', 'running')]), { now: NOW });
 
