@@ -17,6 +17,7 @@ import type { PodSandboxStatus__Output } from '../gen/cri/runtime/v1/PodSandboxS
 import { containerMessage } from '../pods/termination-message.js';
 import type { ContainerEvent } from '../native/cri/api.js';
 import type { Topic } from '../bus/messages.js';
+import type { PlegEvent } from '../pods/pleg-event.js';
 import {
   ANNOTATION_CONTAINER_HASH,
   ANNOTATION_RESTART_COUNT,
@@ -43,11 +44,7 @@ export const EVENTED_UNHEALTHY_AFTER_MS = 10 * 60_000;
 /** What the PLEG thread publishes on the bus (its bridge to the main thread lets in nothing else). */
 export const PLEG_THREAD_TOPICS: readonly Topic[] = ['pod.state', 'pleg.relist'];
 
-export type PlegEvent =
-  | { type: 'ContainerStarted'; podUid: string; containerId: string }
-  | { type: 'ContainerDied'; podUid: string; containerId: string }
-  | { type: 'ContainerRemoved'; podUid: string; containerId: string }
-  | { type: 'ContainerChanged'; podUid: string; containerId: string };
+export type { PlegEvent };
 
 /** One relist: pod UID -> container or sandbox ID -> its PLEG state. */
 export type Relist = Map<string, Map<string, Exclude<PlegState, 'gone'>>>;

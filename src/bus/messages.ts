@@ -8,7 +8,7 @@
 // Adding a topic: add it to Topics, to TOPICS and to MESSAGE_SCHEMA in validate.ts (the compiler
 // insists on the last one: every `type` of every topic must be described there).
 import type { Pod, PodStatus } from '../api/core-v1.js';
-import type { PlegEvent } from '../actors/pleg.js';
+import type { PlegEvent } from '../pods/pleg-event.js';
 import type { PodRuntimeState } from '../pods/runtime-state.js';
 import type { PlainError } from './errors.js';
 

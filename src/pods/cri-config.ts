@@ -9,7 +9,7 @@
 // from security-context.ts (both pure); the node facts they need (machine memory, cgroup root,
 // seccomp profile folder) come in as SandboxOptions.
 import type { Container, Pod } from '../api/core-v1.js';
-import type { RequestOf } from '../native/cri/api.js';
+import type { ContainerConfig, SandboxConfig } from '../native/cri/api.js';
 import { containerHash } from './hash.js';
 import { containerResources, podCgroupParent } from './resources.js';
 import { containerSecurity, podSysctls, sandboxSecurity } from './security-context.js';
@@ -26,8 +26,7 @@ import {
   LABEL_POD_UID,
 } from './runtime-state.js';
 
-export type SandboxConfig = NonNullable<RequestOf<'RunPodSandbox'>['config']>;
-export type ContainerConfig = NonNullable<RequestOf<'CreateContainer'>['config']>;
+export type { ContainerConfig, SandboxConfig };
 
 export const DEFAULT_POD_LOGS_DIR = '/var/log/pods';
 export const ANNOTATION_CONTAINER_PORTS = 'io.kubernetes.container.ports';

@@ -7,7 +7,7 @@
 // runAsNonRoot check against the image's user. Pure: the image user and the seccomp profile
 // folder come in.
 import type { Container, Pod } from '../api/core-v1.js';
-import type { ContainerConfig, SandboxConfig } from './cri-config.js';
+import type { ContainerConfig, SandboxConfig } from '../native/cri/api.js';
 import { joinRelative } from '../util/safe-path.js';
 
 export interface SeccompProfile {

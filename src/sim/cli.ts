@@ -2,7 +2,7 @@
 // Serves the simulated CRI runtime (runtime.v1 and runtime.v1alpha2) until SIGINT or SIGTERM,
 // with the optional control API beside it; both sockets are removed on exit.
 import type { Logger } from 'pino';
-import { parseFlags } from '../cli.js';
+import { parseFlags } from '../config/flags.js';
 import { loadSimConfig } from './config.js';
 import { startSimControlServer, type SimControlServer } from './control.js';
 import { startSimRuntimeServer } from './server.js';

@@ -86,6 +86,9 @@ type Defs = RuntimeServiceDefinition & ImageServiceDefinition;
 /* eslint-disable @typescript-eslint/no-explicit-any */
 /** What a caller may pass: the permissive form (optional fields, numbers or strings for int64). */
 export type RequestOf<K extends RpcName> = Defs[K] extends MethodDefinition<infer I, any, any, any> ? I : never;
+/** The sandbox and container configs of RunPodSandbox and CreateContainer. */
+export type SandboxConfig = NonNullable<RequestOf<'RunPodSandbox'>['config']>;
+export type ContainerConfig = NonNullable<RequestOf<'CreateContainer'>['config']>;
 /** What a server handler receives: the decoded form, every field present. */
 export type DecodedRequestOf<K extends RpcName> = Defs[K] extends MethodDefinition<any, any, infer O, any> ? O : never;
 /** What a server handler returns: the permissive form. */
