@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// Import cycles in src/ (issue 18): part of `npm run lint`, so none comes back. Every relative
-// import of a .ts file under src/ counts, type-only and dynamic ones included (a type-only cycle
-// still ties two modules' meanings together). Prints each cycle and exits 1 when there is one.
+// Import cycles and layering in src/ (issue 18): part of `npm run lint`, so neither comes back.
+// Every relative import of a .ts file under src/ counts, type-only and dynamic ones included (a
+// type-only cycle still ties two modules' meanings together). Layers, lowest first: the domain
+// (bus, pods, probes, native, api, volumes, sources, server, sim, ...), then actors/, then
+// cluster/, then the composition (kubelet.ts, cli.ts); a module may import from its own layer
+// or a lower one, never up. Prints each cycle and each upward import, and exits 1 if any.
 //
 //   node scripts/check-imports.mjs [root]      root defaults to src/
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -73,10 +76,42 @@ export function findCycles(root) {
   return cycles;
 }
 
+/** The layers, lowest first, by path prefix relative to the root; a file in none is the domain (0). */
+export const LAYERS = [
+  { name: 'actors', prefixes: ['actors/'] },
+  { name: 'cluster', prefixes: ['cluster/'] },
+  { name: 'composition', prefixes: ['kubelet.ts', 'cli.ts'] },
+];
+
+function layerOf(rel) {
+  for (let i = LAYERS.length - 1; i >= 0; i--) if (LAYERS[i].prefixes.some((p) => rel === p || rel.startsWith(p))) return i + 1;
+  return 0;
+}
+const layerName = (n) => (n === 0 ? 'domain' : LAYERS[n - 1].name);
+
+/** Every import from a lower layer up into a higher one: "from -> to (layer -> layer)". */
+export function findUpwardImports(root) {
+  const graph = importGraph(root);
+  const out = [];
+  for (const [file, deps] of graph) {
+    const from = relative(root, file);
+    for (const dep of deps) {
+      const to = relative(root, dep);
+      const a = layerOf(from);
+      const b = layerOf(to);
+      if (b > a) out.push(`${from} -> ${to} (${layerName(a)} imports ${layerName(b)})`);
+    }
+  }
+  return out.sort();
+}
+
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const root = resolve(process.argv[2] ?? 'src');
+  const where = relative(process.cwd(), root) || '.';
   const cycles = findCycles(root);
-  for (const c of cycles) console.error(`import cycle in ${relative(process.cwd(), root) || '.'}: ${c.join(' <-> ')}`);
-  if (cycles.length > 0) process.exit(1);
-  console.log(`check-imports: no import cycle among ${importGraph(root).size} files`);
+  for (const c of cycles) console.error(`import cycle in ${where}: ${c.join(' <-> ')}`);
+  const upward = findUpwardImports(root);
+  for (const u of upward) console.error(`upward import in ${where}: ${u}`);
+  if (cycles.length > 0 || upward.length > 0) process.exit(1);
+  console.log(`check-imports: no import cycle and no upward import among ${importGraph(root).size} files`);
 }

@@ -10,11 +10,10 @@
 import type { Pod, PodStatus } from '../api/core-v1.js';
 import type { PlegEvent } from '../pods/pleg-event.js';
 import type { PodRuntimeState } from '../pods/runtime-state.js';
+import type { ProbeKind } from '../probes/spec.js';
 import type { PlainError } from './errors.js';
 
 export const ENVELOPE_VERSION = 1;
-
-export type ProbeKind = 'liveness' | 'readiness' | 'startup';
 
 export interface Topics {
   /**

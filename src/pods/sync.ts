@@ -19,7 +19,7 @@ import { containerHash } from './hash.js';
 import { ANNOTATION_PRESTOP_HANDLER, containerConfigFor, sandboxConfigFor, type SandboxOptions } from './cri-config.js';
 import { runHook, withinMs } from './hooks.js';
 import { terminationMessageMount } from './termination-message.js';
-import { containerFromStatus, podIdentity, sandboxFromStatus } from '../actors/pleg.js';
+import { containerFromStatus, podIdentity, sandboxFromStatus } from './cri-status.js';
 import { emptyRuntimeState, latestContainer, LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID, newestFirst, type PodRuntimeState } from './runtime-state.js';
 import type { SyncError } from './status.js';
 import { containerInputs, type PreparedPod } from '../volumes/prepared.js';

@@ -1,6 +1,6 @@
 // The probe schedule, as logic only: one worker per (pod UID, container, probe kind), as
 // upstream's prober workers, driven by an injected clock and random source so it is tested on
-// simulated time. The runner (src/actors/probe-worker.ts) owns timers and I/O: it asks `due(now)`
+// simulated time. The runner (src/actors/probes/thread.ts) owns timers and I/O: it asks `due(now)`
 // which probes to start, runs them, and reports each outcome with `complete()`.
 //
 // Rules (upstream's, kept here):

@@ -3,12 +3,9 @@
 // handler resolved (a port name becomes the container port's number, the host defaults to the
 // pod IP). Plain data: it crosses from the main thread to the probe thread by structured clone.
 import type { Container, Probe } from '../api/core-v1.js';
-import type { ProbeKind, Topic } from '../bus/messages.js';
 
-/** What the probe thread publishes on the bus (its bridge to the main thread lets in nothing else). */
-export const PROBE_THREAD_TOPICS: readonly Topic[] = ['probe.result', 'pod.event'];
-
-export type { ProbeKind };
+/** The three probes of a container, as upstream names them in lower case. */
+export type ProbeKind = 'liveness' | 'readiness' | 'startup';
 
 export const PROBE_KINDS: readonly ProbeKind[] = ['startup', 'liveness', 'readiness'];
 

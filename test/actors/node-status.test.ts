@@ -2,7 +2,7 @@
 // transition times, change detection, and the labels a kubelet may set.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { computeNodeStatus, forbiddenNodeLabels, nodeStatusChanged, type NodeStatusInputs } from '../../src/actors/node-status.js';
+import { computeNodeStatus, forbiddenNodeLabels, nodeStatusChanged, type NodeStatusInputs } from '../../src/cluster/node-status.js';
 
 function inputs(over: Partial<NodeStatusInputs['health']> = {}): NodeStatusInputs {
   return {

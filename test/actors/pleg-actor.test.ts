@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { SimRuntime, createSimClient } from '../../src/sim/index.js';
-import { PlegActor } from '../../src/actors/pleg-actor.js';
+import { PlegActor } from '../../src/actors/pleg/handle.js';
 import { Bus, type MessageOf } from '../../src/bus/index.js';
 import { kubeletMetrics } from '../../src/metrics/kubelet-metrics.js';
 import { containerConfig, newPod, sandboxConfig, waitFor } from '../helpers/cri-fixtures.js';

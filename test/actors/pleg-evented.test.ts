@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimRuntime, createSimClient, startSimRuntimeServer } from '../../src/sim/index.js';
-import { PlegActor } from '../../src/actors/pleg-actor.js';
+import { PlegActor } from '../../src/actors/pleg/handle.js';
 import { Bus, type MessageOf } from '../../src/bus/index.js';
 import type { ContainerEventReply } from '../../src/native/cri/api.js';
 import { containerConfig, newPod, sandboxConfig, waitFor, withoutEvents } from '../helpers/cri-fixtures.js';

@@ -2,7 +2,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { applyContainerEvent, buildRelist, containerFromStatus, diffRelist, eventPodUid, eventsOfContainerEvent, relistOfState, sandboxFromStatus, type Relist } from '../../src/actors/pleg.js';
+import { applyContainerEvent, buildRelist, diffRelist, eventPodUid, eventsOfContainerEvent, relistOfState, type Relist } from '../../src/actors/pleg/logic.js';
+import { containerFromStatus, sandboxFromStatus } from '../../src/pods/cri-status.js';
 import type { ContainerEvent } from '../../src/native/cri/api.js';
 import type { ContainerStatus__Output } from '../../src/gen/cri/runtime/v1/ContainerStatus.js';
 import type { PodSandboxStatus__Output } from '../../src/gen/cri/runtime/v1/PodSandboxStatus.js';

@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Pod } from '../../src/api/core-v1.js';
-import { initialPodWorkerState, podWorkerTransition, type PodWorkerConfig, type PodWorkerEffect, type PodWorkerMessage, type PodWorkerState } from '../../src/actors/pod-worker.js';
+import { initialPodWorkerState, podWorkerTransition, type PodWorkerConfig, type PodWorkerEffect, type PodWorkerMessage, type PodWorkerState } from '../../src/actors/pod-workers/logic.js';
 
 const CFG: PodWorkerConfig = { syncFrequencyMs: 60_000, errorBackoffMs: 10_000, networkNotReadyBackoffMs: 1000, random: () => 0 };
 

@@ -12,7 +12,7 @@ import {
   type PodWorkerEffect,
   type PodWorkerMessage,
   type PodWorkerState,
-} from '../../src/actors/pod-worker.js';
+} from '../../src/actors/pod-workers/logic.js';
 
 const CFG: PodWorkerConfig = { syncFrequencyMs: 60_000, errorBackoffMs: 10_000, networkNotReadyBackoffMs: 1000, random: () => 0 };
 

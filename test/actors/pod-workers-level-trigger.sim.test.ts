@@ -5,8 +5,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimRuntime, createSimClient } from '../../src/sim/index.js';
-import { SyncPool } from '../../src/actors/sync-pool.js';
-import { PodWorkers } from '../../src/actors/pod-workers.js';
+import { SyncPool } from '../../src/actors/sync-pool/handle.js';
+import { PodWorkers } from '../../src/actors/pod-workers/handle.js';
 import type { Pod } from '../../src/api/core-v1.js';
 import type { CriClient } from '../../src/native/cri/client.js';
 import { applyPodDefaults } from '../../src/pods/static-pod.js';

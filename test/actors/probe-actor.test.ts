@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Pod } from '../../src/api/core-v1.js';
-import { ProbeActor } from '../../src/actors/probe-actor.js';
+import { ProbeActor } from '../../src/actors/probes/handle.js';
 import { Bus, type MessageOf } from '../../src/bus/index.js';
 import { inspectPod } from '../../src/pods/sync.js';
 import { waitFor } from '../helpers/cri-fixtures.js';

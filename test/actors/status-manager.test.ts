@@ -2,7 +2,7 @@
 // of the reconcile. (Its writes against a real API server are in test/cluster.)
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { covers, mergePatch } from '../../src/actors/status-manager.js';
+import { covers, mergePatch } from '../../src/cluster/status-manager.js';
 
 describe('status manager patches', () => {
   it('sends only what changed, nulls what vanished, replaces lists whole', () => {
@@ -31,7 +31,7 @@ describe('status manager patches', () => {
 describe('status manager writes', () => {
   it('coalesces: a pod whose status changed many times while a write was in flight gets one more write, with the latest', async () => {
     const { createServer } = await import('node:http');
-    const { StatusManager } = await import('../../src/actors/status-manager.js');
+    const { StatusManager } = await import('../../src/cluster/status-manager.js');
     const { ApiClient } = await import('../../src/api/client.js');
     const bodies: { uid: string; phase: unknown; n: unknown }[] = [];
     let release: () => void = () => undefined;
@@ -69,7 +69,7 @@ describe('status manager writes', () => {
 
 describe('status manager and conditions set by others', () => {
   it('keeps conditions the kubelet does not own (readiness gates) in what it writes and checks', async () => {
-    const { withForeignConditions } = await import('../../src/actors/status-manager.js');
+    const { withForeignConditions } = await import('../../src/cluster/status-manager.js');
     const ours = { phase: 'Running' as const, conditions: [{ type: 'Ready', status: 'True' as const }] };
     const api = { phase: 'Running' as const, conditions: [{ type: 'Ready', status: 'False' as const }, { type: 'example.com/gate', status: 'True' as const }] };
     const merged = withForeignConditions(ours, api);

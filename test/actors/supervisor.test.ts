@@ -2,7 +2,7 @@
 // the budget is spent, a fresh budget after the window.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Supervisor } from '../../src/actors/supervisor.js';
+import { Supervisor } from '../../src/actors/host/supervisor.js';
 
 describe('supervisor', () => {
   it('restarts with growing jittered delays, then escalates once the budget is spent', () => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimRuntime, startSimRuntimeServer } from '../../src/sim/index.js';
 import { CriCancelledError } from '../../src/native/cri/errors.js';
-import { SyncPool, SyncPoolError } from '../../src/actors/sync-pool.js';
+import { SyncPool, SyncPoolError } from '../../src/actors/sync-pool/handle.js';
 import type { Pod } from '../../src/api/core-v1.js';
 import { applyPodDefaults } from '../../src/pods/static-pod.js';
 import { planSync } from '../../src/pods/sync.js';

@@ -12,8 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { connectPort } from '../../src/bus/index.js';
 import { TOPICS } from '../../src/bus/messages.js';
-import { PLEG_THREAD_TOPICS } from '../../src/actors/pleg.js';
-import { PROBE_THREAD_TOPICS } from '../../src/probes/spec.js';
+import { PLEG_THREAD_TOPICS } from '../../src/actors/pleg/protocol.js';
+import { PROBE_THREAD_TOPICS } from '../../src/actors/probes/protocol.js';
 import { FUZZ_SEED, podObject, runs, hostileString } from './arbitraries.js';
 import { startStaticNode, type StaticNode } from '../helpers/static-node.js';
 
@@ -93,7 +93,7 @@ describe('fuzz: random bus envelopes into a running kubelet', () => {
     const before = node.status('sentinel')?.containerStatuses?.[0];
     assert.ok(before?.containerID);
     const { port1, port2 } = new MessageChannel();
-    // The bridge as the main thread opens it for its PLEG and probe threads (ThreadActor).
+    // The bridge as the main thread opens it for its PLEG and probe threads (ThreadHost).
     const bridge = connectPort(node.kubelet.bus, port1, { name: 'fuzz', topics: [], inbound: [...PLEG_THREAD_TOPICS, ...PROBE_THREAD_TOPICS] });
     const poster = new Worker(POSTER, { eval: true, workerData: { port: port2 }, transferList: [port2] });
     const cases = fc.sample(envelope(), { numRuns: runs(400, 4000), seed: FUZZ_SEED });

@@ -9,7 +9,7 @@ import type { Pod, PodCondition, PodStatus } from '../../src/api/core-v1.js';
 import { computePodStatus } from '../../src/pods/status.js';
 import { containerHash } from '../../src/pods/hash.js';
 import type { PodRuntimeState, RuntimeContainer } from '../../src/pods/runtime-state.js';
-import { withForeignConditions } from '../../src/actors/status-manager.js';
+import { withForeignConditions } from '../../src/cluster/status-manager.js';
 
 const NOW = '2026-12-07T10:00:00Z';
 

@@ -9,21 +9,21 @@
 // "results reset when the container ID changes" hold on this side too. After a restart of the
 // thread every target is sent again and results start over from their initial values (the
 // status shows unready until readiness succeeds again), as after an upstream kubelet restart.
-// Spawn, supervision and stop are the ThreadActor's (thread-actor.ts), shared with the PLEG actor.
+// Spawn, supervision and stop are the ThreadHost's (host/thread-host.ts), shared with the PLEG actor.
 import type { Remote } from 'comlink';
 import type { Logger } from 'pino';
-import type { Pod } from '../api/core-v1.js';
-import type { CriHandlers } from '../native/cri/api.js';
-import { silentLogger } from '../log.js';
-import type { Bus, MessageOf } from '../bus/index.js';
-import type { ProbeVerdicts } from '../pods/actions.js';
-import { latestContainer, type PodRuntimeState } from '../pods/runtime-state.js';
-import type { StatusInputs } from '../pods/status.js';
-import { PROBE_THREAD_TOPICS, containerProbes, probeOf, type ProbeKind, type ProbePodTarget } from '../probes/spec.js';
-import { DEFAULT_MAX_CONCURRENT_PROBES, initialResult, workerKey } from '../probes/scheduler.js';
-import { packageVersion } from '../version.js';
-import type { ProbeControl, ProbeThreadStats, ProbeWorkerData } from './probe-worker.js';
-import { ThreadActor, type ThreadPorts } from './thread-actor.js';
+import type { Pod } from '../../api/core-v1.js';
+import type { CriHandlers } from '../../native/cri/api.js';
+import { silentLogger } from '../../log.js';
+import type { Bus, MessageOf } from '../../bus/index.js';
+import type { ProbeVerdicts } from '../../pods/actions.js';
+import { latestContainer, type PodRuntimeState } from '../../pods/runtime-state.js';
+import type { StatusInputs } from '../../pods/status.js';
+import { containerProbes, probeOf, type ProbeKind, type ProbePodTarget } from '../../probes/spec.js';
+import { DEFAULT_MAX_CONCURRENT_PROBES, initialResult, workerKey } from '../../probes/scheduler.js';
+import { packageVersion } from '../../version.js';
+import { PROBE_THREAD_TOPICS, type ProbeControl, type ProbeThreadStats, type ProbeWorkerData } from './protocol.js';
+import { ThreadHost, type ThreadPorts } from '../host/thread-host.js';
 
 export interface ProbeActorOptions {
   runtime: { endpoint: string; imageEndpoint?: string; name: string } | { embedded: CriHandlers; name: string };
@@ -63,7 +63,7 @@ export function probeTargetOf(pod: Pod, state: PodRuntimeState | undefined, host
   return target;
 }
 
-export class ProbeActor extends ThreadActor<ProbeControl, ProbeWorkerData> {
+export class ProbeActor extends ThreadHost<ProbeControl, ProbeWorkerData> {
   /** What the thread was told, per pod UID (as JSON, to send only changes). */
   private readonly targets = new Map<string, { target: ProbePodTarget; digest: string }>();
   private readonly results = new Map<string, CachedResult>();
@@ -72,7 +72,7 @@ export class ProbeActor extends ThreadActor<ProbeControl, ProbeWorkerData> {
 
   constructor(private readonly opts: ProbeActorOptions) {
     super({
-      script: new URL('./probe-worker.js', import.meta.url),
+      script: new URL('./thread.js', import.meta.url),
       actor: 'probes',
       what: 'probe thread',
       publishes: PROBE_THREAD_TOPICS,

@@ -5,7 +5,7 @@
 // `onEscalate`, so the owner can act at the next level (the node goes unhealthy; a human or a
 // process supervisor restarts kubelet-ts). Time and randomness are injected for tests.
 import type { Logger } from 'pino';
-import { silentLogger } from '../log.js';
+import { silentLogger } from '../../log.js';
 
 export interface SupervisorOptions {
   name: string;

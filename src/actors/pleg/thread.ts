@@ -21,63 +21,22 @@
 // that breaks is relisted every second, at once, and reopened with backoff (1 s doubling to 30 s).
 // States carry observedAt, and a relist never posts (or keeps) a pod state older than what the
 // events already said: the relist began before those events.
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { expose } from 'comlink';
-import { connectCri } from '../native/cri/index.js';
-import { createCriClient, type CriClient } from '../native/cri/client.js';
-import { MessagePortCriTransport } from '../native/cri/port-transport.js';
-import { inspectPod, type ListedPod } from '../pods/sync.js';
-import { LABEL_POD_UID } from '../pods/runtime-state.js';
-import { forwardCriCalls } from '../native/cri/call-metrics.js';
-import { PLEG_THREAD_TOPICS, applyContainerEvent, EVENTED_UNHEALTHY_AFTER_MS, PLEG_UNHEALTHY_AFTER_MS, buildRelist, diffRelist, eventPodUid, eventsOfContainerEvent, relistOfState, type PlegEvent, type Relist } from './pleg.js';
-import type { PodRuntimeState } from '../pods/runtime-state.js';
-import type { ContainerEvent, EventSubscription } from '../native/cri/api.js';
-import type { CriError } from '../native/cri/errors.js';
-import { threadEndpoint } from './thread-endpoint.js';
-import { Bus, connectPort } from '../bus/index.js';
-import { reportThreadStats } from '../native/thread-stats.js';
-
-export interface PlegWorkerData {
-  endpoint: string | undefined;
-  imageEndpoint: string | undefined;
-  /** Port to the embedded runtime (when no endpoint). */
-  criPort: MessagePort | undefined;
-  /** This thread's end of the bus bridge to the main thread. */
-  events: MessagePort;
-  runtimeName: string;
-  relistPeriodMs: number;
-  runtimeRequestTimeoutMs: number;
-  /** Follow GetContainerEvents when the runtime has it. */
-  evented: boolean;
-  /** The safety-net relist period while the stream is up (upstream: 5 min). */
-  eventedRelistPeriodMs: number;
-}
-
-export interface PlegStats {
-  relists: number;
-  failedRelists: number;
-  lastRelistOkAt: number;
-  lastRelistMs: number;
-  pods: number;
-  inspectRetries: number;
-  /** The event stream is up: states come from events, relists are the safety net. */
-  evented: boolean;
-  events: number;
-  /** Events older than what the PLEG already held (queued by the runtime before a reconnect), dropped. */
-  staleEvents: number;
-  streamFailures: number;
-}
-
-export interface PlegControl {
-  start(): void;
-  stop(): void;
-  configure(opts: { relistPeriodMs?: number }): void;
-  stats(): PlegStats;
-  /** Healthy while the last good relist is younger than `thresholdMs` (upstream: 3 min). */
-  health(thresholdMs?: number): { ok: boolean; message?: string };
-  /** Forces a relist now (tests, and after a restart of the actor). */
-  relistNow(): Promise<void>;
-}
+import { connectCri } from '../../native/cri/index.js';
+import { createCriClient, type CriClient } from '../../native/cri/client.js';
+import { MessagePortCriTransport } from '../../native/cri/port-transport.js';
+import { inspectPod, type ListedPod } from '../../pods/sync.js';
+import { LABEL_POD_UID } from '../../pods/runtime-state.js';
+import { forwardCriCalls } from '../../native/cri/call-metrics.js';
+import { PLEG_THREAD_TOPICS, type PlegControl, type PlegStats, type PlegWorkerData } from './protocol.js';
+import { applyContainerEvent, EVENTED_UNHEALTHY_AFTER_MS, PLEG_UNHEALTHY_AFTER_MS, buildRelist, diffRelist, eventPodUid, eventsOfContainerEvent, relistOfState, type PlegEvent, type Relist } from './logic.js';
+import type { PodRuntimeState } from '../../pods/runtime-state.js';
+import type { ContainerEvent, EventSubscription } from '../../native/cri/api.js';
+import type { CriError } from '../../native/cri/errors.js';
+import { threadEndpoint } from '../host/thread-endpoint.js';
+import { Bus, connectPort } from '../../bus/index.js';
+import { reportThreadStats } from '../../native/thread-stats.js';
 
 const data = workerData as PlegWorkerData;
 const onCall = forwardCriCalls();

@@ -15,7 +15,7 @@
 //    after "network not ready" 1 s; a runtime event for the pod resyncs it at once;
 //  - a pod with activeDeadlineSeconds is woken up when its deadline comes (the sync reports
 //    `deadlineAt`), so it fails on time and not at the next resync.
-import type { Pod } from '../api/core-v1.js';
+import type { Pod } from '../../api/core-v1.js';
 
 export type Lifecycle = 'syncing' | 'terminating' | 'terminated';
 

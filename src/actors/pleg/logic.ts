@@ -10,28 +10,12 @@
 //   gone: ContainerRemoved, preceded by ContainerDied unless it was already seen exited.
 // Assumption (upstream's too): a container is not created, started, exited and removed within
 // one relist period; if it is, the pod still gets an event because its set of IDs changed.
-import type { Container__Output } from '../gen/cri/runtime/v1/Container.js';
-import type { ContainerStatus__Output } from '../gen/cri/runtime/v1/ContainerStatus.js';
-import type { PodSandbox__Output } from '../gen/cri/runtime/v1/PodSandbox.js';
-import type { PodSandboxStatus__Output } from '../gen/cri/runtime/v1/PodSandboxStatus.js';
-import { containerMessage } from '../pods/termination-message.js';
-import type { ContainerEvent } from '../native/cri/api.js';
-import type { Topic } from '../bus/messages.js';
-import type { PlegEvent } from '../pods/pleg-event.js';
-import {
-  ANNOTATION_CONTAINER_HASH,
-  ANNOTATION_RESTART_COUNT,
-  LABEL_CONTAINER_NAME,
-  LABEL_POD_NAME,
-  LABEL_POD_NAMESPACE,
-  LABEL_POD_UID,
-  newestFirst,
-  nsToMs,
-  type PodRuntimeState,
-  type RuntimeContainer,
-  type RuntimeContainerState,
-  type RuntimeSandbox,
-} from '../pods/runtime-state.js';
+import type { Container__Output } from '../../gen/cri/runtime/v1/Container.js';
+import type { PodSandbox__Output } from '../../gen/cri/runtime/v1/PodSandbox.js';
+import { containerFromStatus, podIdentity, sandboxFromStatus } from '../../pods/cri-status.js';
+import type { ContainerEvent } from '../../native/cri/api.js';
+import type { PlegEvent } from '../../pods/pleg-event.js';
+import { LABEL_POD_UID, newestFirst, type PodRuntimeState } from '../../pods/runtime-state.js';
 
 export type PlegState = 'running' | 'exited' | 'unknown' | 'gone';
 
@@ -40,9 +24,6 @@ export const PLEG_UNHEALTHY_AFTER_MS = 3 * 60_000;
 /** Upstream's evented PLEG: relist every 5 min as a safety net, unhealthy after 10 min without one. */
 export const EVENTED_RELIST_PERIOD_MS = 5 * 60_000;
 export const EVENTED_UNHEALTHY_AFTER_MS = 10 * 60_000;
-
-/** What the PLEG thread publishes on the bus (its bridge to the main thread lets in nothing else). */
-export const PLEG_THREAD_TOPICS: readonly Topic[] = ['pod.state', 'pleg.relist'];
 
 export type { PlegEvent };
 
@@ -107,66 +88,6 @@ export function diffRelist(prev: Relist, next: Relist): { events: PlegEvent[]; c
     if (events.length > n) changed.add(uid);
   }
   return { events, changed };
-}
-
-function runtimeState(s: string): RuntimeContainerState {
-  switch (s) {
-    case 'CONTAINER_CREATED':
-      return 'created';
-    case 'CONTAINER_RUNNING':
-      return 'running';
-    case 'CONTAINER_EXITED':
-      return 'exited';
-    default:
-      return 'unknown';
-  }
-}
-
-/** A CRI ContainerStatus in the kubelet's terms; `runtime` is the ID scheme ("containerd"). */
-export function containerFromStatus(s: ContainerStatus__Output, sandboxId: string, runtime: string): RuntimeContainer {
-  const restart = Number.parseInt(s.annotations[ANNOTATION_RESTART_COUNT] ?? '', 10);
-  const attempt = s.metadata?.attempt ?? 0;
-  return {
-    id: s.id,
-    runtime,
-    name: s.labels[LABEL_CONTAINER_NAME] ?? s.metadata?.name ?? '',
-    sandboxId,
-    attempt,
-    restartCount: Number.isFinite(restart) ? restart : attempt,
-    hash: s.annotations[ANNOTATION_CONTAINER_HASH] ?? '',
-    state: runtimeState(s.state),
-    createdAt: nsToMs(s.createdAt),
-    startedAt: nsToMs(s.startedAt),
-    finishedAt: nsToMs(s.finishedAt),
-    exitCode: s.exitCode,
-    reason: s.reason,
-    // The runtime's message, plus the termination message once the container exited.
-    message: containerMessage(s),
-    image: s.image?.image ?? '',
-    imageRef: s.imageRef,
-  };
-}
-
-/** A CRI PodSandboxStatus in the kubelet's terms. */
-export function sandboxFromStatus(s: PodSandboxStatus__Output): RuntimeSandbox {
-  const ips = s.network?.ip ? [s.network.ip, ...s.network.additionalIps.map((a) => a.ip).filter((ip) => ip !== '')] : [];
-  return {
-    id: s.id,
-    attempt: s.metadata?.attempt ?? 0,
-    ready: s.state === 'SANDBOX_READY',
-    createdAt: nsToMs(s.createdAt),
-    ips,
-    hostNetwork: s.linux?.namespaces?.options?.network === 'NODE',
-  };
-}
-
-/** Pod identity from the upstream labels of a sandbox. */
-export function podIdentity(s: PodSandbox__Output | PodSandboxStatus__Output): { uid: string; name: string; namespace: string } {
-  return {
-    uid: s.labels[LABEL_POD_UID] ?? s.metadata?.uid ?? '',
-    name: s.labels[LABEL_POD_NAME] ?? s.metadata?.name ?? '',
-    namespace: s.labels[LABEL_POD_NAMESPACE] ?? s.metadata?.namespace ?? '',
-  };
 }
 
 // ---- The evented PLEG (GetContainerEvents) ------------------------------------------------------

@@ -8,13 +8,13 @@
 // thread is told first, and what comes back.
 // Owns: the Worker, its control proxy, the supervisor and the generation count. Assumes the
 // worker script takes ThreadPorts in its workerData and exposes a comlink control with stop().
-import { workerResourceLimits } from '../native/heap-limits.js';
+import { workerResourceLimits } from '../../native/heap-limits.js';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { wrap, releaseProxy, type Remote } from 'comlink';
 import type { Logger } from 'pino';
-import type { CriHandlers } from '../native/cri/api.js';
-import { serveCriOnPort } from '../native/cri/port-transport.js';
-import { connectPort, type Bus, type Topic } from '../bus/index.js';
+import type { CriHandlers } from '../../native/cri/api.js';
+import { serveCriOnPort } from '../../native/cri/port-transport.js';
+import { connectPort, type Bus, type Topic } from '../../bus/index.js';
 import { threadEndpoint } from './thread-endpoint.js';
 import { Supervisor } from './supervisor.js';
 
@@ -28,7 +28,7 @@ export interface ThreadPorts {
   events: MessagePort;
 }
 
-export interface ThreadActorOptions {
+export interface ThreadHostOptions {
   /** The worker script, resolved next to the subclass's module. */
   script: URL;
   /** The Worker's name, and the actor that actor.health names when the supervisor gives up. */
@@ -46,7 +46,7 @@ export interface ThreadActorOptions {
   budgetWindowMs?: number | undefined;
 }
 
-export abstract class ThreadActor<Control extends { stop(): void }, Data extends ThreadPorts> {
+export abstract class ThreadHost<Control extends { stop(): void }, Data extends ThreadPorts> {
   private worker: Worker | undefined;
   protected control: Remote<Control> | undefined;
   private stopping = false;
@@ -55,7 +55,7 @@ export abstract class ThreadActor<Control extends { stop(): void }, Data extends
   /** Times the thread was (re)started. */
   generation = 0;
 
-  constructor(private readonly thread: ThreadActorOptions) {
+  constructor(private readonly thread: ThreadHostOptions) {
     this.log = thread.logger;
     this.supervisor = new Supervisor({
       name: thread.what,

@@ -9,15 +9,15 @@
 // CriCancelledError. No polling, no thread termination.
 import { threadId } from 'node:worker_threads';
 import { workerData } from 'piscina';
-import { reportThreadStats } from '../native/thread-stats.js';
-import { connectCri } from '../native/cri/index.js';
-import { createCriClient, type CriClient } from '../native/cri/client.js';
-import { MessagePortCriTransport } from '../native/cri/port-transport.js';
-import { isCriError, toPlainError } from '../native/cri/errors.js';
-import { forwardCriCalls } from '../native/cri/call-metrics.js';
-import { executeSync, inspectPod, killPod } from '../pods/sync.js';
-import { LABEL_POD_UID } from '../pods/runtime-state.js';
-import type { SyncPoolWorkerData, SyncTask, SyncTaskResult } from './sync-pool.js';
+import { reportThreadStats } from '../../native/thread-stats.js';
+import { connectCri } from '../../native/cri/index.js';
+import { createCriClient, type CriClient } from '../../native/cri/client.js';
+import { MessagePortCriTransport } from '../../native/cri/port-transport.js';
+import { isCriError, toPlainError } from '../../native/cri/errors.js';
+import { forwardCriCalls } from '../../native/cri/call-metrics.js';
+import { executeSync, inspectPod, killPod } from '../../pods/sync.js';
+import { LABEL_POD_UID } from '../../pods/runtime-state.js';
+import type { SyncPoolWorkerData, SyncTask, SyncTaskResult } from './protocol.js';
 
 const data = workerData as SyncPoolWorkerData;
 reportThreadStats(`sync-${threadId}`);

@@ -12,53 +12,20 @@
 // back, publishes result changes and events, and counts prober metrics and lateness here, so
 // the main thread does no per-probe work. Everything it holds is rebuilt from setPods after a
 // restart: results start over from their initial values, as after an upstream kubelet restart.
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { expose } from 'comlink';
-import { connectCri } from '../native/cri/index.js';
-import { createCriClient, type CriClient } from '../native/cri/client.js';
-import { MessagePortCriTransport } from '../native/cri/port-transport.js';
-import { threadEndpoint } from './thread-endpoint.js';
-import { Bus, connectPort } from '../bus/index.js';
-import { ProbeScheduler, type ProbeJob, type ProbeOutcome, type ResultChange, type SchedulerStats } from '../probes/scheduler.js';
-import { runProbe, type ProbeDeps } from '../probes/run-probe.js';
-import { ProberMetrics, type ProbeSeries } from '../probes/metrics.js';
-import { PROBE_THREAD_TOPICS, probeKindName, type ProbePodTarget } from '../probes/spec.js';
-import { reportThreadStats } from '../native/thread-stats.js';
-
-export interface ProbeWorkerData {
-  endpoint: string | undefined;
-  imageEndpoint: string | undefined;
-  criPort: MessagePort | undefined;
-  events: MessagePort;
-  runtimeRequestTimeoutMs: number;
-  maxConcurrent: number;
-  /** For the kube-probe User-Agent. */
-  version: string;
-}
-
-export interface ProbeThreadStats extends SchedulerStats {
-  /** Probe start lateness (start - due), ms, over the samples since the last reset. */
-  lateness: { count: number; p50: number; p99: number; max: number };
-  /** The probe thread's event-loop delay, ms. */
-  eventLoopDelay: { p50: number; p99: number; max: number };
-  /** Probes completed per second since the last reset. */
-  probesPerSecond: number;
-}
-
-export interface ProbeControl {
-  start(): void;
-  stop(): void;
-  /** A pod's running containers with probes, in full; no containers forgets the pod. */
-  setPod(target: ProbePodTarget): void;
-  removePod(uid: string): void;
-  /** Every pod at once (after a restart of the thread). */
-  setPods(targets: ProbePodTarget[]): void;
-  stats(): ProbeThreadStats;
-  resetStats(): void;
-  /** prober_* metrics in the Prometheus text format. */
-  metricsText(): Promise<string>;
-}
+import { connectCri } from '../../native/cri/index.js';
+import { createCriClient, type CriClient } from '../../native/cri/client.js';
+import { MessagePortCriTransport } from '../../native/cri/port-transport.js';
+import { threadEndpoint } from '../host/thread-endpoint.js';
+import { Bus, connectPort } from '../../bus/index.js';
+import { ProbeScheduler, type ProbeJob, type ProbeOutcome, type ResultChange } from '../../probes/scheduler.js';
+import { runProbe, type ProbeDeps } from '../../probes/run-probe.js';
+import { ProberMetrics, type ProbeSeries } from '../../probes/metrics.js';
+import { probeKindName, type ProbePodTarget } from '../../probes/spec.js';
+import { PROBE_THREAD_TOPICS, type ProbeControl, type ProbeWorkerData } from './protocol.js';
+import { reportThreadStats } from '../../native/thread-stats.js';
 
 const data = workerData as ProbeWorkerData;
 const cri: CriClient | undefined = data.criPort

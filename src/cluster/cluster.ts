@@ -13,24 +13,24 @@
 // CRI client of its own for the node's health and image list.
 import type { Logger } from 'pino';
 import { Counter, Histogram, Gauge, type Registry } from 'prom-client';
-import type { Pod, PodStatus } from './api/core-v1.js';
-import { ApiClient, type RequestInfo } from './api/client.js';
-import { EventRecorder } from './api/events.js';
-import type { ObjectReference } from './api/objects.js';
-import type { KubeletConfig } from './config/kubelet-config.js';
-import { NodeStatusManager, defaultNodeLabels, forbiddenNodeLabels, type NodeHealth, type NodeStatusInputs } from './actors/node-status.js';
-import { StatusManager, type StatusTarget } from './actors/status-manager.js';
-import { MirrorPods } from './actors/mirror-pods.js';
-import type { PodEvent } from './actors/pod-workers.js';
-import { ApiSource, API_SOURCE } from './sources/api-source.js';
-import { ServiceCache } from './api/service-cache.js';
-import { serviceEnvFor } from './volumes/service-env.js';
-import { ServicesNotSyncedError } from './volumes/errors.js';
-import { fsUsage, memoryAvailableBytes, readHostFacts } from './native/node-info.js';
-import { parseQuantity } from './api/quantity.js';
-import type { CriClient } from './native/cri/index.js';
-import type { PodConfig } from './pods/pod-config.js';
-import { ANNOTATION_CONFIG_SOURCE } from './pods/static-pod.js';
+import type { Pod, PodStatus } from '../api/core-v1.js';
+import { ApiClient, type RequestInfo } from '../api/client.js';
+import { EventRecorder } from '../api/events.js';
+import type { ObjectReference } from '../api/objects.js';
+import type { KubeletConfig } from '../config/kubelet-config.js';
+import { NodeStatusManager, defaultNodeLabels, forbiddenNodeLabels, type NodeHealth, type NodeStatusInputs } from './node-status.js';
+import { StatusManager, type StatusTarget } from './status-manager.js';
+import { MirrorPods } from './mirror-pods.js';
+import type { PodEvent } from '../actors/pod-workers/handle.js';
+import { ApiSource, API_SOURCE } from '../sources/api-source.js';
+import { ServiceCache } from '../api/service-cache.js';
+import { serviceEnvFor } from '../volumes/service-env.js';
+import { ServicesNotSyncedError } from '../volumes/errors.js';
+import { fsUsage, memoryAvailableBytes, readHostFacts } from '../native/node-info.js';
+import { parseQuantity } from '../api/quantity.js';
+import type { CriClient } from '../native/cri/index.js';
+import type { PodConfig } from '../pods/pod-config.js';
+import { ANNOTATION_CONFIG_SOURCE } from '../pods/static-pod.js';
 
 export class ClusterStartError extends Error {
   readonly code = 'KTS_CLUSTER_START';

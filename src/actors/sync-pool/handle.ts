@@ -9,55 +9,23 @@
 // One task per pod at a time is the pod workers' rule (a kill waits for the sync it cancelled),
 // not the pool's.
 //
+// What crosses to the threads (tasks, results, workerData) is in protocol.ts; the thread script is thread.ts.
+//
 // Tasks and results are plain data (structured clone). A task can be cancelled (a kill cancels
 // the pod's running sync): `run` returns a handle whose `cancel()` flips a shared flag the thread
 // waits on, and whose `settled` resolves when the thread has really let go of the pod, so the
 // caller can start the kill without racing the sync it replaced.
 // A pool thread that dies (a crash, an OOM) fails only its own tasks with a typed error; piscina
 // replaces the thread and the pod workers retry.
-import { workerResourceLimits } from '../native/heap-limits.js';
+import { workerResourceLimits } from '../../native/heap-limits.js';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
-import type { Pod } from '../api/core-v1.js';
-import type { CriHandlers } from '../native/cri/api.js';
-import { fromPlainError, type PlainCriError } from '../native/cri/errors.js';
-import { serveCriOnPort } from '../native/cri/port-transport.js';
-import type { SandboxOptions } from '../pods/cri-config.js';
-import type { PodRuntimeState } from '../pods/runtime-state.js';
-import type { HookEvent, SyncPlan, SyncResult } from '../pods/sync.js';
-import type { PreparedPod } from '../volumes/prepared.js';
-import { silentLogger } from '../log.js';
-
-export interface SyncPoolWorkerData {
-  endpoint: string | undefined;
-  imageEndpoint: string | undefined;
-  runtimeRequestTimeoutMs: number;
-  /** Scheme of container IDs in pod status ("containerd", "sim"). */
-  runtimeName: string;
-}
-
-type TaskBase = { port?: MessagePort; cancel?: Int32Array };
-
-export type SyncTask = TaskBase &
-  (
-    | { type: 'sync'; pod: Pod; plan: SyncPlan; sandbox: SandboxOptions; prepared?: PreparedPod }
-    | { type: 'kill'; uid: string; graceSeconds: number; pod?: Pod }
-    | { type: 'inspect'; uid: string }
-    | { type: 'remove'; uid: string }
-    | { type: 'gc'; containers: string[]; sandboxes: string[] }
-    | { type: 'crash' }
-  );
-
-export type PlainError = PlainCriError | { kind: 'Error'; message: string; stack?: string };
-
-export type SyncTaskResult =
-  | { type: 'sync'; result: SyncResult }
-  | { type: 'kill'; killed: string[]; errors: string[]; events?: HookEvent[] }
-  | { type: 'inspect'; state: PodRuntimeState }
-  | { type: 'remove'; removed: string[] }
-  | { type: 'gc'; removed: string[]; errors: string[] }
-  | { type: 'error'; error: PlainError };
+import type { CriHandlers } from '../../native/cri/api.js';
+import { fromPlainError } from '../../native/cri/errors.js';
+import { serveCriOnPort } from '../../native/cri/port-transport.js';
+import type { PlainError, SyncPoolWorkerData, SyncTask, SyncTaskResult } from './protocol.js';
+import { silentLogger } from '../../log.js';
 
 /** Distributive Omit, so each task variant keeps its own fields. */
 type TaskInput<T> = T extends unknown ? Omit<T, 'port' | 'cancel'> : never;
@@ -149,7 +117,7 @@ export class SyncPool {
     const perThread = opts.concurrentTasksPerThread ?? 16;
     this.lanes = { sync: new LaneGate(threads * perThread), kill: new LaneGate(Math.max(1, opts.maxConcurrentKills ?? DEFAULT_MAX_CONCURRENT_KILLS)) };
     this.pool = new Piscina<SyncTask, SyncTaskResult>({
-      filename: new URL('./sync-worker.js', import.meta.url).href,
+      filename: new URL('./thread.js', import.meta.url).href,
       minThreads: threads,
       maxThreads: threads,
       // The lanes bound the work; a thread takes whatever they let through.

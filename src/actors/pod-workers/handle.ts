@@ -1,5 +1,5 @@
 // The pod-worker actors on the main thread: one per pod UID, each a mailbox driven by the pure
-// transition in pod-worker.ts; this file runs the effects that transition asks for:
+// transition in logic.ts; this file runs the effects that transition asks for:
 //   sync      -> inspect the pod (pool), plan (here: backoff lives here), execute (pool),
 //                inspect again, compute status, then post sync-done to the mailbox;
 //   terminate -> wait until a cancelled sync has really let go, KillPod (pool), final status;
@@ -8,16 +8,16 @@
 // A sync that throws (a bug, a dead pool thread) is contained: it becomes an error outcome of
 // that pod only, retried after backoff. Status is recomputed on every sync and every PLEG event.
 import type { Logger } from 'pino';
-import type { Pod, PodStatus } from '../api/core-v1.js';
-import type { KubeletMetrics } from '../metrics/kubelet-metrics.js';
-import { Backoff, systemClock, type Clock } from '../pods/backoff.js';
-import type { SandboxOptions } from '../pods/cri-config.js';
-import type { PodRuntimeState } from '../pods/runtime-state.js';
-import { computePodStatus, type StatusInputs, type SyncError } from '../pods/status.js';
-import type { ProbeVerdicts } from '../pods/actions.js';
-import type { ProbeKind } from '../bus/messages.js';
-import { applySyncResult, planSync, type SyncPlan, type SyncResult } from '../pods/sync.js';
-import { silentLogger } from '../log.js';
+import type { Pod, PodStatus } from '../../api/core-v1.js';
+import type { KubeletMetrics } from '../../metrics/kubelet-metrics.js';
+import { Backoff, systemClock, type Clock } from '../../pods/backoff.js';
+import type { SandboxOptions } from '../../pods/cri-config.js';
+import type { PodRuntimeState } from '../../pods/runtime-state.js';
+import { computePodStatus, type StatusInputs, type SyncError } from '../../pods/status.js';
+import type { ProbeVerdicts } from '../../pods/actions.js';
+import type { ProbeKind } from '../../probes/spec.js';
+import { applySyncResult, planSync, type SyncPlan, type SyncResult } from '../../pods/sync.js';
+import { silentLogger } from '../../log.js';
 import {
   DEFAULT_POD_WORKER_CONFIG,
   initialPodWorkerState,
@@ -27,10 +27,10 @@ import {
   type PodWorkerMessage,
   type PodWorkerState,
   type SyncOutcome,
-} from './pod-worker.js';
-import type { SyncPool, TaskHandle } from './sync-pool.js';
-import type { PrepareResult } from '../volumes/prepare.js';
-import type { HookEvent } from '../pods/sync.js';
+} from './logic.js';
+import type { SyncPool, TaskHandle } from '../sync-pool/handle.js';
+import type { PrepareResult } from '../../volumes/prepare.js';
+import type { HookEvent } from '../../pods/sync.js';
 
 /**
  * One sync or kill of a pod. Each run holds its own task object: a run that outlives a cancel

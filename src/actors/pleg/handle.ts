@@ -4,16 +4,16 @@
 // budget, and the new thread's first relist reports every pod again, so the status cache is
 // rebuilt from the runtime (nothing lives only in the dead thread). Health as upstream: unhealthy
 // when the last good relist is older than 3 minutes. Spawn, supervision and stop are the
-// ThreadActor's (thread-actor.ts), shared with the probe actor.
+// ThreadHost's (host/thread-host.ts), shared with the probe actor.
 import type { Remote } from 'comlink';
 import type { Logger } from 'pino';
-import type { CriHandlers } from '../native/cri/api.js';
-import type { KubeletMetrics } from '../metrics/kubelet-metrics.js';
-import { silentLogger } from '../log.js';
-import type { PlegControl, PlegStats, PlegWorkerData } from './pleg-worker.js';
-import type { Bus, MessageOf } from '../bus/index.js';
-import { ThreadActor, type ThreadPorts } from './thread-actor.js';
-import { EVENTED_RELIST_PERIOD_MS, EVENTED_UNHEALTHY_AFTER_MS, PLEG_THREAD_TOPICS, PLEG_UNHEALTHY_AFTER_MS } from './pleg.js';
+import type { CriHandlers } from '../../native/cri/api.js';
+import type { KubeletMetrics } from '../../metrics/kubelet-metrics.js';
+import { silentLogger } from '../../log.js';
+import { PLEG_THREAD_TOPICS, type PlegControl, type PlegStats, type PlegWorkerData } from './protocol.js';
+import type { Bus, MessageOf } from '../../bus/index.js';
+import { ThreadHost, type ThreadPorts } from '../host/thread-host.js';
+import { EVENTED_RELIST_PERIOD_MS, EVENTED_UNHEALTHY_AFTER_MS, PLEG_UNHEALTHY_AFTER_MS } from './logic.js';
 
 
 export interface PlegActorOptions {
@@ -32,14 +32,14 @@ export interface PlegActorOptions {
   budgetWindowMs?: number;
 }
 
-export class PlegActor extends ThreadActor<PlegControl, PlegWorkerData> {
+export class PlegActor extends ThreadHost<PlegControl, PlegWorkerData> {
   private lastOk = Date.now();
   private evented = false;
   private lastStreamError: string | undefined;
 
   constructor(private readonly opts: PlegActorOptions) {
     super({
-      script: new URL('./pleg-worker.js', import.meta.url),
+      script: new URL('./thread.js', import.meta.url),
       actor: 'pleg',
       what: 'PLEG thread',
       publishes: PLEG_THREAD_TOPICS,
