@@ -378,6 +378,15 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   // Housekeeping every 2 s, as upstream: orphans (runtime pods nobody wants) are killed and
   // removed once every source has spoken; gauges are refreshed.
   let lastHousekeeping = Date.now();
+  const syncLoopHealth = (): { ok: boolean; message?: string } => (Date.now() - lastHousekeeping < 60_000 ? { ok: true } : { ok: false, message: `sync loop last ran ${Math.round((Date.now() - lastHousekeeping) / 1000)}s ago` });
+  // The actors' commands on the main bus (the PLEG and probe threads serve theirs on their own).
+  const actorHealth = (): { actor: string; ok: boolean; message?: string }[] => [
+    { actor: 'pleg', ...pleg.health() },
+    { actor: 'probes', ...probes.health() },
+    { actor: 'syncloop', ...syncLoopHealth() },
+  ];
+  const unserve = [workers.serve(bus), pool.serve(bus), bus.serve('actors.health', () => ({ actors: actorHealth() }))];
+
   // Leftovers of pods gone while the kubelet was down (or whose removal failed): log folders and
   // <root-dir>/pods/<uid> folders of pods nobody wants and the runtime does not run. One sweep at
   // a time, at most every 30 s (each lists two folders and reads mountinfo per orphan).
@@ -533,7 +542,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
           list: () => submitSource.pods(),
         },
         healthChecks: [
-          { name: 'syncloop', check: () => (Date.now() - lastHousekeeping < 60_000 ? { ok: true } : { ok: false, message: `sync loop last ran ${Math.round((Date.now() - lastHousekeeping) / 1000)}s ago` }) },
+          { name: 'syncloop', check: syncLoopHealth },
           { name: 'pleg', check: () => pleg.health() },
           { name: 'probes', check: () => probes.health() },
         ],
@@ -567,6 +576,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       fileSource?.stop();
       urlSource?.stop();
       await server?.close();
+      for (const off of unserve) off();
       workers.stop();
       await pleg.stop();
       await probes.stop();

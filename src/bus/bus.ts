@@ -36,6 +36,7 @@ import { CoalescingMailbox, FifoMailbox, type Mailbox, type OverflowPolicy } fro
 import { ENVELOPE_VERSION, REPLY_TOPIC, REQUEST_PREFIX, type Envelope, type MessageOf, type ReplyMessage, type RequestMessage, type Topic } from './messages.js';
 import { busMetrics, type BusMetrics, type DropReason } from './metrics.js';
 import { checkEnvelope } from './validate.js';
+import { requestProblem, type ReplyOf, type RequestName, type RequestOf } from './requests.js';
 
 /** Time and timers, injected so tests (and simulations) can run the bus on their own clock. */
 export interface BusClock {
@@ -239,6 +240,28 @@ export class Bus {
       this.pending.set(env.id, { resolve: resolve as (v: unknown) => void, reject, timer, routes, none: new Set(), name });
       this.dispatch(env);
     });
+  }
+
+  /**
+   * Answers one of the bus's typed commands (requests.ts). The body is checked against the
+   * request's schema first, wherever it came from: a wrong one is answered with
+   * KTS_BUS_INVALID_REQUEST (the caller sees KTS_BUS_REMOTE with that remoteCode), logged, and
+   * never reaches the handler.
+   */
+  serve<K extends RequestName>(name: K, handler: (req: RequestOf<K>, env: Envelope) => ReplyOf<K> | Promise<ReplyOf<K>>, opts: { capacity?: number } = {}): () => void {
+    return this.respond<unknown, ReplyOf<K>>(name, (req, env) => {
+      const problem = requestProblem(name, req);
+      if (problem !== undefined) {
+        this.log.warn({ request: name, from: env.source, problem }, 'bus request refused');
+        throw new BusError('KTS_BUS_INVALID_REQUEST', `request ${name} refused: ${problem}`);
+      }
+      return handler(req as RequestOf<K>, env);
+    }, opts);
+  }
+
+  /** Sends one of the bus's typed commands (requests.ts); rejects as `request` does. */
+  call<K extends RequestName>(name: K, req: RequestOf<K>, timeoutMs = 5000): Promise<ReplyOf<K>> {
+    return this.request<RequestOf<K>, ReplyOf<K>>(name, req, timeoutMs);
   }
 
   /** Attaches a bridge (see Bridge); returns its handle for inbound envelopes. */

@@ -15,7 +15,9 @@ export type BusErrorCode =
   /** An envelope from another thread or a bridge failed validation; see `reason`. */
   | 'KTS_BUS_INVALID_ENVELOPE'
   /** A fault-injection rule or a subscription option is out of range. */
-  | 'KTS_BUS_INVALID_CONFIG';
+  | 'KTS_BUS_INVALID_CONFIG'
+  /** A request body does not match its schema (requests.ts); the handler never saw it. */
+  | 'KTS_BUS_INVALID_REQUEST';
 
 /** Why an inbound envelope was refused: stable values, used as the metric label. */
 export type RejectReason =

@@ -1,4 +1,5 @@
-// The main thread's handle on the PLEG thread: starts it, talks to its comlink control surface,
+// The main thread's handle on the PLEG thread: starts it (comlink: start, stop), sends it commands
+// as bus requests (pleg.relist, pleg.stats, ...),
 // receives its events, records the upstream PLEG metrics, and supervises it: if the thread dies
 // (a crash, or killed by a chaos test) it is restarted with jittered backoff within a restart
 // budget, and the new thread's first relist reports every pod again, so the status cache is
@@ -99,16 +100,20 @@ export class PlegActor extends ThreadHost<PlegControl, PlegWorkerData> {
     return this.evented;
   }
 
+  // The PLEG's commands are bus requests (bus/requests.ts), served by the thread: these are the
+  // main thread's shorthands for them. While the thread is down there is no responder, and
+  // they answer undefined (relistNow: nothing).
+
   async stats(): Promise<PlegStats | undefined> {
-    return this.control?.stats();
+    return this.opts.bus.call('pleg.stats', {}).catch(() => undefined);
   }
 
-  /** The thread's own view of its health, over comlink (undefined when the thread is down). */
+  /** The thread's own view of its health (undefined when the thread is down). */
   async threadHealth(): Promise<{ ok: boolean; message?: string } | undefined> {
-    return this.control?.health();
+    return this.opts.bus.call('pleg.health', {}).catch(() => undefined);
   }
 
   async relistNow(): Promise<void> {
-    await this.control?.relistNow();
+    await this.opts.bus.call('pleg.relist', {}, this.opts.runtimeRequestTimeoutMs ?? 120_000).catch(() => undefined);
   }
 }

@@ -1,7 +1,8 @@
 // What crosses between the PLEG thread and its handle on the main thread: the thread's
-// workerData, the topics it may publish, its control surface and its stats.
+// workerData, the topics it may publish and its lifecycle control; its commands are bus requests.
 import type { MessagePort } from 'node:worker_threads';
 import type { Topic } from '../../bus/messages.js';
+import type { PlegStats } from '../../bus/requests.js';
 
 /** What the PLEG thread publishes on the bus (its bridge to the main thread lets in nothing else). */
 export const PLEG_THREAD_TOPICS: readonly Topic[] = ['pod.state', 'pleg.relist'];
@@ -22,28 +23,14 @@ export interface PlegWorkerData {
   eventedRelistPeriodMs: number;
 }
 
-export interface PlegStats {
-  relists: number;
-  failedRelists: number;
-  lastRelistOkAt: number;
-  lastRelistMs: number;
-  pods: number;
-  inspectRetries: number;
-  /** The event stream is up: states come from events, relists are the safety net. */
-  evented: boolean;
-  events: number;
-  /** Events older than what the PLEG already held (queued by the runtime before a reconnect), dropped. */
-  staleEvents: number;
-  streamFailures: number;
-}
+export type { PlegStats };
 
+/**
+ * The thread's lifecycle, over comlink (the thread host starts and stops it). Everything else the
+ * PLEG takes is a bus request (bus/requests.ts: pleg.relist, pleg.configure, pleg.stats,
+ * pleg.health), served by the thread on its own bus.
+ */
 export interface PlegControl {
   start(): void;
   stop(): void;
-  configure(opts: { relistPeriodMs?: number }): void;
-  stats(): PlegStats;
-  /** Healthy while the last good relist is younger than `thresholdMs` (upstream: 3 min). */
-  health(thresholdMs?: number): { ok: boolean; message?: string };
-  /** Forces a relist now (tests, and after a restart of the actor). */
-  relistNow(): Promise<void>;
 }

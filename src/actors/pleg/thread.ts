@@ -2,8 +2,9 @@
 //
 //   main thread                         PLEG thread
 //   ───────────                         ───────────
-//   PlegActor ── comlink control ──────> start / stop / configure / stats / health
+//   PlegActor ── comlink control ──────> start / stop
 //   main bus  <── bus bridge (port) ──── topics pod.state and pleg.relist
+//   main bus  ─── bus requests ─────────> pleg.relist / pleg.configure / pleg.stats / pleg.health
 //                                        CRI client (endpoint, or a port to the embedded runtime)
 //
 // Every period (1 s) it lists sandboxes and containers, diffs with the previous list (upstream
@@ -277,13 +278,13 @@ function onStreamEnd(err: Error | undefined): void {
     streamRetry = setTimeout(() => {
       streamRetry = undefined;
       openStream();
-      void control.relistNow().catch(() => undefined);
+      void serialRelist().catch(() => undefined);
     }, streamBackoffMs);
     streamBackoffMs = Math.min(streamBackoffMs * 2, 30_000);
   }
   postMode();
   // Whatever the stream would have said meanwhile, a relist says now.
-  void control.relistNow().catch(() => undefined);
+  void serialRelist().catch(() => undefined);
 }
 
 /** Relists one at a time: a forced relist waits for one in flight, and a due one for it. */
@@ -302,6 +303,24 @@ function schedule(): void {
   }, stats.evented ? data.eventedRelistPeriodMs : period);
 }
 
+function health(thresholdMs = stats.evented ? EVENTED_UNHEALTHY_AFTER_MS : PLEG_UNHEALTHY_AFTER_MS): { ok: boolean; message?: string } {
+  const age = Date.now() - (stats.lastRelistOkAt || started);
+  return age <= thresholdMs ? { ok: true } : { ok: false, message: `PLEG is not healthy: pleg was last seen active ${Math.round(age / 1000)}s ago; threshold is ${Math.round(thresholdMs / 1000)}s` };
+}
+
+// The PLEG's commands, on this thread's bus (they arrive over the bridge from the main thread,
+// or from anything joined to it).
+bus.serve('pleg.relist', async () => {
+  await serialRelist();
+  return { pods: previous.size };
+});
+bus.serve('pleg.configure', (req) => {
+  if (req.relistPeriodMs !== undefined) period = req.relistPeriodMs;
+  return { relistPeriodMs: period };
+});
+bus.serve('pleg.stats', () => ({ ...stats }));
+bus.serve('pleg.health', (req) => health(req.thresholdMs));
+
 const control: PlegControl = {
   start() {
     if (running) return;
@@ -318,19 +337,6 @@ const control: PlegControl = {
     streamRetry = undefined;
     stream?.cancel();
     stream = undefined;
-  },
-  configure(opts) {
-    if (opts.relistPeriodMs !== undefined && opts.relistPeriodMs > 0) period = opts.relistPeriodMs;
-  },
-  stats() {
-    return { ...stats };
-  },
-  health(thresholdMs = stats.evented ? EVENTED_UNHEALTHY_AFTER_MS : PLEG_UNHEALTHY_AFTER_MS) {
-    const age = Date.now() - (stats.lastRelistOkAt || started);
-    return age <= thresholdMs ? { ok: true } : { ok: false, message: `PLEG is not healthy: pleg was last seen active ${Math.round(age / 1000)}s ago; threshold is ${Math.round(thresholdMs / 1000)}s` };
-  },
-  async relistNow() {
-    await serialRelist();
   },
 };
 

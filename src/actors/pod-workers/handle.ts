@@ -8,6 +8,7 @@
 // A sync that throws (a bug, a dead pool thread) is contained: it becomes an error outcome of
 // that pod only, retried after backoff. Status is recomputed on every sync and every PLEG event.
 import type { Logger } from 'pino';
+import type { Bus } from '../../bus/index.js';
 import type { Pod, PodStatus } from '../../api/core-v1.js';
 import type { KubeletMetrics } from '../../metrics/kubelet-metrics.js';
 import { Backoff, systemClock, type Clock } from '../../pods/backoff.js';
@@ -278,6 +279,25 @@ export class PodWorkers {
 
   all(): { pod: Pod; status: PodStatus | undefined; lifecycle: PodWorkerState['lifecycle'] }[] {
     return [...this.workers.values()].map((w) => ({ pod: w.state.pod, status: w.status, lifecycle: w.state.lifecycle }));
+  }
+
+  /** Answers the pod workers' bus requests (pods.list, pods.describe) on `bus`; returns the undo. */
+  serve(bus: Bus): () => void {
+    const offs = [
+      bus.serve('pods.list', () => ({
+        pods: [...this.workers.entries()].map(([uid, w]) => ({
+          uid,
+          namespace: w.state.pod.metadata.namespace ?? 'default',
+          name: w.state.pod.metadata.name ?? '',
+          lifecycle: w.state.lifecycle,
+          ...(w.status?.phase ? { phase: w.status.phase } : {}),
+        })),
+      })),
+      // Through JSON: a describe is for people and may hold undefined fields, which clone as such
+      // but do not survive NATS; the reply is the same either way.
+      bus.serve('pods.describe', (req) => ({ worker: (JSON.parse(JSON.stringify(this.describe(req.uid) ?? null)) as Record<string, unknown> | null) })),
+    ];
+    return () => offs.forEach((off) => off());
   }
 
   /** Counts for the upstream working_pods gauge. */

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { Pod } from '../../api/core-v1.js';
 import type { CriHandlers } from '../../native/cri/api.js';
 import { silentLogger } from '../../log.js';
-import type { Bus, MessageOf } from '../../bus/index.js';
+import type { Bus, MessageOf, RequestOf } from '../../bus/index.js';
 import type { ProbeVerdicts } from '../../pods/actions.js';
 import { latestContainer, type PodRuntimeState } from '../../pods/runtime-state.js';
 import type { StatusInputs } from '../../pods/status.js';
@@ -24,6 +24,9 @@ import { DEFAULT_MAX_CONCURRENT_PROBES, initialResult, workerKey } from '../../p
 import { packageVersion } from '../../version.js';
 import { PROBE_THREAD_TOPICS, type ProbeControl, type ProbeThreadStats, type ProbeWorkerData } from './protocol.js';
 import { ThreadHost, type ThreadPorts } from '../host/thread-host.js';
+
+/** Commands to the probe thread wait this long for their reply (a burst of pods queues many). */
+const COMMAND_TIMEOUT_MS = 60_000;
 
 export interface ProbeActorOptions {
   runtime: { endpoint: string; imageEndpoint?: string; name: string } | { embedded: CriHandlers; name: string };
@@ -104,8 +107,8 @@ export class ProbeActor extends ThreadHost<ProbeControl, ProbeWorkerData> {
   protected started(control: Remote<ProbeControl>): void {
     // A new thread knows nothing: give it every target, then let it run.
     const all = [...this.targets.values()].map((t) => t.target);
-    void control
-      .setPods(all)
+    void this.opts.bus
+      .call('probes.set-pods', { targets: all }, COMMAND_TIMEOUT_MS)
       .then(() => control.start())
       .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'probe thread did not take its targets'));
     this.log.info({ generation: this.generation, pods: all.length }, 'probe thread started');
@@ -128,21 +131,21 @@ export class ProbeActor extends ThreadHost<ProbeControl, ProbeWorkerData> {
       if (this.targets.has(uid)) {
         this.targets.delete(uid);
         this.dropResults(uid);
-        void this.control?.removePod(uid).catch(() => undefined);
+        this.command('probes.remove-pod', { uid });
       }
       return;
     }
     const digest = JSON.stringify(target);
     if (this.targets.get(uid)?.digest === digest) return;
     this.targets.set(uid, { target, digest });
-    void this.control?.setPod(target).catch(() => undefined);
+    this.command('probes.set-pod', { target });
   }
 
   /** The pod is gone for good. */
   forget(uid: string): void {
     this.specs.delete(uid);
     this.dropResults(uid);
-    if (this.targets.delete(uid)) void this.control?.removePod(uid).catch(() => undefined);
+    if (this.targets.delete(uid)) this.command('probes.remove-pod', { uid });
   }
 
   private dropResults(uid: string): void {
@@ -178,17 +181,27 @@ export class ProbeActor extends ThreadHost<ProbeControl, ProbeWorkerData> {
     };
   }
 
+  // The probe thread's commands are bus requests (bus/requests.ts), served by the thread: these
+  // are the main thread's shorthands for them. While the thread is down nothing is sent (a new
+  // thread is told every target first), and the queries answer undefined.
+
+  /** A fire-and-forget command to a live thread (a lost one is made good when the thread restarts). */
+  private command<K extends 'probes.set-pod' | 'probes.remove-pod'>(name: K, req: RequestOf<K>): void {
+    if (!this.control) return;
+    this.opts.bus.call(name, req, COMMAND_TIMEOUT_MS).catch((err: unknown) => this.log.debug({ err: (err as Error).message, request: name }, 'probe command not taken'));
+  }
+
   async stats(): Promise<ProbeThreadStats | undefined> {
-    return this.control?.stats();
+    return this.opts.bus.call('probes.stats', {}).catch(() => undefined);
   }
 
   async resetStats(): Promise<void> {
-    await this.control?.resetStats();
+    await this.opts.bus.call('probes.reset-stats', {}).catch(() => undefined);
   }
 
   /** The prober_* metrics text (empty while the thread is down). */
   async metricsText(): Promise<string> {
-    return (await this.control?.metricsText()) ?? '';
+    return (await this.opts.bus.call('probes.metrics', {}).catch(() => undefined))?.text ?? '';
   }
 
   health(): { ok: boolean; message?: string } {

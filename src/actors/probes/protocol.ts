@@ -1,10 +1,8 @@
 // What crosses between the probe thread and its handle on the main thread: the thread's
-// workerData, the topics it may publish, its control surface and its stats. Types only, plus
-// the topic list both ends of the bridge use.
+// workerData, the topics it may publish and its lifecycle control; its commands are bus requests.
 import type { MessagePort } from 'node:worker_threads';
 import type { Topic } from '../../bus/messages.js';
-import type { SchedulerStats } from '../../probes/scheduler.js';
-import type { ProbePodTarget } from '../../probes/spec.js';
+import type { ProbeThreadStats } from '../../bus/requests.js';
 
 /** What the probe thread publishes on the bus (its bridge to the main thread lets in nothing else). */
 export const PROBE_THREAD_TOPICS: readonly Topic[] = ['probe.result', 'pod.event'];
@@ -20,25 +18,14 @@ export interface ProbeWorkerData {
   version: string;
 }
 
-export interface ProbeThreadStats extends SchedulerStats {
-  /** Probe start lateness (start - due), ms, over the samples since the last reset. */
-  lateness: { count: number; p50: number; p99: number; max: number };
-  /** The probe thread's event-loop delay, ms. */
-  eventLoopDelay: { p50: number; p99: number; max: number };
-  /** Probes completed per second since the last reset. */
-  probesPerSecond: number;
-}
+export type { ProbeThreadStats };
 
+/**
+ * The thread's lifecycle, over comlink (the thread host starts and stops it). Everything else the
+ * probe thread takes is a bus request (bus/requests.ts: probes.set-pod, probes.remove-pod,
+ * probes.set-pods, probes.stats, probes.reset-stats, probes.metrics), served on its own bus.
+ */
 export interface ProbeControl {
   start(): void;
   stop(): void;
-  /** A pod's running containers with probes, in full; no containers forgets the pod. */
-  setPod(target: ProbePodTarget): void;
-  removePod(uid: string): void;
-  /** Every pod at once (after a restart of the thread). */
-  setPods(targets: ProbePodTarget[]): void;
-  stats(): ProbeThreadStats;
-  resetStats(): void;
-  /** prober_* metrics in the Prometheus text format. */
-  metricsText(): Promise<string>;
 }

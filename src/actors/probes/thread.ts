@@ -2,7 +2,8 @@
 //
 //   main thread                          probe thread
 //   ───────────                          ────────────
-//   ProbeActor ── comlink control ─────> setPod / removePod / setPods / stats / metricsText
+//   ProbeActor ── comlink control ─────> start / stop
+//   main bus  ─── bus requests ─────────> probes.set-pod / remove-pod / set-pods / stats / metrics
 //   main bus  <── bus bridge (port) ──── probe.result (changes only), pod.event (Unhealthy, ProbeWarning)
 //                                        CRI client for exec probes (endpoint, or a port to the
 //                                        embedded runtime); http / tcp / grpc straight to the pod
@@ -10,7 +11,7 @@
 // The schedule itself is the pure ProbeScheduler (src/probes/scheduler.ts); this file owns its
 // one timer (armed for the earliest due probe), runs the probes it hands out, feeds outcomes
 // back, publishes result changes and events, and counts prober metrics and lateness here, so
-// the main thread does no per-probe work. Everything it holds is rebuilt from setPods after a
+// the main thread does no per-probe work. Everything it holds is rebuilt from probes.set-pods after a
 // restart: results start over from their initial values, as after an upstream kubelet restart.
 import { parentPort, workerData } from 'node:worker_threads';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -24,7 +25,7 @@ import { ProbeScheduler, type ProbeJob, type ProbeOutcome, type ResultChange } f
 import { runProbe, type ProbeDeps } from '../../probes/run-probe.js';
 import { ProberMetrics, type ProbeSeries } from '../../probes/metrics.js';
 import { probeKindName, type ProbePodTarget } from '../../probes/spec.js';
-import { PROBE_THREAD_TOPICS, type ProbeControl, type ProbeWorkerData } from './protocol.js';
+import { PROBE_THREAD_TOPICS, type ProbeControl, type ProbeThreadStats, type ProbeWorkerData } from './protocol.js';
 import { reportThreadStats } from '../../native/thread-stats.js';
 
 const data = workerData as ProbeWorkerData;
@@ -167,6 +168,48 @@ function percentile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 }
 
+function statsNow(): ProbeThreadStats {
+  const n = Math.min(samples, RING);
+  const sorted = lateness.slice(0, n).sort();
+  const secs = Math.max(0.001, (Date.now() - resetAt) / 1000);
+  const lag = (ns: number): number => Math.max(0, ns / 1e6 - ELD_RESOLUTION_MS);
+  return {
+    ...scheduler.stats(),
+    lateness: { count: samples, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: n > 0 ? (sorted[n - 1] ?? 0) : 0 },
+    // (The histogram holds the time between its timer's runs: the delay is what exceeds the resolution.)
+    eventLoopDelay: { p50: lag(eld.percentile(50)), p99: lag(eld.percentile(99)), max: lag(eld.max) },
+    probesPerSecond: completedSinceReset / secs,
+  };
+}
+
+// The probe thread's commands, on this thread's bus (they arrive over the bridge from the main
+// thread, or from anything joined to it).
+// (A burst of pods sends one set-pod each: their mailboxes hold far more than the default.)
+const BURST = 100_000;
+bus.serve('probes.set-pod', (req) => {
+  setPod(req.target);
+  return {};
+}, { capacity: BURST });
+bus.serve('probes.remove-pod', (req) => {
+  removePod(req.uid);
+  return {};
+}, { capacity: BURST });
+bus.serve('probes.set-pods', (req) => {
+  const want = new Set(req.targets.map((t) => t.uid));
+  for (const uid of [...pods.keys()]) if (!want.has(uid)) removePod(uid);
+  for (const t of req.targets) setPod(t);
+  return { pods: pods.size };
+});
+bus.serve('probes.stats', () => statsNow());
+bus.serve('probes.reset-stats', () => {
+  samples = 0;
+  completedSinceReset = 0;
+  resetAt = Date.now();
+  eld.reset();
+  return {};
+});
+bus.serve('probes.metrics', async () => ({ text: await metrics.text() }));
+
 const control: ProbeControl = {
   start() {
     if (running) return;
@@ -178,35 +221,6 @@ const control: ProbeControl = {
     if (timer) clearTimeout(timer);
     timer = undefined;
     timerAt = Infinity;
-  },
-  setPod,
-  removePod,
-  setPods(targets) {
-    const want = new Set(targets.map((t) => t.uid));
-    for (const uid of [...pods.keys()]) if (!want.has(uid)) removePod(uid);
-    for (const t of targets) setPod(t);
-  },
-  stats() {
-    const n = Math.min(samples, RING);
-    const sorted = lateness.slice(0, n).sort();
-    const secs = Math.max(0.001, (Date.now() - resetAt) / 1000);
-    const lag = (ns: number): number => Math.max(0, ns / 1e6 - ELD_RESOLUTION_MS);
-    return {
-      ...scheduler.stats(),
-      lateness: { count: samples, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: n > 0 ? (sorted[n - 1] ?? 0) : 0 },
-      // (The histogram holds the time between its timer's runs: the delay is what exceeds the resolution.)
-      eventLoopDelay: { p50: lag(eld.percentile(50)), p99: lag(eld.percentile(99)), max: lag(eld.max) },
-      probesPerSecond: completedSinceReset / secs,
-    };
-  },
-  resetStats() {
-    samples = 0;
-    completedSinceReset = 0;
-    resetAt = Date.now();
-    eld.reset();
-  },
-  metricsText() {
-    return metrics.text();
   },
 };
 

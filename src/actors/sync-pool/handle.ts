@@ -21,6 +21,7 @@ import { workerResourceLimits } from '../../native/heap-limits.js';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
+import type { Bus, SyncPoolStats } from '../../bus/index.js';
 import type { CriHandlers } from '../../native/cri/api.js';
 import { fromPlainError } from '../../native/cri/errors.js';
 import { serveCriOnPort } from '../../native/cri/port-transport.js';
@@ -203,6 +204,15 @@ export class SyncPool {
         Atomics.notify(cancel, 0);
       },
     };
+  }
+
+  stats(): SyncPoolStats {
+    return { threads: this.threads, running: this.running, queued: this.queued, syncLane: this.laneActive('sync'), killLane: this.laneActive('kill') };
+  }
+
+  /** Answers sync-pool.stats on `bus`; returns the undo. */
+  serve(bus: Bus): () => void {
+    return bus.serve('sync-pool.stats', () => this.stats());
   }
 
   async close(): Promise<void> {
