@@ -133,9 +133,24 @@ export interface StartResult {
   pulledMs?: number;
 }
 
+/**
+ * Why the sandbox could not be set up, decided here at the runtime boundary so the pod worker
+ * switches on a reason: the sandbox config could not be built ('config'), the runtime failed
+ * ('runtime'), or it failed to set up the pod's network ('network-not-ready': retried in 1 s).
+ * Runtimes report a CNI failure as an Unknown error with text (containerd: "failed to setup
+ * network for sandbox", "cni plugin not initialized"), so that one rule reads the text.
+ */
+export type SandboxFailureReason = 'network-not-ready' | 'runtime' | 'config';
+
+export function sandboxFailureReason(err: unknown): Exclude<SandboxFailureReason, 'config'> {
+  return /network|cni/i.test(message(err)) ? 'network-not-ready' : 'runtime';
+}
+
 export interface SyncResult {
   sandboxId: string;
+  /** The FailedCreatePodSandBox event's message. */
   sandboxError?: string;
+  sandboxFailure?: { reason: SandboxFailureReason };
   killed: string[];
   killErrors: string[];
   started: StartResult[];
@@ -320,6 +335,7 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
     sandboxConfig = sandboxConfigFor(pod, { ...opts, attempt: plan.attempt });
   } catch (err) {
     result.sandboxError = `Failed to create pod sandbox config: ${message(err)}`;
+    result.sandboxFailure = { reason: 'config' };
     return result;
   }
   let podIPs = plan.sandboxIPs ?? [];
@@ -328,6 +344,7 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
       result.sandboxId = (await cri.RunPodSandbox({ config: sandboxConfig }, callOpts)).podSandboxId;
     } catch (err) {
       result.sandboxError = `Failed to create pod sandbox: ${message(err)}`;
+      result.sandboxFailure = { reason: sandboxFailureReason(err) };
       return result;
     }
     // Upstream reads the new sandbox's IPs before any container (env status.podIP); host network: none.
@@ -337,6 +354,7 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
         podIPs = net?.ip ? [net.ip, ...net.additionalIps.map((a) => a.ip).filter((ip) => ip !== '')] : [];
       } catch (err) {
         result.sandboxError = `Unable to get pod sandbox status: ${message(err)}`;
+        result.sandboxFailure = { reason: sandboxFailureReason(err) };
         return result;
       }
     }

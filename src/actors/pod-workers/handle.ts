@@ -21,13 +21,17 @@ import { applySyncResult, planSync, type SyncPlan, type SyncResult } from '../..
 import { silentLogger } from '../../log.js';
 import {
   DEFAULT_POD_WORKER_CONFIG,
+  activeDeadlineAt,
   initialPodWorkerState,
+  isFinishedPhase,
+  syncOutcome,
   podWorkerTransition,
   type PodWorkerConfig,
   type PodWorkerEffect,
   type PodWorkerMessage,
   type PodWorkerState,
   type SyncOutcome,
+  type TerminalStatus,
 } from './logic.js';
 import type { SyncPool, TaskHandle } from '../sync-pool/handle.js';
 import type { PrepareResult } from '../../volumes/prepare.js';
@@ -58,8 +62,6 @@ interface Worker {
   removed: boolean;
   firstSeen: number;
   startedReported: boolean;
-  /** The pod failed for good before its containers did (activeDeadlineSeconds): its final phase. */
-  terminal: { phase: 'Failed'; reason: string; message: string } | undefined;
   /** Containers a running sync started with a postStart hook (since when): not Running yet. */
   postStart: { names: ReadonlySet<string>; since: number } | undefined;
   /** Sync or kill tasks of this pod on the pool now (cancelled ones included, until they end). */
@@ -132,7 +134,7 @@ function runtimeDigest(s: PodRuntimeState): string {
 }
 
 function newWorker(pod: Pod, firstSeen: number): Worker {
-  return { state: initialPodWorkerState(pod), timer: undefined, task: undefined, draining: [], status: undefined, syncErrors: new Map(), removed: false, firstSeen, startedReported: false, terminal: undefined, postStart: undefined, changing: 0, changedAt: 0, cacheCurrent: false };
+  return { state: initialPodWorkerState(pod), timer: undefined, task: undefined, draining: [], status: undefined, syncErrors: new Map(), removed: false, firstSeen, startedReported: false, postStart: undefined, changing: 0, changedAt: 0, cacheCurrent: false };
 }
 
 function podKey(pod: Pod): string {
@@ -180,8 +182,11 @@ export class PodWorkers {
     this.deliver(uid, { type: 'update', pod, at: this.clock.now() });
   }
 
-  /** The pod left the config (or was deleted): terminate it, then forget it. */
-  remove(uid: string, reason: string, gracePeriodSeconds?: number): void {
+  /**
+   * The pod left the config (or was deleted, or is evicted): terminate it, then forget it. With
+   * `status` the pod reports that terminal status (an eviction: Failed/Evicted) from now on.
+   */
+  remove(uid: string, reason: string, gracePeriodSeconds?: number, status?: TerminalStatus): void {
     const w = this.workers.get(uid);
     if (!w) return;
     w.removed = true;
@@ -189,7 +194,7 @@ export class PodWorkers {
       void this.cleanup(uid);
       return;
     }
-    this.deliver(uid, { type: 'kill', reason, at: this.clock.now(), ...(gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds }) });
+    this.deliver(uid, { type: 'kill', reason, at: this.clock.now(), ...(gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds }), ...(status ? { status } : {}) });
   }
 
   /**
@@ -200,15 +205,15 @@ export class PodWorkers {
   reject(pod: Pod, reason: string, message: string): void {
     const uid = pod.metadata.uid ?? '';
     if (this.workers.has(uid)) return;
-    const now = new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const status: PodStatus = { phase: 'Failed', reason, message: `Pod ${message}`, startTime: now };
     const w = newWorker(pod, this.clock.now());
-    w.state = { ...w.state, lifecycle: 'terminated', pending: false };
-    w.status = status;
     w.startedReported = true;
     this.workers.set(uid, w);
     this.log.warn({ pod: podKey(pod), reason, message }, 'pod rejected at admission');
-    this.opts.onEvent?.(pod, { type: 'Warning', reason, message });
+    this.deliver(uid, { type: 'reject', reason, message, at: this.clock.now() });
+    const terminal = w.state.terminal ?? { phase: 'Failed', reason, message: `Pod ${message}` };
+    // Nothing ran: the status is the verdict alone (upstream rejectPod), not one computed from a runtime state.
+    const status: PodStatus = { ...terminal, startTime: new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+    w.status = status;
     this.opts.onStatus?.(pod, status);
   }
 
@@ -310,9 +315,13 @@ export class PodWorkers {
   private deliver(uid: string, m: PodWorkerMessage): void {
     const w = this.workers.get(uid);
     if (!w || this.stopping) return;
+    const before = w.state.terminal;
     const { state, effects } = podWorkerTransition(w.state, m, this.cfg);
     w.state = state;
     for (const e of effects) this.run(uid, w, e);
+    // A terminal status the pod just got (an eviction's) shows at once, not at its next sync.
+    const cached = this.cache.get(uid);
+    if (state.terminal !== before && m.type !== 'reject' && cached) this.recomputeStatus(uid, w, cached);
   }
 
   private run(uid: string, w: Worker, e: PodWorkerEffect): void {
@@ -346,12 +355,19 @@ export class PodWorkers {
         task.done = this.terminate(uid, w, task, e.pod, e.gracePeriodSeconds, e.reason);
         return;
       }
+      case 'event':
+        this.opts.onEvent?.(w.state.pod, e.event);
+        return;
       case 'terminated':
         if (w.timer) clearTimeout(w.timer);
         this.log.info({ pod: podKey(e.pod), uid }, 'pod terminated');
         this.opts.onTerminated?.(e.pod, w.status);
         if (w.removed) void this.cleanup(uid);
         return;
+      default: {
+        const never: never = e;
+        throw new Error(`pod worker effect ${JSON.stringify(never)} has no runner`);
+      }
     }
   }
 
@@ -409,14 +425,11 @@ export class PodWorkers {
     try {
       const state = await this.currentState(uid, w, task);
       if (task.cancelled) return;
-      deadlineAt = this.activeDeadline(pod, w);
+      deadlineAt = activeDeadlineAt(pod, w.status?.startTime, w.firstSeen);
       if (deadlineAt !== undefined && this.clock.now() >= deadlineAt) {
         // Upstream's activeDeadlineHandler: the pod fails, then the worker kills it.
-        if (!w.terminal) {
-          w.terminal = { phase: 'Failed', reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' };
-          this.opts.onEvent?.(pod, { type: 'Normal', reason: 'DeadlineExceeded', message: w.terminal.message });
-          this.log.info({ pod: podKey(pod), activeDeadlineSeconds: pod.spec.activeDeadlineSeconds }, 'pod passed its active deadline');
-        }
+        if (!w.state.terminal) this.log.info({ pod: podKey(pod), activeDeadlineSeconds: pod.spec.activeDeadlineSeconds }, 'pod passed its active deadline');
+        this.deliver(uid, { type: 'deadline-passed', at: this.clock.now() });
         this.recomputeStatus(uid, w, state);
         podFinished = true;
         throw new DeadlinePassed();
@@ -448,14 +461,8 @@ export class PodWorkers {
           if (s.error) this.opts.metrics?.startedContainersErrors.inc({ container_type: 'container', code: s.error.reason });
           if (s.error) this.log.warn({ pod: podKey(pod), container: s.name, reason: s.error.reason, message: s.error.message }, 'container could not start');
         }
-        if (result.sandboxError) {
-          this.log.warn({ pod: podKey(pod), err: result.sandboxError }, 'FailedCreatePodSandBox');
-          outcome = /network|cni/i.test(result.sandboxError) ? 'network-not-ready' : 'error';
-        } else if (result.killErrors.length > 0) {
-          outcome = 'error';
-        } else if (w.syncErrors.size > 0 && [...w.syncErrors.values()].some((e) => e.reason !== 'CrashLoopBackOff' && e.reason !== 'ImagePullBackOff')) {
-          outcome = 'error';
-        }
+        if (result.sandboxError) this.log.warn({ pod: podKey(pod), err: result.sandboxError }, 'FailedCreatePodSandBox');
+        outcome = syncOutcome({ sandboxFailure: result.sandboxFailure, killErrors: result.killErrors, waitingReasons: [...w.syncErrors.values()].map((e) => e.reason) });
         if (task.cancelled) return;
         const after = await this.inspect(uid, w, task);
         this.recomputeStatus(uid, w, after);
@@ -464,8 +471,7 @@ export class PodWorkers {
         this.emitSyncEvents(pod, plan, undefined);
         this.recomputeStatus(uid, w, state);
       }
-      const phase = w.status?.phase;
-      podFinished = phase === 'Succeeded' || phase === 'Failed';
+      podFinished = isFinishedPhase(w.status?.phase);
     } catch (err) {
       if (task.cancelled || this.stopping) return;
       if (err instanceof DeadlinePassed) {
@@ -484,14 +490,6 @@ export class PodWorkers {
     }
     if (w.task === task) w.task = undefined;
     this.deliver(uid, { type: 'sync-done', work, outcome, podFinished, at: this.clock.now(), ...(retryAfterMs === undefined ? {} : { retryAfterMs }), ...(deadlineAt === undefined ? {} : { deadlineAt }) });
-  }
-
-  /** When the pod's activeDeadlineSeconds runs out: counted from its status startTime (upstream). */
-  private activeDeadline(pod: Pod, w: Worker): number | undefined {
-    const seconds = pod.spec.activeDeadlineSeconds;
-    if (seconds === undefined || seconds <= 0) return undefined;
-    const start = w.status?.startTime ? Date.parse(w.status.startTime) : w.firstSeen;
-    return (Number.isFinite(start) ? start : w.firstSeen) + seconds * 1000;
   }
 
   private async terminate(uid: string, w: Worker, task: Task, pod: Pod, graceSeconds: number, reason: string): Promise<void> {
@@ -611,7 +609,7 @@ export class PodWorkers {
       previous: w.status,
       ...this.opts.probes?.statusInputs(uid),
       ...(this.opts.hostIP ? { hostIP: this.opts.hostIP } : {}),
-      ...(w.terminal ? { terminal: w.terminal } : {}),
+      ...(w.state.terminal ? { terminal: w.state.terminal } : {}),
       ...(w.postStart ? { postStartRunning: (name: string, c: { createdAt: number }) => w.postStart !== undefined && w.postStart.names.has(name) && c.createdAt >= w.postStart.since } : {}),
     });
     const changed = JSON.stringify(status) !== JSON.stringify(w.status);

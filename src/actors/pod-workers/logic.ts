@@ -14,16 +14,45 @@
 //  - requeue after a good sync: sync-frequency with jitter; after an error 10 s (jittered);
 //    after "network not ready" 1 s; a runtime event for the pod resyncs it at once;
 //  - a pod with activeDeadlineSeconds is woken up when its deadline comes (the sync reports
-//    `deadlineAt`), so it fails on time and not at the next resync.
+//    `deadlineAt`), so it fails on time and not at the next resync; past it, the pod fails
+//    (Failed/DeadlineExceeded) and terminates;
+//  - a kill may carry the terminal status the pod must report (an eviction: Failed/Evicted); the
+//    first terminal status a pod gets is the one it keeps;
+//  - a pod refused at admission never runs: its worker starts terminated, Failed with the reason.
+// Besides the transition, the decisions the runner asks of the logic are here too, as pure
+// functions: when the active deadline falls (activeDeadlineAt), whether a phase is final
+// (isFinishedPhase), and what a sync's result means for the requeue (syncOutcome, by the
+// failure's reason, never by an error's text).
 import type { Pod } from '../../api/core-v1.js';
+import type { SandboxFailureReason } from '../../pods/sync.js';
 
 export type Lifecycle = 'syncing' | 'terminating' | 'terminated';
 
 export type SyncOutcome = 'ok' | 'error' | 'network-not-ready';
 
+/** The status a pod reports once it failed for good before (or without) its containers saying so. */
+export interface TerminalStatus {
+  phase: 'Failed';
+  reason: string;
+  message: string;
+}
+
+/** A pod event the logic asks for (upstream reasons). */
+export interface WorkerEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export const DEADLINE_EXCEEDED: TerminalStatus = { phase: 'Failed', reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' };
+
 export type PodWorkerMessage =
   | { type: 'update'; pod: Pod; at: number }
-  | { type: 'kill'; gracePeriodSeconds?: number; reason: string; at: number }
+  | { type: 'kill'; gracePeriodSeconds?: number; reason: string; status?: TerminalStatus; at: number }
+  /** Admission refused the pod (upstream rejectPod); only a worker that never worked takes it. */
+  | { type: 'reject'; reason: string; message: string; at: number }
+  /** The sync found the pod past its active deadline. */
+  | { type: 'deadline-passed'; at: number }
   | { type: 'sync-done'; work: number; outcome: SyncOutcome; podFinished: boolean; at: number; retryAfterMs?: number; deadlineAt?: number }
   | { type: 'terminate-done'; work: number; ok: boolean; at: number }
   | { type: 'runtime-event'; at: number }
@@ -34,7 +63,8 @@ export type PodWorkerEffect =
   | { type: 'terminate'; work: number; pod: Pod; gracePeriodSeconds: number; reason: string }
   | { type: 'cancel'; work: number }
   | { type: 'schedule'; at: number }
-  | { type: 'terminated'; pod: Pod };
+  | { type: 'terminated'; pod: Pod }
+  | { type: 'event'; event: WorkerEvent };
 
 export interface PodWorkerState {
   uid: string;
@@ -53,6 +83,8 @@ export interface PodWorkerState {
   /** When the next periodic resync is due (epoch ms), or undefined. */
   requeueAt: number | undefined;
   consecutiveErrors: number;
+  /** The pod failed for good (deadline, eviction, admission): the phase, reason and message it reports. */
+  terminal: TerminalStatus | undefined;
 }
 
 export interface PodWorkerConfig {
@@ -83,7 +115,40 @@ export function initialPodWorkerState(pod: Pod): PodWorkerState {
     killReason: '',
     requeueAt: undefined,
     consecutiveErrors: 0,
+    terminal: undefined,
   };
+}
+
+/** When the pod's activeDeadlineSeconds runs out: counted from its status startTime, else from when the worker first saw it (upstream). */
+export function activeDeadlineAt(pod: Pod, startTime: string | undefined, firstSeen: number): number | undefined {
+  const seconds = pod.spec.activeDeadlineSeconds;
+  if (seconds === undefined || seconds <= 0) return undefined;
+  const start = startTime ? Date.parse(startTime) : firstSeen;
+  return (Number.isFinite(start) ? start : firstSeen) + seconds * 1000;
+}
+
+/** A pod in this phase is done for good: its worker terminates it. */
+export function isFinishedPhase(phase: string | undefined): boolean {
+  return phase === 'Succeeded' || phase === 'Failed';
+}
+
+/** What a sync that ran on the pool reported, for its outcome. */
+export interface SyncReport {
+  sandboxFailure?: { reason: SandboxFailureReason } | undefined;
+  killErrors: readonly string[];
+  /** The waiting reasons of the containers that did not start (CrashLoopBackOff, ErrImagePull, ...). */
+  waitingReasons: Iterable<string>;
+}
+
+/** Backoffs are waits, not errors: the sync did all it could. */
+const WAITING_NOT_FAILING = new Set(['CrashLoopBackOff', 'ImagePullBackOff']);
+
+/** A sync's outcome: network-not-ready (retry in 1 s), error (10 s) or ok (the resync period). */
+export function syncOutcome(r: SyncReport): SyncOutcome {
+  if (r.sandboxFailure) return r.sandboxFailure.reason === 'network-not-ready' ? 'network-not-ready' : 'error';
+  if (r.killErrors.length > 0) return 'error';
+  for (const reason of r.waitingReasons) if (!WAITING_NOT_FAILING.has(reason)) return 'error';
+  return 'ok';
 }
 
 /** The grace period a kill uses: the override, else the pod's deletion grace, else its spec (30 s). */
@@ -108,8 +173,9 @@ function pump(s: PodWorkerState, effects: PodWorkerEffect[]): PodWorkerState {
   return { ...s, pending: false, inFlight: work, inFlightKind: 'terminate', lastWork: work, gracePeriodSeconds: grace, requeueAt: undefined };
 }
 
-function startTerminating(s: PodWorkerState, reason: string, grace: number | undefined, effects: PodWorkerEffect[]): PodWorkerState {
+function startTerminating(s: PodWorkerState, reason: string, grace: number | undefined, effects: PodWorkerEffect[], status?: TerminalStatus): PodWorkerState {
   let next: PodWorkerState = { ...s };
+  if (status && !next.terminal) next = { ...next, terminal: status };
   if (s.lifecycle === 'syncing') {
     next = { ...next, lifecycle: 'terminating', killReason: reason, pending: true };
     if (s.inFlightKind === 'sync') {
@@ -142,7 +208,17 @@ export function podWorkerTransition(s: PodWorkerState, m: PodWorkerMessage, cfg:
     }
     case 'kill':
       if (s.lifecycle === 'terminated') break;
-      next = startTerminating(s, m.reason, m.gracePeriodSeconds, effects);
+      next = startTerminating(s, m.reason, m.gracePeriodSeconds, effects, m.status);
+      break;
+    case 'reject':
+      if (s.lastWork !== 0 || s.lifecycle !== 'syncing') break; // it ran: not admission's to refuse now
+      next = { ...s, lifecycle: 'terminated', pending: false, requeueAt: undefined, terminal: { phase: 'Failed', reason: m.reason, message: `Pod ${m.message}` } };
+      effects.push({ type: 'event', event: { type: 'Warning', reason: m.reason, message: m.message } });
+      break;
+    case 'deadline-passed':
+      if (s.lifecycle === 'terminated' || s.terminal) break;
+      next = { ...s, terminal: DEADLINE_EXCEEDED };
+      effects.push({ type: 'event', event: { type: 'Normal', reason: DEADLINE_EXCEEDED.reason, message: DEADLINE_EXCEEDED.message } });
       break;
     case 'sync-done': {
       if (m.work !== s.inFlight || s.inFlightKind !== 'sync') break; // cancelled or stale
