@@ -35,7 +35,7 @@ import { SubmitSource, SUBMIT_SOURCE } from './sources/submit-source.js';
 import { SyncPool } from './actors/sync-pool/handle.js';
 import { PlegActor } from './actors/pleg/handle.js';
 import { ProbeActor } from './actors/probes/handle.js';
-import { PodWorkers } from './actors/pod-workers/handle.js';
+import { PodWorkers, type PodEvent } from './actors/pod-workers/handle.js';
 import { Bus } from './bus/index.js';
 import { startKubeletServer, type KubeletServer } from './server/kubelet-server.js';
 import { serverAuthFromConfig } from './server/auth-config.js';
@@ -158,6 +158,10 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   const stopMainStats = reportThreadStats('main');
 
   const bus = new Bus({ name: 'main', registry, logger: log });
+  const podIdentity = (pod: Pod): { uid: string; namespace: string; name: string } => ({ uid: pod.metadata.uid ?? '', namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name ?? '' });
+  const publishPodEvent = (pod: Pod, event: PodEvent): void => {
+    bus.publish('pod.event', { type: 'event', ...podIdentity(pod), eventType: event.type, reason: event.reason, message: event.message, ...(event.container ? { container: event.container.name } : {}), at: Date.now() });
+  };
   const runtime = await openRuntime(cfg, log);
   log.info({ runtime: runtime.describe, node: nodeName }, 'container runtime ready');
 
@@ -202,11 +206,11 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     onFailedMount: (pod, failures) => {
       for (const f of failures) {
         log.warn({ pod: `${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}`, volume: f.volume, err: f.message }, 'FailedMount');
-        cluster?.podEvent(pod, { type: 'Warning', reason: 'FailedMount', message: f.message });
+        publishPodEvent(pod, { type: 'Warning', reason: 'FailedMount', message: f.message });
       }
     },
     onInvalidEnvNames: (pod, container, skipped) => {
-      for (const s of skipped) cluster?.podEvent(pod, { type: 'Warning', reason: 'InvalidEnvironmentVariableNames', message: `Keys [${s.keys.join(', ')}] from the EnvFrom ${s.source} were skipped since they are considered invalid environment variable names.`, container: { name: container, init: false } });
+      for (const s of skipped) publishPodEvent(pod, { type: 'Warning', reason: 'InvalidEnvironmentVariableNames', message: `Keys [${s.keys.join(', ')}] from the EnvFrom ${s.source} were skipped since they are considered invalid environment variable names.`, container: { name: container, init: false } });
     },
   });
   const podConfig = new PodConfig(sources);
@@ -231,20 +235,16 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     worker: { syncFrequencyMs: cfg.syncFrequency },
     metrics,
     logger: log,
-    onStatus: (pod, status) => {
-      bus.publish('pod.status', { type: 'status', uid: pod.metadata.uid ?? '', namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name ?? '', status });
-      cluster?.podStatus(pod, status);
-    },
-    onTerminated: (pod, status) => cluster?.podTerminated(pod, status),
-    onEvent: (pod, event) => {
-      bus.publish('pod.event', { type: 'event', uid: pod.metadata.uid ?? '', namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name ?? '', eventType: event.type, reason: event.reason, message: event.message, ...(event.container ? { container: event.container.name } : {}), at: Date.now() });
-      cluster?.podEvent(pod, event);
-    },
+    // Statuses, events and the workers' ends go out on the bus: the cluster parts (cluster mode)
+    // and the NATS bridge read them there.
+    onStatus: (pod, status) => bus.publish('pod.status', { type: 'status', ...podIdentity(pod), status }),
+    onTerminated: (pod, status) => bus.publish('pod.worker', { type: 'terminated', ...podIdentity(pod), ...(status ? { status } : {}) }),
+    onEvent: publishPodEvent,
     onGone: (uid, pod) => {
+      bus.publish('pod.worker', { type: 'gone', ...podIdentity(pod) });
       probes.forget(uid);
       // Upstream removes a pod's log folder with its last sandbox: the pod is gone for good.
       void removePodLogFolder(cfg.podLogsDir, pod.metadata.namespace ?? 'default', pod.metadata.name ?? '', uid).catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'pod log folder not removed'));
-      cluster?.podGone(uid);
       removePodCgroup(uid, 10);
       // etcHostsPath throws for a UID that is no plain component: nothing outside the pods folder
       // is touched. The hosts file goes first, so the tear-down can remove the emptied pod folder.
@@ -270,10 +270,6 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     ...(nodeIPs[0] ? { hostIP: nodeIPs[0] } : {}),
     logger: log,
     onResult: (m) => workers.probeResult(m.podUid, m.probe, m.result),
-    onEvent: (m) => {
-      const pod = workers.podOf(m.uid);
-      if (pod) cluster?.podEvent(pod, { type: m.eventType, reason: m.reason, message: m.message, ...(m.container ? { container: { name: m.container, init: pod.spec.initContainers?.some((c) => c.name === m.container) ?? false } } : {}) });
-    },
   });
   const runtimeUids = new Set<string>();
   const pleg = new PlegActor({
@@ -321,7 +317,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     for (const r of refused) {
       log.error({ source: r.source, pod: r.fullName, uid: r.uid }, `pod refused: ${r.reason}`);
       // An API pod the node will not run (its fields cannot name host folders): say so on the pod, as upstream's FailedValidation.
-      if (r.pod && r.source === API_SOURCE) cluster?.podEvent(r.pod, { type: 'Warning', reason: 'FailedValidation', message: `Error validating pod ${r.fullName} from ${r.source}, ignoring: ${r.reason}` });
+      if (r.pod && r.source === API_SOURCE) publishPodEvent(r.pod, { type: 'Warning', reason: 'FailedValidation', message: `Error validating pod ${r.fullName} from ${r.source}, ignoring: ${r.reason}` });
     }
     for (const c of changes) bus.publish('pod.update', { type: c.op, pod: c.pod, source: c.source });
     const apiPods = podConfig.sizeOf(API_SOURCE);
@@ -358,6 +354,8 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
         staticSourcesReady: () => sources.filter((s) => s !== API_SOURCE).every((s) => podConfig.hasSpoken(s)),
         kubeletVersion: packageVersion(),
         podStatusSyncDuration: metrics.podStatusSyncDuration,
+        bus,
+        podOf: (uid) => workers.podOf(uid),
       });
     } catch (err) {
       mainCri.close();

@@ -19,7 +19,7 @@ type Shape<M> = { [K in Exclude<keyof M, 'type'>]-?: FieldSpec };
 type Schema = { [T in Topic]: { [K in MessageOf<T>['type']]: Shape<Extract<MessageOf<T>, { type: K }>> } };
 
 const podUpdate = { pod: 'object', source: 'string' } as const;
-const plegEvent = { podUid: 'string', containerId: 'string' } as const;
+const podWorker = { uid: 'string', namespace: 'string', name: 'string' } as const;
 
 export const MESSAGE_SCHEMA: Schema = {
   'pod.update': {
@@ -27,7 +27,6 @@ export const MESSAGE_SCHEMA: Schema = {
     update: podUpdate,
     remove: { ...podUpdate, gracePeriodSeconds: 'number?' },
   },
-  'pleg.event': { ContainerStarted: plegEvent, ContainerDied: plegEvent, ContainerRemoved: plegEvent, ContainerChanged: plegEvent },
   'pod.state': {
     state: { uid: 'string', state: 'object', events: 'array' },
     gone: { uid: 'string', events: 'array' },
@@ -37,6 +36,7 @@ export const MESSAGE_SCHEMA: Schema = {
     mode: { evented: 'boolean', streamError: 'string?', at: 'number' },
   },
   'pod.status': { status: { uid: 'string', namespace: 'string', name: 'string', status: 'object' } },
+  'pod.worker': { terminated: { ...podWorker, status: 'object?' }, gone: podWorker },
   'probe.result': {
     result: { podUid: 'string', containerName: 'string', containerId: 'string', probe: 'string', result: 'string', message: 'string?', at: 'number' },
   },
@@ -65,7 +65,7 @@ function deepCheck(topic: Topic, m: Record<string, unknown>): string | undefined
     case 'probe.result':
       if (!PROBE_KINDS.has(m['probe'] as string)) return `probe must be one of ${[...PROBE_KINDS].join(', ')}`;
       return PROBE_RESULTS.has(m['result'] as string) ? undefined : `result must be one of ${[...PROBE_RESULTS].join(', ')}`;
-    case 'pleg.event':
+    case 'pod.worker':
     case 'pleg.relist':
     case 'pod.status':
     case 'pod.event':

@@ -21,7 +21,7 @@ import type { KubeletConfig } from '../config/kubelet-config.js';
 import { NodeStatusManager, defaultNodeLabels, forbiddenNodeLabels, type NodeHealth, type NodeStatusInputs } from './node-status.js';
 import { StatusManager, type StatusTarget } from './status-manager.js';
 import { MirrorPods } from './mirror-pods.js';
-import type { PodEvent } from '../actors/pod-workers/handle.js';
+import type { Bus, MessageOf } from '../bus/index.js';
 import { ApiSource, API_SOURCE } from '../sources/api-source.js';
 import { ServiceCache } from '../api/service-cache.js';
 import { serviceEnvFor } from '../volumes/service-env.js';
@@ -55,6 +55,10 @@ export interface ClusterModeDeps {
   staticSourcesReady(): boolean;
   kubeletVersion: string;
   podStatusSyncDuration?: Histogram;
+  /** The main bus: pod statuses, pod events and the workers' ends arrive here (pod.status, pod.event, pod.worker). */
+  bus: Bus;
+  /** The pod a worker holds, by UID (undefined once it is gone). */
+  podOf(uid: string): Pod | undefined;
 }
 
 export interface ClusterMode {
@@ -67,10 +71,6 @@ export interface ClusterMode {
   serviceEnv(pod: Pod): Promise<Record<string, string>>;
   mirrorPods: MirrorPods;
   events: EventRecorder;
-  podStatus(pod: Pod, status: PodStatus): void;
-  podTerminated(pod: Pod, status: PodStatus | undefined): void;
-  podEvent(pod: Pod, event: PodEvent): void;
-  podGone(uid: string): void;
   staticPodsChanged(): void;
   stop(): void;
 }
@@ -262,6 +262,39 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
     return mirrorPods.mirrorOf(pod);
   };
 
+  // What the pod workers (and the probe thread) say about pods arrives on the bus.
+  const onStatus = (m: MessageOf<'pod.status'>): void => {
+    const pod = d.podOf(m.uid);
+    if (!pod) return; // gone meanwhile: its last word was already sent
+    if (!isApiPod(pod)) staticStatuses.set(m.uid, { pod, status: m.status });
+    const t = target(pod);
+    if (t) statusManager.setStatus(t, m.status);
+  };
+  const onEvent = (m: MessageOf<'pod.event'>): void => {
+    // A pod refused before it had a worker (FailedValidation) is named by the message alone.
+    const pod = d.podOf(m.uid);
+    const t = (pod ? target(pod) : undefined) ?? { namespace: m.namespace, name: m.name, uid: m.uid };
+    const init = m.container !== undefined && (pod?.spec.initContainers?.some((c) => c.name === m.container) ?? false);
+    const fieldPath = m.container !== undefined ? `spec.${init ? 'initContainers' : 'containers'}{${m.container}}` : undefined;
+    events.record({ kind: 'Pod', apiVersion: 'v1', namespace: t.namespace, name: t.name, uid: t.uid, ...(fieldPath ? { fieldPath } : {}) }, m.eventType, m.reason, m.message);
+  };
+  const onWorker = (m: MessageOf<'pod.worker'>): void => {
+    if (m.type === 'gone') {
+      staticStatuses.delete(m.uid);
+      return;
+    }
+    // A deleted API pod's worker terminated: its final status, then the delete.
+    const pod = d.podOf(m.uid);
+    if (!pod || !isApiPod(pod) || !pod.metadata.deletionTimestamp) return;
+    const t = target(pod);
+    if (t) statusManager.terminated(t, m.status);
+  };
+  const unsubscribe = [
+    d.bus.subscribe('pod.status', onStatus, { name: 'cluster:pod.status', capacity: 10_000, coalesce: (m) => m.uid }),
+    d.bus.subscribe('pod.event', onEvent, { name: 'cluster:pod.event', capacity: 10_000 }),
+    d.bus.subscribe('pod.worker', onWorker, { name: 'cluster:pod.worker', capacity: 10_000 }),
+  ];
+
   nodeStatus.start();
   statusManager.start();
   apiSource.start();
@@ -282,28 +315,11 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
     },
     mirrorPods,
     events,
-    podStatus: (pod, status) => {
-      if (!isApiPod(pod) && pod.metadata.uid) staticStatuses.set(pod.metadata.uid, { pod, status });
-      const t = target(pod);
-      if (t) statusManager.setStatus(t, status);
-    },
-    podTerminated: (pod, status) => {
-      if (!isApiPod(pod) || !pod.metadata.deletionTimestamp) return;
-      const t = target(pod);
-      if (t) statusManager.terminated(t, status);
-    },
-    podEvent: (pod, e) => {
-      const t = target(pod) ?? { namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name ?? '', uid: pod.metadata.uid ?? '' };
-      const fieldPath = e.container ? `spec.${e.container.init ? 'initContainers' : 'containers'}{${e.container.name}}` : undefined;
-      events.record({ kind: 'Pod', apiVersion: 'v1', namespace: t.namespace, name: t.name, uid: t.uid, ...(fieldPath ? { fieldPath } : {}) }, e.type, e.reason, e.message);
-    },
-    podGone: (uid) => {
-      staticStatuses.delete(uid);
-    },
     staticPodsChanged: () => {
       mirrorPods.setStatics(d.podConfig.all().filter((p) => !isApiPod(p)));
     },
     stop: () => {
+      for (const off of unsubscribe) off();
       apiSource.stop();
       services.stop();
       nodeStatus.stop();

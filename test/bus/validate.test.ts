@@ -27,8 +27,8 @@ const garbage: [unknown, RejectReason][] = [
   [env('pod.update', { type: 'update', source: 'f' }), 'message-field'],
   [env('pod.update', { type: 'update', pod: { spec: {} }, source: 'f' }), 'message-field'],
   [env('pod.update', { type: 'remove', pod: { metadata: {} }, source: 'f', gracePeriodSeconds: 'soon' }), 'message-field'],
-  [env('pleg.event', { type: 'ContainerDied', podUid: 'u' }), 'message-field'],
-  [env('pleg.event', { type: 'toString', podUid: 'u', containerId: 'c' }), 'message-type'],
+  [env('actor.health', { type: 'health', actor: 'pleg' }), 'message-field'],
+  [env('actor.health', { type: 'toString', actor: 'pleg', ok: true }), 'message-type'],
   [env('_reply', { ok: true }), 'corr'],
   [env('_reply', { ok: false, error: 'text' }, { corr: 'r' }), 'message'],
   [env('_req.x', { timeoutMs: 5 }), 'message'],
@@ -42,7 +42,7 @@ describe('bus envelope validation', () => {
     const handle = bus.bridge({ name: 'test', outbound: () => undefined });
     const got: unknown[] = [];
     bus.subscribe('pod.update', (m) => void got.push(m));
-    bus.subscribe('pleg.event', (m) => void got.push(m));
+    bus.subscribe('actor.health', (m) => void got.push(m));
     for (const [junk, reason] of garbage) {
       const r = handle.inject(junk);
       assert.equal(r.type, 'rejected', JSON.stringify(junk));
@@ -53,7 +53,7 @@ describe('bus envelope validation', () => {
       }
     }
     assert.deepEqual(handle.inject(env('pod.update', upd('fine'))), { type: 'accepted' });
-    assert.deepEqual(handle.inject(env('pleg.event', { type: 'ContainerStarted', podUid: 'u', containerId: 'c' })), { type: 'accepted' });
+    assert.deepEqual(handle.inject(env('actor.health', { type: 'health', actor: 'pleg', ok: true })), { type: 'accepted' });
     await settle();
     assert.equal(got.length, 2);
     assert.equal(await metric(registry, 'kubelet_ts_bus_rejected_total'), garbage.length);
@@ -66,16 +66,17 @@ describe('bus envelope validation', () => {
   });
 
   it('gives readable errors', () => {
-    const v = checkEnvelope(env('pleg.event', { type: 'ContainerDied', podUid: 'u' }));
-    assert.deepEqual(v, { type: 'invalid', reason: 'message-field', detail: 'topic pleg.event, type ContainerDied: field "containerId" must be a string, got nothing' });
-    const t = checkEnvelope(env('pleg.event', { type: 'Boom' }));
-    assert.equal(t.type === 'invalid' && t.detail, 'topic pleg.event: unknown message type "Boom" (known: ContainerStarted, ContainerDied, ContainerRemoved, ContainerChanged)');
+    const v = checkEnvelope(env('pod.worker', { type: 'gone', uid: 'u', namespace: 'n' }));
+    assert.deepEqual(v, { type: 'invalid', reason: 'message-field', detail: 'topic pod.worker, type gone: field "name" must be a string, got nothing' });
+    const t = checkEnvelope(env('pod.worker', { type: 'Boom' }));
+    assert.equal(t.type === 'invalid' && t.detail, 'topic pod.worker: unknown message type "Boom" (known: terminated, gone)');
   });
 
   it('accepts every message shape the kubelet publishes', () => {
     const ok: [string, unknown][] = [
       ['pod.update', { type: 'remove', pod: { metadata: { uid: 'u' } }, source: 'file', gracePeriodSeconds: 30 }],
-      ['pleg.event', { type: 'ContainerRemoved', podUid: 'u', containerId: 'c' }],
+      ['pod.worker', { type: 'terminated', uid: 'u', namespace: 'n', name: 'p', status: { phase: 'Succeeded' } }],
+      ['pod.worker', { type: 'gone', uid: 'u', namespace: 'n', name: 'p' }],
       ['pod.state', { type: 'gone', uid: 'u', events: [] }],
       ['pleg.relist', { type: 'relist', ok: true, durationMs: 3, intervalMs: 1000, pods: 4, at: 5 }],
       ['pleg.relist', { type: 'mode', evented: true, at: 5 }],

@@ -52,8 +52,8 @@ const messageFor = (topic: string): fc.Arbitrary<unknown> => {
       return fc.record({ type: fc.constantFrom('add', 'update', 'remove'), pod: fc.oneof(podObject(), fc.record({ metadata: fc.anything({ maxDepth: 1 }) })), source: fc.constantFrom('file', 'http', 'junk'), gracePeriodSeconds: fc.option(fc.anything({ maxDepth: 0 }), { nil: undefined }) });
     case 'probe.result':
       return fc.record({ type: fc.constant('result'), podUid: uid(), containerName: hostileString(), containerId: hostileString(), probe: fc.constantFrom('liveness', 'readiness', 'startup', 'x'), result: fc.constantFrom('success', 'failure', 'unknown', 'x'), message: fc.option(fc.string(), { nil: undefined }), at: fc.double() });
-    case 'pleg.event':
-      return fc.record({ type: fc.constantFrom('ContainerStarted', 'ContainerDied', 'ContainerRemoved', 'ContainerChanged'), podUid: uid(), containerId: hostileString() });
+    case 'pod.worker':
+      return fc.record({ type: fc.constantFrom('terminated', 'gone', 'x'), uid: uid(), namespace: hostileString(), name: hostileString(), status: fc.option(fc.anything({ maxDepth: 1 }), { nil: undefined }) });
     default:
       return fc.oneof(fc.anything({ maxDepth: 2 }), fc.record({ type: hostileString() }));
   }

@@ -86,7 +86,7 @@ export class ProbeActor extends ThreadHost<ProbeControl, ProbeWorkerData> {
       budgetWindowMs: opts.budgetWindowMs,
     });
     opts.bus.subscribe('probe.result', (m) => this.onResult(m), { name: 'probe-actor', capacity: 10_000 });
-    opts.bus.subscribe(
+    if (opts.onEvent) opts.bus.subscribe(
       'pod.event',
       (m, env) => {
         if (env.source === 'probe') opts.onEvent?.(m);
