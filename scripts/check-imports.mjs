@@ -3,7 +3,7 @@
 // Every relative import of a .ts file under src/ counts, type-only and dynamic ones included (a
 // type-only cycle still ties two modules' meanings together). Layers, lowest first: the domain
 // (bus, pods, probes, native, api, volumes, sources, server, sim, ...), then actors/, then
-// cluster/, then the composition (kubelet.ts, cli.ts); a module may import from its own layer
+// cluster/, then the composition (kubelet.ts, kubelet/, cli.ts); a module may import from its own layer
 // or a lower one, never up. Prints each cycle and each upward import, and exits 1 if any.
 //
 //   node scripts/check-imports.mjs [root]      root defaults to src/
@@ -80,7 +80,7 @@ export function findCycles(root) {
 export const LAYERS = [
   { name: 'actors', prefixes: ['actors/'] },
   { name: 'cluster', prefixes: ['cluster/'] },
-  { name: 'composition', prefixes: ['kubelet.ts', 'cli.ts'] },
+  { name: 'composition', prefixes: ['kubelet.ts', 'kubelet/', 'cli.ts'] },
 ];
 
 function layerOf(rel) {

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Pod } from './api/core-v1.js';
-import { nodeName as nodeNameOf, toConfigz, type KubeletConfig } from './config/kubelet-config.js';
+import { nodeName as nodeNameOf, type KubeletConfig } from './config/kubelet-config.js';
 import { kubeletMetrics } from './metrics/kubelet-metrics.js';
 import { connectCri } from './native/cri/index.js';
 import { collectCriCalls } from './native/cri/call-metrics.js';
@@ -25,10 +25,6 @@ import { collectThreadStats, reportThreadStats, type ThreadSnapshot } from './na
 import type { CriHandlers } from './native/cri/api.js';
 import { ensureServingCert } from './native/certs.js';
 import { PodConfig } from './pods/pod-config.js';
-import { containerLogPath, podLogDirectory } from './pods/cri-config.js';
-import { containersNamed } from './pods/runtime-state.js';
-import { planGarbageCollection } from './pods/gc.js';
-import { removePodLogFolder, removePodLogFolders } from './pods/leftovers.js';
 import { FileSource, type SourceSnapshot } from './sources/file-source.js';
 import { UrlSource } from './sources/url-source.js';
 import { SubmitSource, SUBMIT_SOURCE } from './sources/submit-source.js';
@@ -39,25 +35,24 @@ import { PodWorkers, type PodEvent } from './actors/pod-workers/handle.js';
 import { Bus } from './bus/index.js';
 import { startKubeletServer, type KubeletServer } from './server/kubelet-server.js';
 import { serverAuthFromConfig } from './server/auth-config.js';
-import { resolveContainerIn, resolveSandboxIn } from './server/stream-targets.js';
-import { criStreamUrl } from './server/streaming.js';
 import { createCriClient, InProcessCriTransport, type CriClient } from './native/cri/index.js';
 import { startClusterMode, type ClusterMode } from './cluster/cluster.js';
 import { packageVersion } from './version.js';
+import { Housekeeping } from './kubelet/housekeeping.js';
+import { ContainerGc } from './kubelet/container-gc.js';
+import { podCleanup } from './kubelet/pod-cleanup.js';
+import { serverBackend } from './kubelet/server-backend.js';
 import { API_SOURCE } from './sources/api-source.js';
 import { defaultNodeIP, readHostFacts } from './native/node-info.js';
 import { capacityAndAllocatable } from './cluster/node-status.js';
 import { quantityValue } from './volumes/resources.js';
 import { QosCgroupManager } from './native/cgroups.js';
 import { admit } from './pods/admission.js';
-import { etcHostsPath } from './pods/etc-hosts.js';
 import { podCgroupConfig, podCgroupParent } from './pods/resources.js';
 import { VolumeManager } from './volumes/volume-manager.js';
 import { ApiVolumeObjectSource } from './volumes/objects.js';
 import { podPrepare, type PrepareResult } from './volumes/prepare.js';
 import { ServicesNotSyncedError } from './volumes/errors.js';
-import { podsDir } from './volumes/paths.js';
-import { joinUnder, removeInside } from './util/safe-path.js';
 import type { SimRuntime } from './sim/runtime.js';
 
 export class KubeletStartError extends Error {
@@ -220,13 +215,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   // The simulated runtime (embedded 'sim', or behind a socket: 'kubelet-ts-sim') runs no
   // processes: its pods get no host cgroups.
   const cgroups = cfg.cgroupsPerQOS && runtime.spec.name !== 'sim' && runtime.spec.name !== 'kubelet-ts-sim' ? new QosCgroupManager() : undefined;
-  // A removed pod's cgroup can be busy for a moment (runc still tearing down): retry a few times.
-  const removePodCgroup = (uid: string, attemptsLeft: number): void => {
-    const errors = cgroups?.removePod(uid) ?? [];
-    if (errors.length === 0) return;
-    if (attemptsLeft > 0) setTimeout(() => removePodCgroup(uid, attemptsLeft - 1), 1000).unref();
-    else log.warn({ uid, errors }, 'pod cgroup not removed');
-  };
+  const cleanUpGonePod = podCleanup({ rootDir: cfg.rootDir, podLogsDir: cfg.podLogsDir, cgroups, volumes, logger: log });
   const workers = new PodWorkers({
     pool,
     sandbox: { podLogsDir: cfg.podLogsDir, hostResolvConf: readHostResolvConf(cfg.resolvConf), clusterDNS: cfg.clusterDNS, clusterDomain: cfg.clusterDomain || 'cluster.local', machineMemoryBytes: host.memoryBytes, cgroupRoot: cfg.cgroupRoot, cgroupsPerQOS: cfg.cgroupsPerQOS, seccompProfileRoot: join(cfg.rootDir, 'seccomp'), rootDir: cfg.rootDir, podsDir: join(cfg.rootDir, 'pods') },
@@ -243,16 +232,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     onGone: (uid, pod) => {
       bus.publish('pod.worker', { type: 'gone', ...podIdentity(pod) });
       probes.forget(uid);
-      // Upstream removes a pod's log folder with its last sandbox: the pod is gone for good.
-      void removePodLogFolder(cfg.podLogsDir, pod.metadata.namespace ?? 'default', pod.metadata.name ?? '', uid).catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'pod log folder not removed'));
-      removePodCgroup(uid, 10);
-      // etcHostsPath throws for a UID that is no plain component: nothing outside the pods folder
-      // is touched. The hosts file goes first, so the tear-down can remove the emptied pod folder.
-      void Promise.resolve()
-        .then(() => removeInside(podsDir(cfg.rootDir), etcHostsPath(cfg.rootDir, uid), 'pod etc-hosts'))
-        .catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'pod etc-hosts not removed'))
-        .then(() => volumes.tearDown(uid))
-        .catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'pod volumes not torn down'));
+      cleanUpGonePod(uid, pod);
     },
     // The pod cgroup (QoS tier, limits) exists before the sandbox names it as its parent.
     prepare: (pod) => {
@@ -373,10 +353,10 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   await fileSource?.start();
   await urlSource?.start();
 
-  // Housekeeping every 2 s, as upstream: orphans (runtime pods nobody wants) are killed and
-  // removed once every source has spoken; gauges are refreshed.
-  let lastHousekeeping = Date.now();
-  const syncLoopHealth = (): { ok: boolean; message?: string } => (Date.now() - lastHousekeeping < 60_000 ? { ok: true } : { ok: false, message: `sync loop last ran ${Math.round((Date.now() - lastHousekeeping) / 1000)}s ago` });
+  // Housekeeping (every 2 s, as upstream) and container GC, each a module of its own.
+  const housekeeping = new Housekeeping({ workers, pool, podConfig, volumes, runtimeUids, podLogsDir: cfg.podLogsDir, metrics, logger: log });
+  const containerGc = new ContainerGc({ workers, pool, maxDeadContainersPerContainer: cfg.maxDeadContainersPerContainer, periodMs: cfg.kubeletTS.containerGcPeriod, logger: log });
+  const syncLoopHealth = (): { ok: boolean; message?: string } => housekeeping.health();
   // The actors' commands on the main bus (the PLEG and probe threads serve theirs on their own).
   const actorHealth = (): { actor: string; ok: boolean; message?: string }[] => [
     { actor: 'pleg', ...pleg.health() },
@@ -384,93 +364,14 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     { actor: 'syncloop', ...syncLoopHealth() },
   ];
   const unserve = [workers.serve(bus), pool.serve(bus), bus.serve('actors.health', () => ({ actors: actorHealth() }))];
-
-  // Leftovers of pods gone while the kubelet was down (or whose removal failed): log folders and
-  // <root-dir>/pods/<uid> folders of pods nobody wants and the runtime does not run. One sweep at
-  // a time, at most every 30 s (each lists two folders and reads mountinfo per orphan).
-  let sweeping = false;
-  // The first sweep waits 10 s: by then the PLEG has relisted, so runtimeUids holds what runs.
-  let lastSweep = Date.now() - 20_000;
-  const sweepLeftovers = (): void => {
-    if (sweeping || Date.now() - lastSweep < 30_000) return;
-    sweeping = true;
-    lastSweep = Date.now();
-    const keep = (uid: string): boolean => podConfig.get(uid) !== undefined || workers.has(uid) || runtimeUids.has(uid);
-    void Promise.all([
-      removePodLogFolders(cfg.podLogsDir, keep).then((names) => {
-        if (names.length > 0) log.info({ folders: names }, 'removed the log folders of pods that no longer exist');
-      }),
-      volumes.removeOrphanedPodDirs(keep),
-    ])
-      .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'leftover sweep failed; next round retries'))
-      .finally(() => {
-        sweeping = false;
-      });
-  };
-  const orphansInFlight = new Set<string>();
-  const housekeeping = setInterval(() => {
-    lastHousekeeping = Date.now();
-    const c = workers.counts();
-    metrics.workingPods.set({ lifecycle: 'sync', config: 'desired', static: 'true' }, c.syncing);
-    metrics.workingPods.set({ lifecycle: 'terminating', config: 'desired', static: 'true' }, c.terminating);
-    metrics.workingPods.set({ lifecycle: 'terminated', config: 'desired', static: 'true' }, c.terminated);
-    let running = 0;
-    let runningContainers = 0;
-    for (const s of workers.cache.values()) {
-      if (s.sandboxes.some((x) => x.ready)) running++;
-      runningContainers += s.containers.filter((x) => x.state === 'running').length;
-    }
-    metrics.runningPods.set(running);
-    metrics.runningContainers.set({ container_state: 'running' }, runningContainers);
-    if (!podConfig.allSourcesReady()) return;
-    workers.housekeeping((uid) => podConfig.get(uid) !== undefined);
-    sweepLeftovers();
-    for (const uid of workers.orphans(runtimeUids)) {
-      if (orphansInFlight.has(uid)) continue;
-      orphansInFlight.add(uid);
-      log.info({ uid }, 'killing a pod the runtime runs and no source wants');
-      void pool
-        .run({ type: 'kill', uid, graceSeconds: 2 })
-        .result.then(() => pool.run({ type: 'remove', uid }).result)
-        // Gone from the runtime: forget it here too. A PLEG thread restarted meanwhile never
-        // knew the pod, so no 'gone' would come, and it would be "killed" every round.
-        .then(() => runtimeUids.delete(uid))
-        .catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'orphan cleanup failed; will retry'))
-        .finally(() => orphansInFlight.delete(uid));
-    }
-  }, 2000);
-  housekeeping.unref();
-
-  // Container GC, as upstream: dead containers beyond the per-container limit and old dead
-  // sandboxes of pods the workers hold (removed pods are cleaned up whole by their worker).
-  let gcRunning = false;
-  const gc = setInterval(() => {
-    if (gcRunning) return;
-    gcRunning = true;
-    const tasks: Promise<unknown>[] = [];
-    for (const [uid, state] of workers.cache) {
-      if (!workers.has(uid)) continue;
-      const plan = planGarbageCollection(state, cfg.maxDeadContainersPerContainer);
-      if (plan.containers.length === 0 && plan.sandboxes.length === 0) continue;
-      tasks.push(pool.run({ type: 'gc', ...plan }).result.then(
-        (r) => {
-          if (r.errors.length > 0) log.warn({ uid, errors: r.errors }, 'container GC could not remove everything; next round retries');
-        },
-        (err: unknown) => log.warn({ uid, err: (err as Error).message }, 'container GC failed; next round retries'),
-      ));
-    }
-    void Promise.all(tasks).finally(() => {
-      gcRunning = false;
-    });
-  }, cfg.kubeletTS.containerGcPeriod);
-  gc.unref();
+  housekeeping.start();
+  containerGc.start();
 
   let server: KubeletServer | undefined;
   if (opts.serve ?? true) {
     const hosts = ['127.0.0.1', 'localhost', ...(cfg.nodeIP ? cfg.nodeIP.split(',') : [])];
     const tls = await ensureServingCert({ certDir: cfg.certDir, nodeName, hosts, ...(cfg.tlsCertFile ? { certFile: cfg.tlsCertFile } : {}), ...(cfg.tlsPrivateKeyFile ? { keyFile: cfg.tlsPrivateKeyFile } : {}) });
     const clientCA = cfg.authentication.x509.clientCAFile ? readFileSync(cfg.authentication.x509.clientCAFile, 'utf8') : undefined;
-    const podsView = (): Pod[] => workers.all().map(({ pod, status }) => (status ? { ...pod, status } : pod));
     // Upstream's delegated auth: bearer tokens through TokenReview and every request through
     // SubjectAccessReview, both asked of the API server as this node (cached by TTL).
     let auth: ReturnType<typeof serverAuthFromConfig>;
@@ -493,58 +394,20 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       ...(auth.tokens ? { tokens: auth.tokens } : {}),
       ...(cfg.healthzPort > 0 ? { healthz: { address: cfg.healthzBindAddress, port: cfg.healthzPort } } : {}),
       logger: log,
-      backend: {
+      backend: serverBackend({
+        cfg,
         nodeName,
-        pods: podsView,
-        runningPods: () =>
-          Promise.resolve(
-            [...workers.cache.values()]
-              .filter((s) => s.sandboxes.some((x) => x.ready))
-              .map((s) => ({
-                metadata: { name: s.name, namespace: s.namespace, uid: s.uid },
-                spec: { containers: s.containers.filter((c) => c.state === 'running').map((c) => ({ name: c.name, image: c.image })) },
-              })),
-          ),
+        workers,
+        probes,
         registry,
-        probeMetrics: () => probes.metricsText(),
-        configz: () => toConfigz(cfg),
-        containerLog: (ns, name, container, previous) => {
-          const matches = workers.all().filter(({ pod }) => pod.metadata.namespace === ns && pod.metadata.name === name);
-          // An edited static pod briefly has two instances: the new one is the one users mean.
-          const entry = matches.find((m) => m.lifecycle === 'syncing') ?? matches[0];
-          if (!entry) return Promise.resolve({ error: `pod ${ns}/${name} not found on this node`, status: 404 });
-          const uid = entry.pod.metadata.uid ?? '';
-          const state = workers.cache.get(uid);
-          const runs = state ? containersNamed(state, container) : [];
-          const run = previous ? runs[1] : runs[0];
-          if (!run) {
-            return Promise.resolve({ error: previous ? `previous terminated container "${container}" in pod "${name}" not found` : `container "${container}" in pod "${name}" is waiting to start`, status: previous ? 404 : 400 });
-          }
-          let path: string;
-          try {
-            path = joinUnder(podLogDirectory(entry.pod, cfg.podLogsDir), containerLogPath(container, run.restartCount).split('/'));
-          } catch (err) {
-            return Promise.resolve({ error: (err as Error).message, status: 400 });
-          }
-          return Promise.resolve({
-            path,
-            running: () => Promise.resolve(containersNamed(workers.cache.get(uid) ?? { uid, name, namespace: ns, sandboxes: [], containers: [] }, container)[0]?.state === 'running'),
-          });
-        },
-        resolveContainer: (ns, name, uid, container) => Promise.resolve(resolveContainerIn(workers.cache.values(), ns, name, uid, container)),
-        resolveSandbox: (ns, name, uid) => Promise.resolve(resolveSandboxIn(workers.cache.values(), ns, name, uid)),
-        streamUrl: (request) => criStreamUrl(streamCri, request),
-        submit: {
-          add: (text) => submitSource.submit(text),
-          remove: (ns, name) => submitSource.remove(ns, name),
-          list: () => submitSource.pods(),
-        },
+        streamCri,
+        submitSource,
         healthChecks: [
           { name: 'syncloop', check: syncLoopHealth },
           { name: 'pleg', check: () => pleg.health() },
           { name: 'probes', check: () => probes.health() },
         ],
-      },
+      }),
     });
     log.info({ port: server.port, healthzPort: server.healthzPort }, 'kubelet server listening');
   }
@@ -566,8 +429,8 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       cluster?.stop();
       volumes.stop();
       mainCri?.close();
-      clearInterval(housekeeping);
-      clearInterval(gc);
+      housekeeping.stop();
+      containerGc.stop();
       stopCollecting();
       threadStats.close();
       stopMainStats();
