@@ -52,7 +52,6 @@ interface Result {
   kubeletRssPeakMb: number | undefined;
 }
 
-
 function kubeletMetrics(nodeIP: string, kubeconfig: string): Promise<string> {
   const c = readKubeconfigCredentials(kubeconfig);
   return new Promise((resolve, reject) => {
@@ -102,12 +101,20 @@ async function main(): Promise<void> {
       floorMs = floor.start.totalMs;
       process.stdout.write(`floor: ${fmtMs(floorMs)}\n`);
     }
-    const node = await startClusterNode(cluster, { runtimeEndpoint, logLevel: 'warn', extraArgs: ['--kube-api-qps', String(qps), '--kube-api-burst', String(burst), '--max-pods', String(Math.max(110, pods + 10))] });
+    const node = await startClusterNode(cluster, {
+      runtimeEndpoint,
+      logLevel: 'warn',
+      extraArgs: ['--kube-api-qps', String(qps), '--kube-api-burst', String(burst), '--max-pods', String(Math.max(110, pods + 10))],
+    });
     try {
-      await eventually('node Ready', async () => {
-        const n = await cluster.kubectl(['get', 'node', node.name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
-        return n.stdout === 'True';
-      }, 90_000);
+      await eventually(
+        'node Ready',
+        async () => {
+          const n = await cluster.kubectl(['get', 'node', node.name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
+          return n.stdout === 'True';
+        },
+        90_000,
+      );
 
       const admin = await ApiClient.fromKubeconfig(cluster.adminKubeconfig, { qps: 0, burst: 0 });
       const created = new Map<string, number>();
@@ -129,22 +136,41 @@ async function main(): Promise<void> {
         if (s) rssPeak = Math.max(rssPeak, s.rssMb);
         process.stdout.write(`\r  created ${created.size}/${pods}, running ${running.size}/${pods}`);
       }, 500);
-      const patchesBefore = /rest_client_requests_total\{code="200",method="PATCH",host=""\} (\d+)/.exec(await kubeletMetrics(cluster.nodeIP, cluster.adminKubeconfig).catch(() => ''))?.[1];
+      const patchesBefore = /rest_client_requests_total\{code="200",method="PATCH",host=""\} (\d+)/.exec(
+        await kubeletMetrics(cluster.nodeIP, cluster.adminKubeconfig).catch(() => ''),
+      )?.[1];
       const t0 = performance.now();
       await runBounded(pods, 50, async (i) => {
         const name = `burst-${i}`;
-        const body = { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { bench: 'burst' } }, spec: { nodeName: node.name, automountServiceAccountToken: false, terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: 'docker.io/library/busybox:1.35', imagePullPolicy: 'IfNotPresent', command: ['sleep', '3600'] }] } };
+        const body = {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name, labels: { bench: 'burst' } },
+          spec: {
+            nodeName: node.name,
+            automountServiceAccountToken: false,
+            terminationGracePeriodSeconds: 1,
+            containers: [{ name: 'app', image: 'docker.io/library/busybox:1.35', imagePullPolicy: 'IfNotPresent', command: ['sleep', '3600'] }],
+          },
+        };
         await admin.post('/api/v1/namespaces/default/pods', body);
         created.set(name, performance.now());
       });
       const createMs = performance.now() - t0;
-      await Promise.race([allRunning, sleep(30 * 60_000).then(() => { throw new Error(`only ${running.size}/${pods} Running after 30 min`); })]);
+      await Promise.race([
+        allRunning,
+        sleep(30 * 60_000).then(() => {
+          throw new Error(`only ${running.size}/${pods} Running after 30 min`);
+        }),
+      ]);
       const allMs = performance.now() - t0;
       clearInterval(sampler);
       watch.stop();
       const cpu1 = procSample(node.kubelet.pid ?? 0);
       await sleep(11_000); // one status reconcile round, so late writes are counted
-      const patchesAfter = /rest_client_requests_total\{code="200",method="PATCH",host=""\} (\d+)/.exec(await kubeletMetrics(cluster.nodeIP, cluster.adminKubeconfig).catch(() => ''))?.[1];
+      const patchesAfter = /rest_client_requests_total\{code="200",method="PATCH",host=""\} (\d+)/.exec(
+        await kubeletMetrics(cluster.nodeIP, cluster.adminKubeconfig).catch(() => ''),
+      )?.[1];
       process.stdout.write(`\r  created ${created.size}/${pods}, running ${running.size}/${pods}\n`);
       const startup = [...running.entries()].map(([n, t]) => t - (created.get(n) ?? t0));
       const qpsBoundMs = qps > 0 ? (Math.max(0, pods - burst) / qps) * 1000 : 0;
@@ -183,7 +209,10 @@ async function main(): Promise<void> {
       process.stdout.write(`\n${md}`);
       mkdirSync(outDir, { recursive: true });
       const base = join(outDir, `cluster-burst-${kind}-${pods}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-      writeFileSync(`${base}.json`, `${JSON.stringify({ benchmark: 'cluster-burst', at: new Date().toISOString(), node: process.version, ...result }, null, 2)}\n`);
+      writeFileSync(
+        `${base}.json`,
+        `${JSON.stringify({ benchmark: 'cluster-burst', at: new Date().toISOString(), node: process.version, ...result }, null, 2)}\n`,
+      );
       writeFileSync(`${base}.md`, md);
       process.stdout.write(`\nreport: ${base}.json, ${base}.md\n`);
     } finally {

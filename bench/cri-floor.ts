@@ -144,7 +144,15 @@ async function main(): Promise<void> {
     mkdirSync(outDir, { recursive: true });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const base = join(outDir, `cri-floor-${kind}-${pods}-${stamp}`);
-    const report = { benchmark: 'cri-floor', runtime: kind, runtimeVersion: versionText, image: rt.image, at: new Date().toISOString(), node: process.version, ...result };
+    const report = {
+      benchmark: 'cri-floor',
+      runtime: kind,
+      runtimeVersion: versionText,
+      image: rt.image,
+      at: new Date().toISOString(),
+      node: process.version,
+      ...result,
+    };
     writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(`${base}.md`, md);
     process.stdout.write(`\nreport: ${base}.json, ${base}.md\n`);

@@ -51,7 +51,27 @@ export interface HarnessArgs {
   kubelet: 'kubelet-ts' | 'go';
 }
 
-const VALUE_FLAGS = ['kubelet', 'scenario', 'source', 'runtime', 'pods', 'repeat', 'duration', 'settle', 'rate', 'crash-share', 'kube-api-qps', 'kube-api-burst', 'timeout', 'out', 'kubelet-arg', 'kubeconfig', 'node', 'kubelet-pid', 'container-runtime-endpoint'];
+const VALUE_FLAGS = [
+  'kubelet',
+  'scenario',
+  'source',
+  'runtime',
+  'pods',
+  'repeat',
+  'duration',
+  'settle',
+  'rate',
+  'crash-share',
+  'kube-api-qps',
+  'kube-api-burst',
+  'timeout',
+  'out',
+  'kubelet-arg',
+  'kubeconfig',
+  'node',
+  'kubelet-pid',
+  'container-runtime-endpoint',
+];
 
 function num(v: string | undefined, flag: string, def: number, check: (n: number) => boolean, what: string): number {
   if (v === undefined) return def;
@@ -74,7 +94,8 @@ export function parseHarnessArgs(argv: readonly string[]): HarnessArgs {
       floor = name === 'floor';
       continue;
     }
-    if (!VALUE_FLAGS.includes(name)) throw new UsageError(`unknown flag --${name}; known: ${[...VALUE_FLAGS, 'floor', 'no-floor'].map((f) => `--${f}`).join(' ')}`);
+    if (!VALUE_FLAGS.includes(name))
+      throw new UsageError(`unknown flag --${name}; known: ${[...VALUE_FLAGS, 'floor', 'no-floor'].map((f) => `--${f}`).join(' ')}`);
     const value = eq >= 0 ? a.slice(eq + 1) : argv[++i];
     if (value === undefined) throw new UsageError(`--${name} needs a value`);
     // Passed on as written: `--flag=value` is the one form every flag takes (a bool's value cannot be a separate argument).
@@ -87,15 +108,18 @@ export function parseHarnessArgs(argv: readonly string[]): HarnessArgs {
   if (!['static', 'api', 'external'].includes(source)) throw new UsageError(`--source ${source}: want static, api or external`);
   // An external node runs whatever runtime it runs: say so unless told (--runtime containerd picks the containerd targets).
   const runtime = (values.get('runtime') ?? (source === 'external' ? 'external' : 'sim')) as RuntimeChoice;
-  if (!['sim', 'sim-embedded', 'containerd'].includes(runtime) && !(runtime === 'external' && source === 'external')) throw new UsageError(`--runtime ${runtime}: want sim, sim-embedded or containerd`);
+  if (!['sim', 'sim-embedded', 'containerd'].includes(runtime) && !(runtime === 'external' && source === 'external'))
+    throw new UsageError(`--runtime ${runtime}: want sim, sim-embedded or containerd`);
   if (runtime === 'sim-embedded' && source !== 'static') throw new UsageError('--runtime sim-embedded (the sim inside the kubelet) is for --source static');
   const kubeconfig = values.get('kubeconfig');
   const node = values.get('node');
   if (source === 'external' && (!kubeconfig || !node)) throw new UsageError('--source external needs --kubeconfig FILE and --node NAME');
-  if (source !== 'external' && (kubeconfig || node)) throw new UsageError('--kubeconfig and --node are for --source external (the api source makes its own cluster)');
+  if (source !== 'external' && (kubeconfig || node))
+    throw new UsageError('--kubeconfig and --node are for --source external (the api source makes its own cluster)');
   const kubelet = values.get('kubelet') ?? 'kubelet-ts';
   if (kubelet !== 'kubelet-ts' && kubelet !== 'go') throw new UsageError(`--kubelet ${kubelet}: want kubelet-ts or go`);
-  if (kubelet === 'go' && (source !== 'api' || runtime !== 'containerd')) throw new UsageError('--kubelet go runs the Go kubelet as the node of the api source, on containerd (--source api --runtime containerd)');
+  if (kubelet === 'go' && (source !== 'api' || runtime !== 'containerd'))
+    throw new UsageError('--kubelet go runs the Go kubelet as the node of the api source, on containerd (--source api --runtime containerd)');
   const int = (n: number): boolean => Number.isInteger(n) && n > 0;
   return {
     kubelet,
@@ -153,22 +177,63 @@ export function progressDisplay(label: string, out: NodeJS.WriteStream = process
   };
 }
 
-export async function runHarness(args: HarnessArgs, log: (l: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<{ report: HarnessReport; files: { json: string; md: string; html: string } }> {
+export async function runHarness(
+  args: HarnessArgs,
+  log: (l: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<{ report: HarnessReport; files: { json: string; md: string; html: string } }> {
   const runs: RunResult[] = [];
   let rigText = '';
   for (let i = 1; i <= args.repeat; i++) {
     log(`run ${i}/${args.repeat}: ${args.scenario}, ${args.pods} pods, ${args.source} source, ${args.runtime}`);
-    const rigOpts: RigOptions = { source: args.source, runtime: args.runtime, pods: args.pods, qps: args.qps, burst: args.burst, floor: args.floor, kubeconfig: args.kubeconfig, node: args.node, kubeletPid: args.kubeletPid, runtimeEndpoint: args.runtimeEndpoint, kubeletArgs: args.kubeletArgs, kubelet: args.kubelet, log };
+    const rigOpts: RigOptions = {
+      source: args.source,
+      runtime: args.runtime,
+      pods: args.pods,
+      qps: args.qps,
+      burst: args.burst,
+      floor: args.floor,
+      kubeconfig: args.kubeconfig,
+      node: args.node,
+      kubeletPid: args.kubeletPid,
+      runtimeEndpoint: args.runtimeEndpoint,
+      kubeletArgs: args.kubeletArgs,
+      kubelet: args.kubelet,
+      log,
+    };
     const rig = await openRig(rigOpts);
     rigText = rig.describe;
     try {
-      const so: ScenarioOptions = { scenario: args.scenario, pods: args.pods, durationS: args.durationS, settleS: args.settleS, rate: args.rate, crashShare: args.crashShare, createConcurrency: args.source === 'static' ? 16 : 50, timeoutS: args.timeoutS, qps: args.qps, burst: args.burst };
+      const so: ScenarioOptions = {
+        scenario: args.scenario,
+        pods: args.pods,
+        durationS: args.durationS,
+        settleS: args.settleS,
+        rate: args.rate,
+        crashShare: args.crashShare,
+        createConcurrency: args.source === 'static' ? 16 : 50,
+        timeoutS: args.timeoutS,
+        qps: args.qps,
+        burst: args.burst,
+      };
       runs.push(await runScenario(rig, so, i, progressDisplay(`run ${i}`)));
     } finally {
       await rig.close();
     }
   }
-  const config: HarnessReport['config'] = { scenario: args.scenario, source: args.source, runtime: args.runtime, pods: args.pods, repeat: args.repeat, durationS: args.durationS, rate: args.rate, crashShare: args.crashShare, qps: args.qps, burst: args.burst, command: `node dist/bench/harness.js ${process.argv.slice(2).join(' ')}`.trim(), kubelet: args.kubelet };
+  const config: HarnessReport['config'] = {
+    scenario: args.scenario,
+    source: args.source,
+    runtime: args.runtime,
+    pods: args.pods,
+    repeat: args.repeat,
+    durationS: args.durationS,
+    rate: args.rate,
+    crashShare: args.crashShare,
+    qps: args.qps,
+    burst: args.burst,
+    command: `node dist/bench/harness.js ${process.argv.slice(2).join(' ')}`.trim(),
+    kubelet: args.kubelet,
+  };
   const figures = figuresOf(runs);
   const report: HarnessReport = {
     benchmark: 'harness',

@@ -67,10 +67,12 @@ async function removeAll(endpoint: string): Promise<void> {
   try {
     const { items } = await cri.ListPodSandbox({});
     for (let i = 0; i < items.length; i += 8) {
-      await Promise.all(items.slice(i, i + 8).map(async (s) => {
-        await cri.StopPodSandbox({ podSandboxId: s.id });
-        await cri.RemovePodSandbox({ podSandboxId: s.id });
-      }));
+      await Promise.all(
+        items.slice(i, i + 8).map(async (s) => {
+          await cri.StopPodSandbox({ podSandboxId: s.id });
+          await cri.RemovePodSandbox({ podSandboxId: s.id });
+        }),
+      );
     }
   } finally {
     cri.close();
@@ -94,18 +96,37 @@ async function main(): Promise<void> {
 
     const manifests = join(dir, 'manifests');
     mkdirSync(manifests);
-    const argv = ['--pod-manifest-path', manifests, '--container-runtime-endpoint', rt.endpoint, '--hostname-override', 'bench', '--root-dir', join(dir, 'root'), '--authorization-mode', 'AlwaysAllow', '--file-check-frequency', '20s', '--max-pods', String(Math.max(110, pods + 10))];
+    const argv = [
+      '--pod-manifest-path',
+      manifests,
+      '--container-runtime-endpoint',
+      rt.endpoint,
+      '--hostname-override',
+      'bench',
+      '--root-dir',
+      join(dir, 'root'),
+      '--authorization-mode',
+      'AlwaysAllow',
+      '--file-check-frequency',
+      '20s',
+      '--max-pods',
+      String(Math.max(110, pods + 10)),
+    ];
     const kubelet = await startKubelet(loadKubeletConfig(argv).config, silentLogger, { serve: false });
     const written = new Map<string, number>();
     const running = new Map<string, number>();
     let resolveAll: () => void = () => undefined;
     const allRunning = new Promise<void>((r) => (resolveAll = r));
-    kubelet.bus.subscribe('pod.status', (m) => {
-      if (m.status.phase !== 'Running' || running.has(m.name)) return;
-      if (!(m.status.containerStatuses ?? []).every((c) => c.state.running)) return;
-      running.set(m.name, performance.now());
-      if (running.size === pods) resolveAll();
-    }, { capacity: 100_000 });
+    kubelet.bus.subscribe(
+      'pod.status',
+      (m) => {
+        if (m.status.phase !== 'Running' || running.has(m.name)) return;
+        if (!(m.status.containerStatuses ?? []).every((c) => c.state.running)) return;
+        running.set(m.name, performance.now());
+        if (running.size === pods) resolveAll();
+      },
+      { capacity: 100_000 },
+    );
 
     const elu = monitorEventLoopDelay({ resolution: 10 });
     elu.enable();
@@ -116,7 +137,15 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     for (let i = 0; i < pods; i++) {
       const name = `burst-${i}`;
-      writeFileSync(join(manifests, `${name}.json`), JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'] }] } }));
+      writeFileSync(
+        join(manifests, `${name}.json`),
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name },
+          spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'] }] },
+        }),
+      );
       written.set(`${name}-bench`, t0);
     }
     await allRunning;
@@ -138,7 +167,11 @@ async function main(): Promise<void> {
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
       rssPeakMb: rssPeak / 1024 / 1024,
       // The histogram holds the time between its 10 ms timer's runs: the delay is the excess.
-      eventLoopDelayMs: { p50: Math.max(0, elu.percentile(50) / 1e6 - 10), p99: Math.max(0, elu.percentile(99) / 1e6 - 10), max: Math.max(0, elu.max / 1e6 - 10) },
+      eventLoopDelayMs: {
+        p50: Math.max(0, elu.percentile(50) / 1e6 - 10),
+        p99: Math.max(0, elu.percentile(99) / 1e6 - 10),
+        max: Math.max(0, elu.max / 1e6 - 10),
+      },
     };
     await kubelet.stop();
     await removeAll(rt.endpoint);
@@ -160,7 +193,10 @@ async function main(): Promise<void> {
     process.stdout.write(`\n${md}`);
     mkdirSync(outDir, { recursive: true });
     const base = join(outDir, `kubelet-burst-${kind}-${pods}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-    writeFileSync(`${base}.json`, `${JSON.stringify({ benchmark: 'kubelet-burst', at: new Date().toISOString(), node: process.version, ...result, floor }, null, 2)}\n`);
+    writeFileSync(
+      `${base}.json`,
+      `${JSON.stringify({ benchmark: 'kubelet-burst', at: new Date().toISOString(), node: process.version, ...result, floor }, null, 2)}\n`,
+    );
     writeFileSync(`${base}.md`, md);
     process.stdout.write(`\nreport: ${base}.json, ${base}.md\n`);
   } finally {

@@ -65,7 +65,8 @@ async function main(): Promise<void> {
   if (mix !== 'both' && mix !== 'split') throw new Error('--mix must be both or split');
   const exec = { exec: { command: ['true'] }, periodSeconds: 1 };
   const httpGet = { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1 };
-  const probesOf = (i: number): Record<string, unknown> => (mix === 'both' ? { livenessProbe: exec, readinessProbe: httpGet } : i % 2 === 0 ? { livenessProbe: exec } : { readinessProbe: httpGet });
+  const probesOf = (i: number): Record<string, unknown> =>
+    mix === 'both' ? { livenessProbe: exec, readinessProbe: httpGet } : i % 2 === 0 ? { livenessProbe: exec } : { readinessProbe: httpGet };
   const perSecond = mix === 'both' ? pods * 2 : pods;
   const dir = mkdtempSync(join(tmpdir(), 'kts-bench-probes-'));
   const runtime = new Worker(new URL('./lib/probe-runtime-thread.js', import.meta.url), {
@@ -74,37 +75,64 @@ async function main(): Promise<void> {
   });
   try {
     const endpoint = await ask(runtime, '', (m) => (typeof m['endpoint'] === 'string' ? m['endpoint'] : undefined));
-    process.stdout.write(`probes: ${pods} containers, ${mix === 'both' ? 'each with a 1 s exec liveness and a 1 s httpGet readiness probe' : 'half with a 1 s exec liveness probe, half with a 1 s httpGet readiness probe'}; runtime thread at ${endpoint}\n`);
+    process.stdout.write(
+      `probes: ${pods} containers, ${mix === 'both' ? 'each with a 1 s exec liveness and a 1 s httpGet readiness probe' : 'half with a 1 s exec liveness probe, half with a 1 s httpGet readiness probe'}; runtime thread at ${endpoint}\n`,
+    );
     const manifests = join(dir, 'manifests');
     mkdirSync(manifests);
     const argv = [
-      '--pod-manifest-path', manifests, '--container-runtime-endpoint', endpoint, '--hostname-override', 'bench', '--root-dir', join(dir, 'root'),
-      '--authorization-mode', 'AlwaysAllow', '--file-check-frequency', '20s', '--max-pods', String(pods + 10),
+      '--pod-manifest-path',
+      manifests,
+      '--container-runtime-endpoint',
+      endpoint,
+      '--hostname-override',
+      'bench',
+      '--root-dir',
+      join(dir, 'root'),
+      '--authorization-mode',
+      'AlwaysAllow',
+      '--file-check-frequency',
+      '20s',
+      '--max-pods',
+      String(pods + 10),
     ];
     const kubelet = await startKubelet(loadKubeletConfig(argv).config, silentLogger, { serve: false });
     const ready = new Set<string>();
     let resolveReady: () => void = () => undefined;
     const allReady = new Promise<void>((r) => (resolveReady = r));
-    kubelet.bus.subscribe('pod.status', (m) => {
-      const ok = m.status.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
-      if (ok) ready.add(m.name);
-      else ready.delete(m.name);
-      if (ready.size === pods) resolveReady();
-    }, { capacity: 100_000 });
+    kubelet.bus.subscribe(
+      'pod.status',
+      (m) => {
+        const ok = m.status.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+        if (ok) ready.add(m.name);
+        else ready.delete(m.name);
+        if (ready.size === pods) resolveReady();
+      },
+      { capacity: 100_000 },
+    );
     const t0 = performance.now();
     for (let i = 0; i < pods; i++) {
       const name = `probed-${i}`;
-      writeFileSync(join(manifests, `${name}.json`), JSON.stringify({
-        apiVersion: 'v1', kind: 'Pod', metadata: { name },
-        spec: {
-          terminationGracePeriodSeconds: 1,
-          containers: [{
-            name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'],
-            ports: [{ name: 'http', containerPort: HTTP_PORT }],
-            ...probesOf(i),
-          }],
-        },
-      }));
+      writeFileSync(
+        join(manifests, `${name}.json`),
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name },
+          spec: {
+            terminationGracePeriodSeconds: 1,
+            containers: [
+              {
+                name: 'app',
+                image: 'busybox:1.35',
+                command: ['sleep', '3600'],
+                ports: [{ name: 'http', containerPort: HTTP_PORT }],
+                ...probesOf(i),
+              },
+            ],
+          },
+        }),
+      );
     }
     const progress = setInterval(() => process.stdout.write(`\r  ready ${ready.size}/${pods}`), 500);
     await allReady;
@@ -138,7 +166,11 @@ async function main(): Promise<void> {
       lateness: stats.lateness,
       probeThreadEventLoopDelayMs: stats.eventLoopDelay,
       // The histogram holds the time between its 1 ms timer's runs: the delay is the excess.
-      mainEventLoopDelayMs: { p50: Math.max(0, eld.percentile(50) / 1e6 - 1), p99: Math.max(0, eld.percentile(99) / 1e6 - 1), max: Math.max(0, eld.max / 1e6 - 1) },
+      mainEventLoopDelayMs: {
+        p50: Math.max(0, eld.percentile(50) / 1e6 - 1),
+        p99: Math.max(0, eld.percentile(99) / 1e6 - 1),
+        max: Math.max(0, eld.max / 1e6 - 1),
+      },
       probesPerSecond: stats.probesPerSecond,
       httpProbesServedPerSecond: (hits1 - hits0) / seconds,
       overrun: stats.overrun - (before?.overrun ?? 0),

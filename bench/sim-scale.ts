@@ -58,7 +58,11 @@ async function measure(size: number, samples: number, transport: 'in-process' | 
       const { podSandboxId } = await cri.RunPodSandbox({ config: sandboxConfig(pod, '') });
       for (let c = 0; c < PER_POD && ids.length < size; c++) {
         const cmd = c % 10 === 0 ? ['true'] : ['sleep', 'infinity'];
-        const { containerId } = await cri.CreateContainer({ podSandboxId, config: containerConfig(pod, `c${c}`, IMAGE, cmd), sandboxConfig: sandboxConfig(pod, '') });
+        const { containerId } = await cri.CreateContainer({
+          podSandboxId,
+          config: containerConfig(pod, `c${c}`, IMAGE, cmd),
+          sandboxConfig: sandboxConfig(pod, ''),
+        });
         await cri.StartContainer({ containerId });
         ids.push(containerId);
       }
@@ -84,7 +88,11 @@ async function measure(size: number, samples: number, transport: 'in-process' | 
       await time(client.ContainerStatus!, () => cri.ContainerStatus({ containerId: pick(i) }));
       const slot = await nextSlot();
       const { containerId } = await time(client.CreateContainer!, () =>
-        cri.CreateContainer({ podSandboxId: slot.sandboxId, config: containerConfig(slot.pod, `m${slot.n}`, IMAGE, ['sleep', 'infinity']), sandboxConfig: sandboxConfig(slot.pod, '') }),
+        cri.CreateContainer({
+          podSandboxId: slot.sandboxId,
+          config: containerConfig(slot.pod, `m${slot.n}`, IMAGE, ['sleep', 'infinity']),
+          sandboxConfig: sandboxConfig(slot.pod, ''),
+        }),
       );
       await time(client.StartContainer!, () => cri.StartContainer({ containerId }));
       await time(client['ListContainers(sandbox)']!, () => cri.ListContainers({ filter: { podSandboxId: slot.sandboxId } }));
@@ -133,13 +141,25 @@ async function main(): Promise<void> {
     process.stdout.write(`filling the sim with ${size} containers (${transport})...\n`);
     results.push(await measure(size, samples, transport));
   }
-  const lines = [`### sim at scale (${transport}, ${samples} samples per RPC, node ${process.version})`, '', '| containers | path | RPC | p50 | p90 | p99 | max |', '| --- | --- | --- | --- | --- | --- | --- |'];
+  const lines = [
+    `### sim at scale (${transport}, ${samples} samples per RPC, node ${process.version})`,
+    '',
+    '| containers | path | RPC | p50 | p90 | p99 | max |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
   for (const r of results) {
-    for (const [path, table] of [['client', r.client], ['handler', r.handler]] as const) {
-      for (const [rpc, s] of Object.entries(table)) lines.push(`| ${r.containers} | ${path} | ${rpc} | ${fmtMs(s.p50)} | ${fmtMs(s.p90)} | ${fmtMs(s.p99)} | ${fmtMs(s.max)} |`);
+    for (const [path, table] of [
+      ['client', r.client],
+      ['handler', r.handler],
+    ] as const) {
+      for (const [rpc, s] of Object.entries(table))
+        lines.push(`| ${r.containers} | ${path} | ${rpc} | ${fmtMs(s.p50)} | ${fmtMs(s.p90)} | ${fmtMs(s.p99)} | ${fmtMs(s.max)} |`);
     }
   }
-  lines.push('', ...results.map((r) => `fill ${r.containers}: ${fmtMs(r.fillMs)} (${((r.containers / r.fillMs) * 1000).toFixed(0)} containers/s created and started)`));
+  lines.push(
+    '',
+    ...results.map((r) => `fill ${r.containers}: ${fmtMs(r.fillMs)} (${((r.containers / r.fillMs) * 1000).toFixed(0)} containers/s created and started)`),
+  );
   const first = results[0];
   const last = results[results.length - 1];
   if (first && last && first !== last) {
@@ -154,7 +174,10 @@ async function main(): Promise<void> {
   const outDir = flags.get('out') ?? 'bench/reports';
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, `sim-scale-${transport}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ benchmark: 'sim-scale', transport, samples, node: process.version, at: new Date().toISOString(), results }, null, 2)}\n`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ benchmark: 'sim-scale', transport, samples, node: process.version, at: new Date().toISOString(), results }, null, 2)}\n`,
+  );
   process.stdout.write(`\nreport: ${file}\n`);
 }
 

@@ -35,7 +35,9 @@ function countingLogger(): { log: pino.Logger; counts: Map<string, number>; erro
         const m = entry.msg ?? '';
         counts.set(m, (counts.get(m) ?? 0) + 1);
         // A few distinct causes per message (IDs cut off so that alike errors count once).
-        const why = JSON.stringify(entry.err ?? entry.errors ?? '').replace(/[0-9a-f]{12,}/g, '<id>').slice(0, 200);
+        const why = JSON.stringify(entry.err ?? entry.errors ?? '')
+          .replace(/[0-9a-f]{12,}/g, '<id>')
+          .slice(0, 200);
         const seen = errors.get(m) ?? new Set<string>();
         if (seen.size < 5) seen.add(why);
         errors.set(m, seen);
@@ -54,7 +56,12 @@ async function runtimeCounts(cri: CriClient): Promise<{ sandboxes: number; conta
 
 function manifest(name: string, containers: number, grace: number, salt: string): string {
   const cs = Array.from({ length: containers }, (_, i) => ({ name: `c${i}`, image: 'busybox:1.35', command: ['sleep', '3600'] }));
-  return JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, annotations: { salt } }, spec: { terminationGracePeriodSeconds: grace, containers: cs } });
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, annotations: { salt } },
+    spec: { terminationGracePeriodSeconds: grace, containers: cs },
+  });
 }
 
 async function churn(k: Kubelet, cri: CriClient, manifests: string, seconds: number, watchSeconds: number): Promise<void> {
@@ -72,7 +79,9 @@ async function churn(k: Kubelet, cri: CriClient, manifests: string, seconds: num
     const c = k.workers.counts();
     const rt = await runtimeCounts(cri);
     const t = (performance.now() - tEnd) / 1000;
-    process.stdout.write(`${t.toFixed(0)}\t${k.config.size}\t${k.workers.size}\t${c.syncing}\t${c.terminating}\t${c.terminated}\t${rt.sandboxes}\t${rt.containers}\n`);
+    process.stdout.write(
+      `${t.toFixed(0)}\t${k.config.size}\t${k.workers.size}\t${c.syncing}\t${c.terminating}\t${c.terminated}\t${rt.sandboxes}\t${rt.containers}\n`,
+    );
     if (k.workers.size === k.config.size && rt.sandboxes === k.config.size && c.syncing === k.config.size) {
       process.stdout.write(`converged ${t.toFixed(1)} s after the last rewrite\n`);
       return;
@@ -93,7 +102,9 @@ async function deleteAll(k: Kubelet, cri: CriClient, manifests: string, pods: nu
     if (running === pods) break;
     await sleep(500);
   }
-  process.stdout.write(`${pods} pods x ${containers} containers Running in ${((performance.now() - tw) / 1000).toFixed(1)} s; removing all (grace ${grace} s)\n`);
+  process.stdout.write(
+    `${pods} pods x ${containers} containers Running in ${((performance.now() - tw) / 1000).toFixed(1)} s; removing all (grace ${grace} s)\n`,
+  );
   const t0 = performance.now();
   for (let i = 0; i < pods; i++) unlinkSync(join(manifests, `p${i}.json`));
   let runtimeGone: number | undefined;
@@ -105,7 +116,9 @@ async function deleteAll(k: Kubelet, cri: CriClient, manifests: string, pods: nu
     if (runtimeGone === undefined && (await runtimeCounts(cri)).sandboxes === 0) runtimeGone = t;
     if (t > 600) break;
   }
-  process.stdout.write(`runtime holds no ready sandbox after ${runtimeGone?.toFixed(1) ?? '>600'} s; /pods empty after ${workersGone?.toFixed(1) ?? '>600'} s\n`);
+  process.stdout.write(
+    `runtime holds no ready sandbox after ${runtimeGone?.toFixed(1) ?? '>600'} s; /pods empty after ${workersGone?.toFixed(1) ?? '>600'} s\n`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -115,13 +128,29 @@ async function main(): Promise<void> {
   const manifests = join(dir, 'manifests');
   mkdirSync(manifests);
   const { log, counts, errors } = countingLogger();
-  const argv = ['--pod-manifest-path', manifests, '--embedded-runtime', 'sim', '--hostname-override', 'bench', '--root-dir', join(dir, 'root'), '--authorization-mode', 'AlwaysAllow', '--file-check-frequency', '1s', '--max-pods', '2000'];
+  const argv = [
+    '--pod-manifest-path',
+    manifests,
+    '--embedded-runtime',
+    'sim',
+    '--hostname-override',
+    'bench',
+    '--root-dir',
+    join(dir, 'root'),
+    '--authorization-mode',
+    'AlwaysAllow',
+    '--file-check-frequency',
+    '1s',
+    '--max-pods',
+    '2000',
+  ];
   const k = await startKubelet(loadKubeletConfig(argv).config, log, { serve: false });
   if (!k.embeddedSim) throw new Error('no embedded sim');
   const cri = createCriClient(new InProcessCriTransport(k.embeddedSim, 'sim'), { runtimeRequestTimeoutMs: 30_000 });
   try {
     if (scenario === 'churn') await churn(k, cri, manifests, Number(flags.get('seconds') ?? '60'), Number(flags.get('watch') ?? '120'));
-    else if (scenario === 'delete') await deleteAll(k, cri, manifests, Number(flags.get('pods') ?? '300'), Number(flags.get('containers') ?? '1'), Number(flags.get('grace') ?? '2'));
+    else if (scenario === 'delete')
+      await deleteAll(k, cri, manifests, Number(flags.get('pods') ?? '300'), Number(flags.get('containers') ?? '1'), Number(flags.get('grace') ?? '2'));
     else throw new Error('--scenario must be churn or delete');
     process.stdout.write(`log lines (warn+): ${JSON.stringify(Object.fromEntries(counts))}\n`);
     for (const [m, whys] of errors) process.stdout.write(`  ${m}: ${[...whys].join(' | ')}\n`);

@@ -25,25 +25,33 @@ function sh(name: string, script: string, extra: Record<string, unknown> = {}): 
 
 /** The pods: what a status can say, one case each. */
 const PODS: Record<string, Record<string, unknown>> = {
-  'running': { containers: [sh('main', 'sleep 3600')] },
+  running: { containers: [sh('main', 'sleep 3600')] },
   'init-always': { initContainers: [sh('init', 'true')], containers: [sh('app', 'sleep 3600')] },
   'init-never-ok': { restartPolicy: 'Never', initContainers: [sh('init', 'true')], containers: [sh('app', 'true')] },
   'init-fail-never': { restartPolicy: 'Never', initContainers: [sh('fail', 'exit 3'), sh('after', 'true')], containers: [sh('app', 'sleep 3600')] },
   'init-fail-always': { restartPolicy: 'Always', initContainers: [sh('fail', 'exit 3')], containers: [sh('app', 'sleep 3600')] },
   'init-running': { initContainers: [sh('slow', 'sleep 3600')], containers: [sh('app', 'sleep 3600')] },
   'job-ok': { restartPolicy: 'Never', containers: [sh('a', 'echo -n DONE'), sh('b', 'true')] },
-  'job-fail': { restartPolicy: 'Never', containers: [sh('a', 'true'), sh('b', 'echo oops >&2; exit 2', { terminationMessagePolicy: 'FallbackToLogsOnError' })] },
+  'job-fail': {
+    restartPolicy: 'Never',
+    containers: [sh('a', 'true'), sh('b', 'echo oops >&2; exit 2', { terminationMessagePolicy: 'FallbackToLogsOnError' })],
+  },
   'onfailure-ok': { restartPolicy: 'OnFailure', containers: [sh('a', 'true')] },
   'message-file': { restartPolicy: 'Never', containers: [sh('main', 'echo -n bye > /dev/termination-log; exit 4')] },
-  'non-root-message': { restartPolicy: 'Never', containers: [sh('main', 'echo -n DONE > /dev/termination-custom-log', { terminationMessagePath: '/dev/termination-custom-log', securityContext: { runAsUser: 1000 } })] },
-  'unready': { containers: [sh('main', 'sleep 3600', { readinessProbe: { exec: { command: ['false'] }, periodSeconds: 2 } })] },
+  'non-root-message': {
+    restartPolicy: 'Never',
+    containers: [
+      sh('main', 'echo -n DONE > /dev/termination-custom-log', { terminationMessagePath: '/dev/termination-custom-log', securityContext: { runAsUser: 1000 } }),
+    ],
+  },
+  unready: { containers: [sh('main', 'sleep 3600', { readinessProbe: { exec: { command: ['false'] }, periodSeconds: 2 } })] },
   'not-started': { containers: [sh('main', 'sleep 3600', { startupProbe: { exec: { command: ['false'] }, periodSeconds: 2, failureThreshold: 1000 } })] },
   'crash-once-never': { restartPolicy: 'Never', containers: [sh('main', 'exit 1')] },
   'bad-image': { containers: [{ name: 'main', image: 'registry.invalid/none/such:1' }] },
   'never-pull': { containers: [{ name: 'main', image: 'docker.io/library/absent:1', imagePullPolicy: 'Never' }] },
   'config-error': { containers: [sh('main', 'sleep 3600', { env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'missing', key: 'k' } } }] })] },
-  'deadline': { restartPolicy: 'Never', activeDeadlineSeconds: 5, containers: [sh('main', 'sleep 3600')] },
-  'gates': { readinessGates: [{ conditionType: 'example.com/lb' }], containers: [sh('main', 'sleep 3600')] },
+  deadline: { restartPolicy: 'Never', activeDeadlineSeconds: 5, containers: [sh('main', 'sleep 3600')] },
+  gates: { readinessGates: [{ conditionType: 'example.com/lb' }], containers: [sh('main', 'sleep 3600')] },
 };
 
 const PLACEHOLDERS: [RegExp, string][] = [
@@ -86,7 +94,12 @@ async function main(): Promise<void> {
       stopNode = () => n.stop();
     }
     for (const [name, spec] of Object.entries(PODS)) {
-      const obj = { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS }, spec: { nodeName: 'n1', automountServiceAccountToken: false, terminationGracePeriodSeconds: 1, ...spec } };
+      const obj = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: NS },
+        spec: { nodeName: 'n1', automountServiceAccountToken: false, terminationGracePeriodSeconds: 1, ...spec },
+      };
       const r = await cluster.kubectl(['apply', '-f', '-'], { stdin: JSON.stringify(obj) });
       if (r.code !== 0) throw new Error(`${name}: ${r.stderr}`);
     }

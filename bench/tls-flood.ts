@@ -52,11 +52,44 @@ async function main(): Promise<void> {
   mkdirSync(join(dir, 'manifests'));
   const port = await freePort();
   const healthz = await freePort();
-  const child = spawn(process.execPath, [cli, '--embedded-runtime', 'sim', '--hostname-override', 'flood', '--root-dir', join(dir, 'root'), '--cert-dir', join(dir, 'pki'), '--tls-cert-file', serving.certFile, '--tls-private-key-file', serving.keyFile, '--client-ca-file', ca.caFile, '--authorization-mode', 'AlwaysAllow', '--address', '127.0.0.1', '--port', String(port), '--healthz-port', String(healthz), '--pod-manifest-path', join(dir, 'manifests')], { stdio: 'ignore' });
+  const child = spawn(
+    process.execPath,
+    [
+      cli,
+      '--embedded-runtime',
+      'sim',
+      '--hostname-override',
+      'flood',
+      '--root-dir',
+      join(dir, 'root'),
+      '--cert-dir',
+      join(dir, 'pki'),
+      '--tls-cert-file',
+      serving.certFile,
+      '--tls-private-key-file',
+      serving.keyFile,
+      '--client-ca-file',
+      ca.caFile,
+      '--authorization-mode',
+      'AlwaysAllow',
+      '--address',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--healthz-port',
+      String(healthz),
+      '--pod-manifest-path',
+      join(dir, 'manifests'),
+    ],
+    { stdio: 'ignore' },
+  );
   const pid = child.pid ?? 0;
   try {
     for (let i = 0; ; i++) {
-      const ok = await fetch(`http://127.0.0.1:${healthz}/healthz`).then((r) => r.ok, () => false);
+      const ok = await fetch(`http://127.0.0.1:${healthz}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) break;
       if (i > 100) throw new Error('the kubelet did not come up');
       await sleep(200);
@@ -72,20 +105,22 @@ async function main(): Promise<void> {
     }, 500);
     for (let at = 0; at < connections; at += 200) {
       await Promise.all(
-        Array.from({ length: Math.min(200, connections - at) }, () =>
-          new Promise<void>((resolve) => {
-            const s = connect({ host: '127.0.0.1', port });
-            socks.push(s);
-            s.on('connect', () => {
-              s.write(PARTIAL_HELLO);
-              resolve();
-            });
-            s.on('error', () => {
-              refused++;
-              resolve();
-            });
-            s.on('close', () => closedByServer++);
-          }),
+        Array.from(
+          { length: Math.min(200, connections - at) },
+          () =>
+            new Promise<void>((resolve) => {
+              const s = connect({ host: '127.0.0.1', port });
+              socks.push(s);
+              s.on('connect', () => {
+                s.write(PARTIAL_HELLO);
+                resolve();
+              });
+              s.on('error', () => {
+                refused++;
+                resolve();
+              });
+              s.on('close', () => closedByServer++);
+            }),
         ),
       );
     }
@@ -93,16 +128,34 @@ async function main(): Promise<void> {
     await sleep(holdS * 1000);
     const openAtEnd = socks.filter((s) => !s.destroyed && s.readyState === 'open').length;
     const closedDuringHold = closedByServer;
-    const healthzDuring = await fetch(`http://127.0.0.1:${healthz}/healthz`).then((r) => r.status, () => 0);
+    const healthzDuring = await fetch(`http://127.0.0.1:${healthz}/healthz`).then(
+      (r) => r.status,
+      () => 0,
+    );
     for (const s of socks) s.destroy();
     await sleep(afterS * 1000);
     clearInterval(sampler);
     const after = rss(pid);
     const mb = (b: number): string => `${(b / 1e6).toFixed(0)} MB`;
-    const result = { cli, connections, holdS, afterS, baselineBytes: baseline, peakBytes: peak, afterBytes: after, openAtEndOfHold: openAtEnd, closedByServer: closedDuringHold, refused, heldForS: (Date.now() - opened) / 1000, healthzDuring };
+    const result = {
+      cli,
+      connections,
+      holdS,
+      afterS,
+      baselineBytes: baseline,
+      peakBytes: peak,
+      afterBytes: after,
+      openAtEndOfHold: openAtEnd,
+      closedByServer: closedDuringHold,
+      refused,
+      heldForS: (Date.now() - opened) / 1000,
+      healthzDuring,
+    };
     process.stdout.write(`tls-flood: ${connections} half-open TLS connections, held ${holdS} s, then ${afterS} s idle\n`);
     process.stdout.write(`  RSS baseline ${mb(baseline)}, peak ${mb(peak)}, ${afterS} s after ${mb(after)}\n`);
-    process.stdout.write(`  still open at the end of the hold: ${openAtEnd}; closed by the server during the hold: ${closedDuringHold}; connect errors (refused over the limit): ${refused}; /healthz during the flood: ${healthzDuring}\n`);
+    process.stdout.write(
+      `  still open at the end of the hold: ${openAtEnd}; closed by the server during the hold: ${closedDuringHold}; connect errors (refused over the limit): ${refused}; /healthz during the flood: ${healthzDuring}\n`,
+    );
     mkdirSync('bench/reports', { recursive: true });
     const file = join('bench/reports', `tls-flood-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);

@@ -13,15 +13,19 @@ const out = join(root, 'src', 'gen', 'cri');
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 const bin = join(root, 'node_modules', '.bin', 'proto-loader-gen-types');
-execFileSync(bin, [
-  // The file name goes first: yargs lets the array option --includeDirs swallow what follows it.
-  'runtime/v1/api.proto',
-  '--grpcLib=@grpc/grpc-js',
-  '--longs=Number',
-  '--enums=String',
-  '--defaults',
-  '--oneofs',
-  '--importFileExtension=.js',
-  `--outDir=${out}`,
-  `--includeDirs=${join(root, 'proto')}`,
-], { stdio: 'inherit', cwd: root });
+execFileSync(
+  bin,
+  [
+    // The file name goes first: yargs lets the array option --includeDirs swallow what follows it.
+    'runtime/v1/api.proto',
+    '--grpcLib=@grpc/grpc-js',
+    '--longs=Number',
+    '--enums=String',
+    '--defaults',
+    '--oneofs',
+    '--importFileExtension=.js',
+    `--outDir=${out}`,
+    `--includeDirs=${join(root, 'proto')}`,
+  ],
+  { stdio: 'inherit', cwd: root },
+);

@@ -74,7 +74,11 @@ async function openRuntime(config: KubeletConfig, log: Logger): Promise<RuntimeH
     try {
       const v = await cri.Version({ version: 'v1' });
       return {
-        spec: { endpoint: config.containerRuntimeEndpoint, name: v.runtimeName, ...(config.imageServiceEndpoint ? { imageEndpoint: config.imageServiceEndpoint } : {}) },
+        spec: {
+          endpoint: config.containerRuntimeEndpoint,
+          name: v.runtimeName,
+          ...(config.imageServiceEndpoint ? { imageEndpoint: config.imageServiceEndpoint } : {}),
+        },
         close: () => Promise.resolve(),
         describe: `${v.runtimeName} ${v.runtimeVersion} at ${config.containerRuntimeEndpoint}`,
       };
@@ -136,7 +140,9 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   const nodeName = nodeNameOf(cfg);
   if (cfg.authorization.mode === 'Webhook' && !cfg.kubeconfig && (opts.serve ?? true)) {
     // (With --kubeconfig, Webhook is the upstream default: SubjectAccessReview through the API server.)
-    throw new KubeletStartError('authorization mode Webhook asks the API server (SubjectAccessReview), and there is none without --kubeconfig: for a standalone node set --authorization-mode=AlwaysAllow (authorization.mode: AlwaysAllow)');
+    throw new KubeletStartError(
+      'authorization mode Webhook asks the API server (SubjectAccessReview), and there is none without --kubeconfig: for a standalone node set --authorization-mode=AlwaysAllow (authorization.mode: AlwaysAllow)',
+    );
   }
   const registry = new Registry();
   // Node's process metrics, minus three gauges whose _total names fail promtool's lint (the
@@ -144,7 +150,8 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   const defaults = new Registry();
   collectDefaultMetrics({ register: defaults });
   for (const m of defaults.getMetricsAsArray()) {
-    if (!['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'].includes((m as unknown as { name: string }).name)) registry.registerMetric(m as unknown as Metric);
+    if (!['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'].includes((m as unknown as { name: string }).name))
+      registry.registerMetric(m as unknown as Metric);
   }
   const metrics = kubeletMetrics(registry);
   metrics.nodeName.set({ node: nodeName }, 1);
@@ -153,33 +160,70 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   const stopMainStats = reportThreadStats('main');
 
   const bus = new Bus({ name: 'main', registry, logger: log });
-  const podIdentity = (pod: Pod): { uid: string; namespace: string; name: string } => ({ uid: pod.metadata.uid ?? '', namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name ?? '' });
+  const podIdentity = (pod: Pod): { uid: string; namespace: string; name: string } => ({
+    uid: pod.metadata.uid ?? '',
+    namespace: pod.metadata.namespace ?? 'default',
+    name: pod.metadata.name ?? '',
+  });
   const publishPodEvent = (pod: Pod, event: PodEvent): void => {
-    bus.publish('pod.event', { type: 'event', ...podIdentity(pod), eventType: event.type, reason: event.reason, message: event.message, ...(event.container ? { container: event.container.name } : {}), at: Date.now() });
+    bus.publish('pod.event', {
+      type: 'event',
+      ...podIdentity(pod),
+      eventType: event.type,
+      reason: event.reason,
+      message: event.message,
+      ...(event.container ? { container: event.container.name } : {}),
+      at: Date.now(),
+    });
   };
   const runtime = await openRuntime(cfg, log);
   log.info({ runtime: runtime.describe, node: nodeName }, 'container runtime ready');
 
   const threads = Math.max(1, Math.min(2, cfg.kubeletTS.maxConcurrentSyncs));
-  const pool = new SyncPool({ runtime: runtime.spec, threads, concurrentTasksPerThread: Math.ceil(cfg.kubeletTS.maxConcurrentSyncs / threads), runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout, logger: log });
-  const sources = [...['file', 'http'].filter((s) => (s === 'file' ? cfg.staticPodPath : cfg.staticPodURL)), SUBMIT_SOURCE, ...(cfg.kubeconfig ? [API_SOURCE] : [])];
+  const pool = new SyncPool({
+    runtime: runtime.spec,
+    threads,
+    concurrentTasksPerThread: Math.ceil(cfg.kubeletTS.maxConcurrentSyncs / threads),
+    runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout,
+    logger: log,
+  });
+  const sources = [
+    ...['file', 'http'].filter((s) => (s === 'file' ? cfg.staticPodPath : cfg.staticPodURL)),
+    SUBMIT_SOURCE,
+    ...(cfg.kubeconfig ? [API_SOURCE] : []),
+  ];
   let cluster: ClusterMode | undefined;
   // The node's addresses: --node-ip, else the host's first non-loopback IPv4 (pods' hostIP, the
   // downward API's status.hostIP and the Node's InternalIP all use the same).
-  const nodeIPs = cfg.nodeIP ? cfg.nodeIP.split(',').map((x) => x.trim()).filter(Boolean) : [defaultNodeIP() ?? '127.0.0.1'];
+  const nodeIPs = cfg.nodeIP
+    ? cfg.nodeIP
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+    : [defaultNodeIP() ?? '127.0.0.1'];
   // Volumes and env of each pod, prepared on this thread before its sync (set once the API
   // client exists, before any source delivers a pod).
   // The API object source is bound late: the API client exists only once cluster mode started.
   const apiObjects = (): ApiVolumeObjectSource => {
-    if (!cluster) throw new Error('couldn\'t read the object: the API server client is not ready');
+    if (!cluster) throw new Error("couldn't read the object: the API server client is not ready");
     return new ApiVolumeObjectSource(cluster.client);
   };
   // resourceFieldRef limits a container does not set read as the node's allocatable, the one the Node reports (upstream).
-  const alloc = capacityAndAllocatable({ host: readHostFacts(cfg.rootDir), maxPods: cfg.maxPods, systemReserved: cfg.systemReserved, kubeReserved: cfg.kubeReserved, evictionHard: cfg.evictionHard }).allocatable;
+  const alloc = capacityAndAllocatable({
+    host: readHostFacts(cfg.rootDir),
+    maxPods: cfg.maxPods,
+    systemReserved: cfg.systemReserved,
+    kubeReserved: cfg.kubeReserved,
+    evictionHard: cfg.evictionHard,
+  }).allocatable;
   const volumes = new VolumeManager({
     rootDir: cfg.rootDir,
     logger: log,
-    nodeAllocatable: { cpu: quantityValue(alloc['cpu'] ?? '0'), memory: quantityValue(alloc['memory'] ?? '0'), ephemeralStorage: quantityValue(alloc['ephemeral-storage'] ?? '0') },
+    nodeAllocatable: {
+      cpu: quantityValue(alloc['cpu'] ?? '0'),
+      memory: quantityValue(alloc['memory'] ?? '0'),
+      ephemeralStorage: quantityValue(alloc['ephemeral-storage'] ?? '0'),
+    },
     // Secrets and configMaps are re-read on the pod resync period, as upstream (sync-frequency).
     refreshIntervalMs: cfg.syncFrequency,
     ...(cfg.kubeconfig
@@ -205,20 +249,43 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       }
     },
     onInvalidEnvNames: (pod, container, skipped) => {
-      for (const s of skipped) publishPodEvent(pod, { type: 'Warning', reason: 'InvalidEnvironmentVariableNames', message: `Keys [${s.keys.join(', ')}] from the EnvFrom ${s.source} were skipped since they are considered invalid environment variable names.`, container: { name: container, init: false } });
+      for (const s of skipped)
+        publishPodEvent(pod, {
+          type: 'Warning',
+          reason: 'InvalidEnvironmentVariableNames',
+          message: `Keys [${s.keys.join(', ')}] from the EnvFrom ${s.source} were skipped since they are considered invalid environment variable names.`,
+          container: { name: container, init: false },
+        });
     },
   });
   const podConfig = new PodConfig(sources);
   // Node facts for resources and admission: the same host reading and allocatable as the Node's status.
   const host = readHostFacts(cfg.rootDir);
-  const allocatable = capacityAndAllocatable({ host, maxPods: cfg.maxPods, systemReserved: cfg.systemReserved, kubeReserved: cfg.kubeReserved, evictionHard: cfg.evictionHard }).allocatable;
+  const allocatable = capacityAndAllocatable({
+    host,
+    maxPods: cfg.maxPods,
+    systemReserved: cfg.systemReserved,
+    kubeReserved: cfg.kubeReserved,
+    evictionHard: cfg.evictionHard,
+  }).allocatable;
   // The simulated runtime (embedded 'sim', or behind a socket: 'kubelet-ts-sim') runs no
   // processes: its pods get no host cgroups.
   const cgroups = cfg.cgroupsPerQOS && runtime.spec.name !== 'sim' && runtime.spec.name !== 'kubelet-ts-sim' ? new QosCgroupManager() : undefined;
   const cleanUpGonePod = podCleanup({ rootDir: cfg.rootDir, podLogsDir: cfg.podLogsDir, cgroups, volumes, logger: log });
   const workers = new PodWorkers({
     pool,
-    sandbox: { podLogsDir: cfg.podLogsDir, hostResolvConf: readHostResolvConf(cfg.resolvConf), clusterDNS: cfg.clusterDNS, clusterDomain: cfg.clusterDomain || 'cluster.local', machineMemoryBytes: host.memoryBytes, cgroupRoot: cfg.cgroupRoot, cgroupsPerQOS: cfg.cgroupsPerQOS, seccompProfileRoot: join(cfg.rootDir, 'seccomp'), rootDir: cfg.rootDir, podsDir: join(cfg.rootDir, 'pods') },
+    sandbox: {
+      podLogsDir: cfg.podLogsDir,
+      hostResolvConf: readHostResolvConf(cfg.resolvConf),
+      clusterDNS: cfg.clusterDNS,
+      clusterDomain: cfg.clusterDomain || 'cluster.local',
+      machineMemoryBytes: host.memoryBytes,
+      cgroupRoot: cfg.cgroupRoot,
+      cgroupsPerQOS: cfg.cgroupsPerQOS,
+      seccompProfileRoot: join(cfg.rootDir, 'seccomp'),
+      rootDir: cfg.rootDir,
+      podsDir: join(cfg.rootDir, 'pods'),
+    },
     ...(nodeIPs[0] ? { hostIP: nodeIPs[0] } : {}),
     crashLoopBackOff: { initialMs: cfg.kubeletTS.crashLoopBackOffInitial, maxMs: cfg.kubeletTS.crashLoopBackOffMax },
     worker: { syncFrequencyMs: cfg.syncFrequency },
@@ -263,41 +330,57 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   });
   // The pod workers listen to the bus: runtime states from the PLEG thread, desired state from
   // pod config (latest wins per pod UID when they fall behind).
-  bus.subscribe('pod.state', (m) => {
-    if (m.type === 'state') {
-      runtimeUids.add(m.uid);
-      workers.runtimeState(m.uid, m.state, m.events.length > 0);
-    } else {
-      runtimeUids.delete(m.uid);
-      workers.runtimeState(m.uid, undefined, true);
-    }
-    const pod = workers.podOf(m.uid);
-    if (pod) probes.track(pod, workers.cache.get(m.uid));
-  }, { name: 'pod-workers:pod.state', capacity: 10_000 });
-  bus.subscribe('pod.update', (m) => {
-    if (m.type === 'remove') workers.remove(m.pod.metadata.uid ?? '', `removed from ${m.source}`, m.gracePeriodSeconds);
-    else {
-      const uid = m.pod.metadata.uid ?? '';
-      if (!workers.has(uid)) {
-        // Admission of a new pod against allocatable and max-pods, beside the pods still running.
-        // (upstream filterOutTerminatedPods: pods still terminating count, finished ones do not)
-        const active = workers.all().filter((w) => w.lifecycle !== 'terminated' && w.status?.phase !== 'Failed' && w.status?.phase !== 'Succeeded').map((w) => w.pod);
-        const verdict = admit(m.pod, active, allocatable);
-        if (!verdict.admit) {
-          workers.reject(m.pod, verdict.reason, verdict.message);
-          return;
-        }
+  bus.subscribe(
+    'pod.state',
+    (m) => {
+      if (m.type === 'state') {
+        runtimeUids.add(m.uid);
+        workers.runtimeState(m.uid, m.state, m.events.length > 0);
+      } else {
+        runtimeUids.delete(m.uid);
+        workers.runtimeState(m.uid, undefined, true);
       }
-      workers.update(m.pod);
-      probes.track(m.pod, workers.cache.get(uid));
-    }
-  }, { name: 'pod-workers:pod.update', capacity: 10_000, coalesce: (m) => m.pod.metadata.uid ?? '' });
+      const pod = workers.podOf(m.uid);
+      if (pod) probes.track(pod, workers.cache.get(m.uid));
+    },
+    { name: 'pod-workers:pod.state', capacity: 10_000 },
+  );
+  bus.subscribe(
+    'pod.update',
+    (m) => {
+      if (m.type === 'remove') workers.remove(m.pod.metadata.uid ?? '', `removed from ${m.source}`, m.gracePeriodSeconds);
+      else {
+        const uid = m.pod.metadata.uid ?? '';
+        if (!workers.has(uid)) {
+          // Admission of a new pod against allocatable and max-pods, beside the pods still running.
+          // (upstream filterOutTerminatedPods: pods still terminating count, finished ones do not)
+          const active = workers
+            .all()
+            .filter((w) => w.lifecycle !== 'terminated' && w.status?.phase !== 'Failed' && w.status?.phase !== 'Succeeded')
+            .map((w) => w.pod);
+          const verdict = admit(m.pod, active, allocatable);
+          if (!verdict.admit) {
+            workers.reject(m.pod, verdict.reason, verdict.message);
+            return;
+          }
+        }
+        workers.update(m.pod);
+        probes.track(m.pod, workers.cache.get(uid));
+      }
+    },
+    { name: 'pod-workers:pod.update', capacity: 10_000, coalesce: (m) => m.pod.metadata.uid ?? '' },
+  );
 
   const applyChanges = ({ changes, refused }: ReturnType<PodConfig['set']>): void => {
     for (const r of refused) {
       log.error({ source: r.source, pod: r.fullName, uid: r.uid }, `pod refused: ${r.reason}`);
       // An API pod the node will not run (its fields cannot name host folders): say so on the pod, as upstream's FailedValidation.
-      if (r.pod && r.source === API_SOURCE) publishPodEvent(r.pod, { type: 'Warning', reason: 'FailedValidation', message: `Error validating pod ${r.fullName} from ${r.source}, ignoring: ${r.reason}` });
+      if (r.pod && r.source === API_SOURCE)
+        publishPodEvent(r.pod, {
+          type: 'Warning',
+          reason: 'FailedValidation',
+          message: `Error validating pod ${r.fullName} from ${r.source}, ignoring: ${r.reason}`,
+        });
     }
     for (const c of changes) bus.publish('pod.update', { type: c.op, pod: c.pod, source: c.source });
     const apiPods = podConfig.sizeOf(API_SOURCE);
@@ -308,16 +391,24 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     applyChanges(podConfig.set(snap.source, snap.pods));
     cluster?.staticPodsChanged();
   };
-  const fileSource = cfg.staticPodPath ? new FileSource({ path: cfg.staticPodPath, nodeName, checkEveryMs: cfg.fileCheckFrequency, logger: log, onSnapshot }) : undefined;
-  const urlSource = cfg.staticPodURL ? new UrlSource({ url: cfg.staticPodURL, headers: cfg.staticPodURLHeader, nodeName, checkEveryMs: cfg.httpCheckFrequency, logger: log, onSnapshot }) : undefined;
+  const fileSource = cfg.staticPodPath
+    ? new FileSource({ path: cfg.staticPodPath, nodeName, checkEveryMs: cfg.fileCheckFrequency, logger: log, onSnapshot })
+    : undefined;
+  const urlSource = cfg.staticPodURL
+    ? new UrlSource({ url: cfg.staticPodURL, headers: cfg.staticPodURLHeader, nodeName, checkEveryMs: cfg.httpCheckFrequency, logger: log, onSnapshot })
+    : undefined;
 
   const submitSource = new SubmitSource({ file: join(cfg.rootDir, 'submitted-pods.json'), nodeName, onSnapshot, logger: log });
   // The main thread's own CRI client: node health (CRI Status) and the image list for the Node.
   let mainCri: CriClient | undefined;
   if (cfg.kubeconfig) {
-    mainCri = 'embedded' in runtime.spec
-      ? createCriClient(new InProcessCriTransport(runtime.spec.embedded, runtime.spec.name), { runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout })
-      : connectCri(runtime.spec.endpoint, { runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout, ...(runtime.spec.imageEndpoint ? { imageEndpoint: runtime.spec.imageEndpoint } : {}) });
+    mainCri =
+      'embedded' in runtime.spec
+        ? createCriClient(new InProcessCriTransport(runtime.spec.embedded, runtime.spec.name), { runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout })
+        : connectCri(runtime.spec.endpoint, {
+            runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout,
+            ...(runtime.spec.imageEndpoint ? { imageEndpoint: runtime.spec.imageEndpoint } : {}),
+          });
     try {
       cluster = await startClusterMode({
         cfg,
@@ -355,7 +446,13 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
 
   // Housekeeping (every 2 s, as upstream) and container GC, each a module of its own.
   const housekeeping = new Housekeeping({ workers, pool, podConfig, volumes, runtimeUids, podLogsDir: cfg.podLogsDir, metrics, logger: log });
-  const containerGc = new ContainerGc({ workers, pool, maxDeadContainersPerContainer: cfg.maxDeadContainersPerContainer, periodMs: cfg.kubeletTS.containerGcPeriod, logger: log });
+  const containerGc = new ContainerGc({
+    workers,
+    pool,
+    maxDeadContainersPerContainer: cfg.maxDeadContainersPerContainer,
+    periodMs: cfg.kubeletTS.containerGcPeriod,
+    logger: log,
+  });
   const syncLoopHealth = (): { ok: boolean; message?: string } => housekeeping.health();
   // The actors' commands on the main bus (the PLEG and probe threads serve theirs on their own).
   const actorHealth = (): { actor: string; ok: boolean; message?: string }[] => [
@@ -370,7 +467,13 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   let server: KubeletServer | undefined;
   if (opts.serve ?? true) {
     const hosts = ['127.0.0.1', 'localhost', ...(cfg.nodeIP ? cfg.nodeIP.split(',') : [])];
-    const tls = await ensureServingCert({ certDir: cfg.certDir, nodeName, hosts, ...(cfg.tlsCertFile ? { certFile: cfg.tlsCertFile } : {}), ...(cfg.tlsPrivateKeyFile ? { keyFile: cfg.tlsPrivateKeyFile } : {}) });
+    const tls = await ensureServingCert({
+      certDir: cfg.certDir,
+      nodeName,
+      hosts,
+      ...(cfg.tlsCertFile ? { certFile: cfg.tlsCertFile } : {}),
+      ...(cfg.tlsPrivateKeyFile ? { keyFile: cfg.tlsPrivateKeyFile } : {}),
+    });
     const clientCA = cfg.authentication.x509.clientCAFile ? readFileSync(cfg.authentication.x509.clientCAFile, 'utf8') : undefined;
     // Upstream's delegated auth: bearer tokens through TokenReview and every request through
     // SubjectAccessReview, both asked of the API server as this node (cached by TTL).
@@ -381,9 +484,11 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       throw new KubeletStartError((err as Error).message);
     }
     // exec / attach / port-forward: the runtime's streaming URL, asked through the main thread's CRI client.
-    const streamCri = mainCri ?? ('embedded' in runtime.spec
-      ? createCriClient(new InProcessCriTransport(runtime.spec.embedded, runtime.spec.name), { runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout })
-      : connectCri(runtime.spec.endpoint, { runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout }));
+    const streamCri =
+      mainCri ??
+      ('embedded' in runtime.spec
+        ? createCriClient(new InProcessCriTransport(runtime.spec.embedded, runtime.spec.name), { runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout })
+        : connectCri(runtime.spec.endpoint, { runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout }));
     mainCri = streamCri;
     server = await startKubeletServer({
       address: cfg.address,

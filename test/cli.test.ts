@@ -35,7 +35,14 @@ describe('cli flags', () => {
 
   it('takes --flag value and --flag=value, and refuses unknown flags', () => {
     const f = parseFlags(['--a', 'x', '--b=y=z', '--c'], ['a', 'b', 'c']);
-    assert.deepEqual([...f], [['a', 'x'], ['b', 'y=z'], ['c', 'true']]);
+    assert.deepEqual(
+      [...f],
+      [
+        ['a', 'x'],
+        ['b', 'y=z'],
+        ['c', 'true'],
+      ],
+    );
     assert.throws(() => parseFlags(['--nope'], ['a']), /unknown flag --nope/);
     assert.throws(() => parseFlags(['stray'], ['a']), /unexpected argument "stray"/);
   });

@@ -128,7 +128,11 @@ for (const [label, open] of targets) {
       const cri = label === 'in-process' ? createSimClient(t.sim, { runtimeRequestTimeoutMs: 300 }) : t.cri;
       const pod = newPod('exec');
       const { podSandboxId } = await t.cri.RunPodSandbox({ config: sandboxConfig(pod, '') });
-      const { containerId } = await t.cri.CreateContainer({ podSandboxId, config: containerConfig(pod, 'a', BUSYBOX, ['sleep', 'infinity']), sandboxConfig: sandboxConfig(pod, '') });
+      const { containerId } = await t.cri.CreateContainer({
+        podSandboxId,
+        config: containerConfig(pod, 'a', BUSYBOX, ['sleep', 'infinity']),
+        sandboxConfig: sandboxConfig(pod, ''),
+      });
       await t.cri.StartContainer({ containerId });
       t.sim.setExecSync(containerId, 'slow', { stdout: 'done\n', seconds: 1 });
       const res = await cri.ExecSync({ containerId, cmd: ['slow'], timeout: 5 });

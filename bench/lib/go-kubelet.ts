@@ -35,7 +35,10 @@ export function goKubeletBinary(): string {
   return bin;
 }
 
-export async function startGoKubeletNode(cluster: TestCluster, o: { runtimeEndpoint: string; qps: number; burst: number; maxPods: number; extraArgs: string[] }): Promise<GoKubeletNode> {
+export async function startGoKubeletNode(
+  cluster: TestCluster,
+  o: { runtimeEndpoint: string; qps: number; burst: number; maxPods: number; extraArgs: string[] },
+): Promise<GoKubeletNode> {
   const bin = goKubeletBinary();
   const name = 'n1';
   const rootDir = mkdtempSync('/var/lib/kts-go-node-');
@@ -72,15 +75,24 @@ export async function startGoKubeletNode(cluster: TestCluster, o: { runtimeEndpo
   const logFile = join(cluster.dir, `go-kubelet-${name}.log`);
   writeFileSync(logFile, '');
   const args = [
-    '--config', config,
-    '--kubeconfig', kubeconfig,
-    '--hostname-override', name,
-    '--node-ip', cluster.nodeIP,
-    '--container-runtime', 'remote',
-    '--container-runtime-endpoint', o.runtimeEndpoint,
-    '--root-dir', rootDir,
-    '--cert-dir', join(rootDir, 'pki'),
-    '--v', '1',
+    '--config',
+    config,
+    '--kubeconfig',
+    kubeconfig,
+    '--hostname-override',
+    name,
+    '--node-ip',
+    cluster.nodeIP,
+    '--container-runtime',
+    'remote',
+    '--container-runtime-endpoint',
+    o.runtimeEndpoint,
+    '--root-dir',
+    rootDir,
+    '--cert-dir',
+    join(rootDir, 'pki'),
+    '--v',
+    '1',
     ...o.extraArgs,
   ];
   const kubelet = cluster.spawnInNetns(bin, args, { env: {}, logFile });

@@ -8,7 +8,20 @@ export interface HarnessReport {
   benchmark: 'harness';
   at: string;
   machine: { node: string; cpus: number; memGb: number; kernel: string };
-  config: { scenario: string; source: string; runtime: string; pods: number; repeat: number; durationS: number; rate: number; crashShare: number; qps: number; burst: number; command: string; kubelet?: 'kubelet-ts' | 'go' };
+  config: {
+    scenario: string;
+    source: string;
+    runtime: string;
+    pods: number;
+    repeat: number;
+    durationS: number;
+    rate: number;
+    crashShare: number;
+    qps: number;
+    burst: number;
+    command: string;
+    kubelet?: 'kubelet-ts' | 'go';
+  };
   rig: string;
   runs: RunResult[];
   figures: Figure[];
@@ -42,35 +55,151 @@ function spread(name: string, unit: Figure['unit'], values: (number | undefined)
 
 export function figuresOf(runs: readonly RunResult[]): Figure[] {
   const f: (Figure | undefined)[] = [
-    spread('CRI floor (same runtime, same N, 8 in flight)', 'ms', runs.map((r) => r.floor?.totalMs)),
-    spread('burst: all Running', 'ms', runs.map((r) => r.burst.allRunningMs)),
-    spread('burst: all Running / CRI floor', 'x', runs.map((r) => r.burst.ratioToFloor)),
-    spread('burst: all Running / QPS bound', 'x', runs.map((r) => r.burst.ratioToQpsBound)),
-    spread('burst: startup p50', 'ms', runs.map((r) => r.burst.startupMs.p50)),
-    spread('burst: startup p90', 'ms', runs.map((r) => r.burst.startupMs.p90)),
-    spread('burst: startup p99', 'ms', runs.map((r) => r.burst.startupMs.p99)),
-    spread('burst: startup max', 'ms', runs.map((r) => r.burst.startupMs.max)),
-    spread('burst: throughput', 'pods/s', runs.map((r) => r.burst.podsPerSecond)),
-    spread('burst: status PATCHes per pod', 'count', runs.map((r) => r.burst.statusPatchesPerPod)),
-    spread('burst: CRI calls per pod', 'count', runs.map((r) => (r.burst.criCallsPerPod ? Object.values(r.burst.criCallsPerPod).reduce((a, b) => a + b, 0) : undefined))),
-    spread('steady: kubelet CPU', 'cores', runs.map((r) => r.steady?.kubeletCores)),
-    spread('steady: kubelet RSS (mean)', 'MB', runs.map((r) => r.steady?.kubeletRssMb)),
-    spread('steady: runtime CPU', 'cores', runs.map((r) => r.steady?.runtimeCores)),
-    spread('steady: CRI calls per pod per minute', 'count', runs.map((r) => r.steady?.criCallsPerPodPerMinute)),
-    spread('churn: startup p50', 'ms', runs.map((r) => r.churn?.startupMs.p50)),
-    spread('churn: startup p99', 'ms', runs.map((r) => r.churn?.startupMs.p99)),
-    spread('churn: deletion p50', 'ms', runs.map((r) => r.churn?.deleteMs.p50)),
-    spread('churn: deletion p99', 'ms', runs.map((r) => r.churn?.deleteMs.p99)),
-    spread('crash: sync latency p50 (exit -> status)', 'ms', runs.map((r) => r.crash?.syncMs.p50)),
-    spread('crash: sync latency p99', 'ms', runs.map((r) => r.crash?.syncMs.p99)),
-    spread('crash: restart latency p99 (exit -> running)', 'ms', runs.map((r) => r.crash?.restartMs.p99)),
-    spread('crash: all restarted', 'ms', runs.map((r) => r.crash?.allRestartedMs)),
-    spread('kubelet CPU, whole run', 's', runs.map((r) => r.cpu.kubeletSeconds)),
-    spread('kubelet peak RSS (all threads)', 'MB', runs.map((r) => r.rss.kubeletPeakMb)),
-    spread('runtime CPU, whole run', 's', runs.map((r) => r.cpu.runtimeSeconds)),
-    spread('main thread event-loop delay, worst 5 s p99', 'ms', runs.map((r) => r.threads.find((t) => t.thread === 'main')?.delayP99MaxMs)),
-    spread('bus messages dropped', 'count', runs.map((r) => r.bus?.dropped)),
-    spread('bus queue depth, max seen', 'count', runs.map((r) => r.bus?.queueDepthMax)),
+    spread(
+      'CRI floor (same runtime, same N, 8 in flight)',
+      'ms',
+      runs.map((r) => r.floor?.totalMs),
+    ),
+    spread(
+      'burst: all Running',
+      'ms',
+      runs.map((r) => r.burst.allRunningMs),
+    ),
+    spread(
+      'burst: all Running / CRI floor',
+      'x',
+      runs.map((r) => r.burst.ratioToFloor),
+    ),
+    spread(
+      'burst: all Running / QPS bound',
+      'x',
+      runs.map((r) => r.burst.ratioToQpsBound),
+    ),
+    spread(
+      'burst: startup p50',
+      'ms',
+      runs.map((r) => r.burst.startupMs.p50),
+    ),
+    spread(
+      'burst: startup p90',
+      'ms',
+      runs.map((r) => r.burst.startupMs.p90),
+    ),
+    spread(
+      'burst: startup p99',
+      'ms',
+      runs.map((r) => r.burst.startupMs.p99),
+    ),
+    spread(
+      'burst: startup max',
+      'ms',
+      runs.map((r) => r.burst.startupMs.max),
+    ),
+    spread(
+      'burst: throughput',
+      'pods/s',
+      runs.map((r) => r.burst.podsPerSecond),
+    ),
+    spread(
+      'burst: status PATCHes per pod',
+      'count',
+      runs.map((r) => r.burst.statusPatchesPerPod),
+    ),
+    spread(
+      'burst: CRI calls per pod',
+      'count',
+      runs.map((r) => (r.burst.criCallsPerPod ? Object.values(r.burst.criCallsPerPod).reduce((a, b) => a + b, 0) : undefined)),
+    ),
+    spread(
+      'steady: kubelet CPU',
+      'cores',
+      runs.map((r) => r.steady?.kubeletCores),
+    ),
+    spread(
+      'steady: kubelet RSS (mean)',
+      'MB',
+      runs.map((r) => r.steady?.kubeletRssMb),
+    ),
+    spread(
+      'steady: runtime CPU',
+      'cores',
+      runs.map((r) => r.steady?.runtimeCores),
+    ),
+    spread(
+      'steady: CRI calls per pod per minute',
+      'count',
+      runs.map((r) => r.steady?.criCallsPerPodPerMinute),
+    ),
+    spread(
+      'churn: startup p50',
+      'ms',
+      runs.map((r) => r.churn?.startupMs.p50),
+    ),
+    spread(
+      'churn: startup p99',
+      'ms',
+      runs.map((r) => r.churn?.startupMs.p99),
+    ),
+    spread(
+      'churn: deletion p50',
+      'ms',
+      runs.map((r) => r.churn?.deleteMs.p50),
+    ),
+    spread(
+      'churn: deletion p99',
+      'ms',
+      runs.map((r) => r.churn?.deleteMs.p99),
+    ),
+    spread(
+      'crash: sync latency p50 (exit -> status)',
+      'ms',
+      runs.map((r) => r.crash?.syncMs.p50),
+    ),
+    spread(
+      'crash: sync latency p99',
+      'ms',
+      runs.map((r) => r.crash?.syncMs.p99),
+    ),
+    spread(
+      'crash: restart latency p99 (exit -> running)',
+      'ms',
+      runs.map((r) => r.crash?.restartMs.p99),
+    ),
+    spread(
+      'crash: all restarted',
+      'ms',
+      runs.map((r) => r.crash?.allRestartedMs),
+    ),
+    spread(
+      'kubelet CPU, whole run',
+      's',
+      runs.map((r) => r.cpu.kubeletSeconds),
+    ),
+    spread(
+      'kubelet peak RSS (all threads)',
+      'MB',
+      runs.map((r) => r.rss.kubeletPeakMb),
+    ),
+    spread(
+      'runtime CPU, whole run',
+      's',
+      runs.map((r) => r.cpu.runtimeSeconds),
+    ),
+    spread(
+      'main thread event-loop delay, worst 5 s p99',
+      'ms',
+      runs.map((r) => r.threads.find((t) => t.thread === 'main')?.delayP99MaxMs),
+    ),
+    spread(
+      'bus messages dropped',
+      'count',
+      runs.map((r) => r.bus?.dropped),
+    ),
+    spread(
+      'bus queue depth, max seen',
+      'count',
+      runs.map((r) => r.bus?.queueDepthMax),
+    ),
   ];
   return f.filter((x): x is Figure => x !== undefined);
 }
@@ -106,7 +235,13 @@ export function checkTargets(cfg: HarnessReport['config'], figures: readonly Fig
   const out: TargetCheck[] = [];
   const add = (what: string, limit: number, measured: number | undefined, unit: Figure['unit'], limitText?: string): void => {
     if (measured === undefined) return;
-    out.push({ what, limit: limitText ?? fmt(limit, unit), measured: fmt(measured, unit), met: measured <= limit, by: measured <= limit ? undefined : `${(measured / limit).toFixed(2)} x the target` });
+    out.push({
+      what,
+      limit: limitText ?? fmt(limit, unit),
+      measured: fmt(measured, unit),
+      met: measured <= limit,
+      by: measured <= limit ? undefined : `${(measured / limit).toFixed(2)} x the target`,
+    });
   };
   const api = cfg.source !== 'static';
   if (cfg.runtime === 'containerd' && api) {
@@ -119,7 +254,8 @@ export function checkTargets(cfg: HarnessReport['config'], figures: readonly Fig
     add('burst: all Running (sim, static pods)', 3000, med('burst: all Running'), 'ms');
   }
   if (cfg.runtime.startsWith('sim') && api) add('all Running / QPS bound (sim from the API server)', 1.2, med('burst: all Running / QPS bound'), 'x');
-  if (cfg.runtime.startsWith('sim') && cfg.scenario === 'crash') add(`crash: sync latency p99 at ${cfg.pods} running pods (target at 1000)`, 50, med('crash: sync latency p99'), 'ms');
+  if (cfg.runtime.startsWith('sim') && cfg.scenario === 'crash')
+    add(`crash: sync latency p99 at ${cfg.pods} running pods (target at 1000)`, 50, med('crash: sync latency p99'), 'ms');
   if (cfg.runtime === 'containerd' && cfg.scenario === 'steady') {
     add(`steady: kubelet CPU at ${cfg.pods} pods (target at 300; Go kubelet about 0.18)`, 0.03, med('steady: kubelet CPU'), 'cores');
     add(`steady: kubelet RSS at ${cfg.pods} pods, all threads (target at 300; Go kubelet about 190 MB)`, 150, med('steady: kubelet RSS (mean)'), 'MB');
@@ -147,13 +283,29 @@ export function markdownOf(r: HarnessReport): string {
   const first = r.runs[0];
   if (first && first.threads.length > 0) {
     lines.push('Per thread (first run): CPU seconds, worst 5 s p99 event-loop delay, peak committed V8 heap (young generation):', '');
-    lines.push(first.threads.map((t) => `${t.thread} ${t.cpuSeconds.toFixed(1)} s, ${t.delayP99MaxMs.toFixed(1)} ms, ${t.heapPeakMb.toFixed(0)} MB (${t.youngPeakMb.toFixed(0)})`).join('; '), '');
+    lines.push(
+      first.threads
+        .map((t) => `${t.thread} ${t.cpuSeconds.toFixed(1)} s, ${t.delayP99MaxMs.toFixed(1)} ms, ${t.heapPeakMb.toFixed(0)} MB (${t.youngPeakMb.toFixed(0)})`)
+        .join('; '),
+      '',
+    );
   }
   if (first?.steady?.threadCores) {
-    lines.push(`Steady-state CPU by thread (first run, cores): ${Object.entries(first.steady.threadCores).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`, '');
+    lines.push(
+      `Steady-state CPU by thread (first run, cores): ${Object.entries(first.steady.threadCores)
+        .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+        .join(', ')}`,
+      '',
+    );
   }
   if (first?.burst.criCallsPerPod) {
-    lines.push(`CRI calls per pod during the burst (first run): ${Object.entries(first.burst.criCallsPerPod).sort().map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`, '');
+    lines.push(
+      `CRI calls per pod during the burst (first run): ${Object.entries(first.burst.criCallsPerPod)
+        .sort()
+        .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+        .join(', ')}`,
+      '',
+    );
   }
   return lines.join('\n');
 }
@@ -218,19 +370,34 @@ export function lineChart(o: { id: string; title: string; xLabel: string; yLabel
   const px = (x: number): number => L + (x / xMax) * (W - L - R);
   const py = (y: number): number => H - B - (Math.min(y, yMax) / yMax) * (H - T - B);
   const parts: string[] = [];
-  parts.push(`<svg class="chart" id="${esc(o.id)}" data-series="${o.series.length}" data-points="${all.length}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(o.title)}">`);
+  parts.push(
+    `<svg class="chart" id="${esc(o.id)}" data-series="${o.series.length}" data-points="${all.length}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(o.title)}">`,
+  );
   parts.push(`<text x="${W / 2}" y="18" text-anchor="middle" class="title">${esc(o.title)}</text>`);
-  for (let x = 0; x <= xMax + 1e-9; x += xs) parts.push(`<line x1="${px(x)}" y1="${T}" x2="${px(x)}" y2="${H - B}" class="grid"/><text x="${px(x)}" y="${H - B + 16}" text-anchor="middle" class="tick">${tickLabel(x)}</text>`);
-  for (let y = 0; y <= yMax + 1e-9; y += ys) parts.push(`<line x1="${L}" y1="${py(y)}" x2="${W - R}" y2="${py(y)}" class="grid"/><text x="${L - 6}" y="${py(y) + 4}" text-anchor="end" class="tick">${tickLabel(y)}</text>`);
+  for (let x = 0; x <= xMax + 1e-9; x += xs)
+    parts.push(
+      `<line x1="${px(x)}" y1="${T}" x2="${px(x)}" y2="${H - B}" class="grid"/><text x="${px(x)}" y="${H - B + 16}" text-anchor="middle" class="tick">${tickLabel(x)}</text>`,
+    );
+  for (let y = 0; y <= yMax + 1e-9; y += ys)
+    parts.push(
+      `<line x1="${L}" y1="${py(y)}" x2="${W - R}" y2="${py(y)}" class="grid"/><text x="${L - 6}" y="${py(y) + 4}" text-anchor="end" class="tick">${tickLabel(y)}</text>`,
+    );
   parts.push(`<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" class="axis"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" class="axis"/>`);
   parts.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle" class="label">${esc(o.xLabel)}</text>`);
   parts.push(`<text x="14" y="${(T + H - B) / 2}" text-anchor="middle" class="label" transform="rotate(-90 14 ${(T + H - B) / 2})">${esc(o.yLabel)}</text>`);
   o.series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length] ?? '#000';
-    const pts = thin(s.points).map((p) => `${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`).join(' ');
-    if (pts) parts.push(`<polyline class="series" data-name="${esc(s.name)}" fill="none" stroke="${color}" stroke-width="1.6"${s.dashed ? ' stroke-dasharray="5 3"' : ''} points="${pts}"/>`);
+    const pts = thin(s.points)
+      .map((p) => `${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`)
+      .join(' ');
+    if (pts)
+      parts.push(
+        `<polyline class="series" data-name="${esc(s.name)}" fill="none" stroke="${color}" stroke-width="1.6"${s.dashed ? ' stroke-dasharray="5 3"' : ''} points="${pts}"/>`,
+      );
     const ly = T + 4 + i * 14;
-    parts.push(`<line x1="${W - R - 150}" y1="${ly}" x2="${W - R - 134}" y2="${ly}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/><text x="${W - R - 130}" y="${ly + 4}" class="legend">${esc(s.name)}</text>`);
+    parts.push(
+      `<line x1="${W - R - 150}" y1="${ly}" x2="${W - R - 134}" y2="${ly}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/><text x="${W - R - 130}" y="${ly + 4}" class="legend">${esc(s.name)}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('');
@@ -250,35 +417,114 @@ export function htmlOf(r: HarnessReport): string {
   const c = r.config;
   const runs = r.runs;
   const charts: string[] = [];
-  charts.push(lineChart({ id: 'startup-cdf', title: 'Burst: pod startup latency, CDF', xLabel: 'startup latency (s)', yLabel: 'share of pods', yMax: 1, series: runs.map((x) => ({ name: `run ${x.repeat}`, points: cdf(sec(x.burst.startupSamples)) })) }));
-  charts.push(lineChart({ id: 'running', title: 'Pods Running over time', xLabel: 'time since start (s)', yLabel: 'pods Running', series: runs.map((x) => ({ name: `run ${x.repeat}`, points: x.timeline.t.map((t, i) => [t, x.timeline.running[i] ?? 0] as const) })) }));
-  charts.push(lineChart({ id: 'cpu', title: 'CPU (cores): kubelet solid, runtime dashed', xLabel: 'time since start (s)', yLabel: 'cores', series: runs.flatMap((x) => [
-    { name: `kubelet, run ${x.repeat}`, points: x.timeline.t.map((t, i) => [t, x.timeline.kubeletCores[i] ?? 0] as const) },
-    { name: `runtime, run ${x.repeat}`, dashed: true, points: x.timeline.t.map((t, i) => [t, x.timeline.runtimeCores[i] ?? 0] as const) },
-  ]) }));
-  charts.push(lineChart({ id: 'rss', title: 'RSS (MB): kubelet solid, runtime dashed', xLabel: 'time since start (s)', yLabel: 'MB', series: runs.flatMap((x) => [
-    { name: `kubelet, run ${x.repeat}`, points: x.timeline.t.map((t, i) => [t, x.timeline.kubeletRssMb[i] ?? 0] as const) },
-    { name: `runtime, run ${x.repeat}`, dashed: true, points: x.timeline.t.map((t, i) => [t, x.timeline.runtimeRssMb[i] ?? 0] as const) },
-  ]) }));
+  charts.push(
+    lineChart({
+      id: 'startup-cdf',
+      title: 'Burst: pod startup latency, CDF',
+      xLabel: 'startup latency (s)',
+      yLabel: 'share of pods',
+      yMax: 1,
+      series: runs.map((x) => ({ name: `run ${x.repeat}`, points: cdf(sec(x.burst.startupSamples)) })),
+    }),
+  );
+  charts.push(
+    lineChart({
+      id: 'running',
+      title: 'Pods Running over time',
+      xLabel: 'time since start (s)',
+      yLabel: 'pods Running',
+      series: runs.map((x) => ({ name: `run ${x.repeat}`, points: x.timeline.t.map((t, i) => [t, x.timeline.running[i] ?? 0] as const) })),
+    }),
+  );
+  charts.push(
+    lineChart({
+      id: 'cpu',
+      title: 'CPU (cores): kubelet solid, runtime dashed',
+      xLabel: 'time since start (s)',
+      yLabel: 'cores',
+      series: runs.flatMap((x) => [
+        { name: `kubelet, run ${x.repeat}`, points: x.timeline.t.map((t, i) => [t, x.timeline.kubeletCores[i] ?? 0] as const) },
+        { name: `runtime, run ${x.repeat}`, dashed: true, points: x.timeline.t.map((t, i) => [t, x.timeline.runtimeCores[i] ?? 0] as const) },
+      ]),
+    }),
+  );
+  charts.push(
+    lineChart({
+      id: 'rss',
+      title: 'RSS (MB): kubelet solid, runtime dashed',
+      xLabel: 'time since start (s)',
+      yLabel: 'MB',
+      series: runs.flatMap((x) => [
+        { name: `kubelet, run ${x.repeat}`, points: x.timeline.t.map((t, i) => [t, x.timeline.kubeletRssMb[i] ?? 0] as const) },
+        { name: `runtime, run ${x.repeat}`, dashed: true, points: x.timeline.t.map((t, i) => [t, x.timeline.runtimeRssMb[i] ?? 0] as const) },
+      ]),
+    }),
+  );
   const first = runs[0];
   if (first && Object.keys(first.threadDelay).length > 0) {
-    charts.push(lineChart({ id: 'thread-delay', title: 'Event-loop delay p99 per thread (5 s windows, run 1)', xLabel: 'time since start (s)', yLabel: 'ms', series: Object.entries(first.threadDelay).map(([name, pts]) => ({ name, points: pts })) }));
+    charts.push(
+      lineChart({
+        id: 'thread-delay',
+        title: 'Event-loop delay p99 per thread (5 s windows, run 1)',
+        xLabel: 'time since start (s)',
+        yLabel: 'ms',
+        series: Object.entries(first.threadDelay).map(([name, pts]) => ({ name, points: pts })),
+      }),
+    );
   }
   if (runs.some((x) => x.churn)) {
-    charts.push(lineChart({ id: 'churn-cdf', title: 'Churn: startup (solid) and deletion (dashed) latency, CDF', xLabel: 'latency (s)', yLabel: 'share of pods', yMax: 1, series: runs.flatMap((x) => (x.churn ? [
-      { name: `startup, run ${x.repeat}`, points: cdf(sec(x.churn.startupSamples)) },
-      { name: `deletion, run ${x.repeat}`, dashed: true, points: cdf(sec(x.churn.deleteSamples)) },
-    ] : [])) }));
+    charts.push(
+      lineChart({
+        id: 'churn-cdf',
+        title: 'Churn: startup (solid) and deletion (dashed) latency, CDF',
+        xLabel: 'latency (s)',
+        yLabel: 'share of pods',
+        yMax: 1,
+        series: runs.flatMap((x) =>
+          x.churn
+            ? [
+                { name: `startup, run ${x.repeat}`, points: cdf(sec(x.churn.startupSamples)) },
+                { name: `deletion, run ${x.repeat}`, dashed: true, points: cdf(sec(x.churn.deleteSamples)) },
+              ]
+            : [],
+        ),
+      }),
+    );
   }
   if (runs.some((x) => x.crash)) {
-    charts.push(lineChart({ id: 'crash-cdf', title: 'Crash storm: exit to status (solid), exit to running (dashed), CDF', xLabel: 'latency (s)', yLabel: 'share of crashed pods', yMax: 1, series: runs.flatMap((x) => (x.crash ? [
-      { name: `status, run ${x.repeat}`, points: cdf(sec(x.crash.syncSamples)) },
-      { name: `running, run ${x.repeat}`, dashed: true, points: cdf(sec(x.crash.restartSamples)) },
-    ] : [])) }));
+    charts.push(
+      lineChart({
+        id: 'crash-cdf',
+        title: 'Crash storm: exit to status (solid), exit to running (dashed), CDF',
+        xLabel: 'latency (s)',
+        yLabel: 'share of crashed pods',
+        yMax: 1,
+        series: runs.flatMap((x) =>
+          x.crash
+            ? [
+                { name: `status, run ${x.repeat}`, points: cdf(sec(x.crash.syncSamples)) },
+                { name: `running, run ${x.repeat}`, dashed: true, points: cdf(sec(x.crash.restartSamples)) },
+              ]
+            : [],
+        ),
+      }),
+    );
   }
   const figureRows = r.figures.map((f) => `<tr><td>${esc(f.name)}</td><td>${esc(fmtFigure(f))}</td></tr>`).join('');
-  const targetRows = r.targets.map((t) => `<tr class="${t.met ? 'met' : 'missed'}"><td>${esc(t.what)}</td><td>${esc(t.limit)}</td><td>${esc(t.measured)}</td><td>${t.met ? 'met' : `missed: ${esc(t.by ?? '')}`}</td></tr>`).join('');
-  const threadRows = runs.flatMap((x) => x.threads.map((t) => `<tr><td>${x.repeat}</td><td>${esc(t.thread)}</td><td>${t.cpuSeconds.toFixed(2)} s</td><td>${t.delayP99MaxMs.toFixed(1)} ms</td><td>${t.delayMaxMs.toFixed(1)} ms</td><td>${t.heapPeakMb.toFixed(0)} MB (${t.youngPeakMb.toFixed(0)} MB)</td></tr>`)).join('');
+  const targetRows = r.targets
+    .map(
+      (t) =>
+        `<tr class="${t.met ? 'met' : 'missed'}"><td>${esc(t.what)}</td><td>${esc(t.limit)}</td><td>${esc(t.measured)}</td><td>${t.met ? 'met' : `missed: ${esc(t.by ?? '')}`}</td></tr>`,
+    )
+    .join('');
+  const threadRows = runs
+    .flatMap((x) =>
+      x.threads.map(
+        (t) =>
+          `<tr><td>${x.repeat}</td><td>${esc(t.thread)}</td><td>${t.cpuSeconds.toFixed(2)} s</td><td>${t.delayP99MaxMs.toFixed(1)} ms</td><td>${t.delayMaxMs.toFixed(1)} ms</td><td>${t.heapPeakMb.toFixed(0)} MB (${t.youngPeakMb.toFixed(0)} MB)</td></tr>`,
+      ),
+    )
+    .join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kubelet-ts harness: ${esc(c.scenario)} ${c.pods} pods, ${esc(c.source)}, ${esc(c.runtime)}</title>
 <style>

@@ -149,12 +149,15 @@ async function waitForFile(path: string, what: string, child: ChildProcess, ms =
 function unixPost(socketPath: string, path: string, body: unknown): Promise<{ status: number; json: unknown }> {
   return new Promise((resolve, reject) => {
     const text = JSON.stringify(body);
-    const req = httpRequest({ socketPath, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } }, (res) => {
-      let out = '';
-      res.setEncoding('utf8');
-      res.on('data', (s: string) => (out += s));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: out ? JSON.parse(out) : undefined }));
-    });
+    const req = httpRequest(
+      { socketPath, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } },
+      (res) => {
+        let out = '';
+        res.setEncoding('utf8');
+        res.on('data', (s: string) => (out += s));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: out ? JSON.parse(out) : undefined }));
+      },
+    );
     req.on('error', reject);
     req.end(text);
   });
@@ -164,7 +167,9 @@ function unixPost(socketPath: string, path: string, body: unknown): Promise<{ st
 async function startSimProcess(dir: string): Promise<RuntimeHandle> {
   const sock = join(dir, 'sim.sock');
   const ctl = join(dir, 'sim-control.sock');
-  const child = spawn(process.execPath, [CLI, 'sim-runtime', '--listen', `unix://${sock}`, '--control', `unix://${ctl}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [CLI, 'sim-runtime', '--listen', `unix://${sock}`, '--control', `unix://${ctl}`], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   await waitForFile(ctl, 'the sim runtime', child);
   await waitForFile(sock, 'the sim runtime', child);
   return {
@@ -181,14 +186,16 @@ async function startSimProcess(dir: string): Promise<RuntimeHandle> {
 
 /** Kills each container's process (its PID from containerd's verbose status): an exit 137 from outside. */
 async function killContainerPids(cri: CriClient, ids: string[]): Promise<number> {
-  const pids = await Promise.all(ids.map(async (containerId) => {
-    const s = await cri.ContainerStatus({ containerId, verbose: true });
-    try {
-      return (JSON.parse(s.info.info ?? '{}') as { pid?: number }).pid;
-    } catch {
-      return undefined;
-    }
-  }));
+  const pids = await Promise.all(
+    ids.map(async (containerId) => {
+      const s = await cri.ContainerStatus({ containerId, verbose: true });
+      try {
+        return (JSON.parse(s.info.info ?? '{}') as { pid?: number }).pid;
+      } catch {
+        return undefined;
+      }
+    }),
+  );
   let n = 0;
   for (const pid of pids) {
     if (!pid) continue;
@@ -258,7 +265,12 @@ async function runningContainersOf(cri: CriClient, names: ReadonlySet<string>, n
 
 /** No runtime process: the kubelet's own embedded sim (--embedded-runtime=sim). */
 function embeddedRuntime(): RuntimeHandle {
-  return { endpoint: '', pids: () => [], crashContainers: () => Promise.reject(new Error('the embedded sim is reached through the kubelet')), close: () => Promise.resolve() };
+  return {
+    endpoint: '',
+    pids: () => [],
+    crashContainers: () => Promise.reject(new Error('the embedded sim is reached through the kubelet')),
+    close: () => Promise.resolve(),
+  };
 }
 
 async function staticRig(o: RigOptions): Promise<Rig> {
@@ -273,13 +285,19 @@ async function staticRig(o: RigOptions): Promise<Rig> {
     const nodeName = 'bench';
     const cgroupRoot = `/kts-harness-${basename(dir)}`;
     const argv = [
-      '--pod-manifest-path', manifests,
+      '--pod-manifest-path',
+      manifests,
       ...(embedded ? ['--embedded-runtime', 'sim'] : ['--container-runtime-endpoint', runtime.endpoint]),
-      '--hostname-override', nodeName,
-      '--root-dir', join(dir, 'root'),
-      '--authorization-mode', 'AlwaysAllow',
-      '--file-check-frequency', '20s',
-      '--max-pods', String(Math.max(110, o.pods + 20)),
+      '--hostname-override',
+      nodeName,
+      '--root-dir',
+      join(dir, 'root'),
+      '--authorization-mode',
+      'AlwaysAllow',
+      '--file-check-frequency',
+      '20s',
+      '--max-pods',
+      String(Math.max(110, o.pods + 20)),
       ...(o.runtime === 'containerd' ? ['--cgroup-root', cgroupRoot] : []),
       ...o.kubeletArgs,
     ];
@@ -290,23 +308,34 @@ async function staticRig(o: RigOptions): Promise<Rig> {
     const viewers: ((v: PodView) => void)[] = [];
     const goners: ((n: string) => void)[] = [];
     const nameByUid = new Map<string, string>();
-    k.bus.subscribe('pod.status', (m) => {
-      nameByUid.set(m.uid, baseName(m.name));
-      const v = viewOf(baseName(m.name), m.status);
-      for (const f of viewers) f(v);
-    }, { capacity: 1_000_000, name: 'harness' });
-    k.bus.subscribe('pod.state', (m) => {
-      if (m.type !== 'gone') return;
-      const n = nameByUid.get(m.uid);
-      if (n === undefined) return;
-      for (const f of goners) f(n);
-    }, { capacity: 1_000_000, name: 'harness-gone' });
+    k.bus.subscribe(
+      'pod.status',
+      (m) => {
+        nameByUid.set(m.uid, baseName(m.name));
+        const v = viewOf(baseName(m.name), m.status);
+        for (const f of viewers) f(v);
+      },
+      { capacity: 1_000_000, name: 'harness' },
+    );
+    k.bus.subscribe(
+      'pod.state',
+      (m) => {
+        if (m.type !== 'gone') return;
+        const n = nameByUid.get(m.uid);
+        if (n === undefined) return;
+        for (const f of goners) f(n);
+      },
+      { capacity: 1_000_000, name: 'harness-gone' },
+    );
     const sim = k.embeddedSim;
     const { createSimClient } = await import('../../src/sim/index.js');
     const cri = embedded && sim ? createSimClient(sim, {}) : connectCri(runtime.endpoint);
-    const crashIds = embedded && sim ? (ids: string[]): Promise<number> => Promise.resolve(ids.filter((id) => sim.crashContainer(id)).length) : (ids: string[]): Promise<number> => runtime.crashContainers(ids);
+    const crashIds =
+      embedded && sim
+        ? (ids: string[]): Promise<number> => Promise.resolve(ids.filter((id) => sim.crashContainer(id)).length)
+        : (ids: string[]): Promise<number> => runtime.crashContainers(ids);
     return {
-      describe: `kubelet-ts in the harness process, static manifests, ${embedded ? 'the embedded simulated runtime (in the kubelet: no sockets, its CPU is the kubelet\'s)' : o.runtime === 'sim' ? 'the simulated runtime (own process)' : 'managed containerd'}`,
+      describe: `kubelet-ts in the harness process, static manifests, ${embedded ? "the embedded simulated runtime (in the kubelet: no sockets, its CPU is the kubelet's)" : o.runtime === 'sim' ? 'the simulated runtime (own process)' : 'managed containerd'}`,
       viaApi: false,
       nodeName,
       floor,
@@ -349,11 +378,15 @@ function watchPods(api: ApiClient, nodeName: string, onEvent: (type: string, pod
   let current: WatchHandle | undefined;
   const loop = async (): Promise<void> => {
     while (!stopped) {
-      current = api.watch<Pod>('/api/v1/namespaces/default/pods', { labelSelector: `bench=${BENCH_LABEL}`, fieldSelector: `spec.nodeName=${nodeName}`, resourceVersion: rv, allowWatchBookmarks: 'true' }, (ev) => {
-        const v = ev.object.metadata?.resourceVersion;
-        if (v) rv = v;
-        if (ev.type !== 'BOOKMARK') onEvent(ev.type, ev.object);
-      });
+      current = api.watch<Pod>(
+        '/api/v1/namespaces/default/pods',
+        { labelSelector: `bench=${BENCH_LABEL}`, fieldSelector: `spec.nodeName=${nodeName}`, resourceVersion: rv, allowWatchBookmarks: 'true' },
+        (ev) => {
+          const v = ev.object.metadata?.resourceVersion;
+          if (v) rv = v;
+          if (ev.type !== 'BOOKMARK') onEvent(ev.type, ev.object);
+        },
+      );
       const r = await current.done;
       if (r.reason === 'error' && !stopped) {
         if (r.error.status === 410) rv = '0';
@@ -426,16 +459,22 @@ async function clusterRig(o: RigOptions): Promise<Rig> {
     o.log(`starting ${go ? 'the Go kubelet' : 'kubelet-ts'} as a node of the cluster...`);
     const maxPods = Math.max(110, o.pods + 20);
     const node = go
-      ? await (await import('./go-kubelet.js')).startGoKubeletNode(cluster, { runtimeEndpoint: runtime.endpoint, qps: o.qps, burst: o.burst, maxPods, extraArgs: o.kubeletArgs })
+      ? await (
+          await import('./go-kubelet.js')
+        ).startGoKubeletNode(cluster, { runtimeEndpoint: runtime.endpoint, qps: o.qps, burst: o.burst, maxPods, extraArgs: o.kubeletArgs })
       : await startClusterNode(cluster, {
           runtimeEndpoint: runtime.endpoint,
           logLevel: 'warn',
           extraArgs: ['--kube-api-qps', String(o.qps), '--kube-api-burst', String(o.burst), '--max-pods', String(maxPods), ...o.kubeletArgs],
         });
-    await eventually('node Ready', async () => {
-      const n = await cluster.kubectl(['get', 'node', node.name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
-      return n.stdout === 'True';
-    }, 90_000);
+    await eventually(
+      'node Ready',
+      async () => {
+        const n = await cluster.kubectl(['get', 'node', node.name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
+        return n.stdout === 'True';
+      },
+      90_000,
+    );
     const api = await ApiClient.fromKubeconfig(cluster.adminKubeconfig, { qps: 0, burst: 0 });
     const driver = apiDriver(api, node.name);
     const creds = readKubeconfigCredentials(cluster.adminKubeconfig);
@@ -482,7 +521,8 @@ async function externalRig(o: RigOptions): Promise<Rig> {
   const nodeName = o.node;
   const driver = apiDriver(api, nodeName);
   const cri = o.runtimeEndpoint ? connectCri(o.runtimeEndpoint) : undefined;
-  const floor = o.floor && o.runtimeEndpoint ? await measureFloor(o.runtimeEndpoint, o.pods, mkdtempSync(join(tmpdir(), 'kts-harness-floor-')), o.log) : undefined;
+  const floor =
+    o.floor && o.runtimeEndpoint ? await measureFloor(o.runtimeEndpoint, o.pods, mkdtempSync(join(tmpdir(), 'kts-harness-floor-')), o.log) : undefined;
   return {
     ...driver,
     describe: `an external kubelet serving node ${nodeName}, driven through the API server of ${o.kubeconfig}`,

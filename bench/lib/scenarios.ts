@@ -73,17 +73,30 @@ export interface RunResult {
     criCallsPerPod: Record<string, number> | undefined;
     startupSamples: number[];
   };
-  steady: {
-    windowS: number;
-    kubeletCores: number;
-    runtimeCores: number;
-    kubeletRssMb: number;
-    kubeletRssPeakMb: number;
-    criCallsPerPodPerMinute: number | undefined;
-    /** CPU of each kubelet thread over the window, cores; 'other' is the rest of the process (V8 and libuv threads, GC). */
-    threadCores: Record<string, number> | undefined;
-  } | undefined;
-  churn: { windowS: number; rate: number; created: number; removed: number; startupMs: Summary; deleteMs: Summary; startupSamples: number[]; deleteSamples: number[] } | undefined;
+  steady:
+    | {
+        windowS: number;
+        kubeletCores: number;
+        runtimeCores: number;
+        kubeletRssMb: number;
+        kubeletRssPeakMb: number;
+        criCallsPerPodPerMinute: number | undefined;
+        /** CPU of each kubelet thread over the window, cores; 'other' is the rest of the process (V8 and libuv threads, GC). */
+        threadCores: Record<string, number> | undefined;
+      }
+    | undefined;
+  churn:
+    | {
+        windowS: number;
+        rate: number;
+        created: number;
+        removed: number;
+        startupMs: Summary;
+        deleteMs: Summary;
+        startupSamples: number[];
+        deleteSamples: number[];
+      }
+    | undefined;
   crash: { crashed: number; syncMs: Summary; restartMs: Summary; allRestartedMs: number; syncSamples: number[]; restartSamples: number[] } | undefined;
   cpu: { kubeletSeconds: number; runtimeSeconds: number; harnessSeconds: number; wallSeconds: number };
   rss: { kubeletPeakMb: number; runtimePeakMb: number };
@@ -197,7 +210,13 @@ class Sampler {
   readonly t0 = performance.now();
   readonly cpu0: { k: number; r: number; h: number };
 
-  constructor(private readonly rig: Rig, private readonly tracker: PodTracker, private readonly progress: ProgressSink, private readonly phase: () => string, private readonly total: number) {
+  constructor(
+    private readonly rig: Rig,
+    private readonly tracker: PodTracker,
+    private readonly progress: ProgressSink,
+    private readonly phase: () => string,
+    private readonly total: number,
+  ) {
     const p = rig.processes();
     this.cpu0 = { k: procSampleAll(p.kubelet).cpuSeconds, r: procSampleAll(p.runtime).cpuSeconds, h: procSampleAll(p.harness).cpuSeconds };
   }
@@ -243,24 +262,49 @@ class Sampler {
       const threads = this.rig.threads();
       const m = threads ? undefined : await scrape(this.rig);
       const rows: { thread: string; p99: number; max: number; cpu: number; heap: number; young: number }[] = [];
-      if (threads) for (const s of threads) rows.push({ thread: s.thread, p99: s.delay.p99 * 1000, max: s.delay.max * 1000, cpu: s.cpuSeconds, heap: s.heap.committed / 1e6, young: s.heap.young / 1e6 });
+      if (threads)
+        for (const s of threads)
+          rows.push({
+            thread: s.thread,
+            p99: s.delay.p99 * 1000,
+            max: s.delay.max * 1000,
+            cpu: s.cpuSeconds,
+            heap: s.heap.committed / 1e6,
+            young: s.heap.young / 1e6,
+          });
       else if (m) {
         const p99 = promBy(m.samples, 'kubelet_ts_thread_event_loop_delay_seconds', 'thread', { stat: 'p99' });
         const max = promBy(m.samples, 'kubelet_ts_thread_event_loop_delay_seconds', 'thread', { stat: 'max' });
         const cpu = promBy(m.samples, 'kubelet_ts_thread_cpu_seconds_total', 'thread');
         const heap = promBy(m.samples, 'kubelet_ts_thread_heap_bytes', 'thread', { kind: 'committed' });
         const young = promBy(m.samples, 'kubelet_ts_thread_heap_bytes', 'thread', { kind: 'young' });
-        for (const [thread, v] of p99) rows.push({ thread, p99: v * 1000, max: (max.get(thread) ?? 0) * 1000, cpu: cpu.get(thread) ?? 0, heap: (heap.get(thread) ?? 0) / 1e6, young: (young.get(thread) ?? 0) / 1e6 });
+        for (const [thread, v] of p99)
+          rows.push({
+            thread,
+            p99: v * 1000,
+            max: (max.get(thread) ?? 0) * 1000,
+            cpu: cpu.get(thread) ?? 0,
+            heap: (heap.get(thread) ?? 0) / 1e6,
+            young: (young.get(thread) ?? 0) / 1e6,
+          });
       }
       for (const r of rows) {
         (this.threadDelay[r.thread] ??= []).push([t, r.p99]);
         const peak = this.threadPeak.get(r.thread) ?? { p99: 0, max: 0, cpu: 0, heap: 0, young: 0 };
-        this.threadPeak.set(r.thread, { p99: Math.max(peak.p99, r.p99), max: Math.max(peak.max, r.max), cpu: Math.max(peak.cpu, r.cpu), heap: Math.max(peak.heap, r.heap), young: Math.max(peak.young, r.young) });
+        this.threadPeak.set(r.thread, {
+          p99: Math.max(peak.p99, r.p99),
+          max: Math.max(peak.max, r.max),
+          cpu: Math.max(peak.cpu, r.cpu),
+          heap: Math.max(peak.heap, r.heap),
+          young: Math.max(peak.young, r.young),
+        });
       }
       const bus = m ?? (threads ? await scrape(this.rig) : undefined);
       if (bus) {
         let depth = 0;
-        for (const s of bus.samples) if (s.name === 'kubelet_ts_bus_queue_depth' && s.labels.subscription !== 'harness' && s.labels.subscription !== 'harness-gone') depth = Math.max(depth, s.value);
+        for (const s of bus.samples)
+          if (s.name === 'kubelet_ts_bus_queue_depth' && s.labels.subscription !== 'harness' && s.labels.subscription !== 'harness-gone')
+            depth = Math.max(depth, s.value);
         this.queueDepthMax = Math.max(this.queueDepthMax, depth);
         const dropped = promSum(bus.samples, 'kubelet_ts_bus_dropped_total');
         this.dropped0 ??= dropped;
@@ -313,7 +357,12 @@ export async function runScenario(rig: Rig, o: ScenarioOptions, repeat: number, 
       await rig.create(name);
       tracker.created.set(name, performance.now());
     });
-    await tracker.until('burst', () => names.every((n) => tracker.runningAt.has(n)), () => `${names.filter((n) => tracker.runningAt.has(n)).length}/${names.length} Running`, timeoutMs);
+    await tracker.until(
+      'burst',
+      () => names.every((n) => tracker.runningAt.has(n)),
+      () => `${names.filter((n) => tracker.runningAt.has(n)).length}/${names.length} Running`,
+      timeoutMs,
+    );
     const allRunningMs = Math.max(...names.map((n) => (tracker.runningAt.get(n) ?? 0) - t0));
     const startup = names.map((n) => (tracker.runningAt.get(n) ?? 0) - (tracker.created.get(n) ?? t0));
     // CRI calls made on worker threads reach the registry in batches (250 ms), and late status
@@ -406,10 +455,25 @@ export async function runScenario(rig: Rig, o: ScenarioOptions, repeat: number, 
       const windowS = (performance.now() - w0) / 1000;
       phase = 'churn: draining';
       const removed = [...deletedAt.keys()];
-      await tracker.until('churn', () => fresh.every((n) => tracker.runningAt.has(n)) && removed.every((n) => tracker.gone.has(n)), () => `${fresh.filter((n) => tracker.runningAt.has(n)).length}/${fresh.length} new Running, ${removed.filter((n) => tracker.gone.has(n)).length}/${removed.length} deleted gone`, timeoutMs);
+      await tracker.until(
+        'churn',
+        () => fresh.every((n) => tracker.runningAt.has(n)) && removed.every((n) => tracker.gone.has(n)),
+        () =>
+          `${fresh.filter((n) => tracker.runningAt.has(n)).length}/${fresh.length} new Running, ${removed.filter((n) => tracker.gone.has(n)).length}/${removed.length} deleted gone`,
+        timeoutMs,
+      );
       const startupSamples = fresh.map((n) => (tracker.runningAt.get(n) ?? 0) - (tracker.created.get(n) ?? 0));
       const deleteSamples = removed.map((n) => (tracker.gone.get(n) ?? 0) - (deletedAt.get(n) ?? 0));
-      result.churn = { windowS, rate: o.rate, created: fresh.length, removed: removed.length, startupMs: summarize(startupSamples), deleteMs: summarize(deleteSamples), startupSamples, deleteSamples };
+      result.churn = {
+        windowS,
+        rate: o.rate,
+        created: fresh.length,
+        removed: removed.length,
+        startupMs: summarize(startupSamples),
+        deleteMs: summarize(deleteSamples),
+        startupSamples,
+        deleteSamples,
+      };
     }
 
     if (o.scenario === 'crash') {
@@ -432,10 +496,22 @@ export async function runScenario(rig: Rig, o: ScenarioOptions, repeat: number, 
       };
       const c = await rig.crash(victims);
       crashAt = c.at;
-      await tracker.until('crash', () => victims.every((n) => backUp.has(n)), () => `${backUp.size}/${victims.length} restarted`, timeoutMs);
+      await tracker.until(
+        'crash',
+        () => victims.every((n) => backUp.has(n)),
+        () => `${backUp.size}/${victims.length} restarted`,
+        timeoutMs,
+      );
       const syncSamples = victims.map((n) => (seenDown.get(n) ?? 0) - crashAt);
       const restartSamples = victims.map((n) => (backUp.get(n) ?? 0) - crashAt);
-      result.crash = { crashed: c.crashed, syncMs: summarize(syncSamples), restartMs: summarize(restartSamples), allRestartedMs: Math.max(...restartSamples), syncSamples, restartSamples };
+      result.crash = {
+        crashed: c.crashed,
+        syncMs: summarize(syncSamples),
+        restartMs: summarize(restartSamples),
+        allRestartedMs: Math.max(...restartSamples),
+        syncSamples,
+        restartSamples,
+      };
     }
   } finally {
     phase = 'done';
@@ -443,7 +519,9 @@ export async function runScenario(rig: Rig, o: ScenarioOptions, repeat: number, 
     progress.done();
   }
   const c = sampler.cpuNow();
-  const threads: ThreadFigures[] = [...sampler.threadPeak.entries()].map(([thread, p]) => ({ thread, cpuSeconds: p.cpu, delayP99MaxMs: p.p99, delayMaxMs: p.max, heapPeakMb: p.heap, youngPeakMb: p.young })).sort((a, b) => a.thread.localeCompare(b.thread));
+  const threads: ThreadFigures[] = [...sampler.threadPeak.entries()]
+    .map(([thread, p]) => ({ thread, cpuSeconds: p.cpu, delayP99MaxMs: p.p99, delayMaxMs: p.max, heapPeakMb: p.heap, youngPeakMb: p.young }))
+    .sort((a, b) => a.thread.localeCompare(b.thread));
   return {
     repeat,
     floor: result.floor,
@@ -451,7 +529,12 @@ export async function runScenario(rig: Rig, o: ScenarioOptions, repeat: number, 
     steady: result.steady,
     churn: result.churn,
     crash: result.crash,
-    cpu: { kubeletSeconds: c.k - sampler.cpu0.k, runtimeSeconds: c.r - sampler.cpu0.r, harnessSeconds: c.h - sampler.cpu0.h, wallSeconds: (performance.now() - sampler.t0) / 1000 },
+    cpu: {
+      kubeletSeconds: c.k - sampler.cpu0.k,
+      runtimeSeconds: c.r - sampler.cpu0.r,
+      harnessSeconds: c.h - sampler.cpu0.h,
+      wallSeconds: (performance.now() - sampler.t0) / 1000,
+    },
     rss: { kubeletPeakMb: sampler.kubeletRssPeak, runtimePeakMb: sampler.runtimeRssPeak },
     threads,
     bus: sampler.droppedLast !== undefined ? { dropped: sampler.droppedLast - (sampler.dropped0 ?? 0), queueDepthMax: sampler.queueDepthMax } : undefined,

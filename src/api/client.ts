@@ -141,7 +141,13 @@ export function resourceTemplate(path: string): string {
     const s = segs[i] ?? '';
     const prev = segs[i - 1];
     if (prev === 'namespaces' && i > 0) out.push('{namespace}');
-    else if (i >= 2 && prev !== undefined && /^(pods|nodes|leases|events|secrets|configmaps|serviceaccounts|services|persistentvolumeclaims)$/.test(prev) && s !== '') out.push('{name}');
+    else if (
+      i >= 2 &&
+      prev !== undefined &&
+      /^(pods|nodes|leases|events|secrets|configmaps|serviceaccounts|services|persistentvolumeclaims)$/.test(prev) &&
+      s !== ''
+    )
+      out.push('{name}');
     else out.push(s);
   }
   return out.join('/');
@@ -195,7 +201,8 @@ export class ApiClient {
     };
     // Enough sockets for a burst of writes at the configured rate; watches hold one each.
     const maxSockets = Math.max(8, Math.min(64, Math.ceil(opts.burst / 4)));
-    const agent = (n: number): Agent | HttpAgent => (this.server.protocol === 'http:' ? new HttpAgent({ keepAlive: true, maxSockets: n }) : new Agent({ keepAlive: true, maxSockets: n, ...this.tls }));
+    const agent = (n: number): Agent | HttpAgent =>
+      this.server.protocol === 'http:' ? new HttpAgent({ keepAlive: true, maxSockets: n }) : new Agent({ keepAlive: true, maxSockets: n, ...this.tls });
     this.agent = agent(maxSockets);
     this.heartbeatAgent = agent(2);
     this.prefix = this.server.pathname.replace(/\/+$/, '');
@@ -349,7 +356,10 @@ export class ApiClient {
         };
         const req = doRequest(url, { method: 'GET', agent: this.agent, headers: this.baseHeaders, ...this.tls }, (res) => {
           if ((res.statusCode ?? 0) !== 200) {
-            void readBody(res).then((text) => finish({ reason: 'error', error: statusError(res.statusCode ?? 0, text, `watch ${path}`) }), (err: unknown) => finish({ reason: 'error', error: new ApiError('KTS_API_UNAVAILABLE', `watch ${path}: ${(err as Error).message}`) }));
+            void readBody(res).then(
+              (text) => finish({ reason: 'error', error: statusError(res.statusCode ?? 0, text, `watch ${path}`) }),
+              (err: unknown) => finish({ reason: 'error', error: new ApiError('KTS_API_UNAVAILABLE', `watch ${path}: ${(err as Error).message}`) }),
+            );
             return;
           }
           let buf = '';
@@ -373,7 +383,12 @@ export class ApiClient {
               }
               if (ev.type === 'ERROR') {
                 const st = ev.object as unknown as { code?: number; reason?: string; message?: string };
-                failed = new ApiError(codeFor(st.code ?? 500, st.reason ?? ''), `watch ${path}: ${st.code ?? ''} ${st.reason ?? ''}: ${st.message ?? ''}`, st.code ?? 500, st.reason ?? '');
+                failed = new ApiError(
+                  codeFor(st.code ?? 500, st.reason ?? ''),
+                  `watch ${path}: ${st.code ?? ''} ${st.reason ?? ''}: ${st.message ?? ''}`,
+                  st.code ?? 500,
+                  st.reason ?? '',
+                );
                 req.destroy();
                 continue;
               }
@@ -381,10 +396,26 @@ export class ApiClient {
             }
           });
           res.on('end', () => finish(failed ? { reason: 'error', error: failed } : { reason: stopped ? 'stopped' : 'closed' }));
-          res.on('error', () => finish(failed ? { reason: 'error', error: failed } : stopped ? { reason: 'stopped' } : expired ? { reason: 'closed' } : { reason: 'error', error: new ApiError('KTS_API_UNAVAILABLE', `watch ${path}: the stream broke`) }));
+          res.on('error', () =>
+            finish(
+              failed
+                ? { reason: 'error', error: failed }
+                : stopped
+                  ? { reason: 'stopped' }
+                  : expired
+                    ? { reason: 'closed' }
+                    : { reason: 'error', error: new ApiError('KTS_API_UNAVAILABLE', `watch ${path}: the stream broke`) },
+            ),
+          );
           res.on('close', () => finish(failed ? { reason: 'error', error: failed } : { reason: stopped ? 'stopped' : 'closed' }));
         });
-        req.on('error', (err) => finish(stopped ? { reason: 'stopped' } : { reason: 'error', error: new ApiError('KTS_API_UNAVAILABLE', `watch ${path}: ${err.message}`, 0, '', { cause: err }) }));
+        req.on('error', (err) =>
+          finish(
+            stopped
+              ? { reason: 'stopped' }
+              : { reason: 'error', error: new ApiError('KTS_API_UNAVAILABLE', `watch ${path}: ${err.message}`, 0, '', { cause: err }) },
+          ),
+        );
         req.end();
         stopFn = () => req.destroy();
         if (stopped) req.destroy();
@@ -435,7 +466,11 @@ export class ApiClient {
           },
           (err: unknown) => {
             clearTimeout(timer);
-            reject(err instanceof ApiError ? err : new ApiError('KTS_API_UNAVAILABLE', `${req.method} ${req.path}: ${(err as Error).message}`, 0, '', { cause: err }));
+            reject(
+              err instanceof ApiError
+                ? err
+                : new ApiError('KTS_API_UNAVAILABLE', `${req.method} ${req.path}: ${(err as Error).message}`, 0, '', { cause: err }),
+            );
           },
         );
       });

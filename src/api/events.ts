@@ -121,7 +121,12 @@ export class EventRecorder {
         prev.count++;
         prev.lastAt = e.at;
         try {
-          await this.opts.client.patch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/events/${encodeURIComponent(prev.name)}`, { count: prev.count, lastTimestamp: ts }, 'strategic', 'bulk');
+          await this.opts.client.patch(
+            `/api/v1/namespaces/${encodeURIComponent(namespace)}/events/${encodeURIComponent(prev.name)}`,
+            { count: prev.count, lastTimestamp: ts },
+            'strategic',
+            'bulk',
+          );
           this.stats.patched++;
           return;
         } catch (err) {

@@ -33,7 +33,16 @@ import { silentLogger } from '../log.js';
 import { BusError, toPlainError, type RejectReason } from './errors.js';
 import { FaultTable, type Delivery } from './faults.js';
 import { CoalescingMailbox, FifoMailbox, type Mailbox, type OverflowPolicy } from './mailbox.js';
-import { ENVELOPE_VERSION, REPLY_TOPIC, REQUEST_PREFIX, type Envelope, type MessageOf, type ReplyMessage, type RequestMessage, type Topic } from './messages.js';
+import {
+  ENVELOPE_VERSION,
+  REPLY_TOPIC,
+  REQUEST_PREFIX,
+  type Envelope,
+  type MessageOf,
+  type ReplyMessage,
+  type RequestMessage,
+  type Topic,
+} from './messages.js';
 import { busMetrics, type BusMetrics, type DropReason } from './metrics.js';
 import { checkEnvelope } from './validate.js';
 import { requestProblem, type ReplyOf, type RequestName, type RequestOf } from './requests.js';
@@ -248,15 +257,23 @@ export class Bus {
    * KTS_BUS_INVALID_REQUEST (the caller sees KTS_BUS_REMOTE with that remoteCode), logged, and
    * never reaches the handler.
    */
-  serve<K extends RequestName>(name: K, handler: (req: RequestOf<K>, env: Envelope) => ReplyOf<K> | Promise<ReplyOf<K>>, opts: { capacity?: number } = {}): () => void {
-    return this.respond<unknown, ReplyOf<K>>(name, (req, env) => {
-      const problem = requestProblem(name, req);
-      if (problem !== undefined) {
-        this.log.warn({ request: name, from: env.source, problem }, 'bus request refused');
-        throw new BusError('KTS_BUS_INVALID_REQUEST', `request ${name} refused: ${problem}`);
-      }
-      return handler(req as RequestOf<K>, env);
-    }, opts);
+  serve<K extends RequestName>(
+    name: K,
+    handler: (req: RequestOf<K>, env: Envelope) => ReplyOf<K> | Promise<ReplyOf<K>>,
+    opts: { capacity?: number } = {},
+  ): () => void {
+    return this.respond<unknown, ReplyOf<K>>(
+      name,
+      (req, env) => {
+        const problem = requestProblem(name, req);
+        if (problem !== undefined) {
+          this.log.warn({ request: name, from: env.source, problem }, 'bus request refused');
+          throw new BusError('KTS_BUS_INVALID_REQUEST', `request ${name} refused: ${problem}`);
+        }
+        return handler(req as RequestOf<K>, env);
+      },
+      opts,
+    );
   }
 
   /** Sends one of the bus's typed commands (requests.ts); rejects as `request` does. */
@@ -273,7 +290,10 @@ export class Bus {
         const verdict = checkEnvelope(raw);
         if (verdict.type === 'invalid') {
           this.refuse(verdict.reason, verdict.detail, b);
-          return { type: 'rejected', error: new BusError('KTS_BUS_INVALID_ENVELOPE', `bus envelope refused (${verdict.reason}): ${verdict.detail}`, { reason: verdict.reason }) };
+          return {
+            type: 'rejected',
+            error: new BusError('KTS_BUS_INVALID_ENVELOPE', `bus envelope refused (${verdict.reason}): ${verdict.detail}`, { reason: verdict.reason }),
+          };
         }
         const env = verdict.envelope;
         if (!env.topic.startsWith('_')) this.metrics.inbound(env.topic).inc();
@@ -334,7 +354,8 @@ export class Bus {
   private subscribeRaw(topic: string, handler: (msg: unknown, env: Envelope) => unknown, opts: SubscribeOptions<unknown>): () => void {
     if (this.closed) throw new BusError('KTS_BUS_CLOSED', `bus ${this.name} is closed`);
     const capacity = opts.capacity ?? DEFAULT_CAPACITY;
-    if (!Number.isInteger(capacity) || capacity < 1) throw new BusError('KTS_BUS_INVALID_CONFIG', `subscription capacity must be an integer >= 1, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new BusError('KTS_BUS_INVALID_CONFIG', `subscription capacity must be an integer >= 1, got ${capacity}`);
     const overflow = opts.overflow ?? 'drop-oldest';
     const key = opts.coalesce;
     const s: Subscription = {
@@ -488,7 +509,10 @@ export class Bus {
         pass = s.filter(env.msg);
       } catch (err) {
         this.metrics.handlerError(s.topic).inc();
-        this.log.error({ subscription: s.name, topic: s.topic, err: err instanceof Error ? err.message : String(err) }, 'bus subscription filter threw; message skipped');
+        this.log.error(
+          { subscription: s.name, topic: s.topic, err: err instanceof Error ? err.message : String(err) },
+          'bus subscription filter threw; message skipped',
+        );
         return;
       }
       if (!pass) return;
@@ -525,7 +549,10 @@ export class Bus {
         if (!env.topic.startsWith('_')) this.metrics.delivered(env.topic).inc();
       } catch (err) {
         this.metrics.handlerError(env.topic).inc();
-        this.log.error({ subscription: s.name, topic: env.topic, id: env.id, err: err instanceof Error ? err.message : String(err) }, 'bus subscriber failed; it keeps receiving');
+        this.log.error(
+          { subscription: s.name, topic: env.topic, id: env.id, err: err instanceof Error ? err.message : String(err) },
+          'bus subscriber failed; it keeps receiving',
+        );
       }
       if (++n % FAIRNESS_BATCH === 0) await new Promise<void>((r) => setImmediate(r));
     }

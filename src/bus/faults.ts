@@ -60,8 +60,10 @@ export function checkFaults(topic: string, f: TopicFaults): void {
     const v = f[p];
     if (v !== undefined && !(v >= 0 && v <= 1)) throw invalidConfig(`bus fault ${topic}.${p} must be within 0..1, got ${v}`);
   }
-  if (f.delayMs && !(f.delayMs[0] >= 0 && f.delayMs[1] >= f.delayMs[0])) throw invalidConfig(`bus fault ${topic}.delayMs must be [min, max] with 0 <= min <= max`);
-  if (f.reorderWindow !== undefined && (!Number.isInteger(f.reorderWindow) || f.reorderWindow < 2)) throw invalidConfig(`bus fault ${topic}.reorderWindow must be an integer >= 2`);
+  if (f.delayMs && !(f.delayMs[0] >= 0 && f.delayMs[1] >= f.delayMs[0]))
+    throw invalidConfig(`bus fault ${topic}.delayMs must be [min, max] with 0 <= min <= max`);
+  if (f.reorderWindow !== undefined && (!Number.isInteger(f.reorderWindow) || f.reorderWindow < 2))
+    throw invalidConfig(`bus fault ${topic}.reorderWindow must be an integer >= 2`);
   if (f.reorderHoldMs !== undefined && !(f.reorderHoldMs >= 0)) throw invalidConfig(`bus fault ${topic}.reorderHoldMs must be >= 0`);
 }
 

@@ -41,17 +41,37 @@ export interface Topics {
    * gone for good (terminated and its sandboxes removed): the cluster parts finish the pod's
    * API object and forget it.
    */
-  'pod.worker': { type: 'terminated'; uid: string; namespace: string; name: string; status?: PodStatus } | { type: 'gone'; uid: string; namespace: string; name: string };
+  'pod.worker':
+    { type: 'terminated'; uid: string; namespace: string; name: string; status?: PodStatus } | { type: 'gone'; uid: string; namespace: string; name: string };
   /**
    * A probe's result changed (the probe thread publishes only changes, as upstream's results
    * manager). `containerId` is the CRI ID of the probed container.
    */
-  'probe.result': { type: 'result'; podUid: string; containerName: string; containerId: string; probe: ProbeKind; result: 'success' | 'failure' | 'unknown'; message?: string; at: number };
+  'probe.result': {
+    type: 'result';
+    podUid: string;
+    containerName: string;
+    containerId: string;
+    probe: ProbeKind;
+    result: 'success' | 'failure' | 'unknown';
+    message?: string;
+    at: number;
+  };
   /**
    * A pod event as the kubelet records it (upstream reasons: Pulled, Created, Started, Killing,
    * BackOff, Unhealthy, ...), in every mode: cluster mode also sends it to the API server.
    */
-  'pod.event': { type: 'event'; uid: string; namespace: string; name: string; eventType: 'Normal' | 'Warning'; reason: string; message: string; container?: string; at: number };
+  'pod.event': {
+    type: 'event';
+    uid: string;
+    namespace: string;
+    name: string;
+    eventType: 'Normal' | 'Warning';
+    reason: string;
+    message: string;
+    container?: string;
+    at: number;
+  };
   /** An actor's health changed. */
   'actor.health': { type: 'health'; actor: string; ok: boolean; message?: string };
 }

@@ -82,17 +82,42 @@ export function busMetrics(registry: Registry | undefined): BusMetrics {
   if (hit) return hit;
   const registers = [registry];
   const sources = new Set<DepthSource>();
-  const published = accumulated({ name: 'kubelet_ts_bus_published_total', help: 'Messages published on a bus in this thread, by topic.', labelNames: ['topic'], registers });
-  const inbound = accumulated({ name: 'kubelet_ts_bus_inbound_total', help: 'Envelopes accepted from bridges (other threads, NATS), by topic.', labelNames: ['topic'], registers });
-  const delivered = accumulated({ name: 'kubelet_ts_bus_delivered_total', help: 'Messages handed to subscribers, by topic.', labelNames: ['topic'], registers });
+  const published = accumulated({
+    name: 'kubelet_ts_bus_published_total',
+    help: 'Messages published on a bus in this thread, by topic.',
+    labelNames: ['topic'],
+    registers,
+  });
+  const inbound = accumulated({
+    name: 'kubelet_ts_bus_inbound_total',
+    help: 'Envelopes accepted from bridges (other threads, NATS), by topic.',
+    labelNames: ['topic'],
+    registers,
+  });
+  const delivered = accumulated({
+    name: 'kubelet_ts_bus_delivered_total',
+    help: 'Messages handed to subscribers, by topic.',
+    labelNames: ['topic'],
+    registers,
+  });
   const dropped = accumulated({
     name: 'kubelet_ts_bus_dropped_total',
     help: 'Messages not delivered: queue overflow, coalesced by a newer message, injected fault, unsubscribed with messages queued, a bridge that failed to forward, a reply nobody waited for.',
     labelNames: ['topic', 'reason'],
     registers,
   });
-  const rejected = accumulated({ name: 'kubelet_ts_bus_rejected_total', help: 'Envelopes from other threads or bridges refused as malformed, by reason.', labelNames: ['reason'], registers });
-  const handlerErrors = accumulated({ name: 'kubelet_ts_bus_handler_errors_total', help: 'Subscriber handlers that threw or rejected, by topic.', labelNames: ['topic'], registers });
+  const rejected = accumulated({
+    name: 'kubelet_ts_bus_rejected_total',
+    help: 'Envelopes from other threads or bridges refused as malformed, by reason.',
+    labelNames: ['reason'],
+    registers,
+  });
+  const handlerErrors = accumulated({
+    name: 'kubelet_ts_bus_handler_errors_total',
+    help: 'Subscriber handlers that threw or rejected, by topic.',
+    labelNames: ['topic'],
+    registers,
+  });
   new Gauge({
     name: 'kubelet_ts_bus_queue_depth',
     help: 'Messages waiting in subscription queues, by topic and subscription.',

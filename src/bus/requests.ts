@@ -113,7 +113,10 @@ export interface RequestSpec<K extends RequestName> {
   external: boolean;
 }
 
-const positive = (field: string) => (v: number | undefined): string | undefined => (v === undefined || (Number.isFinite(v) && v > 0) ? undefined : `${field} must be a number above 0`);
+const positive =
+  (field: string) =>
+  (v: number | undefined): string | undefined =>
+    v === undefined || (Number.isFinite(v) && v > 0) ? undefined : `${field} must be a number above 0`;
 const nonEmpty = (v: string): string | undefined => (v.length > 0 ? undefined : 'uid must not be empty');
 
 export const REQUEST_SCHEMA: { [K in RequestName]: RequestSpec<K> } = {
@@ -123,7 +126,11 @@ export const REQUEST_SCHEMA: { [K in RequestName]: RequestSpec<K> } = {
   'pleg.health': { body: { thresholdMs: 'number?' }, check: (b) => positive('thresholdMs')(b.thresholdMs), external: true },
   'probes.set-pod': { body: { target: 'object' }, check: (b) => probeTargetProblem(b.target, 'target'), external: false },
   'probes.remove-pod': { body: { uid: 'string' }, check: (b) => nonEmpty(b.uid), external: false },
-  'probes.set-pods': { body: { targets: 'array' }, check: (b) => b.targets.map((t, i) => probeTargetProblem(t, `targets[${i}]`)).find((p) => p !== undefined), external: false },
+  'probes.set-pods': {
+    body: { targets: 'array' },
+    check: (b) => b.targets.map((t, i) => probeTargetProblem(t, `targets[${i}]`)).find((p) => p !== undefined),
+    external: false,
+  },
   'probes.stats': { body: {}, external: true },
   'probes.reset-stats': { body: {}, external: false },
   'probes.metrics': { body: {}, external: true },
@@ -179,7 +186,8 @@ function probeTargetProblem(t: unknown, what: string): string | undefined {
     for (const [j, probe] of c.probes.entries()) {
       const q = kindOf(probe) === 'object' ? undefined : `${what}.containers[${i}].probes[${j}] must be an object`;
       if (q) return q;
-      for (const [field, spec] of Object.entries(PROBE_SHAPE)) if (kindOf((probe as unknown as Record<string, unknown>)[field]) !== spec) return `${what}.containers[${i}].probes[${j}].${field} must be a ${spec}`;
+      for (const [field, spec] of Object.entries(PROBE_SHAPE))
+        if (kindOf((probe as unknown as Record<string, unknown>)[field]) !== spec) return `${what}.containers[${i}].probes[${j}].${field} must be a ${spec}`;
       if (!PROBE_KINDS.has(probe.kind)) return `${what}.containers[${i}].probes[${j}].kind must be one of ${[...PROBE_KINDS].join(', ')}`;
     }
   }

@@ -40,7 +40,9 @@ export const MESSAGE_SCHEMA: Schema = {
   'probe.result': {
     result: { podUid: 'string', containerName: 'string', containerId: 'string', probe: 'string', result: 'string', message: 'string?', at: 'number' },
   },
-  'pod.event': { event: { uid: 'string', namespace: 'string', name: 'string', eventType: 'string', reason: 'string', message: 'string', container: 'string?', at: 'number' } },
+  'pod.event': {
+    event: { uid: 'string', namespace: 'string', name: 'string', eventType: 'string', reason: 'string', message: 'string', container: 'string?', at: 'number' },
+  },
   'actor.health': { health: { actor: 'string', ok: 'boolean', message: 'string?' } },
 };
 
@@ -85,12 +87,41 @@ const PROBE_KINDS = new Set(['liveness', 'readiness', 'startup']);
 const PROBE_RESULTS = new Set(['success', 'failure', 'unknown']);
 const CONTAINER_STATES = new Set(['created', 'running', 'exited', 'unknown']);
 const PLEG_EVENT_TYPES = new Set(['ContainerStarted', 'ContainerDied', 'ContainerRemoved', 'ContainerChanged']);
-const SANDBOX_SHAPE: Record<string, FieldSpec> = { id: 'string', attempt: 'number', ready: 'boolean', createdAt: 'number', ips: 'array', hostNetwork: 'boolean' };
-const CONTAINER_SHAPE: Record<string, FieldSpec> = {
-  id: 'string', runtime: 'string', name: 'string', sandboxId: 'string', attempt: 'number', restartCount: 'number', hash: 'string', state: 'string',
-  createdAt: 'number', startedAt: 'number', finishedAt: 'number', exitCode: 'number', reason: 'string', message: 'string', image: 'string', imageRef: 'string',
+const SANDBOX_SHAPE: Record<string, FieldSpec> = {
+  id: 'string',
+  attempt: 'number',
+  ready: 'boolean',
+  createdAt: 'number',
+  ips: 'array',
+  hostNetwork: 'boolean',
 };
-const STATE_SHAPE: Record<string, FieldSpec> = { uid: 'string', name: 'string', namespace: 'string', sandboxes: 'array', containers: 'array', observedAt: 'number?', source: 'string?' };
+const CONTAINER_SHAPE: Record<string, FieldSpec> = {
+  id: 'string',
+  runtime: 'string',
+  name: 'string',
+  sandboxId: 'string',
+  attempt: 'number',
+  restartCount: 'number',
+  hash: 'string',
+  state: 'string',
+  createdAt: 'number',
+  startedAt: 'number',
+  finishedAt: 'number',
+  exitCode: 'number',
+  reason: 'string',
+  message: 'string',
+  image: 'string',
+  imageRef: 'string',
+};
+const STATE_SHAPE: Record<string, FieldSpec> = {
+  uid: 'string',
+  name: 'string',
+  namespace: 'string',
+  sandboxes: 'array',
+  containers: 'array',
+  observedAt: 'number?',
+  source: 'string?',
+};
 
 function shapeProblem(v: unknown, shape: Record<string, FieldSpec>, what: string): string | undefined {
   if (kindOf(v) !== 'object') return `${what} must be an object`;
@@ -120,7 +151,7 @@ function podStateProblem(m: Record<string, unknown>): string | undefined {
   for (const [i, sb] of (state['sandboxes'] as unknown[]).entries()) {
     const p = shapeProblem(sb, SANDBOX_SHAPE, `state.sandboxes[${i}]`);
     if (p) return p;
-    if (!((sb as { ips: unknown[] }).ips).every((ip) => typeof ip === 'string')) return `state.sandboxes[${i}].ips must be strings`;
+    if (!(sb as { ips: unknown[] }).ips.every((ip) => typeof ip === 'string')) return `state.sandboxes[${i}].ips must be strings`;
   }
   for (const [i, c] of (state['containers'] as unknown[]).entries()) {
     const p = shapeProblem(c, CONTAINER_SHAPE, `state.containers[${i}]`);
@@ -136,7 +167,8 @@ const invalid = (reason: RejectReason, detail: string): Verdict => ({ type: 'inv
 
 /** Checks an envelope that came from elsewhere. */
 export function checkEnvelope(x: unknown): Verdict {
-  if (typeof x !== 'object' || x === null || Array.isArray(x)) return invalid('not-object', `an envelope must be an object, got ${x === null ? 'null' : Array.isArray(x) ? 'an array' : typeof x}`);
+  if (typeof x !== 'object' || x === null || Array.isArray(x))
+    return invalid('not-object', `an envelope must be an object, got ${x === null ? 'null' : Array.isArray(x) ? 'an array' : typeof x}`);
   const e = x as Record<string, unknown>;
   if (e['v'] !== ENVELOPE_VERSION) return invalid('version', `envelope version ${String(e['v'])}, this bus speaks ${ENVELOPE_VERSION}`);
   if (typeof e['id'] !== 'string' || e['id'] === '') return invalid('id', 'envelope without an id');
@@ -150,7 +182,8 @@ export function checkEnvelope(x: unknown): Verdict {
     if (typeof e['corr'] !== 'string') return invalid('corr', 'a reply without corr');
     const r = m as Record<string, unknown> | null;
     if (kindOf(r) !== 'object' || typeof r?.['ok'] !== 'boolean') return invalid('message', 'a reply must be {ok, ...}');
-    if (r['ok'] === false && r['noResponder'] !== true && !isPlainError(r['error'])) return invalid('message', 'a failed reply must carry {error: {name, message, code?}}');
+    if (r['ok'] === false && r['noResponder'] !== true && !isPlainError(r['error']))
+      return invalid('message', 'a failed reply must carry {error: {name, message, code?}}');
     return { type: 'valid', envelope: x as Envelope };
   }
   if (topic.startsWith(REQUEST_PREFIX)) {
@@ -173,7 +206,11 @@ export function checkEnvelope(x: unknown): Verdict {
     const v = msg[field];
     if (v === undefined && optional) continue;
     const got = kindOf(v);
-    if (got !== want) return invalid('message-field', `topic ${topic}, type ${t}: field "${field}" must be ${optional ? 'absent or ' : ''}a ${want}, got ${v === undefined ? 'nothing' : got}`);
+    if (got !== want)
+      return invalid(
+        'message-field',
+        `topic ${topic}, type ${t}: field "${field}" must be ${optional ? 'absent or ' : ''}a ${want}, got ${v === undefined ? 'nothing' : got}`,
+      );
   }
   const deep = deepCheck(topic as Topic, msg);
   if (deep) return invalid('message-field', `topic ${topic}, type ${t}: ${deep}`);

@@ -83,8 +83,19 @@ function isApiPod(pod: Pod): boolean {
 }
 
 function clientMetrics(registry: Registry): (info: RequestInfo) => void {
-  const total = new Counter({ name: 'rest_client_requests_total', help: 'Number of HTTP requests, partitioned by status code, method, and host.', labelNames: ['code', 'method', 'host'], registers: [registry] });
-  const duration = new Histogram({ name: 'rest_client_request_duration_seconds', help: 'Request latency in seconds. Broken down by verb, and host.', labelNames: ['verb', 'host'], buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60], registers: [registry] });
+  const total = new Counter({
+    name: 'rest_client_requests_total',
+    help: 'Number of HTTP requests, partitioned by status code, method, and host.',
+    labelNames: ['code', 'method', 'host'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'rest_client_request_duration_seconds',
+    help: 'Request latency in seconds. Broken down by verb, and host.',
+    labelNames: ['verb', 'host'],
+    buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
+    registers: [registry],
+  });
   return (info) => {
     total.inc({ code: info.status === 0 ? '<error>' : String(info.status), method: info.method, host: '' });
     duration.observe({ verb: info.method, host: '' }, info.seconds);
@@ -95,7 +106,9 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
   const { cfg, nodeName, log } = d;
   const forbidden = forbiddenNodeLabels(cfg.nodeLabels);
   if (forbidden.length > 0) {
-    throw new ClusterStartError(`unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [${forbidden.join(' ')}]; --node-labels in the 'kubernetes.io' namespace must begin with an allowed prefix (kubelet.kubernetes.io, node.kubernetes.io) or be in the specifically allowed set (kubernetes.io/hostname, kubernetes.io/os, kubernetes.io/arch, topology.kubernetes.io/region, topology.kubernetes.io/zone, node.kubernetes.io/instance-type, ...)`);
+    throw new ClusterStartError(
+      `unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [${forbidden.join(' ')}]; --node-labels in the 'kubernetes.io' namespace must begin with an allowed prefix (kubelet.kubernetes.io, node.kubernetes.io) or be in the specifically allowed set (kubernetes.io/hostname, kubernetes.io/os, kubernetes.io/arch, topology.kubernetes.io/region, topology.kubernetes.io/zone, node.kubernetes.io/instance-type, ...)`,
+    );
   }
   const onRequest = clientMetrics(d.registry);
   const userAgent = `kubelet-ts/${d.kubeletVersion} (linux/${process.arch === 'x64' ? 'amd64' : process.arch})`;
@@ -136,7 +149,8 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
       const rt = conds.find((c) => c.type === 'RuntimeReady');
       const net = conds.find((c) => c.type === 'NetworkReady');
       h.runtimeReady = rt?.status === true;
-      if (!h.runtimeReady) h.runtimeMessage = `container runtime status check may not have completed yet: RuntimeReady=false reason:${rt?.reason ?? ''} message:${rt?.message ?? ''}`;
+      if (!h.runtimeReady)
+        h.runtimeMessage = `container runtime status check may not have completed yet: RuntimeReady=false reason:${rt?.reason ?? ''} message:${rt?.message ?? ''}`;
       h.networkReady = net?.status === true;
       if (!h.networkReady) h.networkMessage = `NetworkReady=false reason:${net?.reason ?? ''} message:${net?.message ?? ''}`;
     } catch (err) {
@@ -192,7 +206,13 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
       health: await health(),
       images: await images(),
     }),
-    onReadyChange: (ready, message) => events.record(nodeRef(), 'Normal', ready ? 'NodeReady' : 'NodeNotReady', ready ? `Node ${nodeName} status is now: NodeReady` : `Node ${nodeName} status is now: NodeNotReady (${message})`),
+    onReadyChange: (ready, message) =>
+      events.record(
+        nodeRef(),
+        'Normal',
+        ready ? 'NodeReady' : 'NodeNotReady',
+        ready ? `Node ${nodeName} status is now: NodeReady` : `Node ${nodeName} status is now: NodeNotReady (${message})`,
+      ),
   });
 
   const statusManager = new StatusManager({ client, logger: log, ...(d.podStatusSyncDuration ? { syncDuration: d.podStatusSyncDuration } : {}) });
@@ -223,7 +243,13 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
     },
     onDelta: (upserts, deletes) => {
       for (const p of upserts) if (p.metadata.uid) statusManager.apiStatus(p.metadata.uid, p.status);
-      d.applyChanges(d.podConfig.delta(API_SOURCE, upserts, deletes.map((p) => p.metadata.uid ?? '')));
+      d.applyChanges(
+        d.podConfig.delta(
+          API_SOURCE,
+          upserts,
+          deletes.map((p) => p.metadata.uid ?? ''),
+        ),
+      );
       for (const p of deletes) statusManager.forget(p.metadata.uid ?? '');
       finishDeleted(upserts);
     },
@@ -256,8 +282,15 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
 
   const target = (pod: Pod): StatusTarget | undefined => {
     if (isApiPod(pod)) {
-      const gates = (Array.isArray(pod.spec.readinessGates) ? pod.spec.readinessGates : []).map((g) => (g as { conditionType?: unknown } | null)?.conditionType).filter((t): t is string => typeof t === 'string' && t !== '');
-      return { namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name ?? '', uid: pod.metadata.uid ?? '', ...(gates.length > 0 ? { readinessGates: gates } : {}) };
+      const gates = (Array.isArray(pod.spec.readinessGates) ? pod.spec.readinessGates : [])
+        .map((g) => (g as { conditionType?: unknown } | null)?.conditionType)
+        .filter((t): t is string => typeof t === 'string' && t !== '');
+      return {
+        namespace: pod.metadata.namespace ?? 'default',
+        name: pod.metadata.name ?? '',
+        uid: pod.metadata.uid ?? '',
+        ...(gates.length > 0 ? { readinessGates: gates } : {}),
+      };
     }
     return mirrorPods.mirrorOf(pod);
   };
@@ -276,7 +309,12 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
     const t = (pod ? target(pod) : undefined) ?? { namespace: m.namespace, name: m.name, uid: m.uid };
     const init = m.container !== undefined && (pod?.spec.initContainers?.some((c) => c.name === m.container) ?? false);
     const fieldPath = m.container !== undefined ? `spec.${init ? 'initContainers' : 'containers'}{${m.container}}` : undefined;
-    events.record({ kind: 'Pod', apiVersion: 'v1', namespace: t.namespace, name: t.name, uid: t.uid, ...(fieldPath ? { fieldPath } : {}) }, m.eventType, m.reason, m.message);
+    events.record(
+      { kind: 'Pod', apiVersion: 'v1', namespace: t.namespace, name: t.name, uid: t.uid, ...(fieldPath ? { fieldPath } : {}) },
+      m.eventType,
+      m.reason,
+      m.message,
+    );
   };
   const onWorker = (m: MessageOf<'pod.worker'>): void => {
     if (m.type === 'gone') {

@@ -120,7 +120,10 @@ export class MirrorPods {
   }
 
   private mirrorFor(s: Pod, nodeUid: string): Pod {
-    const annotations: Record<string, string> = { ...s.metadata.annotations, [ANNOTATION_CONFIG_MIRROR]: s.metadata.annotations?.[ANNOTATION_CONFIG_HASH] ?? s.metadata.uid ?? '' };
+    const annotations: Record<string, string> = {
+      ...s.metadata.annotations,
+      [ANNOTATION_CONFIG_MIRROR]: s.metadata.annotations?.[ANNOTATION_CONFIG_HASH] ?? s.metadata.uid ?? '',
+    };
     delete annotations[ANNOTATION_CONFIG_SEEN];
     annotations[ANNOTATION_CONFIG_SOURCE] = s.metadata.annotations?.[ANNOTATION_CONFIG_SOURCE] ?? 'file';
     const { uid: _uid, resourceVersion: _rv, creationTimestamp: _ct, ...meta } = s.metadata;
@@ -181,7 +184,8 @@ export class MirrorPods {
       this.stats.created++;
       this.mirrors.set(key(created), created);
       this.log.info({ pod: key(s), mirrorUid: created.metadata.uid }, 'mirror pod created');
-      if (s.metadata.uid && created.metadata.uid) this.opts.onMirrorChange?.(s.metadata.uid, { namespace: ns, name: created.metadata.name ?? '', uid: created.metadata.uid });
+      if (s.metadata.uid && created.metadata.uid)
+        this.opts.onMirrorChange?.(s.metadata.uid, { namespace: ns, name: created.metadata.name ?? '', uid: created.metadata.uid });
     } catch (err) {
       if (err instanceof ApiError && err.code === 'KTS_API_ALREADY_EXISTS') return; // the watch brings it
       this.stats.errors++;
@@ -192,7 +196,11 @@ export class MirrorPods {
   private async delete(m: Pod, why: string): Promise<void> {
     const ns = m.metadata.namespace ?? 'default';
     try {
-      await this.opts.client.delete(`/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(m.metadata.name ?? '')}`, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid: m.metadata.uid } }, 'normal');
+      await this.opts.client.delete(
+        `/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(m.metadata.name ?? '')}`,
+        { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid: m.metadata.uid } },
+        'normal',
+      );
       this.stats.deleted++;
       this.deleting.add(m.metadata.uid ?? '');
       this.log.info({ pod: key(m), why }, 'mirror pod deleted');

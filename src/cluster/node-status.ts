@@ -22,9 +22,17 @@ export const LEASE_NAMESPACE = 'kube-node-lease';
 
 /** Labels a kubelet may set on its own Node (upstream kubeletapis.IsKubeletLabel). */
 const KUBELET_LABELS = new Set([
-  'kubernetes.io/hostname', 'kubernetes.io/os', 'kubernetes.io/arch', 'beta.kubernetes.io/os', 'beta.kubernetes.io/arch',
-  'beta.kubernetes.io/instance-type', 'node.kubernetes.io/instance-type', 'failure-domain.beta.kubernetes.io/region',
-  'failure-domain.beta.kubernetes.io/zone', 'topology.kubernetes.io/region', 'topology.kubernetes.io/zone',
+  'kubernetes.io/hostname',
+  'kubernetes.io/os',
+  'kubernetes.io/arch',
+  'beta.kubernetes.io/os',
+  'beta.kubernetes.io/arch',
+  'beta.kubernetes.io/instance-type',
+  'node.kubernetes.io/instance-type',
+  'failure-domain.beta.kubernetes.io/region',
+  'failure-domain.beta.kubernetes.io/zone',
+  'topology.kubernetes.io/region',
+  'topology.kubernetes.io/zone',
 ]);
 const KUBELET_LABEL_NAMESPACES = ['kubelet.kubernetes.io', 'node.kubernetes.io'];
 
@@ -104,7 +112,9 @@ export function capacityAndAllocatable(inputs: AllocatableInputs): { capacity: R
   };
   const allocatable = {
     cpu: formatCpu(h.cpuCores - reserved(inputs, 'cpu')),
-    'ephemeral-storage': formatBytes(h.ephemeralStorageBytes - reserved(inputs, 'ephemeral-storage') - evictionReserve(inputs.evictionHard['nodefs.available'], h.ephemeralStorageBytes)),
+    'ephemeral-storage': formatBytes(
+      h.ephemeralStorageBytes - reserved(inputs, 'ephemeral-storage') - evictionReserve(inputs.evictionHard['nodefs.available'], h.ephemeralStorageBytes),
+    ),
     'hugepages-1Gi': '0',
     'hugepages-2Mi': '0',
     memory: formatBytes(h.memoryBytes - reserved(inputs, 'memory') - evictionReserve(inputs.evictionHard['memory.available'], h.memoryBytes)),
@@ -113,7 +123,14 @@ export function capacityAndAllocatable(inputs: AllocatableInputs): { capacity: R
   return { capacity, allocatable };
 }
 
-function condition(type: string, isTrue: boolean, yes: [string, string], no: [string, string], previous: NodeCondition | undefined, now: string): NodeCondition {
+function condition(
+  type: string,
+  isTrue: boolean,
+  yes: [string, string],
+  no: [string, string],
+  previous: NodeCondition | undefined,
+  now: string,
+): NodeCondition {
   const status = isTrue ? 'True' : 'False';
   const [reason, message] = isTrue ? yes : no;
   return {
@@ -142,12 +159,43 @@ export function computeNodeStatus(inputs: NodeStatusInputs, previous: NodeStatus
   const notReady = notReadyReasons(h);
   const { capacity, allocatable } = capacityAndAllocatable(inputs);
   const conditions = [
-    condition('MemoryPressure', h.memoryPressure, ['KubeletHasInsufficientMemory', 'kubelet has insufficient memory available'], ['KubeletHasSufficientMemory', 'kubelet has sufficient memory available'], prev('MemoryPressure'), now),
-    condition('DiskPressure', h.diskPressure, ['KubeletHasDiskPressure', 'kubelet has disk pressure'], ['KubeletHasNoDiskPressure', 'kubelet has no disk pressure'], prev('DiskPressure'), now),
-    condition('PIDPressure', h.pidPressure, ['KubeletHasInsufficientPID', 'kubelet has insufficient PID available'], ['KubeletHasSufficientPID', 'kubelet has sufficient PID available'], prev('PIDPressure'), now),
-    condition('Ready', notReady.length === 0, ['KubeletReady', 'kubelet is posting ready status'], ['KubeletNotReady', notReady.join(', ')], prev('Ready'), now),
+    condition(
+      'MemoryPressure',
+      h.memoryPressure,
+      ['KubeletHasInsufficientMemory', 'kubelet has insufficient memory available'],
+      ['KubeletHasSufficientMemory', 'kubelet has sufficient memory available'],
+      prev('MemoryPressure'),
+      now,
+    ),
+    condition(
+      'DiskPressure',
+      h.diskPressure,
+      ['KubeletHasDiskPressure', 'kubelet has disk pressure'],
+      ['KubeletHasNoDiskPressure', 'kubelet has no disk pressure'],
+      prev('DiskPressure'),
+      now,
+    ),
+    condition(
+      'PIDPressure',
+      h.pidPressure,
+      ['KubeletHasInsufficientPID', 'kubelet has insufficient PID available'],
+      ['KubeletHasSufficientPID', 'kubelet has sufficient PID available'],
+      prev('PIDPressure'),
+      now,
+    ),
+    condition(
+      'Ready',
+      notReady.length === 0,
+      ['KubeletReady', 'kubelet is posting ready status'],
+      ['KubeletNotReady', notReady.join(', ')],
+      prev('Ready'),
+      now,
+    ),
   ];
-  const addresses = [...inputs.nodeIPs.map((ip) => ({ type: 'InternalIP' as const, address: ip })), { type: 'Hostname' as const, address: inputs.hostnameAddress }];
+  const addresses = [
+    ...inputs.nodeIPs.map((ip) => ({ type: 'InternalIP' as const, address: ip })),
+    { type: 'Hostname' as const, address: inputs.hostnameAddress },
+  ];
   return {
     capacity,
     allocatable,
@@ -167,7 +215,10 @@ export function computeNodeStatus(inputs: NodeStatusInputs, previous: NodeStatus
       architecture: inputs.host.architecture,
     },
     // Upstream reports at most 50 images, largest first.
-    images: [...inputs.images].sort((a, b) => b.sizeBytes - a.sizeBytes).slice(0, 50).map((i) => ({ names: i.names, sizeBytes: i.sizeBytes })),
+    images: [...inputs.images]
+      .sort((a, b) => b.sizeBytes - a.sizeBytes)
+      .slice(0, 50)
+      .map((i) => ({ names: i.names, sizeBytes: i.sizeBytes })),
   };
 }
 

@@ -101,7 +101,12 @@ export interface StatusTarget {
  * mergePodStatus; with readiness gates, Ready is True only when every gate's condition is True
  * (upstream GeneratePodReadyCondition: reason ReadinessGatesNotReady, one message per gate).
  */
-export function withForeignConditions(ours: PodStatus, api: PodStatus | undefined, readinessGates: readonly string[] = [], now: () => string = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')): PodStatus {
+export function withForeignConditions(
+  ours: PodStatus,
+  api: PodStatus | undefined,
+  readinessGates: readonly string[] = [],
+  now: () => string = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+): PodStatus {
   const foreign = (api?.conditions ?? []).filter((c) => !KUBELET_CONDITIONS.has(c.type) && !(ours.conditions ?? []).some((o) => o.type === c.type));
   let conditions = foreign.length === 0 ? ours.conditions : [...(ours.conditions ?? []), ...foreign];
   const ready = conditions?.find((c) => c.type === 'Ready');
@@ -115,7 +120,14 @@ export function withForeignConditions(ours: PodStatus, api: PodStatus | undefine
     if (unready.length > 0) {
       const was = api?.conditions?.find((c) => c.type === 'Ready');
       const since = was?.status === 'False' && was.lastTransitionTime ? was.lastTransitionTime : now();
-      const gated: PodCondition = { type: 'Ready', status: 'False', lastProbeTime: null, lastTransitionTime: since, reason: 'ReadinessGatesNotReady', message: unready.join(', ') };
+      const gated: PodCondition = {
+        type: 'Ready',
+        status: 'False',
+        lastProbeTime: null,
+        lastTransitionTime: since,
+        reason: 'ReadinessGatesNotReady',
+        message: unready.join(', '),
+      };
       conditions = conditions?.map((c) => (c === ready ? gated : c));
     }
   }
@@ -198,7 +210,16 @@ export class StatusManager {
     let e = this.entries.get(target.uid);
     if (!e) {
       // Nothing to write first: an entry anyway, so the reconcile retries a failed delete.
-      e = { target, status: this.apiStatuses.get(target.uid) ?? {}, version: 0, writtenVersion: 0, written: undefined, dirtySince: undefined, deleteAfter: 0, deleted: false };
+      e = {
+        target,
+        status: this.apiStatuses.get(target.uid) ?? {},
+        version: 0,
+        writtenVersion: 0,
+        written: undefined,
+        dirtySince: undefined,
+        deleteAfter: 0,
+        deleted: false,
+      };
       this.entries.set(target.uid, e);
       void this.deleteObject(target, e);
       return;
@@ -262,14 +283,23 @@ export class StatusManager {
       if (e.version > version) this.markDirty(uid);
       else if (e.deleteAfter !== undefined && e.deleteAfter <= version) await this.deleteObject(e.target, e);
     } catch (err) {
-      if (err instanceof ApiError && (err.code === 'KTS_API_NOT_FOUND' || (err.code === 'KTS_API_INVALID' && /uid/i.test(err.message)) || err.code === 'KTS_API_CONFLICT')) {
+      if (
+        err instanceof ApiError &&
+        (err.code === 'KTS_API_NOT_FOUND' || (err.code === 'KTS_API_INVALID' && /uid/i.test(err.message)) || err.code === 'KTS_API_CONFLICT')
+      ) {
         // Gone, or replaced by another pod of the same name: nothing to write any more.
-        this.log.info({ pod: `${e.target.namespace}/${e.target.name}`, uid, reason: err.reason || err.code }, 'pod status not written: the pod is gone from the API server');
+        this.log.info(
+          { pod: `${e.target.namespace}/${e.target.name}`, uid, reason: err.reason || err.code },
+          'pod status not written: the pod is gone from the API server',
+        );
         this.forget(uid);
         return;
       }
       this.stats.errors++;
-      this.log.warn({ pod: `${e.target.namespace}/${e.target.name}`, err: (err as Error).message, transient: isTransient(err) }, 'pod status write failed; the reconcile retries');
+      this.log.warn(
+        { pod: `${e.target.namespace}/${e.target.name}`, err: (err as Error).message, transient: isTransient(err) },
+        'pod status write failed; the reconcile retries',
+      );
     }
   }
 

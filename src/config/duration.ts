@@ -1,7 +1,7 @@
 // Durations as the upstream kubelet writes them: Go's time.Duration text ("1m0s", "300ms",
 // "1h2m3.5s", "0"), both in flags and in the KubeletConfiguration file. Milliseconds inside.
 
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Parses Go duration text into milliseconds; throws with the text quoted when it is not one. */
 export function parseDuration(text: string): number {

@@ -130,10 +130,30 @@ const DEFAULT_EVICTION_HARD = {
 export const SETTINGS: Readonly<Record<string, Setting>> = {
   staticPodPath: { file: 'staticPodPath', flag: 'pod-manifest-path', kind: 'string', default: '', help: 'folder (or file) of static pod manifests' },
   staticPodURL: { file: 'staticPodURL', flag: 'manifest-url', kind: 'string', default: '', help: 'URL of static pod manifests, polled' },
-  staticPodURLHeader: { file: 'staticPodURLHeader', flag: 'manifest-url-header', kind: 'stringMap', default: {}, help: 'HTTP headers for --manifest-url (key:value,...)' },
+  staticPodURLHeader: {
+    file: 'staticPodURLHeader',
+    flag: 'manifest-url-header',
+    kind: 'stringMap',
+    default: {},
+    help: 'HTTP headers for --manifest-url (key:value,...)',
+  },
   syncFrequency: { file: 'syncFrequency', flag: 'sync-frequency', kind: 'duration', default: 60_000, min: 1, help: 'max period between syncs of one pod' },
-  fileCheckFrequency: { file: 'fileCheckFrequency', flag: 'file-check-frequency', kind: 'duration', default: 20_000, min: 1, help: 'full recheck of the static pod folder' },
-  httpCheckFrequency: { file: 'httpCheckFrequency', flag: 'http-check-frequency', kind: 'duration', default: 20_000, min: 1, help: 'poll period of --manifest-url' },
+  fileCheckFrequency: {
+    file: 'fileCheckFrequency',
+    flag: 'file-check-frequency',
+    kind: 'duration',
+    default: 20_000,
+    min: 1,
+    help: 'full recheck of the static pod folder',
+  },
+  httpCheckFrequency: {
+    file: 'httpCheckFrequency',
+    flag: 'http-check-frequency',
+    kind: 'duration',
+    default: 20_000,
+    min: 1,
+    help: 'poll period of --manifest-url',
+  },
   address: { file: 'address', flag: 'address', kind: 'string', default: '0.0.0.0', help: 'address of the kubelet HTTPS server' },
   port: { file: 'port', flag: 'port', kind: 'int', default: 10250, min: 1, max: 65535, help: 'port of the kubelet HTTPS server' },
   readOnlyPort: { file: 'readOnlyPort', flag: 'read-only-port', kind: 'int', default: 0, min: 0, max: 65535, help: 'read-only HTTP port (0 disables)' },
@@ -141,31 +161,140 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   healthzBindAddress: { file: 'healthzBindAddress', flag: 'healthz-bind-address', kind: 'string', default: '127.0.0.1', help: 'address of /healthz' },
   tlsCertFile: { file: 'tlsCertFile', flag: 'tls-cert-file', kind: 'string', default: '', help: 'serving certificate (self-signed in --cert-dir when empty)' },
   tlsPrivateKeyFile: { file: 'tlsPrivateKeyFile', flag: 'tls-private-key-file', kind: 'string', default: '', help: 'serving key' },
-  'authentication.x509.clientCAFile': { file: 'authentication.x509.clientCAFile', flag: 'client-ca-file', kind: 'string', default: '', help: 'CA bundle that client certificates must chain to' },
-  'authentication.webhook.enabled': { file: 'authentication.webhook.enabled', flag: 'authentication-token-webhook', kind: 'bool', default: true, help: 'bearer tokens through TokenReview' },
-  'authentication.webhook.cacheTTL': { file: 'authentication.webhook.cacheTTL', flag: 'authentication-token-webhook-cache-ttl', kind: 'duration', default: 120_000, min: 0, help: 'cache of TokenReview answers' },
-  'authentication.anonymous.enabled': { file: 'authentication.anonymous.enabled', flag: 'anonymous-auth', kind: 'bool', default: false, help: 'let unauthenticated requests in as system:anonymous' },
-  'authorization.mode': { file: 'authorization.mode', flag: 'authorization-mode', kind: 'string', default: 'Webhook', oneOf: ['AlwaysAllow', 'Webhook'], help: 'AlwaysAllow or Webhook (SubjectAccessReview)' },
-  'authorization.webhook.cacheAuthorizedTTL': { file: 'authorization.webhook.cacheAuthorizedTTL', flag: 'authorization-webhook-cache-authorized-ttl', kind: 'duration', default: 300_000, min: 0, help: 'cache of allowed SubjectAccessReviews' },
-  'authorization.webhook.cacheUnauthorizedTTL': { file: 'authorization.webhook.cacheUnauthorizedTTL', flag: 'authorization-webhook-cache-unauthorized-ttl', kind: 'duration', default: 30_000, min: 0, help: 'cache of denied SubjectAccessReviews' },
+  'authentication.x509.clientCAFile': {
+    file: 'authentication.x509.clientCAFile',
+    flag: 'client-ca-file',
+    kind: 'string',
+    default: '',
+    help: 'CA bundle that client certificates must chain to',
+  },
+  'authentication.webhook.enabled': {
+    file: 'authentication.webhook.enabled',
+    flag: 'authentication-token-webhook',
+    kind: 'bool',
+    default: true,
+    help: 'bearer tokens through TokenReview',
+  },
+  'authentication.webhook.cacheTTL': {
+    file: 'authentication.webhook.cacheTTL',
+    flag: 'authentication-token-webhook-cache-ttl',
+    kind: 'duration',
+    default: 120_000,
+    min: 0,
+    help: 'cache of TokenReview answers',
+  },
+  'authentication.anonymous.enabled': {
+    file: 'authentication.anonymous.enabled',
+    flag: 'anonymous-auth',
+    kind: 'bool',
+    default: false,
+    help: 'let unauthenticated requests in as system:anonymous',
+  },
+  'authorization.mode': {
+    file: 'authorization.mode',
+    flag: 'authorization-mode',
+    kind: 'string',
+    default: 'Webhook',
+    oneOf: ['AlwaysAllow', 'Webhook'],
+    help: 'AlwaysAllow or Webhook (SubjectAccessReview)',
+  },
+  'authorization.webhook.cacheAuthorizedTTL': {
+    file: 'authorization.webhook.cacheAuthorizedTTL',
+    flag: 'authorization-webhook-cache-authorized-ttl',
+    kind: 'duration',
+    default: 300_000,
+    min: 0,
+    help: 'cache of allowed SubjectAccessReviews',
+  },
+  'authorization.webhook.cacheUnauthorizedTTL': {
+    file: 'authorization.webhook.cacheUnauthorizedTTL',
+    flag: 'authorization-webhook-cache-unauthorized-ttl',
+    kind: 'duration',
+    default: 30_000,
+    min: 0,
+    help: 'cache of denied SubjectAccessReviews',
+  },
   registryPullQPS: { file: 'registryPullQPS', flag: 'registry-qps', kind: 'number', default: 5, min: 0, help: 'image pulls per second (0: unlimited)' },
   registryBurst: { file: 'registryBurst', flag: 'registry-burst', kind: 'int', default: 10, min: 0, help: 'image pull burst' },
   eventRecordQPS: { file: 'eventRecordQPS', flag: 'event-qps', kind: 'number', default: 50, min: 0, help: 'events per second (0: unlimited)' },
   eventBurst: { file: 'eventBurst', flag: 'event-burst', kind: 'int', default: 100, min: 0, help: 'event burst' },
-  enableDebuggingHandlers: { file: 'enableDebuggingHandlers', flag: 'enable-debugging-handlers', kind: 'bool', default: true, help: 'serve logs, exec, attach, port-forward' },
+  enableDebuggingHandlers: {
+    file: 'enableDebuggingHandlers',
+    flag: 'enable-debugging-handlers',
+    kind: 'bool',
+    default: true,
+    help: 'serve logs, exec, attach, port-forward',
+  },
   clusterDomain: { file: 'clusterDomain', flag: 'cluster-domain', kind: 'string', default: '', help: 'cluster DNS domain' },
   clusterDNS: { file: 'clusterDNS', flag: 'cluster-dns', kind: 'stringList', default: [], help: 'DNS server IPs for pods' },
-  streamingConnectionIdleTimeout: { file: 'streamingConnectionIdleTimeout', flag: 'streaming-connection-idle-timeout', kind: 'duration', default: 4 * 3_600_000, min: 0, help: 'idle timeout of exec/attach/port-forward streams' },
-  nodeStatusUpdateFrequency: { file: 'nodeStatusUpdateFrequency', flag: 'node-status-update-frequency', kind: 'duration', default: 10_000, min: 1, help: 'node status computation period' },
-  nodeStatusReportFrequency: { file: 'nodeStatusReportFrequency', kind: 'duration', default: 300_000, min: 1, help: 'node status write period when nothing changed' },
+  streamingConnectionIdleTimeout: {
+    file: 'streamingConnectionIdleTimeout',
+    flag: 'streaming-connection-idle-timeout',
+    kind: 'duration',
+    default: 4 * 3_600_000,
+    min: 0,
+    help: 'idle timeout of exec/attach/port-forward streams',
+  },
+  nodeStatusUpdateFrequency: {
+    file: 'nodeStatusUpdateFrequency',
+    flag: 'node-status-update-frequency',
+    kind: 'duration',
+    default: 10_000,
+    min: 1,
+    help: 'node status computation period',
+  },
+  nodeStatusReportFrequency: {
+    file: 'nodeStatusReportFrequency',
+    kind: 'duration',
+    default: 300_000,
+    min: 1,
+    help: 'node status write period when nothing changed',
+  },
   nodeLeaseDurationSeconds: { file: 'nodeLeaseDurationSeconds', kind: 'int', default: 40, min: 1, help: 'node Lease duration' },
-  imageMinimumGCAge: { file: 'imageMinimumGCAge', flag: 'minimum-image-ttl-duration', kind: 'duration', default: 120_000, min: 0, help: 'minimum age of an unused image before GC' },
-  imageGCHighThresholdPercent: { file: 'imageGCHighThresholdPercent', flag: 'image-gc-high-threshold', kind: 'int', default: 85, min: 0, max: 100, help: 'disk use that starts image GC' },
-  imageGCLowThresholdPercent: { file: 'imageGCLowThresholdPercent', flag: 'image-gc-low-threshold', kind: 'int', default: 80, min: 0, max: 100, help: 'disk use image GC frees down to' },
+  imageMinimumGCAge: {
+    file: 'imageMinimumGCAge',
+    flag: 'minimum-image-ttl-duration',
+    kind: 'duration',
+    default: 120_000,
+    min: 0,
+    help: 'minimum age of an unused image before GC',
+  },
+  imageGCHighThresholdPercent: {
+    file: 'imageGCHighThresholdPercent',
+    flag: 'image-gc-high-threshold',
+    kind: 'int',
+    default: 85,
+    min: 0,
+    max: 100,
+    help: 'disk use that starts image GC',
+  },
+  imageGCLowThresholdPercent: {
+    file: 'imageGCLowThresholdPercent',
+    flag: 'image-gc-low-threshold',
+    kind: 'int',
+    default: 80,
+    min: 0,
+    max: 100,
+    help: 'disk use image GC frees down to',
+  },
   cgroupsPerQOS: { file: 'cgroupsPerQOS', flag: 'cgroups-per-qos', kind: 'bool', default: true, help: 'QoS cgroup hierarchy' },
-  cgroupDriver: { file: 'cgroupDriver', flag: 'cgroup-driver', kind: 'string', default: 'cgroupfs', oneOf: ['cgroupfs', 'systemd'], help: 'cgroupfs or systemd' },
+  cgroupDriver: {
+    file: 'cgroupDriver',
+    flag: 'cgroup-driver',
+    kind: 'string',
+    default: 'cgroupfs',
+    oneOf: ['cgroupfs', 'systemd'],
+    help: 'cgroupfs or systemd',
+  },
   cgroupRoot: { file: 'cgroupRoot', flag: 'cgroup-root', kind: 'string', default: '', help: 'root cgroup for pods' },
-  runtimeRequestTimeout: { file: 'runtimeRequestTimeout', flag: 'runtime-request-timeout', kind: 'duration', default: 120_000, min: 1, help: 'deadline of CRI calls (not pulls)' },
+  runtimeRequestTimeout: {
+    file: 'runtimeRequestTimeout',
+    flag: 'runtime-request-timeout',
+    kind: 'duration',
+    default: 120_000,
+    min: 1,
+    help: 'deadline of CRI calls (not pulls)',
+  },
   maxPods: { file: 'maxPods', flag: 'max-pods', kind: 'int', default: 110, min: 1, help: 'pods this node runs at most' },
   // Upstream has the file field only; the flag is kubelet-ts's (tests and benches point it at a temporary folder).
   podLogsDir: { file: 'podLogsDir', flag: 'pod-logs-dir', kind: 'string', default: '/var/log/pods', help: 'folder of the pod log folders (<ns>_<name>_<uid>)' },
@@ -174,19 +303,68 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   kubeAPIQPS: { file: 'kubeAPIQPS', flag: 'kube-api-qps', kind: 'number', default: 50, min: 0, help: 'API server requests per second' },
   kubeAPIBurst: { file: 'kubeAPIBurst', flag: 'kube-api-burst', kind: 'int', default: 100, min: 0, help: 'API server request burst' },
   serializeImagePulls: { file: 'serializeImagePulls', flag: 'serialize-image-pulls', kind: 'bool', default: true, help: 'one image pull at a time' },
-  evictionHard: { file: 'evictionHard', flag: 'eviction-hard', kind: 'stringMap', default: DEFAULT_EVICTION_HARD, help: 'hard eviction thresholds (signal<quantity,...)' },
+  evictionHard: {
+    file: 'evictionHard',
+    flag: 'eviction-hard',
+    kind: 'stringMap',
+    default: DEFAULT_EVICTION_HARD,
+    help: 'hard eviction thresholds (signal<quantity,...)',
+  },
   evictionSoft: { file: 'evictionSoft', flag: 'eviction-soft', kind: 'stringMap', default: {}, help: 'soft eviction thresholds' },
-  evictionPressureTransitionPeriod: { file: 'evictionPressureTransitionPeriod', flag: 'eviction-pressure-transition-period', kind: 'duration', default: 300_000, min: 0, help: 'how long a pressure condition holds' },
-  systemReserved: { file: 'systemReserved', flag: 'system-reserved', kind: 'stringMap', default: {}, help: 'resources reserved for the system (cpu=,memory=,...)' },
+  evictionPressureTransitionPeriod: {
+    file: 'evictionPressureTransitionPeriod',
+    flag: 'eviction-pressure-transition-period',
+    kind: 'duration',
+    default: 300_000,
+    min: 0,
+    help: 'how long a pressure condition holds',
+  },
+  systemReserved: {
+    file: 'systemReserved',
+    flag: 'system-reserved',
+    kind: 'stringMap',
+    default: {},
+    help: 'resources reserved for the system (cpu=,memory=,...)',
+  },
   kubeReserved: { file: 'kubeReserved', flag: 'kube-reserved', kind: 'stringMap', default: {}, help: 'resources reserved for Kubernetes daemons' },
-  enforceNodeAllocatable: { file: 'enforceNodeAllocatable', flag: 'enforce-node-allocatable', kind: 'stringList', default: ['pods'], help: 'levels that enforce allocatable' },
-  containerLogMaxSize: { file: 'containerLogMaxSize', flag: 'container-log-max-size', kind: 'string', default: '10Mi', help: 'container log size before rotation' },
+  enforceNodeAllocatable: {
+    file: 'enforceNodeAllocatable',
+    flag: 'enforce-node-allocatable',
+    kind: 'stringList',
+    default: ['pods'],
+    help: 'levels that enforce allocatable',
+  },
+  containerLogMaxSize: {
+    file: 'containerLogMaxSize',
+    flag: 'container-log-max-size',
+    kind: 'string',
+    default: '10Mi',
+    help: 'container log size before rotation',
+  },
   containerLogMaxFiles: { file: 'containerLogMaxFiles', flag: 'container-log-max-files', kind: 'int', default: 5, min: 2, help: 'container log files kept' },
   registerNode: { file: 'registerNode', flag: 'register-node', kind: 'bool', default: true, help: 'register the Node with the API server' },
-  registerWithTaints: { file: 'registerWithTaints', flag: 'register-with-taints', kind: 'taints', default: [], help: 'taints of the registered Node (key=value:Effect,...)' },
+  registerWithTaints: {
+    file: 'registerWithTaints',
+    flag: 'register-with-taints',
+    kind: 'taints',
+    default: [],
+    help: 'taints of the registered Node (key=value:Effect,...)',
+  },
   failSwapOn: { file: 'failSwapOn', flag: 'fail-swap-on', kind: 'bool', default: true, help: 'refuse to start when swap is on' },
-  containerRuntimeEndpoint: { file: 'containerRuntimeEndpoint', flag: 'container-runtime-endpoint', kind: 'string', default: '', help: 'CRI endpoint (unix:///...); empty: the embedded runtime' },
-  imageServiceEndpoint: { file: 'imageServiceEndpoint', flag: 'image-service-endpoint', kind: 'string', default: '', help: 'CRI image endpoint when it differs' },
+  containerRuntimeEndpoint: {
+    file: 'containerRuntimeEndpoint',
+    flag: 'container-runtime-endpoint',
+    kind: 'string',
+    default: '',
+    help: 'CRI endpoint (unix:///...); empty: the embedded runtime',
+  },
+  imageServiceEndpoint: {
+    file: 'imageServiceEndpoint',
+    flag: 'image-service-endpoint',
+    kind: 'string',
+    default: '',
+    help: 'CRI image endpoint when it differs',
+  },
   shutdownGracePeriod: { file: 'shutdownGracePeriod', kind: 'duration', default: 0, min: 0, help: 'node shutdown grace period' },
   config: { file: null, flag: 'config', kind: 'string', default: '', help: 'KubeletConfiguration file' },
   kubeconfig: { file: null, flag: 'kubeconfig', kind: 'string', default: '', help: 'kubeconfig of the API server (empty: standalone)' },
@@ -195,27 +373,120 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   rootDir: { file: null, flag: 'root-dir', kind: 'string', default: '/var/lib/kubelet', help: 'kubelet state folder' },
   certDir: { file: null, flag: 'cert-dir', kind: 'string', default: '/var/lib/kubelet/pki', help: 'where the self-signed serving certificate goes' },
   nodeLabels: { file: null, flag: 'node-labels', kind: 'stringMap', default: {}, help: 'labels of the registered Node (k=v,...)' },
-  podInfraContainerImage: { file: null, flag: 'pod-infra-container-image', kind: 'string', default: 'registry.k8s.io/pause:3.9', help: 'sandbox (pause) image' },
-  maxDeadContainersPerContainer: { file: null, flag: 'maximum-dead-containers-per-container', kind: 'int', default: 1, min: 0, help: 'dead containers kept per pod container (container GC)' },
-  'kubeletTS.containerGcPeriod': { file: 'kubeletTS.containerGcPeriod', flag: 'container-gc-period', kind: 'duration', default: 60_000, min: 1000, help: 'period of dead container and sandbox garbage collection' },
-  'kubeletTS.embeddedRuntime': { file: 'kubeletTS.embeddedRuntime', flag: 'embedded-runtime', kind: 'string', default: 'containerd', oneOf: ['containerd', 'sim'], help: 'runtime used without --container-runtime-endpoint' },
-  'kubeletTS.crashLoopBackOffInitial': { file: 'kubeletTS.crashLoopBackOffInitial', flag: 'crash-loop-backoff-initial', kind: 'duration', default: 10_000, min: 0, help: 'first CrashLoopBackOff delay' },
-  'kubeletTS.crashLoopBackOffMax': { file: 'kubeletTS.crashLoopBackOffMax', flag: 'crash-loop-backoff-max', kind: 'duration', default: 300_000, min: 0, help: 'CrashLoopBackOff cap' },
-  'kubeletTS.maxConcurrentSyncs': { file: 'kubeletTS.maxConcurrentSyncs', flag: 'max-concurrent-syncs', kind: 'int', default: 4, min: 1, help: 'pod syncs running CRI work at once (4: measured best on 2 cores, see README)' },
-  'kubeletTS.eventedPleg': { file: 'kubeletTS.eventedPleg', flag: 'evented-pleg', kind: 'bool', default: true, help: 'follow the runtime\'s GetContainerEvents stream, relisting every 5m as a safety net; runtimes without it (containerd 1.6) are relisted every 1s' },
+  podInfraContainerImage: {
+    file: null,
+    flag: 'pod-infra-container-image',
+    kind: 'string',
+    default: 'registry.k8s.io/pause:3.9',
+    help: 'sandbox (pause) image',
+  },
+  maxDeadContainersPerContainer: {
+    file: null,
+    flag: 'maximum-dead-containers-per-container',
+    kind: 'int',
+    default: 1,
+    min: 0,
+    help: 'dead containers kept per pod container (container GC)',
+  },
+  'kubeletTS.containerGcPeriod': {
+    file: 'kubeletTS.containerGcPeriod',
+    flag: 'container-gc-period',
+    kind: 'duration',
+    default: 60_000,
+    min: 1000,
+    help: 'period of dead container and sandbox garbage collection',
+  },
+  'kubeletTS.embeddedRuntime': {
+    file: 'kubeletTS.embeddedRuntime',
+    flag: 'embedded-runtime',
+    kind: 'string',
+    default: 'containerd',
+    oneOf: ['containerd', 'sim'],
+    help: 'runtime used without --container-runtime-endpoint',
+  },
+  'kubeletTS.crashLoopBackOffInitial': {
+    file: 'kubeletTS.crashLoopBackOffInitial',
+    flag: 'crash-loop-backoff-initial',
+    kind: 'duration',
+    default: 10_000,
+    min: 0,
+    help: 'first CrashLoopBackOff delay',
+  },
+  'kubeletTS.crashLoopBackOffMax': {
+    file: 'kubeletTS.crashLoopBackOffMax',
+    flag: 'crash-loop-backoff-max',
+    kind: 'duration',
+    default: 300_000,
+    min: 0,
+    help: 'CrashLoopBackOff cap',
+  },
+  'kubeletTS.maxConcurrentSyncs': {
+    file: 'kubeletTS.maxConcurrentSyncs',
+    flag: 'max-concurrent-syncs',
+    kind: 'int',
+    default: 4,
+    min: 1,
+    help: 'pod syncs running CRI work at once (4: measured best on 2 cores, see README)',
+  },
+  'kubeletTS.eventedPleg': {
+    file: 'kubeletTS.eventedPleg',
+    flag: 'evented-pleg',
+    kind: 'bool',
+    default: true,
+    help: "follow the runtime's GetContainerEvents stream, relisting every 5m as a safety net; runtimes without it (containerd 1.6) are relisted every 1s",
+  },
 };
 
 /** Fields of the upstream file that kubelet-ts accepts and ignores (with a log line from the caller). */
 const ACCEPTED_UNUSED = new Set([
-  'apiVersion', 'kind', 'rotateCertificates', 'serverTLSBootstrap', 'tlsCipherSuites', 'tlsMinVersion', 'oomScoreAdj',
-  'hairpinMode', 'cpuManagerPolicy', 'cpuManagerReconcilePeriod', 'topologyManagerPolicy', 'volumeStatsAggPeriod',
-  'cpuCFSQuota', 'cpuCFSQuotaPeriod', 'maxOpenFiles', 'contentType', 'makeIPTablesUtilChains', 'iptablesMasqueradeBit',
-  'iptablesDropBit', 'featureGates', 'logging', 'configMapAndSecretChangeDetectionStrategy', 'enableControllerAttachDetach',
-  'volumePluginDir', 'providerID', 'kernelMemcgNotification', 'protectKernelDefaults', 'enableServer', 'enableProfilingHandlers',
-  'enableContentionProfiling', 'nodeStatusMaxImages', 'evictionMinimumReclaim', 'evictionSoftGracePeriod',
-  'evictionMaxPodGracePeriod', 'podsPerCore', 'shutdownGracePeriodCriticalPods', 'memorySwap',
-  'systemReservedCgroup', 'kubeReservedCgroup', 'systemCgroups', 'kubeletCgroups', 'allowedUnsafeSysctls', 'topologyManagerScope',
-  'reservedSystemCPUs', 'showHiddenMetricsForVersion', 'memoryManagerPolicy', 'seccompDefault', 'localStorageCapacityIsolation',
+  'apiVersion',
+  'kind',
+  'rotateCertificates',
+  'serverTLSBootstrap',
+  'tlsCipherSuites',
+  'tlsMinVersion',
+  'oomScoreAdj',
+  'hairpinMode',
+  'cpuManagerPolicy',
+  'cpuManagerReconcilePeriod',
+  'topologyManagerPolicy',
+  'volumeStatsAggPeriod',
+  'cpuCFSQuota',
+  'cpuCFSQuotaPeriod',
+  'maxOpenFiles',
+  'contentType',
+  'makeIPTablesUtilChains',
+  'iptablesMasqueradeBit',
+  'iptablesDropBit',
+  'featureGates',
+  'logging',
+  'configMapAndSecretChangeDetectionStrategy',
+  'enableControllerAttachDetach',
+  'volumePluginDir',
+  'providerID',
+  'kernelMemcgNotification',
+  'protectKernelDefaults',
+  'enableServer',
+  'enableProfilingHandlers',
+  'enableContentionProfiling',
+  'nodeStatusMaxImages',
+  'evictionMinimumReclaim',
+  'evictionSoftGracePeriod',
+  'evictionMaxPodGracePeriod',
+  'podsPerCore',
+  'shutdownGracePeriodCriticalPods',
+  'memorySwap',
+  'systemReservedCgroup',
+  'kubeReservedCgroup',
+  'systemCgroups',
+  'kubeletCgroups',
+  'allowedUnsafeSysctls',
+  'topologyManagerScope',
+  'reservedSystemCPUs',
+  'showHiddenMetricsForVersion',
+  'memoryManagerPolicy',
+  'seccompDefault',
+  'localStorageCapacityIsolation',
 ]);
 
 export class KubeletConfigError extends Error {
@@ -295,13 +566,20 @@ function convert(s: Setting, raw: unknown, fromFlag: boolean): unknown {
       return ms;
     }
     case 'stringList':
-      if (fromFlag && text !== undefined) return text.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+      if (fromFlag && text !== undefined)
+        return text
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x.length > 0);
       if (!Array.isArray(raw) || raw.some((x) => typeof x !== 'string')) throw new Error(`expected a list of strings, got ${JSON.stringify(raw)}`);
       return [...(raw as string[])];
     case 'stringMap': {
       if (fromFlag && text !== undefined) {
         const out: Record<string, string> = {};
-        for (const pair of text.split(',').map((x) => x.trim()).filter((x) => x.length > 0)) {
+        for (const pair of text
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x.length > 0)) {
           // eviction flags write `memory.available<100Mi`; the others key=value (or key:value for headers).
           const m = /^([^=<:]+)[=<:](.*)$/.exec(pair);
           if (!m) throw new Error(`"${pair}" is not key=value`);
@@ -319,7 +597,11 @@ function convert(s: Setting, raw: unknown, fromFlag: boolean): unknown {
       return out;
     }
     case 'taints': {
-      if (fromFlag && text !== undefined) return text.split(',').filter((x) => x.trim().length > 0).map(parseTaint);
+      if (fromFlag && text !== undefined)
+        return text
+          .split(',')
+          .filter((x) => x.trim().length > 0)
+          .map(parseTaint);
       if (!Array.isArray(raw)) throw new Error(`expected a list of taints, got ${JSON.stringify(raw)}`);
       return raw.map((t: unknown) => {
         const o = t as { key?: unknown; value?: unknown; effect?: unknown };
@@ -361,7 +643,11 @@ export function applyConfigFile(config: KubeletConfig, doc: unknown, source: str
   if (d['apiVersion'] !== CONFIG_API_VERSION) problems.push(`${source}: apiVersion must be ${CONFIG_API_VERSION}, not ${JSON.stringify(d['apiVersion'])}`);
   const paths: string[] = [];
   leaves(d, '', paths);
-  const byFile = new Map(Object.entries(SETTINGS).filter(([, s]) => s.file !== null).map(([path, s]) => [s.file ?? '', { path, s }]));
+  const byFile = new Map(
+    Object.entries(SETTINGS)
+      .filter(([, s]) => s.file !== null)
+      .map(([path, s]) => [s.file ?? '', { path, s }]),
+  );
   for (const p of paths) {
     const hit = byFile.get(p);
     if (hit) {
@@ -378,7 +664,11 @@ export function applyConfigFile(config: KubeletConfig, doc: unknown, source: str
   }
 }
 
-const BY_FLAG = new Map(Object.entries(SETTINGS).filter(([, s]) => s.flag).map(([path, s]) => [s.flag ?? '', { path, s }]));
+const BY_FLAG = new Map(
+  Object.entries(SETTINGS)
+    .filter(([, s]) => s.flag)
+    .map(([path, s]) => [s.flag ?? '', { path, s }]),
+);
 
 /** Splits argv into flags (`--name value`, `--name=value`, bare boolean `--name`). */
 export function parseKubeletFlags(argv: readonly string[], problems: string[]): Map<string, string> {
@@ -451,12 +741,20 @@ export function loadKubeletConfig(argv: readonly string[], readFile: (path: stri
     }
   }
   if (config.imageGCLowThresholdPercent > config.imageGCHighThresholdPercent) {
-    problems.push(`imageGCLowThresholdPercent (${config.imageGCLowThresholdPercent}) must not exceed imageGCHighThresholdPercent (${config.imageGCHighThresholdPercent})`);
+    problems.push(
+      `imageGCLowThresholdPercent (${config.imageGCLowThresholdPercent}) must not exceed imageGCHighThresholdPercent (${config.imageGCHighThresholdPercent})`,
+    );
   }
   if (config.kubeletTS.crashLoopBackOffInitial > config.kubeletTS.crashLoopBackOffMax) {
     problems.push('kubeletTS.crashLoopBackOffInitial must not exceed kubeletTS.crashLoopBackOffMax');
   }
-  if (config.authentication.webhook.enabled === false && config.authorization.mode === 'Webhook' && !config.kubeconfig && !config.authentication.x509.clientCAFile && !config.authentication.anonymous.enabled) {
+  if (
+    config.authentication.webhook.enabled === false &&
+    config.authorization.mode === 'Webhook' &&
+    !config.kubeconfig &&
+    !config.authentication.x509.clientCAFile &&
+    !config.authentication.anonymous.enabled
+  ) {
     // Nothing could ever authenticate; upstream starts anyway, we say so clearly instead.
     warnings.push('authentication: no method enabled (no client CA, no token webhook, anonymous off): every request will be refused');
   }

@@ -39,12 +39,14 @@ export class ContainerGc {
       if (!workers.has(uid)) continue;
       const plan = planGarbageCollection(state, this.o.maxDeadContainersPerContainer);
       if (plan.containers.length === 0 && plan.sandboxes.length === 0) continue;
-      tasks.push(pool.run({ type: 'gc', ...plan }).result.then(
-        (r) => {
-          if (r.errors.length > 0) log.warn({ uid, errors: r.errors }, 'container GC could not remove everything; next round retries');
-        },
-        (err: unknown) => log.warn({ uid, err: (err as Error).message }, 'container GC failed; next round retries'),
-      ));
+      tasks.push(
+        pool.run({ type: 'gc', ...plan }).result.then(
+          (r) => {
+            if (r.errors.length > 0) log.warn({ uid, errors: r.errors }, 'container GC could not remove everything; next round retries');
+          },
+          (err: unknown) => log.warn({ uid, err: (err as Error).message }, 'container GC failed; next round retries'),
+        ),
+      );
     }
     void Promise.all(tasks).finally(() => {
       this.running = false;

@@ -32,7 +32,9 @@ export function podCleanup(o: PodCleanupOptions): (uid: string, pod: Pod) => voi
     else log.warn({ uid, errors }, 'pod cgroup not removed');
   };
   return (uid, pod) => {
-    void removePodLogFolder(o.podLogsDir, pod.metadata.namespace ?? 'default', pod.metadata.name ?? '', uid).catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'pod log folder not removed'));
+    void removePodLogFolder(o.podLogsDir, pod.metadata.namespace ?? 'default', pod.metadata.name ?? '', uid).catch((err: unknown) =>
+      log.warn({ uid, err: (err as Error).message }, 'pod log folder not removed'),
+    );
     removeCgroup(uid, o.cgroupAttempts ?? 10);
     // The hosts file goes first, so the tear-down can remove the emptied pod folder.
     void Promise.resolve()

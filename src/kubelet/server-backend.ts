@@ -56,7 +56,12 @@ export function serverBackend(o: ServerBackendOptions): KubeletBackend {
       const runs = state ? containersNamed(state, container) : [];
       const run = previous ? runs[1] : runs[0];
       if (!run) {
-        return Promise.resolve({ error: previous ? `previous terminated container "${container}" in pod "${name}" not found` : `container "${container}" in pod "${name}" is waiting to start`, status: previous ? 404 : 400 });
+        return Promise.resolve({
+          error: previous
+            ? `previous terminated container "${container}" in pod "${name}" not found`
+            : `container "${container}" in pod "${name}" is waiting to start`,
+          status: previous ? 404 : 400,
+        });
       }
       let path: string;
       try {
@@ -66,7 +71,10 @@ export function serverBackend(o: ServerBackendOptions): KubeletBackend {
       }
       return Promise.resolve({
         path,
-        running: () => Promise.resolve(containersNamed(workers.cache.get(uid) ?? { uid, name, namespace: ns, sandboxes: [], containers: [] }, container)[0]?.state === 'running'),
+        running: () =>
+          Promise.resolve(
+            containersNamed(workers.cache.get(uid) ?? { uid, name, namespace: ns, sandboxes: [], containers: [] }, container)[0]?.state === 'running',
+          ),
       });
     },
     resolveContainer: (ns, name, uid, container) => Promise.resolve(resolveContainerIn(workers.cache.values(), ns, name, uid, container)),

@@ -32,7 +32,13 @@ function san(hosts: readonly string[]): string {
  * The serving certificate and key: the given files, or a self-signed pair in `certDir`, made
  * once and reused while it is valid and names every host.
  */
-export async function ensureServingCert(opts: { certDir: string; nodeName: string; hosts: readonly string[]; certFile?: string; keyFile?: string }): Promise<{ cert: string; key: string; certFile: string; keyFile: string }> {
+export async function ensureServingCert(opts: {
+  certDir: string;
+  nodeName: string;
+  hosts: readonly string[];
+  certFile?: string;
+  keyFile?: string;
+}): Promise<{ cert: string; key: string; certFile: string; keyFile: string }> {
   if (opts.certFile || opts.keyFile) {
     if (!opts.certFile || !opts.keyFile) throw new CertError('--tls-cert-file and --tls-private-key-file go together');
     return { cert: readFileSync(opts.certFile, 'utf8'), key: readFileSync(opts.keyFile, 'utf8'), certFile: opts.certFile, keyFile: opts.keyFile };
@@ -48,10 +54,23 @@ export async function ensureServingCert(opts: { certDir: string; nodeName: strin
     if (valid && opts.hosts.every((h) => names.includes(h))) return { cert, key: readFileSync(keyFile, 'utf8'), certFile, keyFile };
   }
   await openssl([
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '365',
-    '-subj', `/CN=${opts.nodeName}@${Math.floor(Date.now() / 1000)}`,
-    '-addext', `subjectAltName=${san([opts.nodeName, ...opts.hosts])}`,
-    '-keyout', keyFile, '-out', certFile,
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '365',
+    '-subj',
+    `/CN=${opts.nodeName}@${Math.floor(Date.now() / 1000)}`,
+    '-addext',
+    `subjectAltName=${san([opts.nodeName, ...opts.hosts])}`,
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
   ]);
   return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), certFile, keyFile };
 }
@@ -70,7 +89,23 @@ export async function createCa(dir: string, name = 'kubelet-ts-test-ca'): Promis
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const caFile = join(dir, 'ca.crt');
   const caKeyFile = join(dir, 'ca.key');
-  await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '30', '-subj', `/CN=${name}`, '-keyout', caKeyFile, '-out', caFile]);
+  await openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '30',
+    '-subj',
+    `/CN=${name}`,
+    '-keyout',
+    caKeyFile,
+    '-out',
+    caFile,
+  ]);
   let serial = 1;
   const issue = async (base: string, subj: string, ext: string): Promise<{ certFile: string; keyFile: string }> => {
     const keyFile = join(dir, `${base}.key`);
@@ -80,7 +115,24 @@ export async function createCa(dir: string, name = 'kubelet-ts-test-ca'): Promis
     await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', subj, '-keyout', keyFile, '-out', csr]);
     const { writeFileSync } = await import('node:fs');
     writeFileSync(extFile, `${ext}\n`);
-    await openssl(['x509', '-req', '-in', csr, '-CA', caFile, '-CAkey', caKeyFile, '-set_serial', String(serial++), '-days', '30', '-extfile', extFile, '-out', certFile]);
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      caFile,
+      '-CAkey',
+      caKeyFile,
+      '-set_serial',
+      String(serial++),
+      '-days',
+      '30',
+      '-extfile',
+      extFile,
+      '-out',
+      certFile,
+    ]);
     return { certFile, keyFile };
   };
   const subject = (cn: string, orgs: readonly string[]): string => `${orgs.map((o) => `/O=${o}`).join('')}/CN=${cn}`;

@@ -44,7 +44,19 @@ export function cgroupV1Mounts(mountinfo = '/proc/self/mountinfo'): CgroupMount[
     const root = fields[3];
     const mountPoint = fields[4];
     if (!root || !mountPoint) continue;
-    const controllers = (superOpts ?? '').split(',').filter((o) => o !== 'rw' && o !== 'ro' && !o.startsWith('relatime') && o !== 'nosuid' && o !== 'nodev' && o !== 'noexec' && o !== 'clone_children' && !o.startsWith('release_agent'));
+    const controllers = (superOpts ?? '')
+      .split(',')
+      .filter(
+        (o) =>
+          o !== 'rw' &&
+          o !== 'ro' &&
+          !o.startsWith('relatime') &&
+          o !== 'nosuid' &&
+          o !== 'nodev' &&
+          o !== 'noexec' &&
+          o !== 'clone_children' &&
+          !o.startsWith('release_agent'),
+      );
     out.push({ controllers: fstype === 'cgroup2' ? ['cgroup2'] : controllers, mountPoint, root });
   }
   return out;
@@ -131,7 +143,8 @@ export class QosCgroupManager {
     this.write('cpu', path, 'cpu.shares', config.cpuShares, errors);
     if (config.cpuPeriod !== undefined) this.write('cpu', path, 'cpu.cfs_period_us', config.cpuPeriod, errors);
     this.write('cpu', path, 'cpu.cfs_quota_us', config.cpuQuota !== undefined && config.cpuQuota > 0 ? config.cpuQuota : -1, errors);
-    if (config.memoryLimitBytes !== undefined && config.memoryLimitBytes > 0) this.write('memory', path, 'memory.limit_in_bytes', config.memoryLimitBytes, errors);
+    if (config.memoryLimitBytes !== undefined && config.memoryLimitBytes > 0)
+      this.write('memory', path, 'memory.limit_in_bytes', config.memoryLimitBytes, errors);
     const qos = parts.includes('burstable') ? 'burstable' : parts.includes('besteffort') ? 'besteffort' : 'guaranteed';
     this.pods.set(uid, { path, config, qos });
     if (qos === 'burstable' && tiers[1]) this.updateBurstableShares(tiers[1], errors);

@@ -87,7 +87,16 @@ export function reportThreadStats(name: string, opts: { intervalMs?: number } = 
   const post = (): void => {
     // The histogram holds the time between its timer's runs, the resolution included: the delay is the excess.
     const s = (ns: number): number => (Number.isFinite(ns) ? Math.max(0, ns / 1e6 - RESOLUTION_MS) / 1e3 : 0);
-    channel.postMessage({ kts: 'thread-stats', name, tid, p50: s(eld.percentile(50)), p99: s(eld.percentile(99)), max: s(eld.max), ...heapFigures(), at: Date.now() } satisfies ThreadReport);
+    channel.postMessage({
+      kts: 'thread-stats',
+      name,
+      tid,
+      p50: s(eld.percentile(50)),
+      p99: s(eld.percentile(99)),
+      max: s(eld.max),
+      ...heapFigures(),
+      at: Date.now(),
+    } satisfies ThreadReport);
     eld.reset();
   };
   // A first report at once, so the thread is known (and its CPU counted) from its start.
@@ -149,7 +158,13 @@ export function collectThreadStats(registry: Registry): { close(): void; snapsho
       }
       k.last = cpu;
       const r = k.report;
-      out.push({ thread: name, tid: r.tid, cpuSeconds: k.base + cpu, delay: { p50: r.p50, p99: r.p99, max: r.max }, heap: { used: r.heapUsed ?? 0, committed: r.heapCommitted ?? 0, young: r.youngCommitted ?? 0 } });
+      out.push({
+        thread: name,
+        tid: r.tid,
+        cpuSeconds: k.base + cpu,
+        delay: { p50: r.p50, p99: r.p99, max: r.max },
+        heap: { used: r.heapUsed ?? 0, committed: r.heapCommitted ?? 0, young: r.youngCommitted ?? 0 },
+      });
     }
     return out;
   };
@@ -170,7 +185,7 @@ export function collectThreadStats(registry: Registry): { close(): void; snapsho
   });
   const cpu = new Counter({
     name: 'kubelet_ts_thread_cpu_seconds_total',
-    help: 'CPU seconds (user + system) used by each kubelet thread, from /proc/self/task; a restarted thread continues its name\'s count.',
+    help: "CPU seconds (user + system) used by each kubelet thread, from /proc/self/task; a restarted thread continues its name's count.",
     labelNames: ['thread'],
     registers: [registry],
     collect() {
@@ -185,7 +200,7 @@ export function collectThreadStats(registry: Registry): { close(): void; snapsho
   });
   const heap = new Gauge({
     name: 'kubelet_ts_thread_heap_bytes',
-    help: 'V8 heap of each kubelet thread\'s isolate (main, pleg, probe, sync-N) at its newest report: kind used, committed, or young (the committed young generation, part of committed).',
+    help: "V8 heap of each kubelet thread's isolate (main, pleg, probe, sync-N) at its newest report: kind used, committed, or young (the committed young generation, part of committed).",
     labelNames: ['thread', 'kind'],
     registers: [registry],
     collect() {

@@ -110,7 +110,8 @@ export function nextInitContainer(pod: Pod, state: PodRuntimeState): { index: nu
     }
     if (failed(latest)) return { index: i, lastFailed: true, done: false };
     if (latest.state === 'running' || latest.state === 'created') return { index: undefined, lastFailed: false, done: false };
-    if (succeeded(latest)) return i === inits.length - 1 ? { index: undefined, lastFailed: false, done: true } : { index: i + 1, lastFailed: false, done: false };
+    if (succeeded(latest))
+      return i === inits.length - 1 ? { index: undefined, lastFailed: false, done: true } : { index: i + 1, lastFailed: false, done: false };
   }
   return { index: 0, lastFailed: false, done: false };
 }

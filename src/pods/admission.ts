@@ -64,9 +64,23 @@ export function admitPod(pod: Pod, others: readonly Pod[], allocatable: Allocata
 }
 
 /** Upstream v1.20 SafeSysctlWhitelist: allowed on every node. */
-export const SAFE_SYSCTLS: readonly string[] = ['kernel.shm_rmid_forced', 'net.ipv4.ip_local_port_range', 'net.ipv4.tcp_syncookies', 'net.ipv4.ping_group_range'];
+export const SAFE_SYSCTLS: readonly string[] = [
+  'kernel.shm_rmid_forced',
+  'net.ipv4.ip_local_port_range',
+  'net.ipv4.tcp_syncookies',
+  'net.ipv4.ping_group_range',
+];
 
-const IPC_SYSCTLS = new Set(['kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.shm_rmid_forced']);
+const IPC_SYSCTLS = new Set([
+  'kernel.sem',
+  'kernel.shmall',
+  'kernel.shmmax',
+  'kernel.shmmni',
+  'kernel.msgmax',
+  'kernel.msgmnb',
+  'kernel.msgmni',
+  'kernel.shm_rmid_forced',
+]);
 
 /** Upstream NamespacedBy: which namespace a sysctl belongs to ('' when not namespaced). */
 function namespaceOf(sysctl: string): 'ipc' | 'net' | '' {

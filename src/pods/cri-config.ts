@@ -190,7 +190,9 @@ export function containerConfigFor(pod: Pod, c: Container, opts: ContainerOption
     command: opts.command ? [...opts.command] : (c.command ?? []),
     args: opts.args ? [...opts.args] : (c.args ?? []),
     workingDir: c.workingDir ?? '',
-    envs: opts.env ? opts.env.map((e) => ({ key: e.name, value: e.value })) : (c.env ?? []).filter((e) => e.value !== undefined).map((e) => ({ key: e.name, value: e.value ?? '' })),
+    envs: opts.env
+      ? opts.env.map((e) => ({ key: e.name, value: e.value }))
+      : (c.env ?? []).filter((e) => e.value !== undefined).map((e) => ({ key: e.name, value: e.value ?? '' })),
     mounts: [...(opts.mounts ?? []), ...etcHostsMount(c, opts)],
     devices: [],
     labels: {

@@ -81,7 +81,9 @@ export async function runHook(handler: LifecycleHandler, t: HookTarget): Promise
     if (port === undefined) return fail(`couldn't find port: ${String(action.port)} in ${t.container.name}`);
     const host = action.host || (await t.podIP().catch(() => undefined));
     if (!host) return fail('no host: the pod has no IP');
-    const r = await httpGetAction({ host, port, path, scheme: action.scheme ?? 'HTTP', headers: action.httpHeaders ?? [] }, NO_DEADLINE_MS, { userAgent: lifecycleUserAgent() });
+    const r = await httpGetAction({ host, port, path, scheme: action.scheme ?? 'HTTP', headers: action.httpHeaders ?? [] }, NO_DEADLINE_MS, {
+      userAgent: lifecycleUserAgent(),
+    });
     // Upstream's hook fails on a transport error only: any HTTP answer means the hook ran.
     return r.statusCode !== undefined ? undefined : fail(r.message);
   }

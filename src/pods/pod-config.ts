@@ -14,10 +14,7 @@ import { canonicalJson } from './hash.js';
 import { ANNOTATION_CONFIG_SEEN, ANNOTATION_CONFIG_SOURCE } from './static-pod.js';
 import { validatePodPathFields } from './validation.js';
 
-export type PodChange =
-  | { op: 'add'; pod: Pod; source: string }
-  | { op: 'update'; pod: Pod; source: string }
-  | { op: 'remove'; pod: Pod; source: string };
+export type PodChange = { op: 'add'; pod: Pod; source: string } | { op: 'update'; pod: Pod; source: string } | { op: 'remove'; pod: Pod; source: string };
 
 export interface RefusedPod {
   source: string;
@@ -91,7 +88,12 @@ export class PodConfig {
    * Applies a delta from a source that streams changes (the API server's watch): pods added or
    * changed, and UIDs gone. The source counts as having spoken once it sends `initial: true`.
    */
-  delta(source: string, upserts: readonly Pod[], deletes: readonly string[], opts: { initial?: boolean } = {}): { changes: PodChange[]; refused: RefusedPod[] } {
+  delta(
+    source: string,
+    upserts: readonly Pod[],
+    deletes: readonly string[],
+    opts: { initial?: boolean } = {},
+  ): { changes: PodChange[]; refused: RefusedPod[] } {
     this.checkSource(source);
     return this.apply(source, upserts, deletes, opts.initial ?? false);
   }

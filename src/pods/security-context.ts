@@ -44,7 +44,17 @@ export type CriSandboxSecurity = NonNullable<NonNullable<SandboxConfig['linux']>
 type CriProfile = NonNullable<CriContainerSecurity['seccomp']>;
 
 /** moby's defaults, which upstream copies (pkg/securitycontext). */
-export const DEFAULT_MASKED_PATHS: readonly string[] = ['/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware'];
+export const DEFAULT_MASKED_PATHS: readonly string[] = [
+  '/proc/acpi',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+];
 export const DEFAULT_READONLY_PATHS: readonly string[] = ['/proc/asound', '/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
 export function podSecurityContext(pod: Pod): PodSecurityContext {
@@ -71,7 +81,8 @@ export function effectiveSecurityContext(pod: Pod, c: Container): SecurityContex
  */
 function criSeccomp(p: SeccompProfile | undefined, profileRoot: string): CriProfile {
   if (p?.type === 'RuntimeDefault') return { profileType: 'RuntimeDefault', localhostRef: '' };
-  if (p?.type === 'Localhost' && p.localhostProfile) return { profileType: 'Localhost', localhostRef: joinRelative(profileRoot, p.localhostProfile, 'seccomp localhostProfile') };
+  if (p?.type === 'Localhost' && p.localhostProfile)
+    return { profileType: 'Localhost', localhostRef: joinRelative(profileRoot, p.localhostProfile, 'seccomp localhostProfile') };
   return { profileType: 'Unconfined', localhostRef: '' };
 }
 
@@ -143,7 +154,13 @@ export function containerSecurity(pod: Pod, c: Container, profileRoot: string): 
   if (eff.capabilities) sc.capabilities = { addCapabilities: [...(eff.capabilities.add ?? [])], dropCapabilities: [...(eff.capabilities.drop ?? [])] };
   if (eff.runAsUser !== undefined) sc.runAsUser = { value: eff.runAsUser };
   if (eff.runAsGroup !== undefined) sc.runAsGroup = { value: eff.runAsGroup };
-  if (eff.seLinuxOptions) sc.selinuxOptions = { user: eff.seLinuxOptions.user ?? '', role: eff.seLinuxOptions.role ?? '', type: eff.seLinuxOptions.type ?? '', level: eff.seLinuxOptions.level ?? '' };
+  if (eff.seLinuxOptions)
+    sc.selinuxOptions = {
+      user: eff.seLinuxOptions.user ?? '',
+      role: eff.seLinuxOptions.role ?? '',
+      type: eff.seLinuxOptions.type ?? '',
+      level: eff.seLinuxOptions.level ?? '',
+    };
   return sc;
 }
 
@@ -163,7 +180,13 @@ export function sandboxSecurity(pod: Pod, profileRoot: string): Omit<CriSandboxS
   };
   if (p.runAsUser !== undefined) sc.runAsUser = { value: p.runAsUser };
   if (p.runAsGroup !== undefined) sc.runAsGroup = { value: p.runAsGroup };
-  if (p.seLinuxOptions) sc.selinuxOptions = { user: p.seLinuxOptions.user ?? '', role: p.seLinuxOptions.role ?? '', type: p.seLinuxOptions.type ?? '', level: p.seLinuxOptions.level ?? '' };
+  if (p.seLinuxOptions)
+    sc.selinuxOptions = {
+      user: p.seLinuxOptions.user ?? '',
+      role: p.seLinuxOptions.role ?? '',
+      type: p.seLinuxOptions.type ?? '',
+      level: p.seLinuxOptions.level ?? '',
+    };
   return sc;
 }
 

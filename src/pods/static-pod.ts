@@ -28,8 +28,7 @@ export type StaticSource = 'file' | 'http' | 'api';
 
 export type ManifestResult =
   /** `raw`: the document as written, for sources that keep manifests (the submit endpoint). */
-  | { ok: true; pod: Pod; where: string; raw: unknown }
-  | { ok: false; error: string; where: string };
+  { ok: true; pod: Pod; where: string; raw: unknown } | { ok: false; error: string; where: string };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 /** A list field as written, or nothing to default when it is not a list (validation names it). */
@@ -173,7 +172,8 @@ function parseWithinLimits(text: string, opts: { nodeName: string; source: Stati
       }
       items.forEach((item, j) => {
         if (++objects > MANIFEST_LIMITS.maxPods) {
-          if (objects === MANIFEST_LIMITS.maxPods + 1) out.push({ ok: false, where: `${where}.items[${j}]`, error: `more than ${MANIFEST_LIMITS.maxPods} pods in one manifest; the rest is ignored` });
+          if (objects === MANIFEST_LIMITS.maxPods + 1)
+            out.push({ ok: false, where: `${where}.items[${j}]`, error: `more than ${MANIFEST_LIMITS.maxPods} pods in one manifest; the rest is ignored` });
           return;
         }
         const r = toStaticPod(item, opts);
@@ -183,7 +183,8 @@ function parseWithinLimits(text: string, opts: { nodeName: string; source: Stati
       return;
     }
     if (++objects > MANIFEST_LIMITS.maxPods) {
-      if (objects === MANIFEST_LIMITS.maxPods + 1) out.push({ ok: false, where, error: `more than ${MANIFEST_LIMITS.maxPods} pods in one manifest; the rest is ignored` });
+      if (objects === MANIFEST_LIMITS.maxPods + 1)
+        out.push({ ok: false, where, error: `more than ${MANIFEST_LIMITS.maxPods} pods in one manifest; the rest is ignored` });
       return;
     }
     const r = toStaticPod(value, opts);

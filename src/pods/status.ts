@@ -9,7 +9,17 @@ import { podQosClass, type QosClass } from './resources.js';
 
 /** Why the last sync could not get a container running (upstream's reason cache). */
 export interface SyncError {
-  reason: 'CrashLoopBackOff' | 'ErrImagePull' | 'ImagePullBackOff' | 'ErrImageNeverPull' | 'InvalidImageName' | 'CreateContainerConfigError' | 'CreateContainerError' | 'RunContainerError' | 'PreStartHookError' | 'PostStartHookError';
+  reason:
+    | 'CrashLoopBackOff'
+    | 'ErrImagePull'
+    | 'ImagePullBackOff'
+    | 'ErrImageNeverPull'
+    | 'InvalidImageName'
+    | 'CreateContainerConfigError'
+    | 'CreateContainerError'
+    | 'RunContainerError'
+    | 'PreStartHookError'
+    | 'PostStartHookError';
   message: string;
 }
 
@@ -81,7 +91,13 @@ function notUnderWay(c: RuntimeContainer, name: string, inputs: StatusInputs): b
   return c.state === 'created' || (c.state === 'running' && inputs.postStartRunning?.(name, c) === true);
 }
 
-function containerStatus(spec: Container, state: PodRuntimeState, inputs: StatusInputs, kind: 'init' | 'sidecar' | 'app', hasInitContainers: boolean): ContainerStatus {
+function containerStatus(
+  spec: Container,
+  state: PodRuntimeState,
+  inputs: StatusInputs,
+  kind: 'init' | 'sidecar' | 'app',
+  hasInitContainers: boolean,
+): ContainerStatus {
   let runs = containersNamed(state, spec.name);
   // The newest instance is only being set up: the status describes the ones before it.
   if (runs[0] !== undefined && notUnderWay(runs[0], spec.name, inputs)) runs = runs.slice(1);
@@ -192,7 +208,12 @@ export function podPhase(pod: Pod, init: ContainerStatus[], app: ContainerStatus
 function condition(type: string, ok: boolean, inputs: StatusInputs, reason?: string, message?: string): PodCondition {
   const prev = inputs.previous?.conditions?.find((c) => c.type === type);
   const status = ok ? 'True' : 'False';
-  const c: PodCondition = { type, status, lastProbeTime: null, lastTransitionTime: prev && prev.status === status && prev.lastTransitionTime ? prev.lastTransitionTime : inputs.now };
+  const c: PodCondition = {
+    type,
+    status,
+    lastProbeTime: null,
+    lastTransitionTime: prev && prev.status === status && prev.lastTransitionTime ? prev.lastTransitionTime : inputs.now,
+  };
   if (reason) c.reason = reason;
   if (message) c.message = message;
   return c;

@@ -20,7 +20,16 @@ import { ANNOTATION_PRESTOP_HANDLER, containerConfigFor, sandboxConfigFor, type 
 import { runHook, withinMs } from './hooks.js';
 import { terminationMessageMount } from './termination-message.js';
 import { containerFromStatus, podIdentity, sandboxFromStatus } from './cri-status.js';
-import { emptyRuntimeState, latestContainer, LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID, newestFirst, type PodRuntimeState } from './runtime-state.js';
+import {
+  emptyRuntimeState,
+  latestContainer,
+  LABEL_CONTAINER_NAME,
+  LABEL_POD_NAME,
+  LABEL_POD_NAMESPACE,
+  LABEL_POD_UID,
+  newestFirst,
+  type PodRuntimeState,
+} from './runtime-state.js';
 import type { SyncError } from './status.js';
 import { containerInputs, type PreparedPod } from '../volumes/prepared.js';
 import { resolveSubPathMounts } from '../volumes/mounts.js';
@@ -107,7 +116,10 @@ export function planSync(pod: Pod, state: PodRuntimeState, ctx: SyncContext): Sy
       const since = latest.finishedAt || ctx.now;
       if (ctx.crashBackoff.inBackOffSince(key, since)) {
         const delay = ctx.crashBackoff.get(key);
-        plan.waiting[c.name] = { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(delay / 1000)}s restarting failed container=${c.name} pod=${podRef(pod)}` };
+        plan.waiting[c.name] = {
+          reason: 'CrashLoopBackOff',
+          message: `back-off ${Math.round(delay / 1000)}s restarting failed container=${c.name} pod=${podRef(pod)}`,
+        };
         retry(ctx.crashBackoff.remaining(key, since));
         continue;
       }
@@ -221,15 +233,28 @@ interface KillTarget {
  * only), given at most the grace period; what it took comes off the grace StopContainer gets,
  * never below 2 s. A failed or slow hook does not stop the kill.
  */
-async function killContainer(cri: CriClient, pod: Pod | undefined, c: KillTarget, graceSeconds: number, events: HookEvent[], signal?: AbortSignal): Promise<void> {
+async function killContainer(
+  cri: CriClient,
+  pod: Pod | undefined,
+  c: KillTarget,
+  graceSeconds: number,
+  events: HookEvent[],
+  signal?: AbortSignal,
+): Promise<void> {
   const opts = signal ? { signal } : {};
   let grace = graceSeconds;
   const preStop = c.running && graceSeconds > 0 ? preStopOf(pod, c.name, c.annotations) : undefined;
   if (preStop) {
-    const owner: Pod = pod ?? { metadata: { name: c.labels?.[LABEL_POD_NAME] ?? '', namespace: c.labels?.[LABEL_POD_NAMESPACE] ?? 'default', uid: c.labels?.[LABEL_POD_UID] ?? '' }, spec: { containers: [] } };
+    const owner: Pod = pod ?? {
+      metadata: { name: c.labels?.[LABEL_POD_NAME] ?? '', namespace: c.labels?.[LABEL_POD_NAMESPACE] ?? 'default', uid: c.labels?.[LABEL_POD_UID] ?? '' },
+      spec: { containers: [] },
+    };
     const spec = [...(owner.spec.initContainers ?? []), ...owner.spec.containers].find((s) => s.name === c.name) ?? { name: c.name };
     const t0 = Date.now();
-    const r = await withinMs(runHook(preStop, { cri, pod: owner, container: spec, containerId: c.id, podIP: sandboxIP(cri, c.sandboxId, signal), ...(signal ? { signal } : {}) }), graceSeconds * 1000);
+    const r = await withinMs(
+      runHook(preStop, { cri, pod: owner, container: spec, containerId: c.id, podIP: sandboxIP(cri, c.sandboxId, signal), ...(signal ? { signal } : {}) }),
+      graceSeconds * 1000,
+    );
     if (r.done && r.value !== undefined && !signal?.aborted) events.push({ type: 'Warning', reason: 'FailedPreStopHook', message: r.value, container: c.name });
     grace = Math.max(MINIMUM_GRACE_SECONDS, graceSeconds - Math.floor((Date.now() - t0) / 1000));
   }
@@ -248,7 +273,12 @@ export interface KillPodOptions {
  * upstream does so that a sidecar serves its app containers until they are gone. All of it
  * within one grace period: later steps get what is left (at least 2 s each).
  */
-export async function killPod(cri: CriClient, uid: string, graceSeconds: number, o: KillPodOptions = {}): Promise<{ killed: string[]; errors: string[]; events: HookEvent[] }> {
+export async function killPod(
+  cri: CriClient,
+  uid: string,
+  graceSeconds: number,
+  o: KillPodOptions = {},
+): Promise<{ killed: string[]; errors: string[]; events: HookEvent[] }> {
   const { signal, pod } = o;
   const opts = signal ? { signal } : {};
   const filter = { labelSelector: { [LABEL_POD_UID]: uid } };
@@ -261,7 +291,14 @@ export async function killPod(cri: CriClient, uid: string, graceSeconds: number,
   const sidecars = (pod?.spec.initContainers ?? []).filter((c) => c.restartPolicy === 'Always').map((c) => c.name);
   const live = containers.containers
     .filter((c) => c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_CREATED' || c.state === 'CONTAINER_UNKNOWN')
-    .map((c): KillTarget => ({ id: c.id, name: c.labels[LABEL_CONTAINER_NAME] ?? c.metadata?.name ?? '', sandboxId: c.podSandboxId, running: c.state === 'CONTAINER_RUNNING', annotations: c.annotations, labels: c.labels }));
+    .map((c): KillTarget => ({
+      id: c.id,
+      name: c.labels[LABEL_CONTAINER_NAME] ?? c.metadata?.name ?? '',
+      sandboxId: c.podSandboxId,
+      running: c.state === 'CONTAINER_RUNNING',
+      annotations: c.annotations,
+      labels: c.labels,
+    }));
   const kill = async (c: KillTarget, grace: number): Promise<void> => {
     try {
       // Upstream never gives less than 2 s to a running container (minimumGracePeriodInSeconds) unless 0 was asked.
@@ -286,7 +323,13 @@ export async function killPod(cri: CriClient, uid: string, graceSeconds: number,
   return { killed, errors, events };
 }
 
-async function ensureImage(cri: CriClient, image: string, policy: StartStep['pullPolicy'], sandboxConfig: ReturnType<typeof sandboxConfigFor>, signal?: AbortSignal): Promise<{ pulledMs?: number; error?: SyncError }> {
+async function ensureImage(
+  cri: CriClient,
+  image: string,
+  policy: StartStep['pullPolicy'],
+  sandboxConfig: ReturnType<typeof sandboxConfigFor>,
+  signal?: AbortSignal,
+): Promise<{ pulledMs?: number; error?: SyncError }> {
   const opts = signal ? { signal } : {};
   if (policy !== 'Always') {
     const st = await cri.ImageStatus({ image: { image }, verbose: false }, opts).catch(() => undefined);
@@ -304,7 +347,12 @@ async function ensureImage(cri: CriClient, image: string, policy: StartStep['pul
   }
 }
 
-export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts: SandboxOptions & { signal?: AbortSignal; prepared?: PreparedPod } = { attempt: 0 }): Promise<SyncResult> {
+export async function executeSync(
+  cri: CriClient,
+  pod: Pod,
+  plan: SyncPlan,
+  opts: SandboxOptions & { signal?: AbortSignal; prepared?: PreparedPod } = { attempt: 0 },
+): Promise<SyncResult> {
   const signal = opts.signal;
   const callOpts = signal ? { signal } : {};
   const uid = pod.metadata.uid ?? '';
@@ -320,7 +368,14 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
   }
   for (const k of plan.containersToKill) {
     try {
-      await killContainer(cri, pod, { id: k.id, name: k.name, sandboxId: plan.sandboxId, running: true }, k.graceSeconds ?? plan.killGraceSeconds, events, signal);
+      await killContainer(
+        cri,
+        pod,
+        { id: k.id, name: k.name, sandboxId: plan.sandboxId, running: true },
+        k.graceSeconds ?? plan.killGraceSeconds,
+        events,
+        signal,
+      );
       result.killed.push(k.id);
     } catch (err) {
       result.killErrors.push(`StopContainer ${k.id}: ${message(err)}`);
@@ -376,7 +431,11 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
     let config: ReturnType<typeof containerConfigFor>;
     try {
       // Mounts and env from the prepared volumes; a bad subPath or env ref fails this container only.
-      config = containerConfigFor(pod, spec, { restartCount: step.restartCount, ...containerInputs(spec, opts.prepared, podIPs), ...containerNodeOptions(opts, etcHosts) });
+      config = containerConfigFor(pod, spec, {
+        restartCount: step.restartCount,
+        ...containerInputs(spec, opts.prepared, podIPs),
+        ...containerNodeOptions(opts, etcHosts),
+      });
       // subPaths once more, at time of use: the container may have changed its volume since.
       if (opts.prepared && config.mounts) await resolveSubPathMounts(spec, opts.prepared.volumes, config.mounts);
     } catch (err) {
@@ -407,7 +466,14 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
     }
     const postStart = spec.lifecycle?.postStart;
     const hookFailure = postStart
-      ? await runHook(postStart, { cri, pod, container: spec, containerId, podIP: podIPs[0] !== undefined ? () => Promise.resolve(podIPs[0]) : sandboxIP(cri, result.sandboxId, signal), ...(signal ? { signal } : {}) })
+      ? await runHook(postStart, {
+          cri,
+          pod,
+          container: spec,
+          containerId,
+          podIP: podIPs[0] !== undefined ? () => Promise.resolve(podIPs[0]) : sandboxIP(cri, result.sandboxId, signal),
+          ...(signal ? { signal } : {}),
+        })
       : undefined;
     if (hookFailure === undefined || signal?.aborted) {
       // A hook cut short by the sync's cancellation (a kill came) is no failure of the hook.
@@ -420,7 +486,14 @@ export async function executeSync(cri: CriClient, pod: Pod, plan: SyncPlan, opts
     events.push({ type: 'Warning', reason: 'FailedPostStartHook', message: hookFailure, container: step.name });
     events.push({ type: 'Normal', reason: 'Killing', message: 'FailedPostStartHook', container: step.name });
     try {
-      await killContainer(cri, pod, { id: containerId, name: step.name, sandboxId: result.sandboxId, running: true }, pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30, events, signal);
+      await killContainer(
+        cri,
+        pod,
+        { id: containerId, name: step.name, sandboxId: result.sandboxId, running: true },
+        pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30,
+        events,
+        signal,
+      );
     } catch (err) {
       result.killErrors.push(`StopContainer ${containerId}: ${message(err)}`);
     }
@@ -456,7 +529,14 @@ export async function inspectPod(cri: CriClient, uid: string, runtime: string, s
   const sandboxStatuses = await Promise.all(sandboxes.items.map((s) => cri.PodSandboxStatus({ podSandboxId: s.id, verbose: false }, o).catch(goneIsUndefined)));
   for (const s of sandboxStatuses) if (s?.status) state.sandboxes.push(sandboxFromStatus(s.status));
   state.sandboxes.sort(newestFirst);
-  const containerStatuses = await Promise.all(containers.containers.map((c) => cri.ContainerStatus({ containerId: c.id, verbose: false }, o).then((r) => ({ r, sandboxId: c.podSandboxId })).catch(goneIsUndefined)));
+  const containerStatuses = await Promise.all(
+    containers.containers.map((c) =>
+      cri
+        .ContainerStatus({ containerId: c.id, verbose: false }, o)
+        .then((r) => ({ r, sandboxId: c.podSandboxId }))
+        .catch(goneIsUndefined),
+    ),
+  );
   for (const s of containerStatuses) if (s?.r.status) state.containers.push(containerFromStatus(s.r.status, s.sandboxId, runtime));
   state.containers.sort(newestFirst);
   return state;

@@ -33,7 +33,11 @@ const cache = new Map<string, string>();
  * Creates the host file for a container's termination message; returns the CRI mount, or
  * undefined when the container has no terminationMessagePath (upstream: nothing mounted).
  */
-export async function terminationMessageMount(podsDir: string, uid: string, container: { name: string; terminationMessagePath?: string }): Promise<{ containerPath: string; hostPath: string } | undefined> {
+export async function terminationMessageMount(
+  podsDir: string,
+  uid: string,
+  container: { name: string; terminationMessagePath?: string },
+): Promise<{ containerPath: string; hostPath: string } | undefined> {
   const containerPath = container.terminationMessagePath ?? '/dev/termination-log';
   if (containerPath === '') return undefined;
   // UID and name come from the pod: refused (UnsafePathError) unless each is one plain component.
@@ -86,7 +90,10 @@ export function lastLogLines(logPath: string): string {
     const text = window.toString('utf8');
     const parser = new CriLogParser();
     const records = parser.push(text.endsWith('\n') ? text : `${text}\n`);
-    const lines = records.slice(-MAX_LOG_LINES).map((r) => formatRecord(r, false)).join('');
+    const lines = records
+      .slice(-MAX_LOG_LINES)
+      .map((r) => formatRecord(r, false))
+      .join('');
     const bytes = Buffer.from(lines, 'utf8');
     return bytes.length > MAX_LOG_BYTES ? bytes.subarray(bytes.length - MAX_LOG_BYTES).toString('utf8') : lines;
   } catch (err) {
@@ -114,7 +121,8 @@ export function containerMessage(s: ContainerStatus__Output): string {
   const cached = cache.get(s.id);
   if (cached !== undefined) return cached;
   const path = s.annotations[ANNOTATION_TERMINATION_MESSAGE_PATH] ?? '';
-  const fallbackToLogs = s.annotations[ANNOTATION_TERMINATION_MESSAGE_POLICY] === 'FallbackToLogsOnError' && s.exitCode !== 0 && s.reason !== 'ContainerCannotRun';
+  const fallbackToLogs =
+    s.annotations[ANNOTATION_TERMINATION_MESSAGE_POLICY] === 'FallbackToLogsOnError' && s.exitCode !== 0 && s.reason !== 'ContainerCannotRun';
   const file = fromFile(s, path, fallbackToLogs);
   const tMessage = file.checkLogs ? (s.logPath ? lastLogLines(s.logPath) : '') : file.message;
   const message = tMessage === '' ? s.message : s.message === '' ? tMessage : `${s.message}: ${tMessage}`;

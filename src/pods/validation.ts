@@ -120,7 +120,8 @@ export function validatePod(pod: Pod): string[] {
   const errs: string[] = [];
   const meta = pod.metadata;
   if (typeof meta?.name !== 'string' || meta.name === '') errs.push('metadata.name: required');
-  else if (!isDns1123Subdomain(meta.name)) errs.push(`metadata.name: "${meta.name}" must be a DNS-1123 subdomain (lower-case alphanumerics, '-' and '.', at most 253)`);
+  else if (!isDns1123Subdomain(meta.name))
+    errs.push(`metadata.name: "${meta.name}" must be a DNS-1123 subdomain (lower-case alphanumerics, '-' and '.', at most 253)`);
   if (meta?.namespace !== undefined && !isDns1123Label(meta.namespace)) errs.push(`metadata.namespace: "${meta.namespace}" must be a DNS-1123 label`);
   for (const k of ['labels', 'annotations'] as const) {
     const m = meta?.[k];
@@ -259,7 +260,8 @@ function validateVolumeItemPaths(volumes: Volume[] | undefined, errs: string[]):
 function validateSeccompProfilePaths(spec: Pod['spec'], errs: string[]): void {
   const check = (sc: unknown, path: string): void => {
     const p = (sc as { seccompProfile?: { localhostProfile?: unknown } } | undefined)?.seccompProfile?.localhostProfile;
-    if (typeof p === 'string' && p !== '') for (const why of localDescendingPathProblems(p)) errs.push(invalid(`${path}.seccompProfile.localhostProfile`, p, why));
+    if (typeof p === 'string' && p !== '')
+      for (const why of localDescendingPathProblems(p)) errs.push(invalid(`${path}.seccompProfile.localhostProfile`, p, why));
   };
   check(spec.securityContext, 'spec.securityContext');
   for (const field of ['initContainers', 'containers'] as const) {
@@ -310,11 +312,14 @@ export function qualifiedNameErrors(key: string): string[] {
     if (prefix === '') out.push('prefix part must be non-empty');
     else if (!isDns1123Subdomain(prefix)) out.push('prefix part must be a lowercase RFC 1123 subdomain (at most 253 characters)');
   } else if (parts.length > 2) {
-    return ["a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character, with an optional DNS subdomain prefix and '/'"];
+    return [
+      "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character, with an optional DNS subdomain prefix and '/'",
+    ];
   }
   if (name === '') out.push('name part must be non-empty');
   else if (name.length > 63) out.push('name part must be no more than 63 characters');
-  else if (!QUALIFIED_NAME.test(name)) out.push("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character");
+  else if (!QUALIFIED_NAME.test(name))
+    out.push("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character");
   return out;
 }
 
@@ -329,7 +334,10 @@ function validateLabelsAndAnnotations(meta: Pod['metadata'] | undefined, errs: s
       for (const e of qualifiedNameErrors(key)) errs.push(`metadata.labels: Invalid value: ${shown(key)}: ${e}`);
       if (typeof v !== 'string') continue;
       if (v.length > 63) errs.push(`metadata.labels: Invalid value: ${shown(v)}: must be no more than 63 characters`);
-      else if (!LABEL_VALUE.test(v)) errs.push(`metadata.labels: Invalid value: ${shown(v)}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`);
+      else if (!LABEL_VALUE.test(v))
+        errs.push(
+          `metadata.labels: Invalid value: ${shown(v)}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
+        );
     }
   }
   const annotations = meta?.annotations;
@@ -391,6 +399,7 @@ function validateResources(c: Container, path: string, errs: string[]): void {
   }
   for (const [res, request] of values.requests) {
     const limit = values.limits.get(res);
-    if (limit !== undefined && request > limit) errs.push(`${path}.resources.requests: Invalid value: ${shown(String(resources.requests?.[res]))}: must be less than or equal to ${res} limit`);
+    if (limit !== undefined && request > limit)
+      errs.push(`${path}.resources.requests: Invalid value: ${shown(String(resources.requests?.[res]))}: must be less than or equal to ${res} limit`);
   }
 }

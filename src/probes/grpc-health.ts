@@ -138,9 +138,15 @@ export function grpcHealthAction(host: string, port: number, service: string, ti
         { deadline },
         (callErr, resp) => {
           if (callErr) {
-            if (callErr.code === grpc.status.UNIMPLEMENTED) resolve({ result: 'failure', message: `this server does not implement the grpc health protocol (grpc.health.v1.Health): ${callErr.details}` });
-            else if (callErr.code === grpc.status.DEADLINE_EXCEEDED) resolve({ result: 'failure', message: `timeout: health rpc did not complete within ${timeout}` });
-            else resolve({ result: 'failure', message: `error: health rpc probe failed: rpc error: code = ${grpcCodeName(callErr.code)} desc = ${callErr.details}` });
+            if (callErr.code === grpc.status.UNIMPLEMENTED)
+              resolve({ result: 'failure', message: `this server does not implement the grpc health protocol (grpc.health.v1.Health): ${callErr.details}` });
+            else if (callErr.code === grpc.status.DEADLINE_EXCEEDED)
+              resolve({ result: 'failure', message: `timeout: health rpc did not complete within ${timeout}` });
+            else
+              resolve({
+                result: 'failure',
+                message: `error: health rpc probe failed: rpc error: code = ${grpcCodeName(callErr.code)} desc = ${callErr.details}`,
+              });
             return;
           }
           const status = resp?.status ?? 0;

@@ -323,31 +323,27 @@ function tlsGetOnce(url: URL, headers: Record<string, string>, hostHeader: strin
       reject(new Error('deadline exceeded'));
       return;
     }
-    const req = https.request(
-      url,
-      { method: 'GET', headers: h, agent: httpsAgent },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        let done = false;
-        const finish = (): void => {
-          if (done) return;
-          done = true;
-          resolve({ statusCode: res.statusCode ?? 0, location: res.headers.location, body: Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES).toString('utf8') });
-          res.destroy();
-        };
-        res.on('data', (c: Buffer) => {
-          chunks.push(c);
-          size += c.length;
-          // Past the limit the rest is not read (upstream truncates, it is not an error).
-          if (size >= MAX_BODY_BYTES) finish();
-        });
-        res.on('end', finish);
-        res.on('error', (err) => {
-          if (!done) reject(err);
-        });
-      },
-    );
+    const req = https.request(url, { method: 'GET', headers: h, agent: httpsAgent }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        resolve({ statusCode: res.statusCode ?? 0, location: res.headers.location, body: Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES).toString('utf8') });
+        res.destroy();
+      };
+      res.on('data', (c: Buffer) => {
+        chunks.push(c);
+        size += c.length;
+        // Past the limit the rest is not read (upstream truncates, it is not an error).
+        if (size >= MAX_BODY_BYTES) finish();
+      });
+      res.on('end', finish);
+      res.on('error', (err) => {
+        if (!done) reject(err);
+      });
+    });
     deadline.current = req;
     req.on('error', reject);
     req.end();
@@ -397,7 +393,13 @@ export function prepareHttpGet(target: HttpGetTarget, opts: HttpGetOptions = {})
   try {
     url = httpGetUrl(target);
   } catch (err) {
-    return { url: undefined, invalid: `invalid URL for ${target.host}:${target.port}${target.path ?? ''}: ${err instanceof Error ? err.message : String(err)}`, headers, host, request: undefined };
+    return {
+      url: undefined,
+      invalid: `invalid URL for ${target.host}:${target.port}${target.path ?? ''}: ${err instanceof Error ? err.message : String(err)}`,
+      headers,
+      host,
+      request: undefined,
+    };
   }
   return { url, invalid: undefined, headers, host, request: url.protocol === 'http:' ? plainRequest(url, headers, host) : undefined };
 }
@@ -424,10 +426,13 @@ export async function runHttpGet(p: PreparedHttpGet, timeoutMs: number): Promise
   const url = p.url;
   if (url === undefined) return { result: 'failure', message: p.invalid ?? 'invalid URL' };
   const deadline: Deadline = { expired: false, current: undefined };
-  const timer = setTimeout(() => {
-    deadline.expired = true;
-    deadline.current?.destroy(new Error('deadline exceeded'));
-  }, Math.max(1, timeoutMs));
+  const timer = setTimeout(
+    () => {
+      deadline.expired = true;
+      deadline.current?.destroy(new Error('deadline exceeded'));
+    },
+    Math.max(1, timeoutMs),
+  );
   const first = url;
   let current = url;
   try {

@@ -36,7 +36,8 @@ export async function execProbe(cri: CriClient, containerId: string, command: st
     const output = outputOf(r.stdout, r.stderr);
     return { result: r.exitCode === 0 ? 'success' : 'failure', message: output };
   } catch (err) {
-    if (isCriError(err) && err.code === 'KTS_CRI_DEADLINE_EXCEEDED') return { result: 'failure', message: `command ${JSON.stringify(command.join(' '))} timed out` };
+    if (isCriError(err) && err.code === 'KTS_CRI_DEADLINE_EXCEEDED')
+      return { result: 'failure', message: `command ${JSON.stringify(command.join(' '))} timed out` };
     return { result: 'unknown', message: err instanceof Error ? err.message : String(err) };
   }
 }
@@ -51,7 +52,10 @@ const prepared = new WeakMap<ProbeHandler, { version: string | undefined; p: Pre
 function preparedHttpGet(handler: Extract<ProbeHandler, { type: 'httpGet' }>, version: string | undefined): PreparedHttpGet {
   const hit = prepared.get(handler);
   if (hit && hit.version === version) return hit.p;
-  const p = prepareHttpGet({ host: handler.host, port: handler.port, path: handler.path, scheme: handler.scheme, headers: handler.headers }, version ? { version } : {});
+  const p = prepareHttpGet(
+    { host: handler.host, port: handler.port, path: handler.path, scheme: handler.scheme, headers: handler.headers },
+    version ? { version } : {},
+  );
   prepared.set(handler, { version, p });
   return p;
 }

@@ -212,7 +212,15 @@ export class ProbeScheduler {
     this.byPod.delete(uid);
   }
 
-  private upsert(key: string, pod: ProbePodTarget, container: string, containerId: string, startedAt: number, p: ContainerProbe, now: number): ResultChange | undefined {
+  private upsert(
+    key: string,
+    pod: ProbePodTarget,
+    container: string,
+    containerId: string,
+    startedAt: number,
+    p: ContainerProbe,
+    now: number,
+  ): ResultChange | undefined {
     const w = this.workers.get(key);
     if (!w) {
       const nw: Worker = {

@@ -88,7 +88,14 @@ export function probeHandler(p: Probe, c: Container, podIP: string): ProbeHandle
   if (p.httpGet) {
     const port = resolvePort(p.httpGet.port, c);
     if (typeof port === 'string') return { type: 'invalid', message: port };
-    return { type: 'httpGet', host: p.httpGet.host || podIP, port, path: p.httpGet.path ?? '', scheme: p.httpGet.scheme ?? 'HTTP', headers: p.httpGet.httpHeaders ?? [] };
+    return {
+      type: 'httpGet',
+      host: p.httpGet.host || podIP,
+      port,
+      path: p.httpGet.path ?? '',
+      scheme: p.httpGet.scheme ?? 'HTTP',
+      headers: p.httpGet.httpHeaders ?? [],
+    };
   }
   if (p.tcpSocket) {
     const port = resolvePort(p.tcpSocket.port, c);

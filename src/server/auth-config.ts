@@ -24,7 +24,11 @@ export interface ServerAuth {
   authorizer: Authorizer;
 }
 
-export function serverAuthFromConfig(cfg: Pick<KubeletConfig, 'authentication' | 'authorization'>, client: ReviewClient | undefined, opts: { logger?: Logger; now?: () => number } = {}): ServerAuth {
+export function serverAuthFromConfig(
+  cfg: Pick<KubeletConfig, 'authentication' | 'authorization'>,
+  client: ReviewClient | undefined,
+  opts: { logger?: Logger; now?: () => number } = {},
+): ServerAuth {
   const common = { ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.now ? { now: opts.now } : {}) };
   let authorizer: Authorizer;
   switch (cfg.authorization.mode) {
@@ -33,7 +37,12 @@ export function serverAuthFromConfig(cfg: Pick<KubeletConfig, 'authentication' |
       break;
     case 'Webhook':
       if (!client) throw new AuthConfigError('authorization mode Webhook needs an API server client (SubjectAccessReview)');
-      authorizer = new WebhookAuthorizer({ client, cacheAuthorizedTTL: cfg.authorization.webhook.cacheAuthorizedTTL, cacheUnauthorizedTTL: cfg.authorization.webhook.cacheUnauthorizedTTL, ...common });
+      authorizer = new WebhookAuthorizer({
+        client,
+        cacheAuthorizedTTL: cfg.authorization.webhook.cacheAuthorizedTTL,
+        cacheUnauthorizedTTL: cfg.authorization.webhook.cacheUnauthorizedTTL,
+        ...common,
+      });
       break;
     default: {
       const never: never = cfg.authorization.mode;

@@ -37,7 +37,18 @@ import { streamContainerLog } from './container-logs.js';
 import { BadRequestError, decodeSegment, parseTarget } from './request-target.js';
 
 export { BadRequestError, decodeSegment, parseTarget };
-import { parseStreamPath, proxyUpgrade, statusForRuntimeError, streamKindOf, streamOptions, streamRequest, StreamProxyError, StreamRequestError, writeRawResponse, type StreamRequest } from './streaming.js';
+import {
+  parseStreamPath,
+  proxyUpgrade,
+  statusForRuntimeError,
+  streamKindOf,
+  streamOptions,
+  streamRequest,
+  StreamProxyError,
+  StreamRequestError,
+  writeRawResponse,
+  type StreamRequest,
+} from './streaming.js';
 
 export interface UserInfo {
   name: string;
@@ -84,7 +95,12 @@ export interface KubeletBackend {
   probeMetrics?: () => Promise<string>;
   configz(): unknown;
   /** The CRI log file of a container (the previous instance with `previous`), or why none. */
-  containerLog(namespace: string, pod: string, container: string, previous: boolean): Promise<{ path: string; running: () => Promise<boolean> } | { error: string; status: number }>;
+  containerLog(
+    namespace: string,
+    pod: string,
+    container: string,
+    previous: boolean,
+  ): Promise<{ path: string; running: () => Promise<boolean> } | { error: string; status: number }>;
   healthChecks: HealthCheck[];
   /** POST/DELETE/GET /static-pods: the endpoint for submitting static pods. */
   submit?: {
@@ -125,7 +141,6 @@ export const SERVER_LIMITS = {
   /** How often Node checks the header and request timeouts (its default, 30 s, lets a slow client hold on 30 s longer). */
   timeoutCheckMs: 2_000,
 } as const;
-
 
 export interface KubeletServerOptions {
   backend: KubeletBackend;
@@ -275,12 +290,21 @@ async function staticPods(backend: KubeletBackend, req: IncomingMessage, res: Se
     const body = await readBody(req, MAX_MANIFEST_BYTES);
     if (body === undefined) return send(res, 413, `manifest larger than ${MAX_MANIFEST_BYTES} bytes\n`);
     const r = submit.add(body);
-    if (r.errors.length > 0) return sendJson(res, 400, { kind: 'Status', status: 'Failure', reason: 'Invalid', message: r.errors.join('; '), details: { causes: r.errors.map((message) => ({ message })) } });
+    if (r.errors.length > 0)
+      return sendJson(res, 400, {
+        kind: 'Status',
+        status: 'Failure',
+        reason: 'Invalid',
+        message: r.errors.join('; '),
+        details: { causes: r.errors.map((message) => ({ message })) },
+      });
     return sendJson(res, 201, { accepted: r.accepted });
   }
   if (req.method === 'DELETE' && rest.length === 2) {
     const [ns, name] = rest.map(decodeSegment);
-    return submit.remove(ns ?? '', name ?? '') ? sendJson(res, 200, { kind: 'Status', status: 'Success' }) : send(res, 404, `no submitted static pod ${ns ?? ''}/${name ?? ''}\n`);
+    return submit.remove(ns ?? '', name ?? '')
+      ? sendJson(res, 200, { kind: 'Status', status: 'Success' })
+      : send(res, 404, `no submitted static pod ${ns ?? ''}/${name ?? ''}\n`);
   }
   return send(res, 405, 'use GET or POST /static-pods, DELETE /static-pods/{namespace}/{name}\n');
 }
@@ -288,7 +312,15 @@ async function staticPods(backend: KubeletBackend, req: IncomingMessage, res: Se
 async function route(backend: KubeletBackend, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   const path = url.pathname;
   if (path === '/static-pods' || path.startsWith('/static-pods/')) {
-    await staticPods(backend, req, res, path.split('/').slice(2).filter((x) => x !== ''));
+    await staticPods(
+      backend,
+      req,
+      res,
+      path
+        .split('/')
+        .slice(2)
+        .filter((x) => x !== ''),
+    );
     return;
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -334,13 +366,23 @@ async function checkAccess(opts: KubeletServerOptions, log: Logger, req: Incomin
     log.info({ path: url.pathname, remote: req.socket.remoteAddress }, 'request refused: not authenticated');
     return { ok: false, status: 401, body: 'Unauthorized\n' };
   }
-  const attrs: RequestAttributes = { user, verb: VERBS[req.method ?? 'GET'] ?? 'get', resource: 'nodes', name: opts.backend.nodeName, subresource: subresourceOf(url.pathname), path: url.pathname };
+  const attrs: RequestAttributes = {
+    user,
+    verb: VERBS[req.method ?? 'GET'] ?? 'get',
+    resource: 'nodes',
+    name: opts.backend.nodeName,
+    subresource: subresourceOf(url.pathname),
+    path: url.pathname,
+  };
   const who = `user=${user.name}, verb=${attrs.verb}, resource=${attrs.resource}, subresource(s)=[${attrs.subresource}]`;
   let decision: { allowed: boolean; reason?: string };
   try {
     decision = await opts.authorizer.authorize(attrs);
   } catch (err) {
-    log.error({ path: url.pathname, user: user.name, verb: attrs.verb, subresource: attrs.subresource, err: err instanceof Error ? err.message : String(err) }, 'authorization error');
+    log.error(
+      { path: url.pathname, user: user.name, verb: attrs.verb, subresource: attrs.subresource, err: err instanceof Error ? err.message : String(err) },
+      'authorization error',
+    );
     return { ok: false, status: 500, body: `Authorization error (${who})\n` };
   }
   if (!decision.allowed) {
@@ -351,7 +393,15 @@ async function checkAccess(opts: KubeletServerOptions, log: Logger, req: Incomin
 }
 
 /** An upgrade request to /exec, /attach or /portForward, once allowed: resolve, ask the runtime, proxy. */
-async function serveStream(opts: KubeletServerOptions, log: Logger, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, streams: Set<Duplex>): Promise<void> {
+async function serveStream(
+  opts: KubeletServerOptions,
+  log: Logger,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  url: URL,
+  streams: Set<Duplex>,
+): Promise<void> {
   const b = opts.backend;
   const target = parseStreamPath(url.pathname);
   const q = url.searchParams;
@@ -361,7 +411,10 @@ async function serveStream(opts: KubeletServerOptions, log: Logger, req: Incomin
     writeRawResponse(socket, 501, `${target.kind} is not supported by this kubelet's runtime`);
     return;
   }
-  const found = target.kind === 'portForward' ? await b.resolveSandbox?.(target.namespace, target.pod, target.uid) : await b.resolveContainer?.(target.namespace, target.pod, target.uid, target.container ?? '');
+  const found =
+    target.kind === 'portForward'
+      ? await b.resolveSandbox?.(target.namespace, target.pod, target.uid)
+      : await b.resolveContainer?.(target.namespace, target.pod, target.uid, target.container ?? '');
   if (!found || 'error' in found) {
     writeRawResponse(socket, found?.status ?? 500, found?.error ?? 'not found');
     return;
@@ -392,7 +445,14 @@ async function serveStream(opts: KubeletServerOptions, log: Logger, req: Incomin
 /** Counts refusals per listener and reason, and logs them without letting a flood flood the log. */
 function refusals(registry: Registry, log: Logger): (listener: string, reason: string, fields: Record<string, unknown>, msg: string) => void {
   const name = 'kubelet_ts_http_requests_refused_total';
-  const counter = (registry.getSingleMetric(name) as Counter | undefined) ?? new Counter({ name, help: 'Requests and connections the kubelet listeners refused before any handler: malformed targets, client errors of the HTTP parser, TLS errors, timeouts.', labelNames: ['listener', 'reason'], registers: [registry] });
+  const counter =
+    (registry.getSingleMetric(name) as Counter | undefined) ??
+    new Counter({
+      name,
+      help: 'Requests and connections the kubelet listeners refused before any handler: malformed targets, client errors of the HTTP parser, TLS errors, timeouts.',
+      labelNames: ['listener', 'reason'],
+      registers: [registry],
+    });
   let windowStart = 0;
   let inWindow = 0;
   let suppressed = 0;
@@ -400,7 +460,8 @@ function refusals(registry: Registry, log: Logger): (listener: string, reason: s
     counter.inc({ listener, reason });
     const now = Date.now();
     if (now - windowStart > 10_000) {
-      if (suppressed > 0) log.info({ suppressed }, 'more refused requests were not logged in the last 10 s (kubelet_ts_http_requests_refused_total counts them all)');
+      if (suppressed > 0)
+        log.info({ suppressed }, 'more refused requests were not logged in the last 10 s (kubelet_ts_http_requests_refused_total counts them all)');
       windowStart = now;
       inWindow = 0;
       suppressed = 0;
@@ -427,26 +488,34 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
    * error while answering the error all end as an answer (or a destroyed socket) and a log
    * line, never as an exception out of the server.
    */
-  const guarded = (listener: string, serve: (req: IncomingMessage, res: ServerResponse) => Promise<void>) => (req: IncomingMessage, res: ServerResponse): void => {
-    let running: Promise<void>;
-    try {
-      running = serve(req, res);
-    } catch (err) {
-      running = Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
-    running.catch((err: unknown) => {
-      const { status, text } = failureAnswer(err);
-      const fields = { path: (req.url ?? '').slice(0, 200), method: req.method, remote: remoteOf(req), status, err: err instanceof Error ? err.message : String(err) };
-      if (status >= 500) log.error(fields, 'kubelet server request failed');
-      else refuse(listener, 'bad-request', fields, 'request refused: malformed');
+  const guarded =
+    (listener: string, serve: (req: IncomingMessage, res: ServerResponse) => Promise<void>) =>
+    (req: IncomingMessage, res: ServerResponse): void => {
+      let running: Promise<void>;
       try {
-        if (!res.headersSent) send(res, status, `${text}\n`);
-        else res.end();
-      } catch {
-        res.destroy();
+        running = serve(req, res);
+      } catch (err) {
+        running = Promise.reject(err instanceof Error ? err : new Error(String(err)));
       }
-    });
-  };
+      running.catch((err: unknown) => {
+        const { status, text } = failureAnswer(err);
+        const fields = {
+          path: (req.url ?? '').slice(0, 200),
+          method: req.method,
+          remote: remoteOf(req),
+          status,
+          err: err instanceof Error ? err.message : String(err),
+        };
+        if (status >= 500) log.error(fields, 'kubelet server request failed');
+        else refuse(listener, 'bad-request', fields, 'request refused: malformed');
+        try {
+          if (!res.headersSent) send(res, status, `${text}\n`);
+          else res.end();
+        } catch {
+          res.destroy();
+        }
+      });
+    };
 
   const serveMain = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = parseTarget(req.url);
@@ -501,23 +570,29 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
   };
 
   /** Errors the HTTP parser or the socket raise before a request exists: answered, counted, never thrown. */
-  const onClientError = (listener: string) => (err: NodeJS.ErrnoException, socket: Duplex): void => {
-    const code = err.code ?? 'unknown';
-    const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT' ? 408 : 400;
-    const reason = status === 431 ? 'headers-too-large' : status === 408 ? 'timeout' : code === 'ECONNRESET' ? 'reset' : 'malformed';
-    if (reason !== 'reset') refuse(listener, reason, { code, err: err.message }, 'request refused by the HTTP parser');
-    if (code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 0\r\n\r\n`);
-  };
+  const onClientError =
+    (listener: string) =>
+    (err: NodeJS.ErrnoException, socket: Duplex): void => {
+      const code = err.code ?? 'unknown';
+      const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT' ? 408 : 400;
+      const reason = status === 431 ? 'headers-too-large' : status === 408 ? 'timeout' : code === 'ECONNRESET' ? 'reset' : 'malformed';
+      if (reason !== 'reset') refuse(listener, reason, { code, err: err.message }, 'request refused by the HTTP parser');
+      if (code === 'ECONNRESET' || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 0\r\n\r\n`,
+      );
+    };
   /** CONNECT asks for a tunnel; a kubelet is no proxy. Without a listener Node would drop the socket silently. */
-  const onConnect = (listener: string) => (req: IncomingMessage, socket: Duplex): void => {
-    refuse(listener, 'connect', { target: (req.url ?? '').slice(0, 200), remote: req.socket.remoteAddress }, 'request refused: CONNECT is not served');
-    socket.on('error', () => undefined);
-    socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-  };
+  const onConnect =
+    (listener: string) =>
+    (req: IncomingMessage, socket: Duplex): void => {
+      refuse(listener, 'connect', { target: (req.url ?? '').slice(0, 200), remote: req.socket.remoteAddress }, 'request refused: CONNECT is not served');
+      socket.on('error', () => undefined);
+      socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    };
   const bound = (server: HttpServer | HttpsServer, listener: string): void => {
     server.on('connect', onConnect(listener));
     server.maxConnections = limits.maxConnections;
@@ -545,7 +620,12 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
   https.on('upgrade', onUpgrade);
   https.on('clientError', onClientError('main'));
   https.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-    refuse('main', err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'tls-handshake-timeout' : 'tls', { code: err.code, err: err.message, remote: socket.remoteAddress }, 'TLS handshake refused');
+    refuse(
+      'main',
+      err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'tls-handshake-timeout' : 'tls',
+      { code: err.code, err: err.message, remote: socket.remoteAddress },
+      'TLS handshake refused',
+    );
     socket.destroy();
   });
   await new Promise<void>((resolve, reject) => {
@@ -572,8 +652,17 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
       h.listen(where.port, where.address, () => resolve());
     });
   }
-  const authenticators = [...(clientCA !== undefined ? ['x509 (client certificates chained to the client CA)'] : []), ...(opts.tokens ? ['token (TokenReview webhook)'] : []), ...(opts.anonymous ? ['anonymous'] : [])];
-  log.info({ authenticators, authorizer: opts.authorizer.name ?? 'custom', anonymous: opts.anonymous, x509: clientCA !== undefined }, authenticators.length === 0 ? 'kubelet API: no authenticator is on, every request will be refused with 401' : 'kubelet API authentication and authorization');
+  const authenticators = [
+    ...(clientCA !== undefined ? ['x509 (client certificates chained to the client CA)'] : []),
+    ...(opts.tokens ? ['token (TokenReview webhook)'] : []),
+    ...(opts.anonymous ? ['anonymous'] : []),
+  ];
+  log.info(
+    { authenticators, authorizer: opts.authorizer.name ?? 'custom', anonymous: opts.anonymous, x509: clientCA !== undefined },
+    authenticators.length === 0
+      ? 'kubelet API: no authenticator is on, every request will be refused with 401'
+      : 'kubelet API authentication and authorization',
+  );
   return {
     port: (https.address() as AddressInfo).port,
     healthzPort: health ? (health.address() as AddressInfo).port : undefined,

@@ -75,7 +75,10 @@ export function parseStreamPath(path: string): StreamTarget {
   if (!kind) throw new StreamRequestError(`not a streaming path: ${path}`, 404);
   let parts: string[];
   try {
-    parts = path.split('/').slice(2).map((p) => decodeURIComponent(p));
+    parts = path
+      .split('/')
+      .slice(2)
+      .map((p) => decodeURIComponent(p));
   } catch {
     throw new StreamRequestError(`malformed path: ${path}`, 400);
   }
@@ -115,7 +118,10 @@ export function parsePorts(q: URLSearchParams): number[] {
  * upstream: at least one of stdin, stdout, stderr; stderr is dropped with a tty; exec needs a
  * command.
  */
-export function streamOptions(kind: StreamKind, q: URLSearchParams): { cmd: string[]; tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean } | { port: number[] } {
+export function streamOptions(
+  kind: StreamKind,
+  q: URLSearchParams,
+): { cmd: string[]; tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean } | { port: number[] } {
   if (kind === 'portForward') return { port: parsePorts(q) };
   const tty = flag(q, 'tty');
   const stdin = flag(q, 'input', 'stdin');
@@ -176,7 +182,9 @@ export function statusForRuntimeError(err: unknown): number {
 export function writeRawResponse(socket: Duplex, status: number, body: string): void {
   if (socket.destroyed) return;
   const text = body.endsWith('\n') ? body : `${body}\n`;
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+  );
 }
 
 // Headers not passed to the runtime: Host is the runtime's own; the client's credentials were
@@ -219,7 +227,8 @@ export function proxyUpgrade(req: IncomingMessage, client: Duplex, head: Buffer,
   } catch {
     return Promise.reject(new StreamProxyError(`the runtime answered an invalid streaming URL "${url}"`));
   }
-  if (target.protocol !== 'http:' && target.protocol !== 'https:') return Promise.reject(new StreamProxyError(`the runtime's streaming URL is not http(s): ${url}`));
+  if (target.protocol !== 'http:' && target.protocol !== 'https:')
+    return Promise.reject(new StreamProxyError(`the runtime's streaming URL is not http(s): ${url}`));
   // The client may have left while the kubelet was resolving the pod and asking the runtime.
   if (client.destroyed) return Promise.resolve({ bytesToRuntime: 0, bytesToClient: 0 });
   const host = target.hostname.replace(/^\[|\]$/g, '');

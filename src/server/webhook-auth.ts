@@ -60,7 +60,11 @@ export class WebhookTokenAuthenticator implements TokenAuthenticator {
     const ttl = opts.cacheTTL ?? 120_000;
     this.client = opts.client;
     this.log = (opts.logger ?? silentLogger).child({ component: 'token-webhook' });
-    this.cache = new ReviewCache<Answer>({ ttlFor: () => ttl, ...(opts.maxCacheEntries !== undefined ? { maxEntries: opts.maxCacheEntries } : {}), ...(opts.now ? { now: opts.now } : {}) });
+    this.cache = new ReviewCache<Answer>({
+      ttlFor: () => ttl,
+      ...(opts.maxCacheEntries !== undefined ? { maxEntries: opts.maxCacheEntries } : {}),
+      ...(opts.now ? { now: opts.now } : {}),
+    });
   }
 
   get cacheStats(): Readonly<ReviewCache<Answer>['stats']> {

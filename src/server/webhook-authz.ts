@@ -90,14 +90,20 @@ export class WebhookAuthorizer implements Authorizer {
     const spec = subjectAccessReviewSpec(attrs);
     // Extra values are sorted into the key so that the same user always hits the same entry.
     const extra = spec.extra ? Object.fromEntries(Object.entries(spec.extra).sort(([a], [b]) => a.localeCompare(b))) : undefined;
-    const key = createHash('sha256').update(JSON.stringify([spec.user, spec.groups, spec.uid ?? '', extra ?? {}, spec.resourceAttributes])).digest('hex');
+    const key = createHash('sha256')
+      .update(JSON.stringify([spec.user, spec.groups, spec.uid ?? '', extra ?? {}, spec.resourceAttributes]))
+      .digest('hex');
     return this.cache.get(key, () => this.review(spec));
   }
 
   private async review(spec: SubjectAccessReviewSpec): Promise<Decision> {
     let reply: SubjectAccessReviewReply;
     try {
-      reply = await this.client.post<SubjectAccessReviewReply>(SUBJECT_ACCESS_REVIEW_PATH, { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec });
+      reply = await this.client.post<SubjectAccessReviewReply>(SUBJECT_ACCESS_REVIEW_PATH, {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec,
+      });
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       this.log.warn({ user: spec.user, ...spec.resourceAttributes, err: why }, 'SubjectAccessReview failed');

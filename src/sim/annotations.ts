@@ -62,7 +62,8 @@ export function parseExecAnswer(v: unknown, where: string): ExecAnswer {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`${where}: expected an object like {"exitCode": 0, "stdout": "ok\\n"}`);
   const o = v as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!['exitCode', 'stdout', 'stderr', 'seconds'].includes(k)) throw new Error(`${where}: unknown field ${JSON.stringify(k)} (known: exitCode, stdout, stderr, seconds)`);
+    if (!['exitCode', 'stdout', 'stderr', 'seconds'].includes(k))
+      throw new Error(`${where}: unknown field ${JSON.stringify(k)} (known: exitCode, stdout, stderr, seconds)`);
   }
   const exitCode = o['exitCode'] ?? 0;
   const secs = o['seconds'] ?? 0;
@@ -130,7 +131,11 @@ export function parseBehaviour(annotations: Readonly<Record<string, string>>): S
         break;
       }
       default:
-        bad(key, value, 'unknown sim annotation (known: exit-code, run-seconds, ignore-sigterm, sigterm-seconds, sigterm-exit-code, oom-after-seconds, start-error, log-lines, log-every-seconds, exec-sync)');
+        bad(
+          key,
+          value,
+          'unknown sim annotation (known: exit-code, run-seconds, ignore-sigterm, sigterm-seconds, sigterm-exit-code, oom-after-seconds, start-error, log-lines, log-every-seconds, exec-sync)',
+        );
     }
   }
   return b;

@@ -135,9 +135,7 @@ interface Redirect {
   append: boolean;
 }
 
-type Node =
-  | { type: 'simple'; words: string[]; redirects: Redirect[] }
-  | { type: 'while'; negate: boolean; cond: Item[]; body: Item[] };
+type Node = { type: 'simple'; words: string[]; redirects: Redirect[] } | { type: 'while'; negate: boolean; cond: Item[]; body: Item[] };
 
 interface Item {
   node: Node;
@@ -222,7 +220,23 @@ class Parser {
 
 const SHELLS = new Set(['sh', 'bash', 'ash', 'dash', 'zsh', 'busybox-sh']);
 /** Utilities with no SIGTERM handler: as PID 1 they ignore SIGTERM. */
-const NO_TERM_HANDLER = new Set([...SHELLS, 'sleep', 'tail', 'cat', 'true', 'false', 'echo', 'printf', 'yes', 'env', 'printenv', 'hostname', 'touch', 'rm', 'wait']);
+const NO_TERM_HANDLER = new Set([
+  ...SHELLS,
+  'sleep',
+  'tail',
+  'cat',
+  'true',
+  'false',
+  'echo',
+  'printf',
+  'yes',
+  'env',
+  'printenv',
+  'hostname',
+  'touch',
+  'rm',
+  'wait',
+]);
 const FOREVER_COMMANDS = new Set(['pause', 'yes']);
 
 function base(cmd: string): string {
@@ -504,8 +518,25 @@ class Compiler {
 }
 
 const BUILTINS = new Set([
-  'true', ':', 'false', 'exit', 'echo', 'printf', 'sleep', 'wait', 'trap', 'touch', 'rm', 'mkdir', 'cat', 'test', '[',
-  'hostname', 'env', 'printenv', 'tail',
+  'true',
+  ':',
+  'false',
+  'exit',
+  'echo',
+  'printf',
+  'sleep',
+  'wait',
+  'trap',
+  'touch',
+  'rm',
+  'mkdir',
+  'cat',
+  'test',
+  '[',
+  'hostname',
+  'env',
+  'printenv',
+  'tail',
 ]);
 
 /** Compiles a command line (command + args, or an ExecSync cmd) into a Program. */

@@ -87,7 +87,8 @@ export function validateSimConfig(raw: unknown, source = 'sim config'): SimRunti
   for (const key of ['latency', 'faults'] as const) {
     if (o[key] === undefined) continue;
     // The rule tables check RPC names and fields; build throwaway ones to validate.
-    const table = key === 'latency' ? new RuleTable<LatencySpec>(`${source}: latency`, validateLatency) : new RuleTable<FaultSpec>(`${source}: faults`, validateFault);
+    const table =
+      key === 'latency' ? new RuleTable<LatencySpec>(`${source}: latency`, validateLatency) : new RuleTable<FaultSpec>(`${source}: faults`, validateFault);
     table.replace(obj(o[key], `${source}: ${key}`));
     if (key === 'latency') opts.latency = table.toJSON() as Record<string, LatencySpec>;
     else opts.faults = table.toJSON() as Record<string, FaultSpec>;
@@ -125,7 +126,9 @@ export function loadSimConfig(path: string): SimRuntimeOptions {
   try {
     raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    throw new Error(`sim config ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(`sim config ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
   return validateSimConfig(raw, path);
 }

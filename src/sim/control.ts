@@ -115,7 +115,8 @@ export async function startSimControlServer(sim: SimRuntime, opts: { listen: str
       }
       const ids = body?.containerIds;
       if (!Array.isArray(ids) || !ids.every((x) => typeof x === 'string')) return send(res, 400, { error: 'containerIds: want an array of container IDs' });
-      if (body.code !== undefined && (!Number.isInteger(body.code) || (body.code as number) < 0 || (body.code as number) > 255)) return send(res, 400, { error: 'code: want an exit code 0..255' });
+      if (body.code !== undefined && (!Number.isInteger(body.code) || (body.code as number) < 0 || (body.code as number) > 255))
+        return send(res, 400, { error: 'code: want an exit code 0..255' });
       if (body.oom !== undefined && typeof body.oom !== 'boolean') return send(res, 400, { error: 'oom: want true or false' });
       const out = { crashed: 0, notRunning: 0, unknown: 0 };
       for (const id of ids) {

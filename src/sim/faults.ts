@@ -81,7 +81,8 @@ export function validateFault(v: unknown, where: string): FaultSpec {
   if (slowMs !== undefined) spec.slowMs = slowMs;
   if (o['times'] !== undefined) {
     const times = o['times'];
-    if (typeof times !== 'number' || !Number.isInteger(times) || times < 1) throw new Error(`${where}.times: must be an integer >= 1, got ${JSON.stringify(times)}`);
+    if (typeof times !== 'number' || !Number.isInteger(times) || times < 1)
+      throw new Error(`${where}.times: must be an integer >= 1, got ${JSON.stringify(times)}`);
     spec.times = times;
   }
   if (o['hang'] !== undefined) {

@@ -54,7 +54,10 @@ export class IpPool {
   }
 
   contains(ip: string): boolean {
-    const n = ip.split('.').map(Number).reduce((a, o) => a * 256 + o, 0);
+    const n = ip
+      .split('.')
+      .map(Number)
+      .reduce((a, o) => a * 256 + o, 0);
     return n >= this.base && n < this.base + this.size;
   }
 }

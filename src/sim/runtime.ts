@@ -218,10 +218,12 @@ export class SimRuntime implements CriHandlers, CriEventSource {
         containerEventType: p.type,
         createdAt: p.at,
         podSandboxStatus: sb ? this.sandboxStatus(sb) : null,
-        containersStatuses: sb ? [...sb.containers].flatMap((cid) => {
-          const c = this.containers.get(cid);
-          return c ? [this.containerStatus(c)] : [];
-        }) : [],
+        containersStatuses: sb
+          ? [...sb.containers].flatMap((cid) => {
+              const c = this.containers.get(cid);
+              return c ? [this.containerStatus(c)] : [];
+            })
+          : [],
       };
       for (const emit of this.subscribers) {
         try {
@@ -354,7 +356,8 @@ export class SimRuntime implements CriHandlers, CriEventSource {
     if (!config || !md) throw unknown('sandbox config must include metadata');
     // The runtime is a trust boundary of its own: where it writes logs is checked here, not
     // taken on the kubelet's word (containerd would write wherever it is told).
-    if (config.logDirectory !== '' && !isCleanAbsolute(config.logDirectory)) throw invalid(`log directory ${JSON.stringify(config.logDirectory)} must be an absolute path without '..'`);
+    if (config.logDirectory !== '' && !isCleanAbsolute(config.logDirectory))
+      throw invalid(`log directory ${JSON.stringify(config.logDirectory)} must be an absolute path without '..'`);
     const name = `${md.name}_${md.namespace}_${md.uid}_${md.attempt}`;
     const holder = this.sandboxNames.get(name);
     if (holder !== undefined) throw unknown(`failed to reserve sandbox name "${name}": name "${name}" is reserved for "${holder}"`);
@@ -483,7 +486,8 @@ export class SimRuntime implements CriHandlers, CriEventSource {
     if (!image) throw notFound(`failed to resolve image "${imageSpec}": not found`);
     const behaviour = parseBehaviour(config.annotations);
     const logDirectory = req.sandboxConfig?.logDirectory ?? '';
-    if (logDirectory !== '' && !isCleanAbsolute(logDirectory)) throw invalid(`log directory ${JSON.stringify(logDirectory)} must be an absolute path without '..'`);
+    if (logDirectory !== '' && !isCleanAbsolute(logDirectory))
+      throw invalid(`log directory ${JSON.stringify(logDirectory)} must be an absolute path without '..'`);
     const logPath = config.logPath !== '' && logDirectory !== '' ? containerLogFile(logDirectory, config.logPath) : '';
     const id = hex64();
     const c: Container = {
@@ -538,7 +542,6 @@ export class SimRuntime implements CriHandlers, CriEventSource {
     this.life.start(c, sb);
     return {};
   }
-
 
   async StopContainer(req: DecodedRequestOf<'StopContainer'>): Promise<ReplyOf<'StopContainer'>> {
     await this.gate('StopContainer');
@@ -821,7 +824,12 @@ export class SimRuntime implements CriHandlers, CriEventSource {
   }
 
   /** Containers matching a filter, starting from the narrowest index. */
-  private *select(id: string | undefined, sandboxId: string | undefined, state: string | undefined, labels: Readonly<Record<string, string>> | undefined): Generator<Container> {
+  private *select(
+    id: string | undefined,
+    sandboxId: string | undefined,
+    state: string | undefined,
+    labels: Readonly<Record<string, string>> | undefined,
+  ): Generator<Container> {
     let ids: Iterable<string>;
     if (id) {
       ids = this.containers.has(id) ? [id] : id.length >= 64 ? [] : [...this.containers.keys()].filter((k) => k.startsWith(id));
@@ -868,15 +876,6 @@ export class SimRuntime implements CriHandlers, CriEventSource {
     this.sandboxes.get(c.sandboxId)?.containers.delete(c.id);
     this.event(c.id, c.sandboxId, 'CONTAINER_DELETED_EVENT');
   }
-
-
-
-
-
-
-
-
-
 
   private imageReply(i: SimImage): NonNullable<ReplyOf<'ListImages'>['images']>[number] {
     return { id: i.id, repoTags: i.repoTags, repoDigests: i.repoDigests, size: i.size, uid: { value: 0 }, username: '', spec: null };

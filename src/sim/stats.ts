@@ -15,7 +15,12 @@ export function containerStats(c: Container, nowMs: number, imageFsMountpoint: s
   const ranMs = c.startedMs > 0 ? (running ? now : c.finishedAt / 1e6) - c.startedMs : 0;
   const stats: ContainerStats = {
     attributes: { id: c.id, metadata: c.config.metadata, labels: c.config.labels, annotations: c.config.annotations },
-    writableLayer: { timestamp: ts, fsId: { mountpoint: `${imageFsMountpoint}/snapshots/${c.id.slice(0, 12)}` }, usedBytes: { value: 4096 * (1 + (h % 256)) }, inodesUsed: { value: 1 + (h % 64) } },
+    writableLayer: {
+      timestamp: ts,
+      fsId: { mountpoint: `${imageFsMountpoint}/snapshots/${c.id.slice(0, 12)}` },
+      usedBytes: { value: 4096 * (1 + (h % 256)) },
+      inodesUsed: { value: 1 + (h % 64) },
+    },
   };
   if (running) {
     stats.cpu = { timestamp: ts, usageCoreNanoSeconds: { value: Math.max(0, Math.round(ranMs * 1e3 * millicores)) } };

@@ -123,7 +123,9 @@ export class FileSource {
         if (code === 'ENOENT' || code === 'EISDIR') continue;
         // A folder (or a symlink to one) is skipped as upstream does; FIFOs, devices and sockets are refused.
         if (err instanceof NotRegularFileError && err.kind === 'a directory') continue;
-        errors.push(err instanceof NotRegularFileError || code === 'KTS_MANIFEST_LIMIT' ? (err as Error).message : `${file}: cannot read: ${(err as Error).message}`);
+        errors.push(
+          err instanceof NotRegularFileError || code === 'KTS_MANIFEST_LIMIT' ? (err as Error).message : `${file}: cannot read: ${(err as Error).message}`,
+        );
         continue;
       }
       if (text.trim() === '') continue; // an editor's empty save: nothing yet

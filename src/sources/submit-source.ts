@@ -35,12 +35,14 @@ export class SubmitSource {
     try {
       text = readFileSync(this.opts.file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.logger?.error({ file: this.opts.file, err: (err as Error).message }, 'submitted static pods not loaded: cannot read their file');
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.opts.logger?.error({ file: this.opts.file, err: (err as Error).message }, 'submitted static pods not loaded: cannot read their file');
     }
     if (text !== undefined) {
       try {
         const saved = JSON.parse(text) as { manifests?: unknown };
-        if (!Array.isArray(saved.manifests) || !saved.manifests.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string')) throw new Error('no list of [key, manifest] pairs');
+        if (!Array.isArray(saved.manifests) || !saved.manifests.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string'))
+          throw new Error('no list of [key, manifest] pairs');
         this.manifests = new Map(saved.manifests as [string, unknown][]);
         chmodSync(this.opts.file, 0o600); // written 0644 by kubelet-ts before 2026-12-07
       } catch (err) {
@@ -50,7 +52,10 @@ export class SubmitSource {
         } catch {
           // Nothing more to do: the error below says what happened.
         }
-        this.opts.logger?.error({ file: this.opts.file, movedTo: aside, err: (err as Error).message }, 'submitted static pods not loaded: their file does not parse; moved aside');
+        this.opts.logger?.error(
+          { file: this.opts.file, movedTo: aside, err: (err as Error).message },
+          'submitted static pods not loaded: their file does not parse; moved aside',
+        );
       }
     }
     this.emit();
@@ -78,7 +83,11 @@ export class SubmitSource {
   /** Removes a submitted pod by the name it was submitted with (or its static name). */
   remove(namespace: string, name: string): boolean {
     const suffix = `-${this.opts.nodeName}`;
-    const key = this.manifests.has(`${namespace}/${name}`) ? `${namespace}/${name}` : name.endsWith(suffix) ? `${namespace}/${name.slice(0, -suffix.length)}` : '';
+    const key = this.manifests.has(`${namespace}/${name}`)
+      ? `${namespace}/${name}`
+      : name.endsWith(suffix)
+        ? `${namespace}/${name.slice(0, -suffix.length)}`
+        : '';
     if (!key || !this.manifests.delete(key)) return false;
     this.persist();
     this.emit();

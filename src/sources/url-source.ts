@@ -46,7 +46,11 @@ export class UrlSource {
   async poll(): Promise<void> {
     let body: string;
     try {
-      const res = await fetch(this.opts.url, { headers: this.opts.headers ?? {}, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000), redirect: 'follow' });
+      const res = await fetch(this.opts.url, {
+        headers: this.opts.headers ?? {},
+        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
+        redirect: 'follow',
+      });
       if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`);
       body = await readBodyCapped(res.body);
     } catch (err) {

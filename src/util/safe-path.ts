@@ -150,7 +150,10 @@ export async function mkdirInside(base: string, rel: string, mode: number, what 
   joinRelative(base, rel, what);
   const realBase = await realpath(base);
   let at = base;
-  for (const segment of posix.normalize(rel).split('/').filter((s) => s !== '' && s !== '.')) {
+  for (const segment of posix
+    .normalize(rel)
+    .split('/')
+    .filter((s) => s !== '' && s !== '.')) {
     at = posix.join(at, segment);
     let st;
     try {

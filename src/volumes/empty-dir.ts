@@ -15,7 +15,8 @@ export interface EmptyDirVolumeSource {
 
 export async function setUpEmptyDir(dir: string, source: EmptyDirVolumeSource, mounter: Mounter): Promise<void> {
   const medium = source.medium ?? '';
-  if (medium !== '' && medium !== 'Memory') throw new UnsupportedVolumeError(`emptyDir medium ${JSON.stringify(medium)} is not supported (only "" and "Memory")`);
+  if (medium !== '' && medium !== 'Memory')
+    throw new UnsupportedVolumeError(`emptyDir medium ${JSON.stringify(medium)} is not supported (only "" and "Memory")`);
   await mkdir(dir, { recursive: true, mode: 0o750 });
   if (medium === 'Memory' && !(await mounter.mountPointsUnder(dir)).includes(dir)) {
     await mounter.mountTmpfs(dir, source.sizeLimit === undefined ? { mode: 0o777 } : { sizeBytes: quantityValue(source.sizeLimit), mode: 0o777 });

@@ -161,8 +161,7 @@ export async function resolveContainerEnv(pod: Pod, c: Container, reader: Object
 
   for (const e of c.env ?? []) {
     const from = e.valueFrom as
-      | { configMapKeyRef?: KeyRef; secretKeyRef?: KeyRef; fieldRef?: { fieldPath: string }; resourceFieldRef?: ResourceFieldSelector }
-      | undefined;
+      { configMapKeyRef?: KeyRef; secretKeyRef?: KeyRef; fieldRef?: { fieldPath: string }; resourceFieldRef?: ResourceFieldSelector } | undefined;
     let value: string | undefined;
     // Upstream: a non-empty value wins over valueFrom; an empty one with no source is ''.
     if (e.value || !from) {
@@ -214,7 +213,9 @@ export async function resolveContainerEnv(pod: Pod, c: Container, reader: Object
 
 /** The entries of a container's literal env (no reads): what a sync without a prepared pod uses. */
 export function literalEnvEntries(c: Container): EnvEntry[] {
-  return (c.env ?? []).filter((e) => e.valueFrom === undefined || e.value).map((e) => (e.value?.includes('$') ? { name: e.name, expand: e.value } : { name: e.name, value: e.value ?? '' }));
+  return (c.env ?? [])
+    .filter((e) => e.valueFrom === undefined || e.value)
+    .map((e) => (e.value?.includes('$') ? { name: e.name, expand: e.value } : { name: e.name, value: e.value ?? '' }));
 }
 
 /**

@@ -90,7 +90,8 @@ export class ApiVolumeObjectSource implements VolumeObjectSource {
     const reply = await this.client.post<TokenRequestReply>(`/api/v1/namespaces/${seg(namespace)}/serviceaccounts/${seg(serviceAccount)}/token`, body);
     const token = reply?.status?.token;
     const expirationTimestamp = reply?.status?.expirationTimestamp;
-    if (!token || !expirationTimestamp) throw new Error(`TokenRequest for ${namespace}/${serviceAccount}: the answer has no status.token or status.expirationTimestamp`);
+    if (!token || !expirationTimestamp)
+      throw new Error(`TokenRequest for ${namespace}/${serviceAccount}: the answer has no status.token or status.expirationTimestamp`);
     return { token, expirationTimestamp };
   }
 }

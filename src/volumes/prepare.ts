@@ -44,7 +44,12 @@ export function podPrepare(vm: VolumeManager, opts: PrepareOptions = {}): (pod: 
     if (r.errors.length > 0) {
       opts.onFailedMount?.(pod, r.errors);
       const names = r.errors.map((e) => e.volume).sort();
-      return { error: { reason: 'FailedMount', message: `Unable to attach or mount volumes: unmounted volumes=[${names.join(' ')}]: ${r.errors.map((e) => e.message).join('; ')}` } };
+      return {
+        error: {
+          reason: 'FailedMount',
+          message: `Unable to attach or mount volumes: unmounted volumes=[${names.join(' ')}]: ${r.errors.map((e) => e.message).join('; ')}`,
+        },
+      };
     }
     const prepared: PreparedPod = { volumes: r.volumes };
     if (opts.resolveEnv !== false) {

@@ -34,7 +34,13 @@ export interface ProjectedVolumeSource {
 /** A token for the pod's service account (the volume manager caches and rotates them). */
 export type TokenGetter = (req: { audiences: string[]; expirationSeconds: number }) => Promise<string>;
 
-export async function projectedVolumePayload(pod: Pod, source: ProjectedVolumeSource, reader: ObjectReader, token: TokenGetter, node: NodeAllocatable): Promise<Payload> {
+export async function projectedVolumePayload(
+  pod: Pod,
+  source: ProjectedVolumeSource,
+  reader: ObjectReader,
+  token: TokenGetter,
+  node: NodeAllocatable,
+): Promise<Payload> {
   const ns = pod.metadata.namespace ?? 'default';
   const defaultMode = source.defaultMode ?? DEFAULT_FILE_MODE;
   const payload: Payload = new Map();

@@ -60,7 +60,12 @@ export function serviceEnvVars(svc: ServiceObject): [string, string][] {
 }
 
 /** The service env of a pod in `namespace` (services sorted by name, so the order is stable). */
-export function serviceEnvFor(services: Iterable<ServiceObject>, namespace: string, enableServiceLinks: boolean, masterNamespace = MASTER_SERVICE_NAMESPACE): Record<string, string> {
+export function serviceEnvFor(
+  services: Iterable<ServiceObject>,
+  namespace: string,
+  enableServiceLinks: boolean,
+  masterNamespace = MASTER_SERVICE_NAMESPACE,
+): Record<string, string> {
   const picked = new Map<string, ServiceObject>();
   for (const svc of services) {
     if (!isServiceIPSet(svc)) continue;

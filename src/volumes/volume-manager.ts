@@ -183,7 +183,11 @@ export class VolumeManager {
         .filter((p) => [...p.volumes.values()].some((v) => REFRESHABLE.has(v.kind)))
         .map(async (p) => {
           const r = await this.setUp(p.pod).catch((err: unknown) => ({ errors: [failure('*', err)], warnings: [] }));
-          for (const f of [...r.errors, ...r.warnings]) this.log.warn({ pod: `${p.pod.metadata.namespace ?? 'default'}/${p.pod.metadata.name ?? ''}`, volume: f.volume, err: f.message }, 'volume refresh failed');
+          for (const f of [...r.errors, ...r.warnings])
+            this.log.warn(
+              { pod: `${p.pod.metadata.namespace ?? 'default'}/${p.pod.metadata.name ?? ''}`, volume: f.volume, err: f.message },
+              'volume refresh failed',
+            );
         }),
     );
   }
@@ -195,7 +199,14 @@ export class VolumeManager {
     // (no refresh, no tear-down of a folder somewhere else), and the pod cannot start.
     const bad = componentProblem(uid);
     if (bad !== undefined) {
-      return Promise.resolve({ volumes: {}, mounts: new Map(), errors: [{ volume: '*', code: UNSAFE_PATH, message: `pod uid ${JSON.stringify(uid)} cannot name a folder under ${podsDir(this.opts.rootDir)}: ${bad}` }], warnings: [] });
+      return Promise.resolve({
+        volumes: {},
+        mounts: new Map(),
+        errors: [
+          { volume: '*', code: UNSAFE_PATH, message: `pod uid ${JSON.stringify(uid)} cannot name a folder under ${podsDir(this.opts.rootDir)}: ${bad}` },
+        ],
+        warnings: [],
+      });
     }
     let st = this.pods.get(uid);
     if (!st) {
@@ -268,7 +279,11 @@ export class VolumeManager {
     const w = await new AtomicWriter(dir).write(payload);
     const fsGroup = fsGroupOf(st.pod);
     if (fsGroup !== undefined && (w.written || !prev?.ready)) await setVolumeOwnership(dir, fsGroup, true);
-    if (w.written) this.log.info({ pod: `${st.pod.metadata.namespace ?? 'default'}/${st.pod.metadata.name ?? ''}`, volume: v.name, kind, removed: w.removed }, 'volume content written');
+    if (w.written)
+      this.log.info(
+        { pod: `${st.pod.metadata.namespace ?? 'default'}/${st.pod.metadata.name ?? ''}`, volume: v.name, kind, removed: w.removed },
+        'volume content written',
+      );
     return { kind, prepared: { hostPath: dir, readOnly: true }, ready: true, fingerprint: fp };
   }
 
@@ -301,14 +316,21 @@ export class VolumeManager {
       if (!source) throw new NoObjectSourceError(`cannot request a token for service account ${ns}/${sa}: no kubeClient defined`);
       try {
         this.tokenRequests++;
-        const issued = await source.requestToken(ns, sa, { audiences: req.audiences, expirationSeconds: req.expirationSeconds, boundPod: { name: pod.metadata.name ?? '', uid: pod.metadata.uid ?? '' } });
+        const issued = await source.requestToken(ns, sa, {
+          audiences: req.audiences,
+          expirationSeconds: req.expirationSeconds,
+          boundPod: { name: pod.metadata.name ?? '', uid: pod.metadata.uid ?? '' },
+        });
         const expiresAt = Date.parse(issued.expirationTimestamp);
         const t: TokenState = { token: issued.token, issuedAt: now, expiresAt: Number.isFinite(expiresAt) ? expiresAt : now + req.expirationSeconds * 1000 };
         st.tokens.set(key, t);
         return t.token;
       } catch (err) {
         if (have && now < have.expiresAt) {
-          this.log.warn({ pod: `${ns}/${pod.metadata.name ?? ''}`, serviceAccount: sa, err: errorMessage(err) }, 'token rotation failed; keeping the current token');
+          this.log.warn(
+            { pod: `${ns}/${pod.metadata.name ?? ''}`, serviceAccount: sa, err: errorMessage(err) },
+            'token rotation failed; keeping the current token',
+          );
           return have.token;
         }
         throw new FetchFailedError(`failed to fetch token: ${errorMessage(err)}`, { cause: err });
@@ -334,7 +356,10 @@ export class VolumeManager {
         try {
           const full = joinRelative(vol.hostPath, rel, 'subPath');
           if (!vol.readOnly) {
-            const exists = await stat(full).then(() => true, () => false);
+            const exists = await stat(full).then(
+              () => true,
+              () => false,
+            );
             // mkdirInside, not mkdir -p: the container may have planted a symlink on the way.
             if (!exists) await mkdirInside(vol.hostPath, rel, (await stat(vol.hostPath)).mode & 0o7777, 'subPath');
           }
@@ -424,7 +449,11 @@ export class VolumeManager {
     const removed: string[] = [];
     for (const uid of uids) {
       if (keep.has(uid) || this.pods.get(uid)?.gone === false) continue;
-      const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
+      const exists = (p: string): Promise<boolean> =>
+        stat(p).then(
+          () => true,
+          () => false,
+        );
       const has = (await exists(podVolumesDir(this.opts.rootDir, uid))) || (await exists(podContainersDir(this.opts.rootDir, uid)));
       if (!has) continue;
       try {

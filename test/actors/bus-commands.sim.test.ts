@@ -32,8 +32,26 @@ describe('actors driven through bus requests only', () => {
     dir = mkdtempSync(join(tmpdir(), 'kts-bus-commands-'));
     const manifests = join(dir, 'manifests');
     mkdirSync(manifests);
-    writeFileSync(join(manifests, 'web.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: default, uid: bus-commands-web}\nspec:\n  containers: [{name: app, image: busybox:1.35, command: [sleep, "3600"]}]\n');
-    const argv = ['--pod-manifest-path', manifests, '--embedded-runtime', 'sim', '--hostname-override', 'buscmd', '--root-dir', join(dir, 'root'), '--pod-logs-dir', join(dir, 'logs'), '--authorization-mode', 'AlwaysAllow', '--file-check-frequency', '1s'];
+    writeFileSync(
+      join(manifests, 'web.yaml'),
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: default, uid: bus-commands-web}\nspec:\n  containers: [{name: app, image: busybox:1.35, command: [sleep, "3600"]}]\n',
+    );
+    const argv = [
+      '--pod-manifest-path',
+      manifests,
+      '--embedded-runtime',
+      'sim',
+      '--hostname-override',
+      'buscmd',
+      '--root-dir',
+      join(dir, 'root'),
+      '--pod-logs-dir',
+      join(dir, 'logs'),
+      '--authorization-mode',
+      'AlwaysAllow',
+      '--file-check-frequency',
+      '1s',
+    ];
     kubelet = await startKubelet(loadKubeletConfig(argv).config, silentLogger, { serve: false });
     const { port1, port2 } = new MessageChannel();
     bridges.push(connectPort(kubelet.bus, port1, { name: 'remote' }));
@@ -57,7 +75,11 @@ describe('actors driven through bus requests only', () => {
 
   it('the PLEG thread: configure, relist now, stats and health', async () => {
     assert.deepEqual(await remote.call('pleg.configure', { relistPeriodMs: 250 }), { relistPeriodMs: 250 });
-    await waitFor('the static pod running', async () => ((await remote.call('pods.list', {})).pods.some((p) => p.name === 'web-buscmd' && p.phase === 'Running') ? true : undefined), 30_000);
+    await waitFor(
+      'the static pod running',
+      async () => ((await remote.call('pods.list', {})).pods.some((p) => p.name === 'web-buscmd' && p.phase === 'Running') ? true : undefined),
+      30_000,
+    );
     const before = await remote.call('pleg.stats', {});
     const relisted = await remote.call('pleg.relist', {});
     assert.equal(relisted.pods, 1, 'the relist saw the one pod the runtime runs');
@@ -74,10 +96,27 @@ describe('actors driven through bus requests only', () => {
       uid: 'bus-commands-probed',
       name: 'probed',
       namespace: 'default',
-      containers: [{ name: 'app', containerId: 'c-1', startedAt: Date.now(), probes: [{ kind: 'readiness' as const, timing: { initialDelayMs: 0, periodMs: 200, timeoutMs: 1000, successThreshold: 1, failureThreshold: 3 }, handler: { type: 'tcpSocket' as const, host: '127.0.0.1', port } }] }],
+      containers: [
+        {
+          name: 'app',
+          containerId: 'c-1',
+          startedAt: Date.now(),
+          probes: [
+            {
+              kind: 'readiness' as const,
+              timing: { initialDelayMs: 0, periodMs: 200, timeoutMs: 1000, successThreshold: 1, failureThreshold: 3 },
+              handler: { type: 'tcpSocket' as const, host: '127.0.0.1', port },
+            },
+          ],
+        },
+      ],
     };
     assert.deepEqual(await remote.call('probes.set-pod', { target }), {});
-    await waitFor('the readiness result published', () => results.find((r) => r.podUid === target.uid && r.probe === 'readiness' && r.result === 'success'), 30_000);
+    await waitFor(
+      'the readiness result published',
+      () => results.find((r) => r.podUid === target.uid && r.probe === 'readiness' && r.result === 'success'),
+      30_000,
+    );
     const stats = await remote.call('probes.stats', {});
     assert.equal(stats.workers, 1, 'one probe worker: the readiness probe given');
     assert.ok(stats.completed >= 1);
@@ -101,7 +140,14 @@ describe('actors driven through bus requests only', () => {
     const pool = await remote.call('sync-pool.stats', {});
     assert.ok(pool.threads >= 1, `the pool has threads (${pool.threads})`);
     const { actors } = await remote.call('actors.health', {});
-    assert.deepEqual(actors.map((a) => [a.actor, a.ok]), [['pleg', true], ['probes', true], ['syncloop', true]]);
+    assert.deepEqual(
+      actors.map((a) => [a.actor, a.ok]),
+      [
+        ['pleg', true],
+        ['probes', true],
+        ['syncloop', true],
+      ],
+    );
   });
 
   it('refuses a body that does not match its request, with a code, and serves on', async () => {
@@ -118,7 +164,18 @@ describe('actors driven through bus requests only', () => {
     await refused('pleg.configure', { relistPeriodMs: 'fast' }, /relistPeriodMs must be absent or a number/);
     await refused('pods.list', { all: true }, /all is not a field of this request/);
     await refused('pods.describe', null, /must be an object/);
-    await refused('probes.set-pod', { target: { uid: 'x', name: 'x', namespace: 'd', containers: [{ name: 'c', containerId: 'i', startedAt: 0, probes: [{ kind: 'sometimes', handler: {}, timing: {} }] }] } }, /kind must be one of/);
+    await refused(
+      'probes.set-pod',
+      {
+        target: {
+          uid: 'x',
+          name: 'x',
+          namespace: 'd',
+          containers: [{ name: 'c', containerId: 'i', startedAt: 0, probes: [{ kind: 'sometimes', handler: {}, timing: {} }] }],
+        },
+      },
+      /kind must be one of/,
+    );
     await assert.rejects(remote.request('pleg.no-such-command', {}), (err: unknown) => err instanceof BusError && err.code === 'KTS_BUS_NO_RESPONDER');
     assert.equal((await remote.call('probes.stats', {})).workers, 0, 'the refused target was not taken');
     assert.equal((await remote.call('pleg.stats', {})).failedRelists, 0, 'the PLEG serves on');

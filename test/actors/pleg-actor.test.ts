@@ -41,12 +41,24 @@ describe('PLEG actor', () => {
     const pod = newPod('pleg');
     const config = sandboxConfig(pod, logs);
     const { podSandboxId } = await cri.RunPodSandbox({ config });
-    const { containerId } = await cri.CreateContainer({ podSandboxId, config: containerConfig(pod, 'app', 'docker.io/library/busybox:1.35', ['sleep', '3600']), sandboxConfig: config });
+    const { containerId } = await cri.CreateContainer({
+      podSandboxId,
+      config: containerConfig(pod, 'app', 'docker.io/library/busybox:1.35', ['sleep', '3600']),
+      sandboxConfig: config,
+    });
     await cri.StartContainer({ containerId });
-    const started = await waitFor('ContainerStarted', () => got.find((m) => m.type === 'state' && m.uid === pod.uid && m.events.some((e) => e.type === 'ContainerStarted' && e.containerId === containerId)), 5000);
+    const started = await waitFor(
+      'ContainerStarted',
+      () => got.find((m) => m.type === 'state' && m.uid === pod.uid && m.events.some((e) => e.type === 'ContainerStarted' && e.containerId === containerId)),
+      5000,
+    );
     assert.equal(started.type === 'state' ? started.state.containers[0]?.state : '', 'running');
     await cri.StopContainer({ containerId, timeout: 0 });
-    const died = await waitFor('ContainerDied', () => got.find((m) => m.type === 'state' && m.events.some((e) => e.type === 'ContainerDied' && e.containerId === containerId)), 5000);
+    const died = await waitFor(
+      'ContainerDied',
+      () => got.find((m) => m.type === 'state' && m.events.some((e) => e.type === 'ContainerDied' && e.containerId === containerId)),
+      5000,
+    );
     assert.equal(died.type === 'state' ? died.state.containers[0]?.exitCode : -1, 137);
     await cri.StopPodSandbox({ podSandboxId });
     await cri.RemovePodSandbox({ podSandboxId });
@@ -78,7 +90,7 @@ describe('PLEG actor', () => {
     const own = new Bus({ name: 'relisting' }); // one PLEG per bus: actors read their thread's mode from it
     const relisting = new PlegActor({ runtime: { embedded: sim, name: 'sim' }, relistPeriodMs: 100, evented: false, bus: own });
     relisting.start();
-    await waitFor('a relist', async () => ((await relisting.stats())?.relists ?? 0) > 0 ? true : undefined, 5000);
+    await waitFor('a relist', async () => (((await relisting.stats())?.relists ?? 0) > 0 ? true : undefined), 5000);
     assert.equal(relisting.followsEvents, false);
     assert.match(relisting.health(Date.now() + 181_000).message ?? '', /PLEG is not healthy: pleg was last seen active 18\ds ago; threshold is 3m0s/);
     await relisting.stop();

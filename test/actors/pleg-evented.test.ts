@@ -14,7 +14,6 @@ import { containerConfig, newPod, sandboxConfig, waitFor, withoutEvents } from '
 
 const BUSYBOX = 'docker.io/library/busybox:1.35';
 
-
 function collect(bus: Bus): { states: MessageOf<'pod.state'>[]; modes: MessageOf<'pleg.relist'>[]; relists: () => number } {
   const states: MessageOf<'pod.state'>[] = [];
   const modes: MessageOf<'pleg.relist'>[] = [];
@@ -49,12 +48,25 @@ describe('evented PLEG', () => {
     const { podSandboxId } = await cri.RunPodSandbox({ config });
     const { containerId } = await cri.CreateContainer({ podSandboxId, config: containerConfig(pod, 'app', BUSYBOX, ['sleep', '3600']), sandboxConfig: config });
     await cri.StartContainer({ containerId });
-    const started = await waitFor('ContainerStarted from an event', () => seen.states.find((m) => m.type === 'state' && m.uid === pod.uid && m.events.some((e) => e.type === 'ContainerStarted' && e.containerId === containerId)), 5000, 5);
+    const started = await waitFor(
+      'ContainerStarted from an event',
+      () =>
+        seen.states.find(
+          (m) => m.type === 'state' && m.uid === pod.uid && m.events.some((e) => e.type === 'ContainerStarted' && e.containerId === containerId),
+        ),
+      5000,
+      5,
+    );
     assert.equal(started.type === 'state' ? started.state.containers.find((c) => c.id === containerId)?.state : '', 'running');
     assert.equal(started.type === 'state' ? started.state.sandboxes[0]?.id : '', podSandboxId);
     assert.equal(started.type === 'state' ? started.state.name : '', pod.name);
     assert.ok(sim.crashContainer(containerId, { code: 3 }));
-    const died = await waitFor('ContainerDied from an event', () => seen.states.find((m) => m.type === 'state' && m.events.some((e) => e.type === 'ContainerDied' && e.containerId === containerId)), 5000, 5);
+    const died = await waitFor(
+      'ContainerDied from an event',
+      () => seen.states.find((m) => m.type === 'state' && m.events.some((e) => e.type === 'ContainerDied' && e.containerId === containerId)),
+      5000,
+      5,
+    );
     const dead = died.type === 'state' ? died.state.containers.find((c) => c.id === containerId) : undefined;
     assert.equal(dead?.state, 'exited');
     assert.equal(dead?.exitCode, 3);
@@ -76,11 +88,23 @@ describe('evented PLEG', () => {
     const sim = new SimRuntime({ seed: 24 });
     const ghost = newPod('ghost');
     const hourAgo = (Date.now() - 3_600_000) * 1e6;
-    const oldSandbox = { id: 'f'.repeat(64), metadata: { name: ghost.name, uid: ghost.uid, namespace: ghost.namespace, attempt: 0 }, state: 'SANDBOX_READY' as const, createdAt: hourAgo, labels: { 'io.kubernetes.pod.uid': ghost.uid } };
+    const oldSandbox = {
+      id: 'f'.repeat(64),
+      metadata: { name: ghost.name, uid: ghost.uid, namespace: ghost.namespace, attempt: 0 },
+      state: 'SANDBOX_READY' as const,
+      createdAt: hourAgo,
+      labels: { 'io.kubernetes.pod.uid': ghost.uid },
+    };
     // The sim's RPCs, and a stream that first replays an hour-old event for a pod long gone.
     const runtime = Object.assign(withoutEvents(sim), {
       subscribeContainerEvents: (emit: (e: ContainerEventReply) => void) => {
-        emit({ containerId: oldSandbox.id, containerEventType: 'CONTAINER_STARTED_EVENT', createdAt: hourAgo, podSandboxStatus: oldSandbox, containersStatuses: [] });
+        emit({
+          containerId: oldSandbox.id,
+          containerEventType: 'CONTAINER_STARTED_EVENT',
+          createdAt: hourAgo,
+          podSandboxStatus: oldSandbox,
+          containersStatuses: [],
+        });
         return sim.subscribeContainerEvents(emit);
       },
     });
@@ -93,7 +117,11 @@ describe('evented PLEG', () => {
     const pod = newPod('fresh');
     await cri.RunPodSandbox({ config: sandboxConfig(pod, dir) });
     await waitFor('the fresh pod from its event', () => seen.states.find((m) => m.type === 'state' && m.uid === pod.uid), 5000, 5);
-    assert.equal(seen.states.find((m) => m.uid === ghost.uid), undefined, 'the hour-old event made no pod state');
+    assert.equal(
+      seen.states.find((m) => m.uid === ghost.uid),
+      undefined,
+      'the hour-old event made no pod state',
+    );
     assert.equal((await pleg.stats())?.staleEvents, 1);
     cri.close();
     await pleg.stop();

@@ -15,39 +15,122 @@ import type { PodRuntimeState } from '../../src/pods/runtime-state.js';
 const CFG: PlegLogicConfig = { runtimeName: 'sim', evented: true, relistPeriodMs: 1000, eventedRelistPeriodMs: 300_000 };
 
 function sandbox(id: string, uid: string, ready = true): PodSandbox__Output {
-  return { id, metadata: { name: 'p', uid, namespace: 'default', attempt: 0 }, state: ready ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY', createdAt: 1, labels: { 'io.kubernetes.pod.uid': uid }, annotations: {}, runtimeHandler: '' };
+  return {
+    id,
+    metadata: { name: 'p', uid, namespace: 'default', attempt: 0 },
+    state: ready ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY',
+    createdAt: 1,
+    labels: { 'io.kubernetes.pod.uid': uid },
+    annotations: {},
+    runtimeHandler: '',
+  };
 }
 
 function container(id: string, uid: string, state: Container__Output['state']): Container__Output {
-  return { id, podSandboxId: 's', metadata: { name: 'c', attempt: 0 }, image: null, imageRef: '', state, createdAt: 1, labels: { 'io.kubernetes.pod.uid': uid }, annotations: {} };
+  return {
+    id,
+    podSandboxId: 's',
+    metadata: { name: 'c', attempt: 0 },
+    image: null,
+    imageRef: '',
+    state,
+    createdAt: 1,
+    labels: { 'io.kubernetes.pod.uid': uid },
+    annotations: {},
+  };
 }
 
 function sbStatus(id: string, uid: string, ready = true): PodSandboxStatus__Output {
-  return { id, metadata: { name: 'p', uid, namespace: 'default', attempt: 0 }, state: ready ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY', createdAt: 1e6, network: { ip: '10.0.0.5', additionalIps: [] }, linux: null, labels: { 'io.kubernetes.pod.uid': uid }, annotations: {}, runtimeHandler: '' };
+  return {
+    id,
+    metadata: { name: 'p', uid, namespace: 'default', attempt: 0 },
+    state: ready ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY',
+    createdAt: 1e6,
+    network: { ip: '10.0.0.5', additionalIps: [] },
+    linux: null,
+    labels: { 'io.kubernetes.pod.uid': uid },
+    annotations: {},
+    runtimeHandler: '',
+  };
 }
 
 function cStatus(id: string, uid: string, state: ContainerStatus__Output['state']): ContainerStatus__Output {
-  return { id, metadata: { name: 'c', attempt: 0 }, state, createdAt: 2e6, startedAt: 3e6, finishedAt: 0, exitCode: 0, image: { image: 'busybox', annotations: {} }, imageRef: 'sha', reason: '', message: '', labels: { 'io.kubernetes.container.name': 'c', 'io.kubernetes.pod.uid': uid }, annotations: {}, mounts: [], logPath: '' };
+  return {
+    id,
+    metadata: { name: 'c', attempt: 0 },
+    state,
+    createdAt: 2e6,
+    startedAt: 3e6,
+    finishedAt: 0,
+    exitCode: 0,
+    image: { image: 'busybox', annotations: {} },
+    imageRef: 'sha',
+    reason: '',
+    message: '',
+    labels: { 'io.kubernetes.container.name': 'c', 'io.kubernetes.pod.uid': uid },
+    annotations: {},
+    mounts: [],
+    logPath: '',
+  };
 }
 
 /** An event created at `atMs` (the runtime stamps nanoseconds). */
-function ev(containerId: string, type: ContainerEvent['containerEventType'], atMs: number, sb: PodSandboxStatus__Output | null, cs: ContainerStatus__Output[] = []): ContainerEvent {
+function ev(
+  containerId: string,
+  type: ContainerEvent['containerEventType'],
+  atMs: number,
+  sb: PodSandboxStatus__Output | null,
+  cs: ContainerStatus__Output[] = [],
+): ContainerEvent {
   return { containerId, containerEventType: type, createdAt: atMs * 1e6, podSandboxStatus: sb, containersStatuses: cs };
 }
 
 function state(uid: string, observedAt: number, running: string[]): PodRuntimeState {
   return {
-    uid, name: 'p', namespace: 'default', observedAt,
+    uid,
+    name: 'p',
+    namespace: 'default',
+    observedAt,
     sandboxes: [{ id: `s-${uid}`, attempt: 0, ready: true, createdAt: 1, ips: [], hostNetwork: false }],
-    containers: running.map((id) => ({ id, runtime: 'sim', name: 'c', sandboxId: `s-${uid}`, attempt: 0, restartCount: 0, hash: '', state: 'running' as const, createdAt: 1, startedAt: 1, finishedAt: 0, exitCode: 0, reason: '', message: '', image: '', imageRef: '' })),
+    containers: running.map((id) => ({
+      id,
+      runtime: 'sim',
+      name: 'c',
+      sandboxId: `s-${uid}`,
+      attempt: 0,
+      restartCount: 0,
+      hash: '',
+      state: 'running' as const,
+      createdAt: 1,
+      startedAt: 1,
+      finishedAt: 0,
+      exitCode: 0,
+      reason: '',
+      message: '',
+      image: '',
+      imageRef: '',
+    })),
   };
 }
 
-const posts = (effects: readonly PlegEffect[]): string[] => effects.flatMap((e) => (e.type === 'post' ? [`${e.msg.type}:${e.msg.uid}:${e.msg.events.map((x) => `${x.type}/${x.containerId}`).join(',')}`] : []));
-const kinds = (effects: readonly PlegEffect[]): string[] => effects.map((e) => (e.type === 'mode' ? `mode:${String(e.evented)}` : e.type === 'reopen-stream' ? `reopen:${e.afterMs}` : e.type));
+const posts = (effects: readonly PlegEffect[]): string[] =>
+  effects.flatMap((e) => (e.type === 'post' ? [`${e.msg.type}:${e.msg.uid}:${e.msg.events.map((x) => `${x.type}/${x.containerId}`).join(',')}`] : []));
+const kinds = (effects: readonly PlegEffect[]): string[] =>
+  effects.map((e) => (e.type === 'mode' ? `mode:${String(e.evented)}` : e.type === 'reopen-stream' ? `reopen:${e.afterMs}` : e.type));
 
 /** One whole relist at `t0`, inspections answered by `inspect` (undefined: the inspection fails). */
-function relist(logic: PlegLogic, t0: number, sandboxes: PodSandbox__Output[], containers: Container__Output[], inspect: (uid: string) => PodRuntimeState | undefined = (uid) => state(uid, t0, containers.filter((c) => c.labels['io.kubernetes.pod.uid'] === uid && c.state === 'CONTAINER_RUNNING').map((c) => c.id))): { effects: PlegEffect[]; inspected: string[] } {
+function relist(
+  logic: PlegLogic,
+  t0: number,
+  sandboxes: PodSandbox__Output[],
+  containers: Container__Output[],
+  inspect: (uid: string) => PodRuntimeState | undefined = (uid) =>
+    state(
+      uid,
+      t0,
+      containers.filter((c) => c.labels['io.kubernetes.pod.uid'] === uid && c.state === 'CONTAINER_RUNNING').map((c) => c.id),
+    ),
+): { effects: PlegEffect[]; inspected: string[] } {
   const begun = logic.beginRelist(t0);
   const { round, effects } = logic.listed(begun, sandboxes, containers);
   const inspected = [...round.inspect.keys()];
@@ -63,10 +146,20 @@ function relist(logic: PlegLogic, t0: number, sandboxes: PodSandbox__Output[], c
 describe('PLEG logic: relists', () => {
   it('inspects new and changed pods only, with their part of the lists, and posts their states with the events', () => {
     const logic = new PlegLogic({ ...CFG, evented: false }, 0);
-    const first = relist(logic, 1000, [sandbox('s-a', 'a'), sandbox('s-b', 'b')], [container('a1', 'a', 'CONTAINER_RUNNING'), container('b1', 'b', 'CONTAINER_RUNNING')]);
+    const first = relist(
+      logic,
+      1000,
+      [sandbox('s-a', 'a'), sandbox('s-b', 'b')],
+      [container('a1', 'a', 'CONTAINER_RUNNING'), container('b1', 'b', 'CONTAINER_RUNNING')],
+    );
     assert.deepEqual(first.inspected.sort(), ['a', 'b']);
     assert.deepEqual(posts(first.effects).sort(), ['state:a:ContainerStarted/s-a,ContainerStarted/a1', 'state:b:ContainerStarted/s-b,ContainerStarted/b1']);
-    const second = relist(logic, 2000, [sandbox('s-a', 'a'), sandbox('s-b', 'b')], [container('a1', 'a', 'CONTAINER_EXITED'), container('b1', 'b', 'CONTAINER_RUNNING')]);
+    const second = relist(
+      logic,
+      2000,
+      [sandbox('s-a', 'a'), sandbox('s-b', 'b')],
+      [container('a1', 'a', 'CONTAINER_EXITED'), container('b1', 'b', 'CONTAINER_RUNNING')],
+    );
     assert.deepEqual(second.inspected, ['a'], 'only the pod that changed');
     assert.deepEqual(posts(second.effects), ['state:a:ContainerDied/a1']);
     const third = relist(logic, 3000, [sandbox('s-b', 'b')], [container('b1', 'b', 'CONTAINER_RUNNING')]);
@@ -100,7 +193,7 @@ describe('PLEG logic: relists', () => {
     const { round, effects } = logic.listed(begun, [sandbox('s-u1', 'u1')], [container('c1', 'u1', 'CONTAINER_RUNNING')]);
     assert.deepEqual([...round.inspect.keys()], [], 'nothing to inspect: the event said more');
     assert.deepEqual(effects, []);
-    assert.equal(logic.previous.get('u1')?.get('c1'), 'exited', 'the event\'s view stays');
+    assert.equal(logic.previous.get('u1')?.get('c1'), 'exited', "the event's view stays");
     assert.deepEqual(logic.inspected(round, 'u1', state('u1', 2000, ['c1'])), [], 'an inspection from before the event is not posted');
   });
 
@@ -141,7 +234,11 @@ describe('PLEG logic: events', () => {
   it('drops stale events: older than the stream, or than what the PLEG already holds', () => {
     const logic = new PlegLogic(CFG, 0);
     logic.streamOpened(1000);
-    assert.deepEqual(logic.event(ev('s1', 'CONTAINER_STARTED_EVENT', 900, sbStatus('s1', 'u1')), 1001).filter((e) => e.type !== 'mode' && e.type !== 'reschedule'), [], 'queued before the stream opened');
+    assert.deepEqual(
+      logic.event(ev('s1', 'CONTAINER_STARTED_EVENT', 900, sbStatus('s1', 'u1')), 1001).filter((e) => e.type !== 'mode' && e.type !== 'reschedule'),
+      [],
+      'queued before the stream opened',
+    );
     relist(logic, 2000, [sandbox('s1', 'u1')], []);
     assert.deepEqual(logic.event(ev('s1', 'CONTAINER_STOPPED_EVENT', 1500, sbStatus('s1', 'u1', false)), 2100), [], 'older than the state the relist posted');
     assert.equal(logic.stats.staleEvents, 2);
@@ -198,7 +295,10 @@ describe('PLEG logic: the stream', () => {
     logic.streamOpened(100_000);
     logic.event(ev('s1', 'CONTAINER_STARTED_EVENT', 100_001, sbStatus('s1', 'u1')), 100_001);
     const next = logic.streamEnded(end('runtime unavailable', 'KTS_CRI_UNAVAILABLE'), 200_000);
-    assert.deepEqual(next.filter((e) => e.type === 'reopen-stream'), [{ type: 'reopen-stream', afterMs: 1000 }]);
+    assert.deepEqual(
+      next.filter((e) => e.type === 'reopen-stream'),
+      [{ type: 'reopen-stream', afterMs: 1000 }],
+    );
     assert.equal(logic.stats.streamFailures, 8);
   });
 
@@ -207,7 +307,11 @@ describe('PLEG logic: the stream', () => {
     for (let i = 0; i < 3; i++) {
       logic.streamOpened(i * 10_000);
       const fx = logic.streamEnded(end('the runtime ended the event stream'), i * 10_000 + 10);
-      assert.equal(fx.some((e) => e.type === 'reopen-stream'), i < 2, `end ${i + 1}`);
+      assert.equal(
+        fx.some((e) => e.type === 'reopen-stream'),
+        i < 2,
+        `end ${i + 1}`,
+      );
     }
     assert.equal(logic.streamless, true);
     const slow = new PlegLogic(CFG, 0);

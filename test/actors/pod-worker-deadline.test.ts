@@ -4,7 +4,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Pod } from '../../src/api/core-v1.js';
-import { initialPodWorkerState, podWorkerTransition, type PodWorkerConfig, type PodWorkerEffect, type PodWorkerMessage, type PodWorkerState } from '../../src/actors/pod-workers/logic.js';
+import {
+  initialPodWorkerState,
+  podWorkerTransition,
+  type PodWorkerConfig,
+  type PodWorkerEffect,
+  type PodWorkerMessage,
+  type PodWorkerState,
+} from '../../src/actors/pod-workers/logic.js';
 
 const CFG: PodWorkerConfig = { syncFrequencyMs: 60_000, errorBackoffMs: 10_000, networkNotReadyBackoffMs: 1000, random: () => 0 };
 
@@ -30,7 +37,10 @@ describe('pod worker: active deadline', () => {
     const early = run(done.state, { type: 'tick', at: 4999 });
     assert.deepEqual(early.effects, [{ type: 'schedule', at: 5000 }], 'no sync before the deadline, only the timer set again');
     const due = run(done.state, { type: 'tick', at: 5000 });
-    assert.deepEqual(due.effects.map((e) => e.type), ['sync']);
+    assert.deepEqual(
+      due.effects.map((e) => e.type),
+      ['sync'],
+    );
   });
 
   it('keeps an earlier requeue (a backoff that ends first) and never schedules in the past', () => {
@@ -51,7 +61,10 @@ describe('pod worker: active deadline', () => {
     const first = run(initialPodWorkerState(pod()), { type: 'tick', at: 0 });
     const done = run(first.state, { type: 'sync-done', work: 1, outcome: 'ok', podFinished: true, at: 5000, deadlineAt: 5000 });
     assert.equal(done.state.lifecycle, 'terminating');
-    assert.deepEqual(done.effects.map((e) => e.type), ['terminate']);
+    assert.deepEqual(
+      done.effects.map((e) => e.type),
+      ['terminate'],
+    );
     assert.equal(done.effects[0]?.type === 'terminate' ? done.effects[0].gracePeriodSeconds : -1, 30);
   });
 });

@@ -25,7 +25,14 @@ import { CriRuntimeError, CriUnavailableError } from '../../src/native/cri/error
 const CFG: PodWorkerConfig = { syncFrequencyMs: 60_000, errorBackoffMs: 10_000, networkNotReadyBackoffMs: 1000, random: () => 0 };
 
 function pod(deadline?: number): Pod {
-  return { metadata: { name: 'p', namespace: 'default', uid: 'u1' }, spec: { terminationGracePeriodSeconds: 30, containers: [{ name: 'c', image: 'i:1' }], ...(deadline === undefined ? {} : { activeDeadlineSeconds: deadline }) } };
+  return {
+    metadata: { name: 'p', namespace: 'default', uid: 'u1' },
+    spec: {
+      terminationGracePeriodSeconds: 30,
+      containers: [{ name: 'c', image: 'i:1' }],
+      ...(deadline === undefined ? {} : { activeDeadlineSeconds: deadline }),
+    },
+  };
 }
 
 function run(s: PodWorkerState, ...ms: PodWorkerMessage[]): { state: PodWorkerState; effects: PodWorkerEffect[] } {
@@ -50,11 +57,19 @@ describe('pod worker decisions', () => {
       [pod(30), undefined, 1000, 31_000],
       [pod(30), 'not a time', 1000, 31_000],
     ];
-    for (const [p, start, seen, want] of table) assert.equal(activeDeadlineAt(p, start, seen), want, `deadline ${String(p.spec.activeDeadlineSeconds)} start ${String(start)}`);
+    for (const [p, start, seen, want] of table)
+      assert.equal(activeDeadlineAt(p, start, seen), want, `deadline ${String(p.spec.activeDeadlineSeconds)} start ${String(start)}`);
   });
 
   it('finished phases: Succeeded and Failed only', () => {
-    const table: [string | undefined, boolean][] = [['Succeeded', true], ['Failed', true], ['Running', false], ['Pending', false], ['Unknown', false], [undefined, false]];
+    const table: [string | undefined, boolean][] = [
+      ['Succeeded', true],
+      ['Failed', true],
+      ['Running', false],
+      ['Pending', false],
+      ['Unknown', false],
+      [undefined, false],
+    ];
     for (const [phase, want] of table) assert.equal(isFinishedPhase(phase), want, String(phase));
   });
 
@@ -74,7 +89,10 @@ describe('pod worker decisions', () => {
 
   it('the sync classifies a sandbox failure at the runtime boundary', () => {
     const table: [unknown, string][] = [
-      [new CriRuntimeError('failed to setup network for sandbox "abc": plugin type="bridge" failed (add)', { operation: 'run_podsandbox' }), 'network-not-ready'],
+      [
+        new CriRuntimeError('failed to setup network for sandbox "abc": plugin type="bridge" failed (add)', { operation: 'run_podsandbox' }),
+        'network-not-ready',
+      ],
       [new CriRuntimeError('cni plugin not initialized', { operation: 'run_podsandbox' }), 'network-not-ready'],
       [new CriUnavailableError('connection refused', { operation: 'run_podsandbox' }), 'runtime'],
       [new Error('image "pause:3.9" not found'), 'runtime'],
@@ -87,7 +105,11 @@ describe('pod worker decisions', () => {
     const killed = run(synced.state, { type: 'kill', reason: 'evicted', gracePeriodSeconds: 0, status: EVICTED, at: 1 });
     assert.deepEqual(killed.state.terminal, EVICTED);
     assert.equal(killed.state.lifecycle, 'terminating');
-    assert.deepEqual(killed.effects.map((e) => e.type), ['cancel', 'terminate'], 'the sync is cancelled and the kill starts');
+    assert.deepEqual(
+      killed.effects.map((e) => e.type),
+      ['cancel', 'terminate'],
+      'the sync is cancelled and the kill starts',
+    );
     const again = run(killed.state, { type: 'kill', reason: 'deleted', status: { phase: 'Failed', reason: 'Other', message: 'x' }, at: 2 });
     assert.deepEqual(again.state.terminal, EVICTED);
     const plain = run(synced.state, { type: 'kill', reason: 'removed from file', at: 1 });
@@ -98,7 +120,9 @@ describe('pod worker decisions', () => {
     const synced = run(initialPodWorkerState(pod(5)), { type: 'tick', at: 0 });
     const passed = run(synced.state, { type: 'deadline-passed', at: 6000 });
     assert.deepEqual(passed.state.terminal, DEADLINE_EXCEEDED);
-    assert.deepEqual(passed.effects, [{ type: 'event', event: { type: 'Normal', reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' } }]);
+    assert.deepEqual(passed.effects, [
+      { type: 'event', event: { type: 'Normal', reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' } },
+    ]);
     const twice = run(passed.state, { type: 'deadline-passed', at: 7000 });
     assert.deepEqual(twice.effects, [], 'no second event');
     const evicted = run(run(synced.state, { type: 'kill', reason: 'evicted', status: EVICTED, at: 1 }).state, { type: 'deadline-passed', at: 6000 });
@@ -106,14 +130,14 @@ describe('pod worker decisions', () => {
   });
 
   it('admission refusal: terminated at once, Failed with the reason, one Warning event, nothing runs', () => {
-    const r = run(initialPodWorkerState(pod()), { type: 'reject', reason: 'OutOfmemory', message: 'Node didn\'t have enough resource: memory', at: 0 });
+    const r = run(initialPodWorkerState(pod()), { type: 'reject', reason: 'OutOfmemory', message: "Node didn't have enough resource: memory", at: 0 });
     assert.equal(r.state.lifecycle, 'terminated');
-    assert.deepEqual(r.state.terminal, { phase: 'Failed', reason: 'OutOfmemory', message: 'Pod Node didn\'t have enough resource: memory' });
-    assert.deepEqual(r.effects, [{ type: 'event', event: { type: 'Warning', reason: 'OutOfmemory', message: 'Node didn\'t have enough resource: memory' } }]);
+    assert.deepEqual(r.state.terminal, { phase: 'Failed', reason: 'OutOfmemory', message: "Pod Node didn't have enough resource: memory" });
+    assert.deepEqual(r.effects, [{ type: 'event', event: { type: 'Warning', reason: 'OutOfmemory', message: "Node didn't have enough resource: memory" } }]);
     const later = run(r.state, { type: 'tick', at: 1 }, { type: 'runtime-event', at: 2 }, { type: 'update', pod: pod(), at: 3 });
     assert.deepEqual(later.effects, [], 'a refused pod never syncs');
     const ran = run(initialPodWorkerState(pod()), { type: 'tick', at: 0 }, { type: 'reject', reason: 'OutOfcpu', message: 'x', at: 1 });
-    assert.equal(ran.state.lifecycle, 'syncing', 'a worker that already worked is not admission\'s to refuse');
+    assert.equal(ran.state.lifecycle, 'syncing', "a worker that already worked is not admission's to refuse");
     assert.equal(ran.state.terminal, undefined);
   });
 });

@@ -34,7 +34,10 @@ describe('pod workers wake on a changed runtime state without a PLEG event', () 
   });
 
   it('restarts a container that died behind a silent relist', async () => {
-    const pod: Pod = { metadata: { name: 'web', namespace: 'default', uid: `lt-${Date.now()}` }, spec: { containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'] }] } };
+    const pod: Pod = {
+      metadata: { name: 'web', namespace: 'default', uid: `lt-${Date.now()}` },
+      spec: { containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'] }] },
+    };
     applyPodDefaults(pod);
     const uid = pod.metadata.uid!;
     workers.update(pod);
@@ -48,7 +51,10 @@ describe('pod workers wake on a changed runtime state without a PLEG event', () 
   });
 
   it('does not wake for a state it already saw (no sync storm from repeated relists)', async () => {
-    const pod: Pod = { metadata: { name: 'calm', namespace: 'default', uid: `lt2-${Date.now()}` }, spec: { containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'] }] } };
+    const pod: Pod = {
+      metadata: { name: 'calm', namespace: 'default', uid: `lt2-${Date.now()}` },
+      spec: { containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'] }] },
+    };
     applyPodDefaults(pod);
     const uid = pod.metadata.uid!;
     workers.update(pod);
@@ -62,7 +68,10 @@ describe('pod workers wake on a changed runtime state without a PLEG event', () 
     assert.equal((sim.stats().calls['ListContainers'] ?? 0) - afterInspect, 0, `no sync ran (its inspect would list containers); before ${before}`);
   });
   it('answers a PLEG-woken sync from the PLEG state, without reading the runtime again', async () => {
-    const pod: Pod = { metadata: { name: 'cached', namespace: 'default', uid: `lt3-${Date.now()}` }, spec: { containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'] }] } };
+    const pod: Pod = {
+      metadata: { name: 'cached', namespace: 'default', uid: `lt3-${Date.now()}` },
+      spec: { containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'] }] },
+    };
     applyPodDefaults(pod);
     const uid = pod.metadata.uid!;
     workers.update(pod);
@@ -76,13 +85,25 @@ describe('pod workers wake on a changed runtime state without a PLEG event', () 
     const seen = await inspectPod(cri, uid, 'sim');
     const lists = sim.stats().calls['ListContainers'] ?? 0;
     workers.runtimeState(uid, seen, true);
-    await waitFor('restarted', () => Promise.resolve((workers.statusOf(uid)?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 && workers.statusOf(uid)?.containerStatuses?.[0]?.state.running ? true : undefined), 5000);
+    await waitFor(
+      'restarted',
+      () =>
+        Promise.resolve(
+          (workers.statusOf(uid)?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 && workers.statusOf(uid)?.containerStatuses?.[0]?.state.running
+            ? true
+            : undefined,
+        ),
+      5000,
+    );
     assert.equal(workers.skippedInspections, skipped + 1);
     assert.equal((sim.stats().calls['ListContainers'] ?? 0) - lists, 1, 'one list: the read-back after the restart');
   });
 
   it('does not let an older PLEG state replace a newer read-back, and inspects after its own changes', async () => {
-    const pod: Pod = { metadata: { name: 'older', namespace: 'default', uid: `lt4-${Date.now()}` }, spec: { containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'] }] } };
+    const pod: Pod = {
+      metadata: { name: 'older', namespace: 'default', uid: `lt4-${Date.now()}` },
+      spec: { containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'] }] },
+    };
     applyPodDefaults(pod);
     const uid = pod.metadata.uid!;
     // A PLEG inspection from before the pod existed, delivered late.

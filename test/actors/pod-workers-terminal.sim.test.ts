@@ -22,8 +22,25 @@ describe('a kill with a terminal status', () => {
     dir = mkdtempSync(join(tmpdir(), 'kts-terminal-'));
     const manifests = join(dir, 'manifests');
     mkdirSync(manifests);
-    for (const name of ['victim', 'bystander']) writeFileSync(join(manifests, `${name}.yaml`), `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, namespace: default, uid: terminal-${name}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers: [{name: app, image: busybox:1.35, command: [sleep, "3600"]}]\n`);
-    const argv = ['--pod-manifest-path', manifests, '--embedded-runtime', 'sim', '--hostname-override', 'term', '--root-dir', join(dir, 'root'), '--pod-logs-dir', join(dir, 'logs'), '--authorization-mode', 'AlwaysAllow'];
+    for (const name of ['victim', 'bystander'])
+      writeFileSync(
+        join(manifests, `${name}.yaml`),
+        `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, namespace: default, uid: terminal-${name}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers: [{name: app, image: busybox:1.35, command: [sleep, "3600"]}]\n`,
+      );
+    const argv = [
+      '--pod-manifest-path',
+      manifests,
+      '--embedded-runtime',
+      'sim',
+      '--hostname-override',
+      'term',
+      '--root-dir',
+      join(dir, 'root'),
+      '--pod-logs-dir',
+      join(dir, 'logs'),
+      '--authorization-mode',
+      'AlwaysAllow',
+    ];
     kubelet = await startKubelet(loadKubeletConfig(argv).config, silentLogger, { serve: false });
     kubelet.bus.subscribe('pod.status', (m) => {
       statuses.push(m);
@@ -36,15 +53,30 @@ describe('a kill with a terminal status', () => {
   });
 
   it('reports Failed/Evicted while the pod is killed; a plain kill does not', async () => {
-    for (const uid of ['terminal-victim', 'terminal-bystander']) await waitFor(`${uid} running`, () => (kubelet.workers.statusOf(uid)?.phase === 'Running' ? true : undefined), 30_000);
+    for (const uid of ['terminal-victim', 'terminal-bystander'])
+      await waitFor(`${uid} running`, () => (kubelet.workers.statusOf(uid)?.phase === 'Running' ? true : undefined), 30_000);
     kubelet.workers.remove('terminal-victim', 'evicted', 0, { phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' });
     kubelet.workers.remove('terminal-bystander', 'test removes it', 0);
-    const evicted = await waitFor('the evicted status published', () => statuses.find((s) => s.uid === 'terminal-victim' && s.status.phase === 'Failed' && s.status.reason === 'Evicted'), 30_000);
+    const evicted = await waitFor(
+      'the evicted status published',
+      () => statuses.find((s) => s.uid === 'terminal-victim' && s.status.phase === 'Failed' && s.status.reason === 'Evicted'),
+      30_000,
+    );
     assert.equal(evicted.status.message, 'The node was low on resource: memory.');
-    await waitFor('both workers gone', () => (!kubelet.workers.has('terminal-victim') && !kubelet.workers.has('terminal-bystander') ? true : undefined), 30_000);
+    await waitFor(
+      'both workers gone',
+      () => (!kubelet.workers.has('terminal-victim') && !kubelet.workers.has('terminal-bystander') ? true : undefined),
+      30_000,
+    );
     const last = statuses.filter((s) => s.uid === 'terminal-victim').at(-1);
     assert.equal(last?.status.reason, 'Evicted', 'the last status the victim reported is the eviction');
-    assert.ok(last?.status.containerStatuses?.every((c) => c.state.terminated), 'its containers are stopped');
-    assert.ok(statuses.filter((s) => s.uid === 'terminal-bystander').every((s) => s.status.reason === undefined), 'the plain kill reports no terminal reason');
+    assert.ok(
+      last?.status.containerStatuses?.every((c) => c.state.terminated),
+      'its containers are stopped',
+    );
+    assert.ok(
+      statuses.filter((s) => s.uid === 'terminal-bystander').every((s) => s.status.reason === undefined),
+      'the plain kill reports no terminal reason',
+    );
   });
 });

@@ -33,12 +33,14 @@ describe('probe actor (real thread, simulated runtime)', () => {
     pod = {
       metadata: { name: c.pod.name, namespace: c.pod.namespace, uid: c.pod.uid },
       spec: {
-        containers: [{
-          name: 'app',
-          image: 'busybox',
-          readinessProbe: { exec: { command: ['cat', '/tmp/ready'] }, periodSeconds: 1, failureThreshold: 1 },
-          livenessProbe: { exec: { command: ['true'] }, periodSeconds: 1, failureThreshold: 1 },
-        }],
+        containers: [
+          {
+            name: 'app',
+            image: 'busybox',
+            readinessProbe: { exec: { command: ['cat', '/tmp/ready'] }, periodSeconds: 1, failureThreshold: 1 },
+            livenessProbe: { exec: { command: ['true'] }, periodSeconds: 1, failureThreshold: 1 },
+          },
+        ],
       },
     };
   });
@@ -51,7 +53,16 @@ describe('probe actor (real thread, simulated runtime)', () => {
   it('a tracked container gets initial results, then readiness follows the probe', async () => {
     actor.track(pod, await inspectPod(h.cri, pod.metadata.uid ?? '', 'sim'));
     await waitFor('initial results', () => (results.length >= 2 ? true : undefined), 10_000);
-    assert.deepEqual(results.slice(0, 2).map((r) => [r.probe, r.result, r.containerId]).sort(), [['liveness', 'success', containerId], ['readiness', 'failure', containerId]]);
+    assert.deepEqual(
+      results
+        .slice(0, 2)
+        .map((r) => [r.probe, r.result, r.containerId])
+        .sort(),
+      [
+        ['liveness', 'success', containerId],
+        ['readiness', 'failure', containerId],
+      ],
+    );
     const inputs = actor.statusInputs(pod.metadata.uid ?? '');
     assert.equal(inputs.ready?.('app', containerId), false);
     assert.equal(inputs.started?.('app', containerId), undefined, 'no startup probe: no opinion');
@@ -73,7 +84,10 @@ describe('probe actor (real thread, simulated runtime)', () => {
     await waitFor('restarted', () => (actor.generation > gen ? true : undefined), 10_000);
     // The new thread starts from initial results and probes again.
     await waitFor('results again', () => (results.slice(n).some((r) => r.probe === 'readiness' && r.result === 'success') ? true : undefined), 15_000);
-    assert.ok(results.slice(n).some((r) => r.probe === 'readiness' && r.result === 'failure'), 'readiness started over from failure');
+    assert.ok(
+      results.slice(n).some((r) => r.probe === 'readiness' && r.result === 'failure'),
+      'readiness started over from failure',
+    );
     assert.equal(actor.statusInputs(pod.metadata.uid ?? '').ready?.('app', containerId), true);
     assert.equal((await actor.stats())?.workers, 2);
   });

@@ -6,8 +6,19 @@ import { covers, mergePatch } from '../../src/cluster/status-manager.js';
 
 describe('status manager patches', () => {
   it('sends only what changed, nulls what vanished, replaces lists whole', () => {
-    const base = { phase: 'Pending', conditions: [{ type: 'Ready', status: 'False' }], containerStatuses: [{ name: 'c', state: { waiting: { reason: 'ContainerCreating' } } }], podIP: undefined };
-    const next = { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }], containerStatuses: [{ name: 'c', state: { running: { startedAt: 'T' } } }], podIP: '10.1.0.5', startTime: 'T0' };
+    const base = {
+      phase: 'Pending',
+      conditions: [{ type: 'Ready', status: 'False' }],
+      containerStatuses: [{ name: 'c', state: { waiting: { reason: 'ContainerCreating' } } }],
+      podIP: undefined,
+    };
+    const next = {
+      phase: 'Running',
+      conditions: [{ type: 'Ready', status: 'True' }],
+      containerStatuses: [{ name: 'c', state: { running: { startedAt: 'T' } } }],
+      podIP: '10.1.0.5',
+      startTime: 'T0',
+    };
     assert.deepEqual(mergePatch(base, next), {
       phase: 'Running',
       conditions: [{ type: 'Ready', status: 'True' }],
@@ -15,7 +26,10 @@ describe('status manager patches', () => {
       podIP: '10.1.0.5',
       startTime: 'T0',
     });
-    assert.deepEqual(mergePatch({ phase: 'Running', message: 'x', nested: { a: 1, b: 2 } }, { phase: 'Running', nested: { a: 1 } }), { message: null, nested: { b: null } });
+    assert.deepEqual(mergePatch({ phase: 'Running', message: 'x', nested: { a: 1, b: 2 } }, { phase: 'Running', nested: { a: 1 } }), {
+      message: null,
+      nested: { b: null },
+    });
     assert.deepEqual(mergePatch(next, structuredClone(next)), {});
   });
 
@@ -42,7 +56,8 @@ describe('status manager writes', () => {
       req.on('end', () => {
         const b = JSON.parse(text) as { metadata: { uid: string }; status: { phase?: string; message?: string } };
         bodies.push({ uid: b.metadata.uid, phase: b.status.phase, n: b.status.message });
-        const answer = (): void => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ metadata: { uid: b.metadata.uid }, status: b.status }));
+        const answer = (): void =>
+          void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ metadata: { uid: b.metadata.uid }, status: b.status }));
         if (bodies.length === 1) void gate.then(answer);
         else answer();
       });
@@ -71,9 +86,30 @@ describe('status manager and conditions set by others', () => {
   it('keeps conditions the kubelet does not own (readiness gates) in what it writes and checks', async () => {
     const { withForeignConditions } = await import('../../src/cluster/status-manager.js');
     const ours = { phase: 'Running' as const, conditions: [{ type: 'Ready', status: 'True' as const }] };
-    const api = { phase: 'Running' as const, conditions: [{ type: 'Ready', status: 'False' as const }, { type: 'example.com/gate', status: 'True' as const }] };
+    const api = {
+      phase: 'Running' as const,
+      conditions: [
+        { type: 'Ready', status: 'False' as const },
+        { type: 'example.com/gate', status: 'True' as const },
+      ],
+    };
     const merged = withForeignConditions(ours, api);
-    assert.deepEqual(merged.conditions?.map((c) => `${c.type}=${c.status}`), ['Ready=True', 'example.com/gate=True']);
-    assert.equal(covers({ ...api, conditions: [{ type: 'Ready', status: 'True' }, { type: 'example.com/gate', status: 'True' }] }, merged), true);
+    assert.deepEqual(
+      merged.conditions?.map((c) => `${c.type}=${c.status}`),
+      ['Ready=True', 'example.com/gate=True'],
+    );
+    assert.equal(
+      covers(
+        {
+          ...api,
+          conditions: [
+            { type: 'Ready', status: 'True' },
+            { type: 'example.com/gate', status: 'True' },
+          ],
+        },
+        merged,
+      ),
+      true,
+    );
   });
 });

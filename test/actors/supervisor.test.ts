@@ -11,8 +11,19 @@ describe('supervisor', () => {
     let starts = 0;
     const escalations: string[] = [];
     const s = new Supervisor({
-      name: 'thing', start: () => void starts++, budget: 3, windowMs: 60_000, initialBackoffMs: 100, maxBackoffMs: 1000,
-      now: () => now, random: () => 1, schedule: (fn, ms) => { scheduled.push(ms); fn(); }, onEscalate: (why) => void escalations.push(why),
+      name: 'thing',
+      start: () => void starts++,
+      budget: 3,
+      windowMs: 60_000,
+      initialBackoffMs: 100,
+      maxBackoffMs: 1000,
+      now: () => now,
+      random: () => 1,
+      schedule: (fn, ms) => {
+        scheduled.push(ms);
+        fn();
+      },
+      onEscalate: (why) => void escalations.push(why),
     });
     s.start();
     assert.deepEqual([s.failed('a'), s.failed('b'), s.failed('c')], [100, 200, 400]);
@@ -28,7 +39,17 @@ describe('supervisor', () => {
 
   it('jitters between half and all of the backoff, caps it, and forgets old restarts', () => {
     let now = 0;
-    const s = new Supervisor({ name: 'x', start: () => undefined, budget: 100, windowMs: 1000, initialBackoffMs: 100, maxBackoffMs: 300, now: () => now, random: () => 0, schedule: () => undefined });
+    const s = new Supervisor({
+      name: 'x',
+      start: () => undefined,
+      budget: 100,
+      windowMs: 1000,
+      initialBackoffMs: 100,
+      maxBackoffMs: 300,
+      now: () => now,
+      random: () => 0,
+      schedule: () => undefined,
+    });
     assert.deepEqual([s.failed('1'), s.failed('2'), s.failed('3'), s.failed('4')], [50, 100, 150, 150]);
     now = 5000;
     assert.equal(s.failed('5'), 50, 'restarts outside the window no longer count');

@@ -15,13 +15,20 @@ import { Backoff } from '../../src/pods/backoff.js';
 import { emptyRuntimeState } from '../../src/pods/runtime-state.js';
 
 function pod(i: number): Pod {
-  const p: Pod = { metadata: { name: `pool-${i}`, namespace: 'default', uid: `pool-uid-${i}-${Date.now()}` }, spec: { containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'] }] } };
+  const p: Pod = {
+    metadata: { name: `pool-${i}`, namespace: 'default', uid: `pool-uid-${i}-${Date.now()}` },
+    spec: { containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'] }] },
+  };
   applyPodDefaults(p);
   return p;
 }
 
 function plan(p: Pod) {
-  return planSync(p, emptyRuntimeState(p.metadata.uid!, p.metadata.name!, 'default'), { now: Date.now(), crashBackoff: new Backoff(10_000, 300_000), pullBackoff: new Backoff(10_000, 300_000) });
+  return planSync(p, emptyRuntimeState(p.metadata.uid!, p.metadata.name!, 'default'), {
+    now: Date.now(),
+    crashBackoff: new Backoff(10_000, 300_000),
+    pullBackoff: new Backoff(10_000, 300_000),
+  });
 }
 
 describe('sync pool', () => {

@@ -33,7 +33,9 @@ function fakeApi(script: Script): Promise<{ server: Server; url: string; calls: 
         res.writeHead(500, { 'content-type': 'application/json' }).end('{"kind":"Status","code":500,"message":"etcd unavailable"}');
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'ServiceList', metadata: { resourceVersion: l.rv }, items: l.items }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ kind: 'ServiceList', metadata: { resourceVersion: l.rv }, items: l.items }));
       return;
     }
     const w = script.watches.shift();
@@ -42,10 +44,16 @@ function fakeApi(script: Script): Promise<{ server: Server; url: string; calls: 
     for (const line of w.lines) res.write(`${JSON.stringify(line)}\n`);
     if (!w.hold) res.end();
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls })),
+  );
 }
 
-const names = (c: ServiceCache): string[] => c.list().map((s) => `${s.metadata.namespace ?? ''}/${s.metadata.name ?? ''}@${s.spec?.clusterIP ?? ''}`).sort();
+const names = (c: ServiceCache): string[] =>
+  c
+    .list()
+    .map((s) => `${s.metadata.namespace ?? ''}/${s.metadata.name ?? ''}@${s.spec?.clusterIP ?? ''}`)
+    .sort();
 
 describe('service cache', () => {
   const servers: Server[] = [];
@@ -58,7 +66,14 @@ describe('service cache', () => {
     const { server, url, calls } = await fakeApi({
       lists: [{ rv: '10', items: [svc('default', 'kubernetes', '5', '10.0.0.1'), svc('shop', 'web', '6'), svc('shop', 'old', '7')] }],
       watches: [
-        { lines: [{ type: 'ADDED', object: svc('shop', 'db', '11', '10.0.0.3') }, { type: 'MODIFIED', object: svc('shop', 'web', '12', '10.0.0.2') }, { type: 'DELETED', object: svc('shop', 'old', '13') }, { type: 'BOOKMARK', object: { kind: 'Service', metadata: { resourceVersion: '15' } } }] },
+        {
+          lines: [
+            { type: 'ADDED', object: svc('shop', 'db', '11', '10.0.0.3') },
+            { type: 'MODIFIED', object: svc('shop', 'web', '12', '10.0.0.2') },
+            { type: 'DELETED', object: svc('shop', 'old', '13') },
+            { type: 'BOOKMARK', object: { kind: 'Service', metadata: { resourceVersion: '15' } } },
+          ],
+        },
       ],
     });
     servers.push(server);
@@ -79,7 +94,10 @@ describe('service cache', () => {
 
   it('relists on 410 Gone, the new list replacing the whole cache', async () => {
     const { server, url, calls } = await fakeApi({
-      lists: [{ rv: '10', items: [svc('shop', 'web', '6')] }, { rv: '50', items: [svc('shop', 'db', '45', '10.0.0.3')] }],
+      lists: [
+        { rv: '10', items: [svc('shop', 'web', '6')] },
+        { rv: '50', items: [svc('shop', 'db', '45', '10.0.0.3')] },
+      ],
       watches: [{ lines: [{ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' } }] }],
     });
     servers.push(server);

@@ -41,7 +41,19 @@ const COLOURED_PIXELS = `Promise.all([...document.querySelectorAll('svg.chart')]
 
 describe('harness flags', () => {
   it('takes the documented flags with their defaults', () => {
-    const a = parseHarnessArgs(['--scenario', 'churn', '--source=api', '--runtime', 'containerd', '--pods', '300', '--rate', '5', '--kubelet-arg', '--sync-frequency=30s']);
+    const a = parseHarnessArgs([
+      '--scenario',
+      'churn',
+      '--source=api',
+      '--runtime',
+      'containerd',
+      '--pods',
+      '300',
+      '--rate',
+      '5',
+      '--kubelet-arg',
+      '--sync-frequency=30s',
+    ]);
     assert.equal(a.scenario, 'churn');
     assert.equal(a.source, 'api');
     assert.equal(a.pods, 300);
@@ -54,8 +66,12 @@ describe('harness flags', () => {
     assert.equal(parseHarnessArgs([]).floor, false);
     assert.equal(parseHarnessArgs(['--scenario', 'steady']).durationS, 60);
     const ext = parseHarnessArgs(['--source', 'external', '--kubeconfig', 'k', '--node', 'n1', '--kubelet-pid', '42']);
-    assert.deepEqual([ext.runtime, ext.kubeletPid, ext.floor], ['external', 42, false], 'an external node\'s runtime is its own');
-    assert.equal(parseHarnessArgs(['--source', 'external', '--kubeconfig', 'k', '--node', 'n1', '--runtime', 'containerd']).floor, false, 'no floor under a running kubelet unless asked');
+    assert.deepEqual([ext.runtime, ext.kubeletPid, ext.floor], ['external', 42, false], "an external node's runtime is its own");
+    assert.equal(
+      parseHarnessArgs(['--source', 'external', '--kubeconfig', 'k', '--node', 'n1', '--runtime', 'containerd']).floor,
+      false,
+      'no floor under a running kubelet unless asked',
+    );
     assert.equal(parseHarnessArgs([]).kubelet, 'kubelet-ts');
     const go = parseHarnessArgs(['--source', 'api', '--runtime', 'containerd', '--kubelet', 'go']);
     assert.deepEqual([go.kubelet, go.floor], ['go', true], 'the Go kubelet gets the same floor in the same run');
@@ -78,25 +94,38 @@ describe('harness flags', () => {
       [['--node', 'n1'], /are for --source external/],
       [['stray'], /unexpected argument "stray"/],
     ];
-    for (const [argv, re] of bad) assert.throws(() => parseHarnessArgs(argv), (err: unknown) => err instanceof UsageError && re.test(err.message), argv.join(' '));
+    for (const [argv, re] of bad)
+      assert.throws(
+        () => parseHarnessArgs(argv),
+        (err: unknown) => err instanceof UsageError && re.test(err.message),
+        argv.join(' '),
+      );
   });
 });
 
 describe('Prometheus text reader', () => {
   it('reads samples with labels, escapes and sums', () => {
-    const s = parsePromText([
-      '# HELP kubelet_runtime_operations_total x',
-      '# TYPE kubelet_runtime_operations_total counter',
-      'kubelet_runtime_operations_total{operation_type="list_containers"} 12',
-      'kubelet_runtime_operations_total{operation_type="run_podsandbox"} 3',
-      'rest_client_requests_total{code="200",method="PATCH",host=""} 7',
-      'rest_client_requests_total{code="409",method="PATCH",host="a\\"b"} 2',
-      'up 1',
-      'garbage line',
-    ].join('\n'));
+    const s = parsePromText(
+      [
+        '# HELP kubelet_runtime_operations_total x',
+        '# TYPE kubelet_runtime_operations_total counter',
+        'kubelet_runtime_operations_total{operation_type="list_containers"} 12',
+        'kubelet_runtime_operations_total{operation_type="run_podsandbox"} 3',
+        'rest_client_requests_total{code="200",method="PATCH",host=""} 7',
+        'rest_client_requests_total{code="409",method="PATCH",host="a\\"b"} 2',
+        'up 1',
+        'garbage line',
+      ].join('\n'),
+    );
     assert.equal(promSum(s, 'rest_client_requests_total', { method: 'PATCH' }), 9);
     assert.equal(promSum(s, 'rest_client_requests_total', { code: '200' }), 7);
-    assert.deepEqual([...promBy(s, 'kubelet_runtime_operations_total', 'operation_type')], [['list_containers', 12], ['run_podsandbox', 3]]);
+    assert.deepEqual(
+      [...promBy(s, 'kubelet_runtime_operations_total', 'operation_type')],
+      [
+        ['list_containers', 12],
+        ['run_podsandbox', 3],
+      ],
+    );
     assert.equal(s.find((x) => x.labels.code === '409')?.labels.host, 'a"b');
     assert.equal(promSum(s, 'up'), 1);
   });
@@ -104,7 +133,19 @@ describe('Prometheus text reader', () => {
 
 describe('target checks', () => {
   it('says met or missed and by how much, on the medians', () => {
-    const cfg = { scenario: 'burst', source: 'static', runtime: 'sim', pods: 1000, repeat: 3, durationS: 30, rate: 10, crashShare: 0.5, qps: 50, burst: 100, command: 'x' };
+    const cfg = {
+      scenario: 'burst',
+      source: 'static',
+      runtime: 'sim',
+      pods: 1000,
+      repeat: 3,
+      durationS: 30,
+      rate: 10,
+      crashShare: 0.5,
+      qps: 50,
+      burst: 100,
+      command: 'x',
+    };
     const figs = [
       { name: 'burst: startup p99', unit: 'ms' as const, min: 500, median: 1500, max: 2000, values: [500, 1500, 2000] },
       { name: 'burst: all Running', unit: 'ms' as const, min: 2000, median: 2500, max: 2600, values: [2000, 2500, 2600] },
@@ -123,7 +164,26 @@ describe('harness on the simulated runtime, report in headless Chromium', () => 
   let files: { json: string; md: string; html: string };
   before(async () => {
     out = mkdtempSync(join(tmpdir(), 'kts-harness-test-'));
-    const args = parseHarnessArgs(['--scenario', 'crash', '--source', 'static', '--runtime', 'sim', '--pods', '20', '--repeat', '2', '--settle', '6', '--crash-share', '0.5', '--timeout', '120', '--out', out]);
+    const args = parseHarnessArgs([
+      '--scenario',
+      'crash',
+      '--source',
+      'static',
+      '--runtime',
+      'sim',
+      '--pods',
+      '20',
+      '--repeat',
+      '2',
+      '--settle',
+      '6',
+      '--crash-share',
+      '0.5',
+      '--timeout',
+      '120',
+      '--out',
+      out,
+    ]);
     ({ report, files } = await runHarness(args, () => undefined));
   });
   after(() => rmSync(out, { recursive: true, force: true }));
@@ -135,7 +195,10 @@ describe('harness on the simulated runtime, report in headless Chromium', () => 
       assert.ok(r.burst.allRunningMs > 0 && r.burst.startupMs.p99 <= r.burst.allRunningMs + 1);
       assert.equal(r.crash?.crashed, 10);
       assert.equal(r.crash.syncSamples.length, 10);
-      assert.ok(r.crash.syncSamples.every((s) => s > 0), 'a crash is seen after it happened');
+      assert.ok(
+        r.crash.syncSamples.every((s) => s > 0),
+        'a crash is seen after it happened',
+      );
       assert.ok(r.crash.restartMs.p50 >= r.crash.syncMs.p50, 'running again comes after the exit was seen');
       assert.ok(r.timeline.t.length >= 4, 'CPU and RSS sampled over time');
       assert.ok(r.rss.kubeletPeakMb > 30 && r.rss.runtimePeakMb > 10);
@@ -150,7 +213,10 @@ describe('harness on the simulated runtime, report in headless Chromium', () => 
     assert.ok(allRunning && allRunning.values.length === 2 && allRunning.min <= allRunning.median && allRunning.median <= allRunning.max);
     const json = JSON.parse(readFileSync(files.json, 'utf8')) as HarnessReport;
     assert.equal(json.runs.length, 2);
-    assert.deepEqual(figuresOf(json.runs).map((f) => f.name), report.figures.map((f) => f.name));
+    assert.deepEqual(
+      figuresOf(json.runs).map((f) => f.name),
+      report.figures.map((f) => f.name),
+    );
     const md = readFileSync(files.md, 'utf8');
     assert.match(md, /\| burst: startup p99 \| [\d.]+ m?s \/ [\d.]+ m?s \/ [\d.]+ m?s \|/);
     assert.match(md, /crash: sync latency p99 at 20 running pods/);
@@ -161,7 +227,15 @@ describe('harness on the simulated runtime, report in headless Chromium', () => 
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -172,7 +246,11 @@ describe('harness on the simulated runtime, report in headless Chromium', () => 
       const shot = join(out, 'report.png');
       await page.screenshot({ path: shot, fullPage: true });
       assert.ok(statSync(shot).size > 30_000, `screenshot ${statSync(shot).size} bytes`);
-      assert.deepEqual(requests.filter((u) => u !== url), [], 'the report fetches nothing');
+      assert.deepEqual(
+        requests.filter((u) => u !== url),
+        [],
+        'the report fetches nothing',
+      );
 
       // Browser-side code as text: this project compiles without the DOM library.
       const charts = await page.evaluate<{ id: string; series: number; w: number; lines: [number, number][] }[]>(CHART_SHAPES);
@@ -181,7 +259,10 @@ describe('harness on the simulated runtime, report in headless Chromium', () => 
       for (const c of charts) {
         assert.ok(c.w >= 600, `${c.id} laid out ${c.w} px wide`);
         assert.ok(c.series >= 1, `${c.id} has lines`);
-        assert.ok(c.lines.some(([w, h]) => Math.max(w, h) > 40), `${c.id}: a line with extent (a CDF of equal samples is vertical), got ${JSON.stringify(c.lines)}`);
+        assert.ok(
+          c.lines.some(([w, h]) => Math.max(w, h) > 40),
+          `${c.id}: a line with extent (a CDF of equal samples is vertical), got ${JSON.stringify(c.lines)}`,
+        );
       }
       // Drawn, not just present: rasterize each chart and count pixels in the series colours.
       const coloured = await page.evaluate<number[]>(COLOURED_PIXELS);

@@ -47,7 +47,11 @@ describe('bus fault injection', () => {
     assert.equal(half.dropped, 50 - half.got.length);
     assert.deepEqual((await run(7, { drop: 0.5 })).got, half.got, 'same seed, same drops');
     assert.notDeepEqual((await run(8, { drop: 0.5 })).got, half.got, 'another seed, other drops');
-    assert.deepEqual(half.got, half.got.slice().sort((a, b) => Number(a) - Number(b)), 'drops do not reorder');
+    assert.deepEqual(
+      half.got,
+      half.got.slice().sort((a, b) => Number(a) - Number(b)),
+      'drops do not reorder',
+    );
   });
 
   it('duplicate: the same envelope (same id) twice, in place', async () => {
@@ -68,7 +72,10 @@ describe('bus fault injection', () => {
     assert.deepEqual(got, []);
     clock.advance(11);
     await settle();
-    assert.deepEqual(got.slice().sort((a, b) => Number(a) - Number(b)), seq(20));
+    assert.deepEqual(
+      got.slice().sort((a, b) => Number(a) - Number(b)),
+      seq(20),
+    );
     assert.notDeepEqual(got, seq(20), 'random delays reorder');
     assert.deepEqual((await run(11, { delayMs: [10, 20] }, 20)).got, got, 'same seed, same order');
     bus.close();
@@ -77,7 +84,12 @@ describe('bus fault injection', () => {
   it('reorder: each window released shuffled, deterministically for a seed', async () => {
     const a = await run(5, { reorderWindow: 10 });
     assert.equal(a.got.length, 50);
-    for (let w = 0; w < 50; w += 10) assert.deepEqual(a.got.slice(w, w + 10).sort((x, y) => Number(x) - Number(y)), seq(50).slice(w, w + 10), `window ${w / 10} holds its own messages`);
+    for (let w = 0; w < 50; w += 10)
+      assert.deepEqual(
+        a.got.slice(w, w + 10).sort((x, y) => Number(x) - Number(y)),
+        seq(50).slice(w, w + 10),
+        `window ${w / 10} holds its own messages`,
+      );
     assert.notDeepEqual(a.got, seq(50));
     assert.deepEqual((await run(5, { reorderWindow: 10 })).got, a.got);
   });
@@ -115,7 +127,10 @@ describe('bus fault injection', () => {
     await settle();
     assert.deepEqual(got, ['after']);
     for (const bad of [{ drop: 2 }, { duplicate: -0.1 }, { delayMs: [5, 1] as [number, number] }, { reorderWindow: 1 }, { drop: Number.NaN }]) {
-      assert.throws(() => bus.faults.set('pod.update', bad), (e: unknown) => e instanceof BusError && e.code === 'KTS_BUS_INVALID_CONFIG');
+      assert.throws(
+        () => bus.faults.set('pod.update', bad),
+        (e: unknown) => e instanceof BusError && e.code === 'KTS_BUS_INVALID_CONFIG',
+      );
     }
     bus.close();
   });

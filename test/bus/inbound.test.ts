@@ -10,13 +10,39 @@ import { Bus, checkEnvelope, connectPort } from '../../src/bus/index.js';
 import { captureLogger, metric, settle } from './helpers.js';
 
 const env = (topic: string, msg: unknown): Record<string, unknown> => ({ v: 1, id: `id-${Math.random()}`, topic, source: 'pleg', ts: 1, msg });
-const container = { id: 'c1', runtime: 'sim', name: 'c', sandboxId: 's1', attempt: 0, restartCount: 0, hash: 'h', state: 'running', createdAt: 1, startedAt: 1, finishedAt: 0, exitCode: 0, reason: '', message: '', image: 'i', imageRef: 'r' };
+const container = {
+  id: 'c1',
+  runtime: 'sim',
+  name: 'c',
+  sandboxId: 's1',
+  attempt: 0,
+  restartCount: 0,
+  hash: 'h',
+  state: 'running',
+  createdAt: 1,
+  startedAt: 1,
+  finishedAt: 0,
+  exitCode: 0,
+  reason: '',
+  message: '',
+  image: 'i',
+  imageRef: 'r',
+};
 const sandbox = { id: 's1', attempt: 0, ready: true, createdAt: 1, ips: ['10.0.0.1'], hostNetwork: false };
-const state = (over: Record<string, unknown> = {}): Record<string, unknown> => ({ uid: 'u1', name: 'p', namespace: 'default', sandboxes: [sandbox], containers: [container], ...over });
+const state = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
+  uid: 'u1',
+  name: 'p',
+  namespace: 'default',
+  sandboxes: [sandbox],
+  containers: [container],
+  ...over,
+});
 
 describe('thread bridges and runtime states', () => {
   it('checks a runtime state whole: shape, enums, the uid it claims', () => {
-    const ok = checkEnvelope(env('pod.state', { type: 'state', uid: 'u1', state: state(), events: [{ type: 'ContainerStarted', podUid: 'u1', containerId: 'c1' }] }));
+    const ok = checkEnvelope(
+      env('pod.state', { type: 'state', uid: 'u1', state: state(), events: [{ type: 'ContainerStarted', podUid: 'u1', containerId: 'c1' }] }),
+    );
     assert.equal(ok.type, 'valid');
     const bad: [Record<string, unknown>, RegExp][] = [
       [state({ sandboxes: undefined }), /state.sandboxes must be a array/],
@@ -32,7 +58,9 @@ describe('thread bridges and runtime states', () => {
     }
     const ev = checkEnvelope(env('pod.state', { type: 'gone', uid: 'u1', events: [{ type: 'Boom', podUid: 'u1', containerId: 'c' }] }));
     assert.ok(ev.type === 'invalid' && /not a PLEG event/.test(ev.detail));
-    const probe = checkEnvelope(env('probe.result', { type: 'result', podUid: 'u', containerName: 'c', containerId: 'x', probe: 'gut-feeling', result: 'success', at: 1 }));
+    const probe = checkEnvelope(
+      env('probe.result', { type: 'result', podUid: 'u', containerName: 'c', containerId: 'x', probe: 'gut-feeling', result: 'success', at: 1 }),
+    );
     assert.ok(probe.type === 'invalid' && /probe must be one of/.test(probe.detail));
   });
 

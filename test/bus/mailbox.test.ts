@@ -6,7 +6,13 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { CoalescingMailbox, FifoMailbox, type OverflowPolicy } from '../../src/bus/index.js';
 
-const ops = fc.array(fc.oneof({ weight: 3, arbitrary: fc.record({ type: fc.constant('push' as const), key: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f') }) }, { weight: 1, arbitrary: fc.constant({ type: 'shift' as const }) }), { maxLength: 300 });
+const ops = fc.array(
+  fc.oneof(
+    { weight: 3, arbitrary: fc.record({ type: fc.constant('push' as const), key: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f') }) },
+    { weight: 1, arbitrary: fc.constant({ type: 'shift' as const }) },
+  ),
+  { maxLength: 300 },
+);
 const policy = fc.constantFrom<OverflowPolicy>('drop-oldest', 'drop-newest');
 
 interface Item {
@@ -62,9 +68,16 @@ describe('FifoMailbox', () => {
         const rest = box.drain();
         assert.deepEqual(rest, model);
         const accounted = [...delivered, ...dropped, ...rest].map((x) => x.seq).sort((a, b) => a - b);
-        assert.deepEqual(accounted, pushed.map((x) => x.seq));
+        assert.deepEqual(
+          accounted,
+          pushed.map((x) => x.seq),
+        );
         const survivors = [...delivered, ...rest].map((x) => x.seq);
-        assert.deepEqual(survivors, survivors.slice().sort((a, b) => a - b), 'delivery order is publication order');
+        assert.deepEqual(
+          survivors,
+          survivors.slice().sort((a, b) => a - b),
+          'delivery order is publication order',
+        );
       }),
       { numRuns: 300 },
     );
@@ -78,7 +91,10 @@ describe('FifoMailbox', () => {
       for (let i = 0; i < 2999; i++) assert.equal(box.shift(), next++);
     }
     assert.equal(box.size, 50);
-    assert.deepEqual(box.drain(), Array.from({ length: 50 }, (_, i) => next + i));
+    assert.deepEqual(
+      box.drain(),
+      Array.from({ length: 50 }, (_, i) => next + i),
+    );
   });
 });
 
@@ -100,7 +116,10 @@ describe('CoalescingMailbox', () => {
     box.push({ key: 'b', seq: 2 });
     assert.equal(box.push({ key: 'c', seq: 3 }).type, 'overflow');
     assert.equal(box.push({ key: 'b', seq: 4 }).type, 'coalesced');
-    assert.deepEqual(box.drain().map((x) => x.seq), [1, 4]);
+    assert.deepEqual(
+      box.drain().map((x) => x.seq),
+      [1, 4],
+    );
   });
 
   it('property: accounting exact, one entry per key, latest wins, first-arrival order, capacity holds', () => {
@@ -158,14 +177,21 @@ describe('CoalescingMailbox', () => {
           assert.ok(box.size <= capacity);
         }
         const rest = box.drain();
-        assert.deepEqual(rest.map((x) => x.key), line);
+        assert.deepEqual(
+          rest.map((x) => x.key),
+          line,
+        );
         for (const x of rest) assert.equal(x.seq, lastPushed.get(x.key), 'what is still queued is the latest of its key');
         assert.equal(new Set(rest.map((x) => x.key)).size, rest.length, 'one entry per key');
         const accounted = [...delivered.map((x) => x.seq), ...lost, ...rest.map((x) => x.seq)].sort((a, b) => a - b);
         assert.deepEqual(accounted, pushed, 'every push delivered, reported lost, or still queued');
         for (const k of new Set(delivered.map((x) => x.key))) {
           const seqs = delivered.filter((x) => x.key === k).map((x) => x.seq);
-          assert.deepEqual(seqs, seqs.slice().sort((a, b) => a - b), `order kept for key ${k}`);
+          assert.deepEqual(
+            seqs,
+            seqs.slice().sort((a, b) => a - b),
+            `order kept for key ${k}`,
+          );
         }
       }),
       { numRuns: 300 },

@@ -61,7 +61,10 @@ describe('bus bounded queues', () => {
     const registry = new Registry();
     const bus = new Bus({ name: 't', registry });
     const got: string[] = [];
-    bus.subscribe('pod.update', (m) => void got.push(`${m.pod.metadata.uid ?? ''}=${nameOf(m)}`), { coalesce: (m) => m.pod.metadata.uid ?? '', name: 'pod-workers' });
+    bus.subscribe('pod.update', (m) => void got.push(`${m.pod.metadata.uid ?? ''}=${nameOf(m)}`), {
+      coalesce: (m) => m.pod.metadata.uid ?? '',
+      name: 'pod-workers',
+    });
     bus.publish('pod.update', upd('v1', 'a'));
     bus.publish('pod.update', upd('v1', 'b'));
     bus.publish('pod.update', upd('v2', 'a'));
@@ -85,7 +88,11 @@ describe('bus bounded queues', () => {
           const registry = new Registry();
           const bus = new Bus({ name: 'p', registry });
           const got: [string, number][] = [];
-          bus.subscribe('pod.update', (m) => void got.push([m.pod.metadata.uid ?? '', Number(nameOf(m))]), coalesce ? { capacity, overflow, coalesce: (m) => m.pod.metadata.uid ?? '' } : { capacity, overflow });
+          bus.subscribe(
+            'pod.update',
+            (m) => void got.push([m.pod.metadata.uid ?? '', Number(nameOf(m))]),
+            coalesce ? { capacity, overflow, coalesce: (m) => m.pod.metadata.uid ?? '' } : { capacity, overflow },
+          );
           let i = 0;
           for (const [uid, yieldAfter] of script) {
             bus.publish('pod.update', upd(String(i++), uid));
@@ -97,14 +104,22 @@ describe('bus bounded queues', () => {
           assert.equal(await metric(registry, 'kubelet_ts_bus_delivered_total', { topic: 'pod.update' }), got.length);
           for (const uid of new Set(got.map(([u]) => u))) {
             const seqs = got.filter(([u]) => u === uid).map(([, n]) => n);
-            assert.deepEqual(seqs, seqs.slice().sort((x, y) => x - y), `order kept for ${uid}`);
+            assert.deepEqual(
+              seqs,
+              seqs.slice().sort((x, y) => x - y),
+              `order kept for ${uid}`,
+            );
           }
           if (coalesce) {
             // The last update of every pod is delivered unless a counted overflow took it.
             const last = new Map<string, number>();
             script.forEach(([uid], n) => last.set(uid, n));
             if (dropped === script.length - got.length && (await metric(registry, 'kubelet_ts_bus_dropped_total', { reason: 'overflow' })) === 0) {
-              for (const [uid, n] of last) assert.ok(got.some(([u, m]) => u === uid && m === n), `latest of ${uid} delivered`);
+              for (const [uid, n] of last)
+                assert.ok(
+                  got.some(([u, m]) => u === uid && m === n),
+                  `latest of ${uid} delivered`,
+                );
             }
           }
           bus.close();

@@ -114,7 +114,15 @@ describe('bus publish/subscribe', () => {
     await settle();
     assert.deepEqual(envs, [
       { v: 1, id: 'id-1', topic: 'actor.health', source: 'main', ts: 42, msg: { type: 'health', actor: 'pleg', ok: true } },
-      { v: 1, id: 'id-2', topic: 'actor.health', source: 'main', ts: 42, corr: 'id-1', msg: { type: 'health', actor: 'pleg', ok: false, message: 'relist stuck' } },
+      {
+        v: 1,
+        id: 'id-2',
+        topic: 'actor.health',
+        source: 'main',
+        ts: 42,
+        corr: 'id-1',
+        msg: { type: 'health', actor: 'pleg', ok: false, message: 'relist stuck' },
+      },
     ]);
     bus.close();
   });
@@ -123,8 +131,14 @@ describe('bus publish/subscribe', () => {
     const bus = new Bus({ name: 't' });
     bus.close();
     bus.publish('pod.update', upd('a'));
-    assert.throws(() => bus.subscribe('pod.update', () => undefined), (e: unknown) => e instanceof BusError && e.code === 'KTS_BUS_CLOSED');
+    assert.throws(
+      () => bus.subscribe('pod.update', () => undefined),
+      (e: unknown) => e instanceof BusError && e.code === 'KTS_BUS_CLOSED',
+    );
     await assert.rejects(bus.request('x', 1), (e: unknown) => e instanceof BusError && e.code === 'KTS_BUS_CLOSED');
-    assert.throws(() => new Bus({ name: 'u' }).subscribe('pod.update', () => undefined, { capacity: 0 }), (e: unknown) => e instanceof BusError && e.code === 'KTS_BUS_INVALID_CONFIG');
+    assert.throws(
+      () => new Bus({ name: 'u' }).subscribe('pod.update', () => undefined, { capacity: 0 }),
+      (e: unknown) => e instanceof BusError && e.code === 'KTS_BUS_INVALID_CONFIG',
+    );
   });
 });

@@ -28,7 +28,10 @@ describe('bus request/reply', () => {
       return n + 1;
     });
     assert.equal(await bus.request<number, number>('inc', 1), 2);
-    await assert.rejects(bus.request('inc', 11), (e: unknown) => e instanceof BusError && e.code === 'KTS_BUS_REMOTE' && e.remoteCode === 'KTS_POD_NOT_FOUND' && /no pod with that number/.test(e.message));
+    await assert.rejects(
+      bus.request('inc', 11),
+      (e: unknown) => e instanceof BusError && e.code === 'KTS_BUS_REMOTE' && e.remoteCode === 'KTS_POD_NOT_FOUND' && /no pod with that number/.test(e.message),
+    );
     bus.close();
   });
 
@@ -85,7 +88,10 @@ describe('bus request/reply', () => {
     });
     assert.equal(await main.request('echo', 'hi', 2000), 'worker:hi');
     assert.equal(await worker.request('whoami', null, 2000), 'main');
-    await assert.rejects(main.request('fail', null, 2000), (e: unknown) => e instanceof BusError && e.code === 'KTS_BUS_REMOTE' && e.remoteCode === 'KTS_POD_NOT_FOUND');
+    await assert.rejects(
+      main.request('fail', null, 2000),
+      (e: unknown) => e instanceof BusError && e.code === 'KTS_BUS_REMOTE' && e.remoteCode === 'KTS_POD_NOT_FOUND',
+    );
     // Nobody on either side: the far side says so, no timeout needed.
     await assert.rejects(main.request('nobody', null, 60_000), code('KTS_BUS_NO_RESPONDER'));
     for (const b of bridges) b.close();

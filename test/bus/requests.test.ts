@@ -6,7 +6,11 @@ import assert from 'node:assert/strict';
 import { MessageChannel } from 'node:worker_threads';
 import { Bus, BusError, REQUESTS, REQUEST_SCHEMA, connectPort, isRequestName, requestProblem, type RequestName } from '../../src/bus/index.js';
 
-const probe = { kind: 'liveness', handler: { type: 'tcpSocket', host: '127.0.0.1', port: 80 }, timing: { initialDelayMs: 0, periodMs: 1000, timeoutMs: 1000, successThreshold: 1, failureThreshold: 3 } };
+const probe = {
+  kind: 'liveness',
+  handler: { type: 'tcpSocket', host: '127.0.0.1', port: 80 },
+  timing: { initialDelayMs: 0, periodMs: 1000, timeoutMs: 1000, successThreshold: 1, failureThreshold: 3 },
+};
 const target = { uid: 'u', name: 'n', namespace: 'default', containers: [{ name: 'c', containerId: 'id', startedAt: 0, probes: [probe] }] };
 
 describe('request bodies', () => {
@@ -24,8 +28,16 @@ describe('request bodies', () => {
     ['probes.set-pod', { target }, undefined],
     ['probes.set-pod', {}, /target must be a object/],
     ['probes.set-pod', { target: { ...target, uid: '' } }, /target.uid must not be empty/],
-    ['probes.set-pod', { target: { ...target, containers: [{ name: 'c', containerId: 'id', startedAt: 'now', probes: [] }] } }, /containers\[0\]\.startedAt must be a number/],
-    ['probes.set-pod', { target: { ...target, containers: [{ name: 'c', containerId: 'id', startedAt: 0, probes: [{ ...probe, kind: 'always' }] }] } }, /kind must be one of liveness, readiness, startup/],
+    [
+      'probes.set-pod',
+      { target: { ...target, containers: [{ name: 'c', containerId: 'id', startedAt: 'now', probes: [] }] } },
+      /containers\[0\]\.startedAt must be a number/,
+    ],
+    [
+      'probes.set-pod',
+      { target: { ...target, containers: [{ name: 'c', containerId: 'id', startedAt: 0, probes: [{ ...probe, kind: 'always' }] }] } },
+      /kind must be one of liveness, readiness, startup/,
+    ],
     ['probes.set-pod', { target: { ...target, containers: [{ name: 'c', containerId: 'id', startedAt: 0, probes: ['x'] }] } }, /probes\[0\] must be an object/],
     ['probes.set-pods', { targets: [target, target] }, undefined],
     ['probes.set-pods', { targets: [target, { ...target, containers: 'none' }] }, /targets\[1\]\.containers must be a array/],
@@ -66,7 +78,10 @@ describe('serve and call across a port bridge', () => {
     });
     try {
       assert.deepEqual(await a.call('pleg.configure', { relistPeriodMs: 300 }), { relistPeriodMs: 300 });
-      await assert.rejects(a.request('pleg.configure', { relistPeriodMs: -300 }), (err: unknown) => err instanceof BusError && err.code === 'KTS_BUS_REMOTE' && err.remoteCode === 'KTS_BUS_INVALID_REQUEST');
+      await assert.rejects(
+        a.request('pleg.configure', { relistPeriodMs: -300 }),
+        (err: unknown) => err instanceof BusError && err.code === 'KTS_BUS_REMOTE' && err.remoteCode === 'KTS_BUS_INVALID_REQUEST',
+      );
       assert.equal(seen, 1, 'the handler never saw the refused body');
       await assert.rejects(a.call('pleg.stats', {}), (err: unknown) => err instanceof BusError && err.code === 'KTS_BUS_NO_RESPONDER');
     } finally {

@@ -8,7 +8,15 @@ import { Registry } from 'prom-client';
 import { Bus, BusError, checkEnvelope, type RejectReason } from '../../src/bus/index.js';
 import { captureLogger, metric, settle, upd } from './helpers.js';
 
-const env = (topic: string, msg: unknown, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ v: 1, id: 'x1', topic, source: 'w', ts: 1, msg, ...extra });
+const env = (topic: string, msg: unknown, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  v: 1,
+  id: 'x1',
+  topic,
+  source: 'w',
+  ts: 1,
+  msg,
+  ...extra,
+});
 
 const garbage: [unknown, RejectReason][] = [
   [null, 'not-object'],
@@ -97,9 +105,23 @@ describe('bus envelope validation', () => {
     bus.subscribe('actor.health', () => void delivered++, { capacity: 100_000 });
     let accepted = 0;
     fc.assert(
-      fc.property(fc.oneof(fc.anything(), fc.record({ v: fc.constant(1), id: fc.string(), topic: fc.constantFrom('actor.health', 'pod.update', '_reply', '_req.x', 'x'), source: fc.string(), ts: fc.double(), corr: fc.anything(), msg: fc.anything() })), (junk) => {
-        if (handle.inject(junk).type === 'accepted') accepted++;
-      }),
+      fc.property(
+        fc.oneof(
+          fc.anything(),
+          fc.record({
+            v: fc.constant(1),
+            id: fc.string(),
+            topic: fc.constantFrom('actor.health', 'pod.update', '_reply', '_req.x', 'x'),
+            source: fc.string(),
+            ts: fc.double(),
+            corr: fc.anything(),
+            msg: fc.anything(),
+          }),
+        ),
+        (junk) => {
+          if (handle.inject(junk).type === 'accepted') accepted++;
+        },
+      ),
       { numRuns: 500 },
     );
     bus.publish('actor.health', { type: 'health', actor: 'still', ok: true });

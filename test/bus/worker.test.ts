@@ -35,7 +35,10 @@ describe('bus across a worker thread', () => {
     try {
       await until('worker ready', () => (health.includes('ready') ? true : undefined));
       assert.equal(await bus.request<number, number>('double', 21, 2000), 42);
-      await assert.rejects(bus.request('double', -1, 2000), (e: unknown) => e instanceof BusError && e.code === 'KTS_BUS_REMOTE' && e.remoteCode === 'KTS_TEST_NEGATIVE');
+      await assert.rejects(
+        bus.request('double', -1, 2000),
+        (e: unknown) => e instanceof BusError && e.code === 'KTS_BUS_REMOTE' && e.remoteCode === 'KTS_TEST_NEGATIVE',
+      );
       assert.equal(await bus.request('ask-main', null, 2000), 'main says main');
       await assert.rejects(bus.request('nobody', null, 60_000), (e: unknown) => e instanceof BusError && e.code === 'KTS_BUS_NO_RESPONDER');
 

@@ -9,7 +9,9 @@ import { eventually, kubectlJson, startClusterNode, type ClusterNode } from '../
 import { cgroupV1Mounts, removeTree } from '../../src/native/cgroups.js';
 import { parseQuantity } from '../../src/api/quantity.js';
 
-interface PodJson { status?: { phase?: string; reason?: string; message?: string; qosClass?: string; containerStatuses?: unknown[] } }
+interface PodJson {
+  status?: { phase?: string; reason?: string; message?: string; qosClass?: string; containerStatuses?: unknown[] };
+}
 
 async function apply(cluster: TestCluster, obj: unknown): Promise<void> {
   const r = await cluster.kubectl(['apply', '-f', '-'], { stdin: JSON.stringify(obj) });
@@ -20,7 +22,12 @@ const pod = (name: string, resources: object): object => ({
   apiVersion: 'v1',
   kind: 'Pod',
   metadata: { name },
-  spec: { nodeName: 'n1', automountServiceAccountToken: false, terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'docker.io/library/busybox:1.35', command: ['sleep', '3600'], resources }] },
+  spec: {
+    nodeName: 'n1',
+    automountServiceAccountToken: false,
+    terminationGracePeriodSeconds: 1,
+    containers: [{ name: 'c', image: 'docker.io/library/busybox:1.35', command: ['sleep', '3600'], resources }],
+  },
 });
 
 describe('admission through the API server', () => {
@@ -44,31 +51,52 @@ describe('admission through the API server', () => {
   });
 
   it('refuses a pod above allocatable cpu with OutOfcpu, and runs one that fits', async () => {
-    const nodeObj = await eventually('node n1 registered', async () => (await kubectlJson<{ status?: { allocatable?: Record<string, string> } }>(cluster, ['get', 'node', 'n1'])).status?.allocatable, 90_000);
+    const nodeObj = await eventually(
+      'node n1 registered',
+      async () => (await kubectlJson<{ status?: { allocatable?: Record<string, string> } }>(cluster, ['get', 'node', 'n1'])).status?.allocatable,
+      90_000,
+    );
     const allocMilli = Math.round(parseQuantity(nodeObj['cpu'] ?? '0') * 1000);
     assert.ok(allocMilli > 0);
 
     await apply(cluster, pod('fits', { requests: { cpu: '100m', memory: '16Mi' }, limits: { cpu: '200m', memory: '64Mi' } }));
-    const fits = await eventually('fits Running', async () => {
-      const p = await kubectlJson<PodJson>(cluster, ['get', 'pod', 'fits']);
-      return p.status?.phase === 'Running' ? p : undefined;
-    }, 90_000);
+    const fits = await eventually(
+      'fits Running',
+      async () => {
+        const p = await kubectlJson<PodJson>(cluster, ['get', 'pod', 'fits']);
+        return p.status?.phase === 'Running' ? p : undefined;
+      },
+      90_000,
+    );
     assert.equal(fits.status?.qosClass, 'Burstable');
     const quota = await cluster.kubectl(['exec', 'fits', '--', 'cat', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us']);
     assert.equal(quota.stdout, '20000\n');
 
     await apply(cluster, pod('too-big', { requests: { cpu: String(allocMilli + 1000) + 'm' } }));
-    const big = await eventually('too-big Failed', async () => {
-      const p = await kubectlJson<PodJson>(cluster, ['get', 'pod', 'too-big']);
-      return p.status?.phase === 'Failed' ? p : undefined;
-    }, 60_000);
+    const big = await eventually(
+      'too-big Failed',
+      async () => {
+        const p = await kubectlJson<PodJson>(cluster, ['get', 'pod', 'too-big']);
+        return p.status?.phase === 'Failed' ? p : undefined;
+      },
+      60_000,
+    );
     assert.equal(big.status?.reason, 'OutOfcpu');
     assert.equal(big.status?.message, `Pod Node didn't have enough resource: cpu, requested: ${allocMilli + 1000}, used: 100, capacity: ${allocMilli}`);
     assert.equal(big.status?.containerStatuses, undefined, 'nothing started');
-    const events = await eventually('OutOfcpu event', async () => {
-      const list = await kubectlJson<{ items: { reason?: string; type?: string; message?: string }[] }>(cluster, ['get', 'events', '--field-selector', 'involvedObject.name=too-big']);
-      return list.items.find((e) => e.reason === 'OutOfcpu');
-    }, 30_000);
+    const events = await eventually(
+      'OutOfcpu event',
+      async () => {
+        const list = await kubectlJson<{ items: { reason?: string; type?: string; message?: string }[] }>(cluster, [
+          'get',
+          'events',
+          '--field-selector',
+          'involvedObject.name=too-big',
+        ]);
+        return list.items.find((e) => e.reason === 'OutOfcpu');
+      },
+      30_000,
+    );
     assert.equal(events.type, 'Warning');
     assert.equal(events.message, `Node didn't have enough resource: cpu, requested: ${allocMilli + 1000}, used: 100, capacity: ${allocMilli}`);
 

@@ -19,7 +19,13 @@ function pod(name: string, command: string, restartPolicy = 'Always'): string {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace: 'default' },
-    spec: { nodeName: 'n1', automountServiceAccountToken: false, restartPolicy, terminationGracePeriodSeconds: 2, containers: [{ name: 'main', image: 'docker.io/library/busybox:1.35', command: ['sh', '-c', command] }] },
+    spec: {
+      nodeName: 'n1',
+      automountServiceAccountToken: false,
+      restartPolicy,
+      terminationGracePeriodSeconds: 2,
+      containers: [{ name: 'main', image: 'docker.io/library/busybox:1.35', command: ['sh', '-c', command] }],
+    },
   });
 }
 
@@ -46,10 +52,14 @@ describe('API server outage', () => {
     for (const n of names) assert.equal((await cluster.kubectl(['apply', '-f', '-'], { stdin: pod(n, 'exec sleep 3600') })).code, 0);
     // Exits 40 s from now, inside the outage.
     assert.equal((await cluster.kubectl(['apply', '-f', '-'], { stdin: pod('short', 'sleep 40; exit 3', 'Never') })).code, 0);
-    await eventually('all five Running', async () => {
-      const list = await kubectlJson<{ items: K8sPod[] }>(cluster, ['get', 'pods']);
-      return list.items.length === 5 && list.items.every((p) => p.status?.phase === 'Running');
-    }, 60_000);
+    await eventually(
+      'all five Running',
+      async () => {
+        const list = await kubectlJson<{ items: K8sPod[] }>(cluster, ['get', 'pods']);
+        return list.items.length === 5 && list.items.every((p) => p.status?.phase === 'Running');
+      },
+      60_000,
+    );
     const cri = connectCri(node.endpoint);
     try {
       const sandboxesBefore = (await cri.ListPodSandbox({})).items.map((s) => s.id).sort();
@@ -70,21 +80,33 @@ describe('API server outage', () => {
 
       const backAt = Date.now();
       await cluster.startApiServer();
-      const lease = await eventually('lease renewed after the outage', async () => {
-        const l = await kubectlJson<{ spec: { renewTime: string } }>(cluster, ['get', 'lease', 'n1', '-n', 'kube-node-lease']);
-        return Date.parse(l.spec.renewTime) >= backAt - 1000 ? l : undefined;
-      }, 30_000);
+      const lease = await eventually(
+        'lease renewed after the outage',
+        async () => {
+          const l = await kubectlJson<{ spec: { renewTime: string } }>(cluster, ['get', 'lease', 'n1', '-n', 'kube-node-lease']);
+          return Date.parse(l.spec.renewTime) >= backAt - 1000 ? l : undefined;
+        },
+        30_000,
+      );
       assert.ok(lease);
       // With the Lease as heartbeat the node status is written only on change (or every 5 min),
       // as upstream: Ready stays True, and the Lease is what proves the node alive.
-      await eventually('node Ready', async () => {
-        const n = await kubectlJson<{ status: { conditions: { type: string; status: string }[] } }>(cluster, ['get', 'node', 'n1']);
-        return n.status.conditions.find((c) => c.type === 'Ready')?.status === 'True';
-      }, 30_000);
-      const short = await eventually('the exit during the outage reaches the API server', async () => {
-        const p = await kubectlJson<K8sPod>(cluster, ['get', 'pod', 'short']);
-        return p.status?.phase === 'Failed' ? p : undefined;
-      }, 30_000);
+      await eventually(
+        'node Ready',
+        async () => {
+          const n = await kubectlJson<{ status: { conditions: { type: string; status: string }[] } }>(cluster, ['get', 'node', 'n1']);
+          return n.status.conditions.find((c) => c.type === 'Ready')?.status === 'True';
+        },
+        30_000,
+      );
+      const short = await eventually(
+        'the exit during the outage reaches the API server',
+        async () => {
+          const p = await kubectlJson<K8sPod>(cluster, ['get', 'pod', 'short']);
+          return p.status?.phase === 'Failed' ? p : undefined;
+        },
+        30_000,
+      );
       assert.equal(short.status?.phase, 'Failed');
       const list = await kubectlJson<{ items: K8sPod[] }>(cluster, ['get', 'pods']);
       for (const p of list.items.filter((x) => x.metadata.name !== 'short')) {

@@ -21,12 +21,16 @@ function apiRequest(kubeconfig: string, method: string, path: string, body?: unk
   const c = readKubeconfigCredentials(kubeconfig);
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(`${c.server}${path}`, { method, ca: c.ca, cert: c.cert, key: c.key, headers: data === undefined ? {} : { 'content-type': 'application/json' }, timeout: 10_000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (s: string) => (text += s));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
+    const req = request(
+      `${c.server}${path}`,
+      { method, ca: c.ca, cert: c.cert, key: c.key, headers: data === undefined ? {} : { 'content-type': 'application/json' }, timeout: 10_000 },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (s: string) => (text += s));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end(data);
@@ -38,13 +42,16 @@ const nodeObject = (name: string): unknown => ({ apiVersion: 'v1', kind: 'Node',
 /** Processes (pids) whose network namespace is the one at `path`. */
 function pidsIn(path: string): number[] {
   const ino = statSync(path).ino;
-  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((e) => {
-    try {
-      return readlinkSync(`/proc/${e}/ns/net`) === `net:[${ino}]`;
-    } catch {
-      return false;
-    }
-  }).map(Number);
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .filter((e) => {
+      try {
+        return readlinkSync(`/proc/${e}/ns/net`) === `net:[${ino}]`;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 /** Alive and not a zombie (a SIGKILLed child of a dead parent waits for init to reap it). */
@@ -131,17 +138,34 @@ describe('test cluster harness', () => {
     const t0 = Date.now();
     const r = await cluster.kubectl(['apply', '-f', '-'], { stdin: JSON.stringify(deploy) });
     assert.equal(r.code, 0, r.stderr);
-    const rs = await waitFor('a ReplicaSet of deployment web', async () => {
-      const out = await cluster.kubectl(['get', 'replicasets', '-l', 'app=web', '-o', 'json']);
-      const items = (JSON.parse(out.stdout || '{"items":[]}') as { items: { metadata: { name: string; ownerReferences?: { kind: string; name: string }[] } }[] }).items;
-      return items.find((i) => i.metadata.ownerReferences?.some((o) => o.kind === 'Deployment' && o.name === 'web'));
-    }, 60_000, 500);
-    const pod = await waitFor('a pod of the ReplicaSet with PodScheduled set by the scheduler', async () => {
-      const out = await cluster.kubectl(['get', 'pods', '-l', 'app=web', '-o', 'json']);
-      type P = { metadata: { name: string; ownerReferences?: { name: string }[] }; status?: { phase?: string; conditions?: { type: string; status: string; reason?: string }[] } };
-      const items = (JSON.parse(out.stdout || '{"items":[]}') as { items: P[] }).items;
-      return items.find((p) => p.metadata.ownerReferences?.some((o) => o.name === rs.metadata.name) && p.status?.conditions?.some((c) => c.type === 'PodScheduled'));
-    }, 60_000, 500);
+    const rs = await waitFor(
+      'a ReplicaSet of deployment web',
+      async () => {
+        const out = await cluster.kubectl(['get', 'replicasets', '-l', 'app=web', '-o', 'json']);
+        const items = (
+          JSON.parse(out.stdout || '{"items":[]}') as { items: { metadata: { name: string; ownerReferences?: { kind: string; name: string }[] } }[] }
+        ).items;
+        return items.find((i) => i.metadata.ownerReferences?.some((o) => o.kind === 'Deployment' && o.name === 'web'));
+      },
+      60_000,
+      500,
+    );
+    const pod = await waitFor(
+      'a pod of the ReplicaSet with PodScheduled set by the scheduler',
+      async () => {
+        const out = await cluster.kubectl(['get', 'pods', '-l', 'app=web', '-o', 'json']);
+        type P = {
+          metadata: { name: string; ownerReferences?: { name: string }[] };
+          status?: { phase?: string; conditions?: { type: string; status: string; reason?: string }[] };
+        };
+        const items = (JSON.parse(out.stdout || '{"items":[]}') as { items: P[] }).items;
+        return items.find(
+          (p) => p.metadata.ownerReferences?.some((o) => o.name === rs.metadata.name) && p.status?.conditions?.some((c) => c.type === 'PodScheduled'),
+        );
+      },
+      60_000,
+      500,
+    );
     console.log(`# deployment -> replicaset -> scheduled-or-not pod in ${Date.now() - t0} ms`);
     assert.equal(pod.status?.phase, 'Pending');
     const sched = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');

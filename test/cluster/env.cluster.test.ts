@@ -10,7 +10,13 @@ import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import { eventually, kubectlJson, startClusterNode, type ClusterNode } from '../helpers/cluster-node.js';
 
 interface PodJson {
-  status?: { phase?: string; podIP?: string; podIPs?: { ip: string }[]; hostIP?: string; containerStatuses?: { name: string; state?: { waiting?: { reason?: string; message?: string } } }[] };
+  status?: {
+    phase?: string;
+    podIP?: string;
+    podIPs?: { ip: string }[];
+    hostIP?: string;
+    containerStatuses?: { name: string; state?: { waiting?: { reason?: string; message?: string } } }[];
+  };
   metadata: { uid?: string };
 }
 
@@ -71,7 +77,13 @@ function pod(name: string, spec: Record<string, unknown>, container: Record<stri
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace: NS, ...metadata },
-    spec: { nodeName: 'n1', automountServiceAccountToken: false, terminationGracePeriodSeconds: 1, ...spec, containers: [{ name: 'main', image: IMAGE, command: ['sleep', '3600'], ...container }] },
+    spec: {
+      nodeName: 'n1',
+      automountServiceAccountToken: false,
+      terminationGracePeriodSeconds: 1,
+      ...spec,
+      containers: [{ name: 'main', image: IMAGE, command: ['sleep', '3600'], ...container }],
+    },
   };
 }
 
@@ -87,10 +99,31 @@ describe('container env through the API server', () => {
     await apply(cluster, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: NS }, data: { level: 'info', mode: 'fast' } });
     await apply(cluster, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'raw', namespace: NS }, data: { '2fast': 'x', ok_key: 'y' } });
     await apply(cluster, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'creds', namespace: NS }, stringData: { password: 's3cret', user: 'admin' } });
-    await apply(cluster, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web-front', namespace: NS }, spec: { clusterIP: '10.0.0.50', ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'dns-udp', port: 53, protocol: 'UDP' }] } });
-    await apply(cluster, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'db-headless', namespace: NS }, spec: { clusterIP: 'None', ports: [{ name: 'pg', port: 5432 }] } });
+    await apply(cluster, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'web-front', namespace: NS },
+      spec: {
+        clusterIP: '10.0.0.50',
+        ports: [
+          { name: 'http', port: 80, targetPort: 8080 },
+          { name: 'dns-udp', port: 53, protocol: 'UDP' },
+        ],
+      },
+    });
+    await apply(cluster, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'db-headless', namespace: NS },
+      spec: { clusterIP: 'None', ports: [{ name: 'pg', port: 5432 }] },
+    });
     // A service of another namespace: not the pod's, so nothing of it.
-    await apply(cluster, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'elsewhere', namespace: 'default' }, spec: { clusterIP: '10.0.0.60', ports: [{ port: 8080 }] } });
+    await apply(cluster, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'elsewhere', namespace: 'default' },
+      spec: { clusterIP: '10.0.0.60', ports: [{ port: 8080 }] },
+    });
     node = await startClusterNode(cluster);
   });
 
@@ -103,37 +136,57 @@ describe('container env through the API server', () => {
   });
 
   it('key refs, envFrom with prefixes, fieldRefs and service links give the exact upstream set', async () => {
-    await apply(cluster, pod('envp', { serviceAccountName: 'builder' }, {
-      envFrom: [{ prefix: 'CFG_', configMapRef: { name: 'settings' } }, { prefix: 'S_', secretRef: { name: 'creds' } }, { configMapRef: { name: 'absent', optional: true } }, { configMapRef: { name: 'raw' } }],
-      env: [
-        { name: 'LEVEL', valueFrom: { configMapKeyRef: { name: 'settings', key: 'level' } } },
-        { name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } },
-        { name: 'OPT_KEY', valueFrom: { configMapKeyRef: { name: 'settings', key: 'nokey', optional: true } } },
-        { name: 'OPT_OBJ', valueFrom: { secretKeyRef: { name: 'absent', key: 'x', optional: true } } },
-        { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-        { name: 'POD_NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-        { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
-        { name: 'APP', valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } },
-        { name: 'TEAM', valueFrom: { fieldRef: { fieldPath: "metadata.annotations['team']" } } },
-        { name: 'SA', valueFrom: { fieldRef: { fieldPath: 'spec.serviceAccountName' } } },
-        { name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
-        { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
-        { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-        { name: 'POD_IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
-        { name: 'FRONT_URL', value: 'http://$(WEB_FRONT_SERVICE_HOST):$(WEB_FRONT_SERVICE_PORT_HTTP)/$(CFG_mode)' },
-        { name: 'API', value: '$(KUBERNETES_PORT_443_TCP_ADDR)|$(DB_HEADLESS_SERVICE_HOST)' },
-        // The container's own definition wins over a service variable.
-        { name: 'WEB_FRONT_PORT', value: 'mine' },
-      ],
-    }, { labels: { app: 'shop-web' }, annotations: { team: 'blue' } }));
-    const p = await eventually('pod envp Running', async () => {
-      const j = await kubectlJson<PodJson>(cluster, ['get', 'pod', '-n', NS, 'envp']);
-      return j.status?.phase === 'Running' ? j : undefined;
-    }, 90_000);
+    await apply(
+      cluster,
+      pod(
+        'envp',
+        { serviceAccountName: 'builder' },
+        {
+          envFrom: [
+            { prefix: 'CFG_', configMapRef: { name: 'settings' } },
+            { prefix: 'S_', secretRef: { name: 'creds' } },
+            { configMapRef: { name: 'absent', optional: true } },
+            { configMapRef: { name: 'raw' } },
+          ],
+          env: [
+            { name: 'LEVEL', valueFrom: { configMapKeyRef: { name: 'settings', key: 'level' } } },
+            { name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } },
+            { name: 'OPT_KEY', valueFrom: { configMapKeyRef: { name: 'settings', key: 'nokey', optional: true } } },
+            { name: 'OPT_OBJ', valueFrom: { secretKeyRef: { name: 'absent', key: 'x', optional: true } } },
+            { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+            { name: 'POD_NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+            { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
+            { name: 'APP', valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } },
+            { name: 'TEAM', valueFrom: { fieldRef: { fieldPath: "metadata.annotations['team']" } } },
+            { name: 'SA', valueFrom: { fieldRef: { fieldPath: 'spec.serviceAccountName' } } },
+            { name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+            { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+            { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+            { name: 'POD_IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
+            { name: 'FRONT_URL', value: 'http://$(WEB_FRONT_SERVICE_HOST):$(WEB_FRONT_SERVICE_PORT_HTTP)/$(CFG_mode)' },
+            { name: 'API', value: '$(KUBERNETES_PORT_443_TCP_ADDR)|$(DB_HEADLESS_SERVICE_HOST)' },
+            // The container's own definition wins over a service variable.
+            { name: 'WEB_FRONT_PORT', value: 'mine' },
+          ],
+        },
+        { labels: { app: 'shop-web' }, annotations: { team: 'blue' } },
+      ),
+    );
+    const p = await eventually(
+      'pod envp Running',
+      async () => {
+        const j = await kubectlJson<PodJson>(cluster, ['get', 'pod', '-n', NS, 'envp']);
+        return j.status?.phase === 'Running' ? j : undefined;
+      },
+      90_000,
+    );
     const podIP = p.status?.podIP ?? '';
     assert.ok(podIP.length > 0);
     assert.equal(p.status?.hostIP, cluster.nodeIP);
-    assert.deepEqual(p.status?.podIPs?.map((x) => x.ip), [podIP]);
+    assert.deepEqual(
+      p.status?.podIPs?.map((x) => x.ip),
+      [podIP],
+    );
     const env = await containerEnv(cluster, 'envp');
     assert.deepEqual(env, {
       ...KUBERNETES,
@@ -159,29 +212,52 @@ describe('container env through the API server', () => {
       FRONT_URL: 'http://10.0.0.50:80/fast',
       API: '10.0.0.1|$(DB_HEADLESS_SERVICE_HOST)',
     });
-    const events = await eventually('InvalidEnvironmentVariableNames event', async () => {
-      const list = await kubectlJson<{ items: { reason?: string; message?: string; type?: string }[] }>(cluster, ['get', 'events', '-n', NS, '--field-selector', 'involvedObject.name=envp']);
-      const found = list.items.filter((e) => e.reason === 'InvalidEnvironmentVariableNames');
-      return found.length > 0 ? found : undefined;
-    }, 30_000);
+    const events = await eventually(
+      'InvalidEnvironmentVariableNames event',
+      async () => {
+        const list = await kubectlJson<{ items: { reason?: string; message?: string; type?: string }[] }>(cluster, [
+          'get',
+          'events',
+          '-n',
+          NS,
+          '--field-selector',
+          'involvedObject.name=envp',
+        ]);
+        const found = list.items.filter((e) => e.reason === 'InvalidEnvironmentVariableNames');
+        return found.length > 0 ? found : undefined;
+      },
+      30_000,
+    );
     assert.equal(events[0]?.type, 'Warning');
-    assert.equal(events[0]?.message, 'Keys [2fast] from the EnvFrom configMap shop/raw were skipped since they are considered invalid environment variable names.');
+    assert.equal(
+      events[0]?.message,
+      'Keys [2fast] from the EnvFrom configMap shop/raw were skipped since they are considered invalid environment variable names.',
+    );
     assert.deepEqual(node.forbiddenLines(), [], 'the Node authorizer lets the kubelet list and watch Services');
   });
 
   it('enableServiceLinks false: only the master service variables', async () => {
     await apply(cluster, pod('nolinks', { enableServiceLinks: false }, { env: [{ name: 'OWN', value: 'x' }] }));
-    await eventually('pod nolinks Running', async () => (await kubectlJson<PodJson>(cluster, ['get', 'pod', '-n', NS, 'nolinks'])).status?.phase === 'Running', 90_000);
+    await eventually(
+      'pod nolinks Running',
+      async () => (await kubectlJson<PodJson>(cluster, ['get', 'pod', '-n', NS, 'nolinks'])).status?.phase === 'Running',
+      90_000,
+    );
     assert.deepEqual(await containerEnv(cluster, 'nolinks'), { ...KUBERNETES, OWN: 'x' });
   });
 
   it('a missing object or key that is not optional: CreateContainerConfigError with upstream words', async () => {
     await apply(cluster, pod('nokey', {}, { env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'settings', key: 'nokey' } } }] }));
     await apply(cluster, pod('noobj', {}, { env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'absent', key: 'x' } } }] }));
-    const waiting = async (name: string): Promise<{ reason?: string; message?: string }> => eventually(`${name} waiting with CreateContainerConfigError`, async () => {
-      const w = (await kubectlJson<PodJson>(cluster, ['get', 'pod', '-n', NS, name])).status?.containerStatuses?.[0]?.state?.waiting;
-      return w?.reason === 'CreateContainerConfigError' ? w : undefined;
-    }, 60_000);
+    const waiting = async (name: string): Promise<{ reason?: string; message?: string }> =>
+      eventually(
+        `${name} waiting with CreateContainerConfigError`,
+        async () => {
+          const w = (await kubectlJson<PodJson>(cluster, ['get', 'pod', '-n', NS, name])).status?.containerStatuses?.[0]?.state?.waiting;
+          return w?.reason === 'CreateContainerConfigError' ? w : undefined;
+        },
+        60_000,
+      );
     assert.deepEqual(await waiting('nokey'), { reason: 'CreateContainerConfigError', message: "couldn't find key nokey in ConfigMap shop/settings" });
     assert.deepEqual(await waiting('noobj'), { reason: 'CreateContainerConfigError', message: 'secret "absent" not found' });
   });

@@ -18,7 +18,13 @@ import { connectCri } from '../../src/native/cri/index.js';
 
 interface K8sPod {
   metadata: { name: string; uid: string; annotations?: Record<string, string>; ownerReferences?: { kind: string; name: string }[]; deletionTimestamp?: string };
-  status?: { phase?: string; podIP?: string; hostIP?: string; conditions?: { type: string; status: string }[]; containerStatuses?: { name: string; ready: boolean; restartCount: number; state: Record<string, unknown> }[] };
+  status?: {
+    phase?: string;
+    podIP?: string;
+    hostIP?: string;
+    conditions?: { type: string; status: string }[];
+    containerStatuses?: { name: string; ready: boolean; restartCount: number; state: Record<string, unknown> }[];
+  };
 }
 
 function podManifest(name: string, command: string, extra: Record<string, unknown> = {}): string {
@@ -39,12 +45,16 @@ function podManifest(name: string, command: string, extra: Record<string, unknow
 function kubeletGet(cluster: TestCluster, path: string, kubeconfig?: string): Promise<{ status: number; body: string }> {
   const c = kubeconfig ? readKubeconfigCredentials(kubeconfig) : undefined;
   return new Promise((resolve, reject) => {
-    const req = request(`https://${cluster.nodeIP}:10250${path}`, { rejectUnauthorized: false, ...(c ? { cert: c.cert, key: c.key } : {}), timeout: 10_000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (s: string) => (text += s));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
+    const req = request(
+      `https://${cluster.nodeIP}:10250${path}`,
+      { rejectUnauthorized: false, ...(c ? { cert: c.cert, key: c.key } : {}), timeout: 10_000 },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (s: string) => (text += s));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end();
@@ -61,7 +71,16 @@ describe('kubelet-ts as a cluster node', () => {
     // that don't mount its token need only that it exists).
     const sa = await cluster.kubectl(['create', 'serviceaccount', 'default', '-n', 'default']);
     assert.ok(sa.code === 0 || /already exists/.test(sa.stderr), sa.stderr);
-    node = await startClusterNode(cluster, { extraArgs: ['--crash-loop-backoff-initial', '1s', '--node-labels', 'node.kubernetes.io/pool=lab,example.com/team=kts', '--register-with-taints', 'example.com/dedicated=tests:NoSchedule'] });
+    node = await startClusterNode(cluster, {
+      extraArgs: [
+        '--crash-loop-backoff-initial',
+        '1s',
+        '--node-labels',
+        'node.kubernetes.io/pool=lab,example.com/team=kts',
+        '--register-with-taints',
+        'example.com/dedicated=tests:NoSchedule',
+      ],
+    });
   });
 
   after(async () => {
@@ -73,11 +92,28 @@ describe('kubelet-ts as a cluster node', () => {
   });
 
   it('registers, turns Ready, and reports capacity, addresses, nodeInfo and conditions', async () => {
-    const n = await eventually('node n1 Ready', async () => {
-      const o = await kubectlJson<{ metadata: { labels: Record<string, string> }; status: { conditions: { type: string; status: string; reason: string }[] } }>(cluster, ['get', 'node', 'n1']);
-      return o.status.conditions.find((c) => c.type === 'Ready')?.status === 'True' ? o : undefined;
-    }, 60_000);
-    const full = n as unknown as { metadata: { labels: Record<string, string> }; status: Record<string, unknown> & { conditions: { type: string; status: string; reason: string }[]; addresses: { type: string; address: string }[]; capacity: Record<string, string>; allocatable: Record<string, string>; nodeInfo: Record<string, string>; daemonEndpoints: { kubeletEndpoint: { Port: number } } } };
+    const n = await eventually(
+      'node n1 Ready',
+      async () => {
+        const o = await kubectlJson<{
+          metadata: { labels: Record<string, string> };
+          status: { conditions: { type: string; status: string; reason: string }[] };
+        }>(cluster, ['get', 'node', 'n1']);
+        return o.status.conditions.find((c) => c.type === 'Ready')?.status === 'True' ? o : undefined;
+      },
+      60_000,
+    );
+    const full = n as unknown as {
+      metadata: { labels: Record<string, string> };
+      status: Record<string, unknown> & {
+        conditions: { type: string; status: string; reason: string }[];
+        addresses: { type: string; address: string }[];
+        capacity: Record<string, string>;
+        allocatable: Record<string, string>;
+        nodeInfo: Record<string, string>;
+        daemonEndpoints: { kubeletEndpoint: { Port: number } };
+      };
+    };
     assert.equal(full.metadata.labels['kubernetes.io/hostname'], 'n1');
     assert.equal(full.metadata.labels['kubernetes.io/os'], 'linux');
     assert.equal(full.metadata.labels['kubernetes.io/arch'], 'amd64');
@@ -101,23 +137,39 @@ describe('kubelet-ts as a cluster node', () => {
   });
 
   it('holds the node Lease in kube-node-lease and renews it', async () => {
-    const l1 = await eventually('lease n1', () => kubectlJson<{ spec: { holderIdentity: string; leaseDurationSeconds: number; renewTime: string } }>(cluster, ['get', 'lease', 'n1', '-n', 'kube-node-lease']));
+    const l1 = await eventually('lease n1', () =>
+      kubectlJson<{ spec: { holderIdentity: string; leaseDurationSeconds: number; renewTime: string } }>(cluster, [
+        'get',
+        'lease',
+        'n1',
+        '-n',
+        'kube-node-lease',
+      ]),
+    );
     assert.equal(l1.spec.holderIdentity, 'n1');
     assert.equal(l1.spec.leaseDurationSeconds, 40);
-    const l2 = await eventually('lease renewed', async () => {
-      const l = await kubectlJson<{ spec: { renewTime: string } }>(cluster, ['get', 'lease', 'n1', '-n', 'kube-node-lease']);
-      return Date.parse(l.spec.renewTime) > Date.parse(l1.spec.renewTime) ? l : undefined;
-    }, 20_000);
+    const l2 = await eventually(
+      'lease renewed',
+      async () => {
+        const l = await kubectlJson<{ spec: { renewTime: string } }>(cluster, ['get', 'lease', 'n1', '-n', 'kube-node-lease']);
+        return Date.parse(l.spec.renewTime) > Date.parse(l1.spec.renewTime) ? l : undefined;
+      },
+      20_000,
+    );
     assert.ok(Date.parse(l2.spec.renewTime) - Date.parse(l1.spec.renewTime) >= 5_000, 'renewed about every 10 s');
   });
 
   it('runs a pod bound to the node and reports Running, Ready, IPs and container status', async () => {
     const r = await cluster.kubectl(['apply', '-f', '-'], { stdin: podManifest('web', 'echo hello from web; echo line two; exec sleep 3600') });
     assert.equal(r.code, 0, r.stderr);
-    const pod = await eventually('pod web Running and Ready', async () => {
-      const p = await kubectlJson<K8sPod>(cluster, ['get', 'pod', 'web']);
-      return p.status?.phase === 'Running' && p.status.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? p : undefined;
-    }, 60_000);
+    const pod = await eventually(
+      'pod web Running and Ready',
+      async () => {
+        const p = await kubectlJson<K8sPod>(cluster, ['get', 'pod', 'web']);
+        return p.status?.phase === 'Running' && p.status.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? p : undefined;
+      },
+      60_000,
+    );
     assert.equal(pod.status?.hostIP, cluster.nodeIP);
     assert.match(pod.status?.podIP ?? '', /^\d+\.\d+\.\d+\.\d+$/);
     assert.equal(pod.status?.containerStatuses?.[0]?.ready, true);
@@ -139,7 +191,7 @@ describe('kubelet-ts as a cluster node', () => {
   });
 
   it('serves kubectl logs -f, --timestamps, --since and --previous, and kubectl port-forward', async () => {
-    const talker = podManifest('talker', "nc -ll -p 8080 -e echo hi from the pod & i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done");
+    const talker = podManifest('talker', 'nc -ll -p 8080 -e echo hi from the pod & i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done');
     assert.equal((await cluster.kubectl(['apply', '-f', '-'], { stdin: talker })).code, 0);
     const crasher = podManifest('crasher', 'echo run at $(date +%s); sleep 1; exit 1');
     assert.equal((await cluster.kubectl(['apply', '-f', '-'], { stdin: crasher })).code, 0);
@@ -150,10 +202,21 @@ describe('kubelet-ts as a cluster node', () => {
     let followed = '';
     follow.stdout.setEncoding('utf8');
     follow.stdout.on('data', (s: string) => (followed += s));
-    const firstLines = await eventually('three lines followed', () => Promise.resolve(followed.split('\n').filter(Boolean).length >= 3 ? followed : undefined), 20_000, 200);
+    const firstLines = await eventually(
+      'three lines followed',
+      () => Promise.resolve(followed.split('\n').filter(Boolean).length >= 3 ? followed : undefined),
+      20_000,
+      200,
+    );
     follow.kill();
-    const ticks = firstLines.split('\n').filter(Boolean).map((l) => Number(/^tick (\d+)$/.exec(l)?.[1]));
-    assert.ok(ticks.every((n, i) => i === 0 || n === (ticks[i - 1] ?? 0) + 1), `consecutive ticks: ${firstLines}`);
+    const ticks = firstLines
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => Number(/^tick (\d+)$/.exec(l)?.[1]));
+    assert.ok(
+      ticks.every((n, i) => i === 0 || n === (ticks[i - 1] ?? 0) + 1),
+      `consecutive ticks: ${firstLines}`,
+    );
 
     const ts = await cluster.kubectl(['logs', 'talker', '--timestamps', '--tail', '2']);
     assert.match(ts.stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z tick \d+\n\d{4}-\d\d-\d\dT[^ ]+ tick \d+\n$/);
@@ -163,10 +226,14 @@ describe('kubelet-ts as a cluster node', () => {
     assert.ok(nRecent >= 1 && nRecent < all.stdout.split('\n').filter(Boolean).length, `--since 2s gives the last lines only (${nRecent})`);
 
     // --previous: the crasher's first run, after it restarted.
-    const restarted = await eventually('crasher restarted', async () => {
-      const p = await kubectlJson<K8sPod>(cluster, ['get', 'pod', 'crasher']);
-      return (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? p : undefined;
-    }, 60_000);
+    const restarted = await eventually(
+      'crasher restarted',
+      async () => {
+        const p = await kubectlJson<K8sPod>(cluster, ['get', 'pod', 'crasher']);
+        return (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? p : undefined;
+      },
+      60_000,
+    );
     assert.ok(restarted);
     const prev = await cluster.kubectl(['logs', 'crasher', '--previous']);
     assert.equal(prev.code, 0, prev.stderr);
@@ -201,17 +268,27 @@ describe('kubelet-ts as a cluster node', () => {
   });
 
   it('kubectl describe shows the events in order', async () => {
-    const events = await eventually('events of pod web', async () => {
-      const list = await kubectlJson<{ items: { reason: string; involvedObject: { name: string; uid: string }; source: { component: string; host: string } }[] }>(cluster, ['get', 'events', '--field-selector', 'involvedObject.name=web', '--sort-by', '.metadata.creationTimestamp']);
-      const reasons = list.items.map((e) => e.reason);
-      return reasons.includes('Started') ? list.items : undefined;
-    }, 30_000);
+    const events = await eventually(
+      'events of pod web',
+      async () => {
+        const list = await kubectlJson<{
+          items: { reason: string; involvedObject: { name: string; uid: string }; source: { component: string; host: string } }[];
+        }>(cluster, ['get', 'events', '--field-selector', 'involvedObject.name=web', '--sort-by', '.metadata.creationTimestamp']);
+        const reasons = list.items.map((e) => e.reason);
+        return reasons.includes('Started') ? list.items : undefined;
+      },
+      30_000,
+    );
     assert.equal(events[0]?.source.component, 'kubelet');
     assert.equal(events[0]?.source.host, 'n1');
     const d = await cluster.kubectl(['describe', 'pod', 'web']);
     // In the order kubectl describe shows them (by time, then as listed).
     const shown = [...d.stdout.matchAll(/^\s+(Normal|Warning)\s+(\w+)\s/gm)].map((m) => m[2]);
-    assert.deepEqual(shown.filter((r) => r === 'Pulled' || r === 'Created' || r === 'Started'), ['Pulled', 'Created', 'Started'], d.stdout);
+    assert.deepEqual(
+      shown.filter((r) => r === 'Pulled' || r === 'Created' || r === 'Started'),
+      ['Pulled', 'Created', 'Started'],
+      d.stdout,
+    );
     assert.match(d.stdout, /Normal\s+Pulled\s+.*kubelet.*Container image "docker.io\/library\/busybox:1.35" already present on machine/);
     assert.match(d.stdout, /Normal\s+Started\s+.*Started container main/);
   });
@@ -221,7 +298,11 @@ describe('kubelet-ts as a cluster node', () => {
     const id = (before.status?.containerStatuses?.[0] as { containerID?: string } | undefined)?.containerID;
     assert.ok(id);
     await node.restart();
-    await eventually('kubelet back (registered again by the new process)', () => Promise.resolve(node.logLines().filter((l) => l['msg'] === 'node registered').length >= 2), 30_000);
+    await eventually(
+      'kubelet back (registered again by the new process)',
+      () => Promise.resolve(node.logLines().filter((l) => l['msg'] === 'node registered').length >= 2),
+      30_000,
+    );
     // Give the new process a full reconcile to write anything it thinks changed.
     await new Promise((r) => setTimeout(r, 12_000));
     const after = await kubectlJson<K8sPod>(cluster, ['get', 'pod', 'web']);
@@ -229,64 +310,117 @@ describe('kubelet-ts as a cluster node', () => {
     assert.equal(cs?.containerID, id, 'the same container');
     assert.equal(cs?.restartCount, 0);
     assert.equal(after.status?.phase, 'Running');
-    const n = await kubectlJson<{ metadata: { labels: Record<string, string> }; spec: { taints?: { key: string; effect: string }[] }; status: { conditions: { type: string; status: string }[] } }>(cluster, ['get', 'node', 'n1']);
+    const n = await kubectlJson<{
+      metadata: { labels: Record<string, string> };
+      spec: { taints?: { key: string; effect: string }[] };
+      status: { conditions: { type: string; status: string }[] };
+    }>(cluster, ['get', 'node', 'n1']);
     assert.equal(n.status.conditions.find((c) => c.type === 'Ready')?.status, 'True');
   });
 
   it('registers with --node-labels and --register-with-taints', async () => {
-    const n = await kubectlJson<{ metadata: { labels: Record<string, string> }; spec: { taints?: { key: string; value?: string; effect: string }[] } }>(cluster, ['get', 'node', 'n1']);
+    const n = await kubectlJson<{ metadata: { labels: Record<string, string> }; spec: { taints?: { key: string; value?: string; effect: string }[] } }>(
+      cluster,
+      ['get', 'node', 'n1'],
+    );
     assert.equal(n.metadata.labels['node.kubernetes.io/pool'], 'lab');
     assert.equal(n.metadata.labels['example.com/team'], 'kts');
     // (The API server's TaintNodesByCondition admission also adds node.kubernetes.io/not-ready at
     // creation; with no node lifecycle controller in this cluster nobody takes it off.)
-    assert.deepEqual(n.spec.taints?.filter((t) => !t.key.startsWith('node.kubernetes.io/')).map((t) => `${t.key}=${t.value ?? ''}:${t.effect}`), ['example.com/dedicated=tests:NoSchedule']);
+    assert.deepEqual(
+      n.spec.taints?.filter((t) => !t.key.startsWith('node.kubernetes.io/')).map((t) => `${t.key}=${t.value ?? ''}:${t.effect}`),
+      ['example.com/dedicated=tests:NoSchedule'],
+    );
   });
 
   it('a graceful delete terminates the pod and the kubelet removes the object', async () => {
     const before = await kubectlJson<K8sPod>(cluster, ['get', 'pod', 'web']);
     const r = await cluster.kubectl(['delete', 'pod', 'web', '--wait=false']);
     assert.equal(r.code, 0, r.stderr);
-    await eventually('pod web gone from the API server', async () => {
-      const g = await cluster.kubectl(['get', 'pod', 'web']);
-      return g.code !== 0 && /NotFound/.test(g.stderr);
-    }, 40_000);
+    await eventually(
+      'pod web gone from the API server',
+      async () => {
+        const g = await cluster.kubectl(['get', 'pod', 'web']);
+        return g.code !== 0 && /NotFound/.test(g.stderr);
+      },
+      40_000,
+    );
     const cri = connectCri(node.endpoint);
     try {
-      await eventually('sandbox of web removed', async () => {
-        const s = await cri.ListPodSandbox({ filter: { labelSelector: { 'io.kubernetes.pod.uid': before.metadata.uid } } });
-        return s.items.length === 0;
-      }, 30_000);
+      await eventually(
+        'sandbox of web removed',
+        async () => {
+          const s = await cri.ListPodSandbox({ filter: { labelSelector: { 'io.kubernetes.pod.uid': before.metadata.uid } } });
+          return s.items.length === 0;
+        },
+        30_000,
+      );
     } finally {
       cri.close();
     }
-    const killing = await kubectlJson<{ items: { reason: string }[] }>(cluster, ['get', 'events', '--field-selector', `involvedObject.uid=${before.metadata.uid}`]);
-    assert.ok(killing.items.some((e) => e.reason === 'Killing'), 'a Killing event');
+    const killing = await kubectlJson<{ items: { reason: string }[] }>(cluster, [
+      'get',
+      'events',
+      '--field-selector',
+      `involvedObject.uid=${before.metadata.uid}`,
+    ]);
+    assert.ok(
+      killing.items.some((e) => e.reason === 'Killing'),
+      'a Killing event',
+    );
   });
 
   it('reflects a static pod as a mirror pod, recreates it when deleted, removes it with the manifest', async () => {
     const manifest = join(node.manifestDir, 'static-web.json');
-    writeFileSync(manifest, JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'static-web', namespace: 'default' }, spec: { containers: [{ name: 'main', image: 'docker.io/library/busybox:1.35', command: ['sleep', '3600'] }] } }));
-    const mirror = await eventually('mirror pod static-web-n1 Running', async () => {
-      const p = await kubectlJson<K8sPod>(cluster, ['get', 'pod', 'static-web-n1']);
-      return p.status?.phase === 'Running' ? p : undefined;
-    }, 60_000);
+    writeFileSync(
+      manifest,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'static-web', namespace: 'default' },
+        spec: { containers: [{ name: 'main', image: 'docker.io/library/busybox:1.35', command: ['sleep', '3600'] }] },
+      }),
+    );
+    const mirror = await eventually(
+      'mirror pod static-web-n1 Running',
+      async () => {
+        const p = await kubectlJson<K8sPod>(cluster, ['get', 'pod', 'static-web-n1']);
+        return p.status?.phase === 'Running' ? p : undefined;
+      },
+      60_000,
+    );
     assert.ok(mirror.metadata.annotations?.['kubernetes.io/config.mirror'], 'mirror annotation');
-    assert.deepEqual(mirror.metadata.ownerReferences?.map((o) => `${o.kind}/${o.name}`), ['Node/n1']);
+    assert.deepEqual(
+      mirror.metadata.ownerReferences?.map((o) => `${o.kind}/${o.name}`),
+      ['Node/n1'],
+    );
     const del = await cluster.kubectl(['delete', 'pod', 'static-web-n1', '--wait=false']);
     assert.equal(del.code, 0, del.stderr);
-    const again = await eventually('mirror pod recreated', async () => {
-      const p = await kubectlJson<K8sPod>(cluster, ['get', 'pod', 'static-web-n1']);
-      return p.metadata.uid !== mirror.metadata.uid && !p.metadata.deletionTimestamp ? p : undefined;
-    }, 30_000);
-    await eventually('recreated mirror shows Running', async () => {
-      const p = await kubectlJson<K8sPod>(cluster, ['get', 'pod', 'static-web-n1']);
-      return p.metadata.uid === again.metadata.uid && p.status?.phase === 'Running';
-    }, 30_000);
+    const again = await eventually(
+      'mirror pod recreated',
+      async () => {
+        const p = await kubectlJson<K8sPod>(cluster, ['get', 'pod', 'static-web-n1']);
+        return p.metadata.uid !== mirror.metadata.uid && !p.metadata.deletionTimestamp ? p : undefined;
+      },
+      30_000,
+    );
+    await eventually(
+      'recreated mirror shows Running',
+      async () => {
+        const p = await kubectlJson<K8sPod>(cluster, ['get', 'pod', 'static-web-n1']);
+        return p.metadata.uid === again.metadata.uid && p.status?.phase === 'Running';
+      },
+      30_000,
+    );
     rmSync(manifest);
-    await eventually('mirror pod gone with the manifest', async () => {
-      const g = await cluster.kubectl(['get', 'pod', 'static-web-n1']);
-      return g.code !== 0 && /NotFound/.test(g.stderr);
-    }, 40_000);
+    await eventually(
+      'mirror pod gone with the manifest',
+      async () => {
+        const g = await cluster.kubectl(['get', 'pod', 'static-web-n1']);
+        return g.code !== 0 && /NotFound/.test(g.stderr);
+      },
+      40_000,
+    );
   });
 
   it('the kubelet API answers 401 without credentials and 403 to a user without permission', async () => {

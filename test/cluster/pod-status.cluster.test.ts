@@ -23,7 +23,14 @@ const PEER = process.env['KTS_STATUS_PEER'] === 'go' ? 'go' : 'kubelet-ts';
 const NS = 'status';
 const IMAGE = 'docker.io/library/busybox:1.35';
 
-interface Terminated { exitCode: number; reason?: string; message?: string; containerID?: string; startedAt?: string; finishedAt?: string }
+interface Terminated {
+  exitCode: number;
+  reason?: string;
+  message?: string;
+  containerID?: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
 interface CStatus {
   name: string;
   ready: boolean;
@@ -33,13 +40,23 @@ interface CStatus {
   state: { waiting?: { reason?: string; message?: string }; running?: { startedAt?: string }; terminated?: Terminated };
   lastState: { terminated?: Terminated };
 }
-interface Condition { type: string; status: string; reason?: string; message?: string }
+interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
 interface PodJson {
   status?: { phase?: string; conditions?: Condition[]; containerStatuses?: CStatus[]; initContainerStatuses?: CStatus[] };
 }
 
 function pod(name: string, spec: Record<string, unknown>): unknown {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS }, spec: { nodeName: 'n1', automountServiceAccountToken: false, terminationGracePeriodSeconds: 1, ...spec } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NS },
+    spec: { nodeName: 'n1', automountServiceAccountToken: false, terminationGracePeriodSeconds: 1, ...spec },
+  };
 }
 
 function sh(name: string, script: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -65,10 +82,14 @@ describe('pod status through the API server, as upstream reports it', () => {
   async function podIn(name: string, phases: string[], timeoutMs = 90_000): Promise<PodJson> {
     let last: PodJson | undefined;
     try {
-      return await eventually(`pod ${name} in ${phases.join('/')}`, async () => {
-        last = await kubectlJson<PodJson>(cluster, ['get', 'pod', '-n', NS, name]);
-        return phases.includes(last.status?.phase ?? '') ? last : undefined;
-      }, timeoutMs);
+      return await eventually(
+        `pod ${name} in ${phases.join('/')}`,
+        async () => {
+          last = await kubectlJson<PodJson>(cluster, ['get', 'pod', '-n', NS, name]);
+          return phases.includes(last.status?.phase ?? '') ? last : undefined;
+        },
+        timeoutMs,
+      );
     } catch (err) {
       throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(last?.status)}`, { cause: err });
     }
@@ -99,10 +120,14 @@ describe('pod status through the API server, as upstream reports it', () => {
   it('init containers that exited 0 are ready, on Always and Never pods; a Succeeded pod has the PodCompleted conditions', async () => {
     await apply(pod('init-always', { restartPolicy: 'Always', initContainers: [sh('init', 'true')], containers: [sh('app', 'sleep 3600')] }));
     await apply(pod('init-never', { restartPolicy: 'Never', initContainers: [sh('init', 'true')], containers: [sh('app', 'true')] }));
-    const always = await eventually('init-always Running and ready', async () => {
-      const p = await kubectlJson<PodJson>(cluster, ['get', 'pod', '-n', NS, 'init-always']);
-      return cond(p, 'Ready')?.status === 'True' ? p : undefined;
-    }, 90_000);
+    const always = await eventually(
+      'init-always Running and ready',
+      async () => {
+        const p = await kubectlJson<PodJson>(cluster, ['get', 'pod', '-n', NS, 'init-always']);
+        return cond(p, 'Ready')?.status === 'True' ? p : undefined;
+      },
+      90_000,
+    );
     const never = await podIn('init-never', ['Succeeded', 'Failed']);
     for (const p of [always, never]) {
       const init = p.status?.initContainerStatuses?.[0];
@@ -120,12 +145,24 @@ describe('pod status through the API server, as upstream reports it', () => {
   });
 
   it('a Never pod whose init container fails: Failed, Initialized False naming the incomplete ones, apps waiting PodInitializing', async () => {
-    await apply(pod('init-fail', { restartPolicy: 'Never', initContainers: [sh('fail', 'exit 3'), sh('after', 'true')], containers: [sh('app', 'sleep 3600')] }));
+    await apply(
+      pod('init-fail', { restartPolicy: 'Never', initContainers: [sh('fail', 'exit 3'), sh('after', 'true')], containers: [sh('app', 'sleep 3600')] }),
+    );
     const p = await podIn('init-fail', ['Failed', 'Succeeded']);
     assert.equal(p.status?.phase, 'Failed');
-    assert.deepEqual(cond(p, 'Initialized'), { type: 'Initialized', status: 'False', reason: 'ContainersNotInitialized', message: 'containers with incomplete status: [fail after]' });
+    assert.deepEqual(cond(p, 'Initialized'), {
+      type: 'Initialized',
+      status: 'False',
+      reason: 'ContainersNotInitialized',
+      message: 'containers with incomplete status: [fail after]',
+    });
     assert.deepEqual(cond(p, 'Ready'), { type: 'Ready', status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [app]' });
-    assert.deepEqual(cond(p, 'ContainersReady'), { type: 'ContainersReady', status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [app]' });
+    assert.deepEqual(cond(p, 'ContainersReady'), {
+      type: 'ContainersReady',
+      status: 'False',
+      reason: 'ContainersNotReady',
+      message: 'containers with unready status: [app]',
+    });
     const [fail, afterInit] = p.status?.initContainerStatuses ?? [];
     assert.equal(fail?.state.terminated?.exitCode, 3);
     assert.equal(fail?.ready, false);
@@ -135,7 +172,12 @@ describe('pod status through the API server, as upstream reports it', () => {
 
   it('output without a final newline: kubectl logs (tail, limit-bytes) and the FallbackToLogsOnError message keep it', async () => {
     await apply(pod('no-newline', { restartPolicy: 'Never', containers: [sh('main', 'echo -n DONE')] }));
-    await apply(pod('no-newline-fallback', { restartPolicy: 'Never', containers: [sh('main', 'echo first; echo -n DONE; exit 1', { terminationMessagePolicy: 'FallbackToLogsOnError' })] }));
+    await apply(
+      pod('no-newline-fallback', {
+        restartPolicy: 'Never',
+        containers: [sh('main', 'echo first; echo -n DONE; exit 1', { terminationMessagePolicy: 'FallbackToLogsOnError' })],
+      }),
+    );
     await podIn('no-newline', ['Succeeded', 'Failed']);
     const logs = async (args: string[]): Promise<string> => {
       const r = await cluster.kubectl(['logs', '-n', NS, 'no-newline', ...args]);
@@ -152,10 +194,17 @@ describe('pod status through the API server, as upstream reports it', () => {
   });
 
   it('a container running as user 1000 writes its termination message file', async () => {
-    await apply(pod('non-root-message', {
-      restartPolicy: 'Never',
-      containers: [sh('main', 'echo -n DONE > /dev/termination-custom-log', { terminationMessagePath: '/dev/termination-custom-log', securityContext: { runAsUser: 1000 } })],
-    }));
+    await apply(
+      pod('non-root-message', {
+        restartPolicy: 'Never',
+        containers: [
+          sh('main', 'echo -n DONE > /dev/termination-custom-log', {
+            terminationMessagePath: '/dev/termination-custom-log',
+            securityContext: { runAsUser: 1000 },
+          }),
+        ],
+      }),
+    );
     const p = await podIn('non-root-message', ['Succeeded', 'Failed']);
     const t = p.status?.containerStatuses?.[0]?.state.terminated;
     assert.equal(p.status?.phase, 'Succeeded', `terminated: ${JSON.stringify(t)}`);
@@ -165,12 +214,18 @@ describe('pod status through the API server, as upstream reports it', () => {
   it('the restart count moves together with the state it counts (a crash loop watched through the API)', async () => {
     // Each instance runs 3 s and fails; its postStart hook takes 2 s, during which upstream's
     // pod worker is still in SyncPod and the status still describes the previous instance.
-    await apply(pod('crash-hook', {
-      restartPolicy: 'Always',
-      containers: [sh('main', 'sleep 3; exit 1', { lifecycle: { postStart: { exec: { command: ['sleep', '2'] } } } })],
-    }));
+    await apply(
+      pod('crash-hook', {
+        restartPolicy: 'Always',
+        containers: [sh('main', 'sleep 3; exit 1', { lifecycle: { postStart: { exec: { command: ['sleep', '2'] } } } })],
+      }),
+    );
     const seen: CStatus[] = [];
-    const kubectl = spawn('/usr/bin/kubectl', ['--kubeconfig', cluster.adminKubeconfig, 'get', 'pod', '-n', NS, 'crash-hook', '--watch', '-o', 'jsonpath={.status.containerStatuses[0]}{"\\n"}'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const kubectl = spawn(
+      '/usr/bin/kubectl',
+      ['--kubeconfig', cluster.adminKubeconfig, 'get', 'pod', '-n', NS, 'crash-hook', '--watch', '-o', 'jsonpath={.status.containerStatuses[0]}{"\\n"}'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let buf = '';
     kubectl.stdout.setEncoding('utf8');
     kubectl.stdout.on('data', (d: string) => {
@@ -192,14 +247,16 @@ describe('pod status through the API server, as upstream reports it', () => {
     for (const s of seen) {
       const at = JSON.stringify(s);
       const last = s.lastState?.terminated;
-      if (s.state.waiting && last) assert.equal(s.containerID, last.containerID, `waiting: the count and the container ID are those of the last termination: ${at}`);
+      if (s.state.waiting && last)
+        assert.equal(s.containerID, last.containerID, `waiting: the count and the container ID are those of the last termination: ${at}`);
       if (s.state.running && last) {
         assert.notEqual(s.containerID, last.containerID, `running: the last state is the instance before: ${at}`);
         assert.ok(Date.parse(s.state.running.startedAt ?? '') >= Date.parse(last.finishedAt ?? ''), `running: started after the last one finished: ${at}`);
       }
       if (prev) {
         assert.ok(s.restartCount >= prev.restartCount, `the count never goes back: ${JSON.stringify(prev)} then ${at}`);
-        if (s.restartCount !== prev.restartCount) assert.notEqual(s.containerID, prev.containerID, `a new count comes with a new instance: ${JSON.stringify(prev)} then ${at}`);
+        if (s.restartCount !== prev.restartCount)
+          assert.notEqual(s.containerID, prev.containerID, `a new count comes with a new instance: ${JSON.stringify(prev)} then ${at}`);
       }
       prev = s;
     }

@@ -39,42 +39,72 @@ describe('pod volumes through the API server', () => {
         nodeName: 'n1',
         automountServiceAccountToken: false,
         terminationGracePeriodSeconds: 1,
-        containers: [{
-          name: 'main',
-          image: 'docker.io/library/busybox:1.35',
-          command: ['sleep', '3600'],
-          env: [
-            { name: 'LEVEL', valueFrom: { configMapKeyRef: { name: 'settings', key: 'level' } } },
-            { name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } },
-            { name: 'MISSING', valueFrom: { configMapKeyRef: { name: 'nope', key: 'x', optional: true } } },
-          ],
-          envFrom: [{ prefix: 'CFG_', configMapRef: { name: 'settings' } }],
-          volumeMounts: [
-            { name: 'secret', mountPath: '/etc/secret', readOnly: true },
-            { name: 'config', mountPath: '/etc/config' },
-            { name: 'podinfo', mountPath: '/etc/podinfo' },
-            { name: 'projected', mountPath: '/etc/projected' },
-            { name: 'scratch', mountPath: '/scratch' },
-            { name: 'mem', mountPath: '/mem' },
-            { name: 'host', mountPath: '/host' },
-          ],
-        }],
+        containers: [
+          {
+            name: 'main',
+            image: 'docker.io/library/busybox:1.35',
+            command: ['sleep', '3600'],
+            env: [
+              { name: 'LEVEL', valueFrom: { configMapKeyRef: { name: 'settings', key: 'level' } } },
+              { name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } },
+              { name: 'MISSING', valueFrom: { configMapKeyRef: { name: 'nope', key: 'x', optional: true } } },
+            ],
+            envFrom: [{ prefix: 'CFG_', configMapRef: { name: 'settings' } }],
+            volumeMounts: [
+              { name: 'secret', mountPath: '/etc/secret', readOnly: true },
+              { name: 'config', mountPath: '/etc/config' },
+              { name: 'podinfo', mountPath: '/etc/podinfo' },
+              { name: 'projected', mountPath: '/etc/projected' },
+              { name: 'scratch', mountPath: '/scratch' },
+              { name: 'mem', mountPath: '/mem' },
+              { name: 'host', mountPath: '/host' },
+            ],
+          },
+        ],
         volumes: [
-          { name: 'secret', secret: { secretName: 'creds', defaultMode: 0o400, items: [{ key: 'password', path: 'pw', mode: 0o440 }, { key: 'user', path: 'user' }] } },
+          {
+            name: 'secret',
+            secret: {
+              secretName: 'creds',
+              defaultMode: 0o400,
+              items: [
+                { key: 'password', path: 'pw', mode: 0o440 },
+                { key: 'user', path: 'user' },
+              ],
+            },
+          },
           { name: 'config', configMap: { name: 'settings' } },
-          { name: 'podinfo', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }, { path: 'name', fieldRef: { fieldPath: 'metadata.name' } }, { path: 'annotations', fieldRef: { fieldPath: 'metadata.annotations' } }] } },
-          { name: 'projected', projected: { sources: [
-            { serviceAccountToken: { path: 'token', expirationSeconds: 3600, audience: 'test-audience' } },
-            { configMap: { name: 'settings', items: [{ key: 'level', path: 'level' }] } },
-            { downwardAPI: { items: [{ path: 'ns', fieldRef: { fieldPath: 'metadata.namespace' } }] } },
-          ] } },
+          {
+            name: 'podinfo',
+            downwardAPI: {
+              items: [
+                { path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } },
+                { path: 'name', fieldRef: { fieldPath: 'metadata.name' } },
+                { path: 'annotations', fieldRef: { fieldPath: 'metadata.annotations' } },
+              ],
+            },
+          },
+          {
+            name: 'projected',
+            projected: {
+              sources: [
+                { serviceAccountToken: { path: 'token', expirationSeconds: 3600, audience: 'test-audience' } },
+                { configMap: { name: 'settings', items: [{ key: 'level', path: 'level' }] } },
+                { downwardAPI: { items: [{ path: 'ns', fieldRef: { fieldPath: 'metadata.namespace' } }] } },
+              ],
+            },
+          },
           { name: 'scratch', emptyDir: {} },
           { name: 'mem', emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
           { name: 'host', hostPath: { path: hostDir, type: 'DirectoryOrCreate' } },
         ],
       },
     });
-    await eventually('pod vols Running', async () => (await kubectlJson<{ status?: { phase?: string } }>(cluster, ['get', 'pod', 'vols'])).status?.phase === 'Running', 90_000);
+    await eventually(
+      'pod vols Running',
+      async () => (await kubectlJson<{ status?: { phase?: string } }>(cluster, ['get', 'pod', 'vols'])).status?.phase === 'Running',
+      90_000,
+    );
   });
 
   after(async () => {
@@ -101,7 +131,11 @@ describe('pod volumes through the API server', () => {
     assert.match(await sh(cluster, 'vols', 'cat /etc/podinfo/annotations'), /note="hello"/);
     assert.equal(await sh(cluster, 'vols', 'cat /etc/projected/level /etc/projected/ns'), 'infodefault');
     const token = await sh(cluster, 'vols', 'cat /etc/projected/token');
-    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { aud: string[]; sub: string; 'kubernetes.io': { pod: { name: string } } };
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+      aud: string[];
+      sub: string;
+      'kubernetes.io': { pod: { name: string } };
+    };
     assert.deepEqual(payload.aud, ['test-audience']);
     assert.equal(payload.sub, 'system:serviceaccount:default:default');
     assert.equal(payload['kubernetes.io'].pod.name, 'vols', 'the token is bound to the pod');
@@ -129,13 +163,29 @@ describe('pod volumes through the API server', () => {
 
   it('a missing secret holds the pod with a FailedMount event', async () => {
     await apply(cluster, {
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'nosecret' },
-      spec: { nodeName: 'n1', automountServiceAccountToken: false, containers: [{ name: 'main', image: 'docker.io/library/busybox:1.35', command: ['sleep', '3600'], volumeMounts: [{ name: 's', mountPath: '/s' }] }], volumes: [{ name: 's', secret: { secretName: 'absent' } }] },
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'nosecret' },
+      spec: {
+        nodeName: 'n1',
+        automountServiceAccountToken: false,
+        containers: [{ name: 'main', image: 'docker.io/library/busybox:1.35', command: ['sleep', '3600'], volumeMounts: [{ name: 's', mountPath: '/s' }] }],
+        volumes: [{ name: 's', secret: { secretName: 'absent' } }],
+      },
     });
-    const ev = await eventually('FailedMount event', async () => {
-      const l = await kubectlJson<{ items: { reason: string; message: string }[] }>(cluster, ['get', 'events', '--field-selector', 'involvedObject.name=nosecret']);
-      return l.items.find((e) => e.reason === 'FailedMount');
-    }, 60_000);
+    const ev = await eventually(
+      'FailedMount event',
+      async () => {
+        const l = await kubectlJson<{ items: { reason: string; message: string }[] }>(cluster, [
+          'get',
+          'events',
+          '--field-selector',
+          'involvedObject.name=nosecret',
+        ]);
+        return l.items.find((e) => e.reason === 'FailedMount');
+      },
+      60_000,
+    );
     assert.match(ev.message, /MountVolume\.SetUp failed for volume "s" : secret "absent" not found/);
     const p = await kubectlJson<{ status?: { phase?: string } }>(cluster, ['get', 'pod', 'nosecret']);
     assert.equal(p.status?.phase ?? 'Pending', 'Pending');

@@ -2,14 +2,7 @@
 // every problem reported by name, /configz round trip.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  defaultKubeletConfig,
-  flagsHelp,
-  KubeletConfigError,
-  loadKubeletConfig,
-  toConfigz,
-  SETTINGS,
-} from '../../src/config/kubelet-config.js';
+import { defaultKubeletConfig, flagsHelp, KubeletConfigError, loadKubeletConfig, toConfigz, SETTINGS } from '../../src/config/kubelet-config.js';
 
 function load(argv: string[], files: Record<string, string> = {}) {
   return loadKubeletConfig(argv, (p) => {
@@ -93,16 +86,28 @@ describe('kubelet configuration', () => {
 
   it('parses flag forms: bool without value, durations, lists, eviction signals, taints', () => {
     const { config } = load([
-      '--register-node=false', '--fail-swap-on', '--sync-frequency', '1m30s', '--cluster-dns', '10.0.0.10, 10.0.0.11',
-      '--eviction-hard', 'memory.available<1Gi,nodefs.available<5%', '--register-with-taints', 'a=b:NoExecute,c:NoSchedule',
-      '--pod-manifest-path', '/etc/m',
+      '--register-node=false',
+      '--fail-swap-on',
+      '--sync-frequency',
+      '1m30s',
+      '--cluster-dns',
+      '10.0.0.10, 10.0.0.11',
+      '--eviction-hard',
+      'memory.available<1Gi,nodefs.available<5%',
+      '--register-with-taints',
+      'a=b:NoExecute,c:NoSchedule',
+      '--pod-manifest-path',
+      '/etc/m',
     ]);
     assert.equal(config.registerNode, false);
     assert.equal(config.failSwapOn, true);
     assert.equal(config.syncFrequency, 90_000);
     assert.deepEqual(config.clusterDNS, ['10.0.0.10', '10.0.0.11']);
     assert.deepEqual(config.evictionHard, { 'memory.available': '1Gi', 'nodefs.available': '5%' });
-    assert.deepEqual(config.registerWithTaints, [{ key: 'a', value: 'b', effect: 'NoExecute' }, { key: 'c', effect: 'NoSchedule' }]);
+    assert.deepEqual(config.registerWithTaints, [
+      { key: 'a', value: 'b', effect: 'NoExecute' },
+      { key: 'c', effect: 'NoSchedule' },
+    ]);
     assert.equal(config.staticPodPath, '/etc/m');
   });
 
@@ -133,7 +138,10 @@ describe('kubelet configuration', () => {
   });
 
   it('refuses a file of the wrong kind, a missing file and a broken document', () => {
-    assert.match(problemsOf(() => load(['--config', '/k.yaml'], { '/k.yaml': 'apiVersion: v1\nkind: Pod\n' })).join('\n'), /kind must be KubeletConfiguration.*\n.*apiVersion must be kubelet.config.k8s.io\/v1beta1/);
+    assert.match(
+      problemsOf(() => load(['--config', '/k.yaml'], { '/k.yaml': 'apiVersion: v1\nkind: Pod\n' })).join('\n'),
+      /kind must be KubeletConfiguration.*\n.*apiVersion must be kubelet.config.k8s.io\/v1beta1/,
+    );
     assert.match(problemsOf(() => load(['--config', '/missing.yaml'])).join('\n'), /--config \/missing.yaml: cannot read: ENOENT/);
     assert.match(problemsOf(() => load(['--config', '/k.yaml'], { '/k.yaml': 'a: [1,\n' })).join('\n'), /--config \/k.yaml: /);
     assert.match(problemsOf(() => load(['--config', '/k.yaml'], { '/k.yaml': 'a: 1\n---\nb: 2\n' })).join('\n'), /expected one YAML or JSON document/);
@@ -141,7 +149,9 @@ describe('kubelet configuration', () => {
   });
 
   it('warns about accepted upstream fields it does not act on', () => {
-    const { warnings } = load(['--config', '/k.yaml'], { '/k.yaml': 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nfeatureGates:\n  Foo: true\n' });
+    const { warnings } = load(['--config', '/k.yaml'], {
+      '/k.yaml': 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nfeatureGates:\n  Foo: true\n',
+    });
     assert.deepEqual(warnings, ['/k.yaml: field "featureGates" is accepted but kubelet-ts does not act on it']);
   });
 
@@ -154,7 +164,11 @@ describe('kubelet configuration', () => {
     const again = load(['--config', '/z.json'], { '/z.json': JSON.stringify(z) }).config;
     for (const [path, s] of Object.entries(SETTINGS)) {
       if (s.file === null) continue;
-      assert.deepEqual(path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], again), path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], config), path);
+      assert.deepEqual(
+        path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], again),
+        path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], config),
+        path,
+      );
     }
   });
 

@@ -32,7 +32,6 @@ function inSubnet(ip: string, cidr: string): boolean {
   return x > base && x < base + size - 1;
 }
 
-
 describe('CRI wire compatibility with containerd', () => {
   let fx: ContainerdFixture;
   let cri: CriClient;
@@ -46,20 +45,34 @@ describe('CRI wire compatibility with containerd', () => {
     dir = mkdtempSync(join(tmpdir(), 'kts-wire-'));
     const port = await freePort();
     registryHost = `127.0.0.1:${port}`;
-    writeFileSync(join(dir, 'registry.yml'), `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'registry')}\nhttp:\n  addr: ${registryHost}\n`);
+    writeFileSync(
+      join(dir, 'registry.yml'),
+      `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'registry')}\nhttp:\n  addr: ${registryHost}\n`,
+    );
     registry = spawn('docker-registry', ['serve', join(dir, 'registry.yml')], { stdio: 'ignore' });
     registry.once('error', (err) => assert.fail(`docker-registry cannot run (apt-get install docker-registry): ${err.message}`));
     const images = await buildImages();
     const busybox = images.find((i) => i.name.includes('busybox'));
     assert.ok(busybox, 'busybox archive built');
-    await waitFor('registry up', async () => {
-      try {
-        await run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci-archive:${busybox.archive}:1.35`, `docker://${registryHost}/kts/busybox:wire`]);
-        return true;
-      } catch {
-        return undefined;
-      }
-    }, 20_000, 300);
+    await waitFor(
+      'registry up',
+      async () => {
+        try {
+          await run('skopeo', [
+            'copy',
+            '--quiet',
+            '--dest-tls-verify=false',
+            `oci-archive:${busybox.archive}:1.35`,
+            `docker://${registryHost}/kts/busybox:wire`,
+          ]);
+          return true;
+        } catch {
+          return undefined;
+        }
+      },
+      20_000,
+      300,
+    );
     fx = await startTestContainerd({ insecureRegistries: [registryHost] });
     cri = connectCri(fx.containerd.endpoint, { runtimeRequestTimeoutMs: 60_000 });
   });
@@ -133,7 +146,10 @@ describe('CRI wire compatibility with containerd', () => {
 
     const lps = await cri.ListPodSandbox({ filter: { labelSelector: { probe: 'wire' } } });
     mark('ListPodSandbox');
-    assert.deepEqual(lps.items.map((s) => s.id), [podSandboxId]);
+    assert.deepEqual(
+      lps.items.map((s) => s.id),
+      [podSandboxId],
+    );
 
     const cc = containerConfig(pod, 'app', `${registryHost}/kts/busybox:wire`, ['sh', '-c', 'echo wire-out; sleep 3600']);
     const { containerId } = await cri.CreateContainer({ podSandboxId, config: cc, sandboxConfig: config });
@@ -159,7 +175,10 @@ describe('CRI wire compatibility with containerd', () => {
 
     const lc = await cri.ListContainers({ filter: { podSandboxId } });
     mark('ListContainers');
-    assert.deepEqual(lc.containers.map((c) => [c.id, c.podSandboxId, c.state]), [[containerId, podSandboxId, 'CONTAINER_RUNNING']]);
+    assert.deepEqual(
+      lc.containers.map((c) => [c.id, c.podSandboxId, c.state]),
+      [[containerId, podSandboxId, 'CONTAINER_RUNNING']],
+    );
 
     await cri.UpdateContainerResources({ containerId, linux: { cpuShares: 512, memoryLimitInBytes: 64 * 1024 * 1024 } });
     mark('UpdateContainerResources');
@@ -194,7 +213,10 @@ describe('CRI wire compatibility with containerd', () => {
 
     const lcs = await cri.ListContainerStats({ filter: { podSandboxId } });
     mark('ListContainerStats');
-    assert.deepEqual(lcs.stats.map((s) => s.attributes?.id), [containerId]);
+    assert.deepEqual(
+      lcs.stats.map((s) => s.attributes?.id),
+      [containerId],
+    );
 
     await cri.StopContainer({ containerId, timeout: 0 });
     mark('StopContainer');
@@ -219,11 +241,19 @@ describe('CRI wire compatibility with containerd', () => {
     // busybox:1.35 and :latest are gone too.
     assert.equal(pulled.imageRef, bb.id, 'the pushed and pulled busybox is the same image ID');
     const after = await cri.ListImages({});
-    assert.equal(after.images.some((i) => i.id === bb.id), false, 'every tag of the removed ID is gone');
+    assert.equal(
+      after.images.some((i) => i.id === bb.id),
+      false,
+      'every tag of the removed ID is gone',
+    );
     assert.equal((await cri.ImageStatus({ image: { image: fx.busybox }, verbose: false })).image, null, `${fx.busybox} went with it`);
     await ensureImages({ endpoint: fx.containerd.endpoint });
 
-    assert.deepEqual(ALL_RPCS.filter((r) => !called.has(r)), [], 'every RPC was called');
+    assert.deepEqual(
+      ALL_RPCS.filter((r) => !called.has(r)),
+      [],
+      'every RPC was called',
+    );
   });
 
   it('answers GetContainerEvents with Unimplemented (containerd 1.6 predates it), so the PLEG relists', async () => {
@@ -247,7 +277,10 @@ describe('CRI wire compatibility with containerd', () => {
       const st = await old.Status({ verbose: false });
       assert.deepEqual(Object.fromEntries((st.status?.conditions ?? []).map((c) => [c.type, c.status])), { RuntimeReady: true, NetworkReady: true });
       const imgs = await old.ListImages({});
-      assert.ok(imgs.images.some((i) => i.repoTags.includes(fx.busybox) && i.size > 100_000), 'busybox listed over v1alpha2');
+      assert.ok(
+        imgs.images.some((i) => i.repoTags.includes(fx.busybox) && i.size > 100_000),
+        'busybox listed over v1alpha2',
+      );
       // A sandbox round trip over v1alpha2: its metadata and IP decode as over v1.
       const pod = newPod('alpha');
       const { podSandboxId } = await old.RunPodSandbox({ config: sandboxConfig(pod, join(dir, 'logs-alpha')) });

@@ -40,13 +40,21 @@ describe('managed containerd', () => {
     assert.match(toml, /"io.containerd.snapshotter.v1.btrfs"/, 'unneeded snapshotters disabled');
     assert.match(containerdConfigToml({ stateDir: '/x' }), /sandbox_image = "registry.k8s.io\/pause:3.9"/, 'default sandbox image');
     assert.match(containerdConfigToml({ stateDir: '/x', streamPort: 10010 }), /stream_server_port = "10010"/);
-    const def = JSON.parse(cniConflist({ stateDir: '/x' })) as { name: string; plugins: { type: string; bridge?: string; isGateway?: boolean; ipMasq?: boolean; ipam?: { ranges: { subnet: string }[][] } }[] };
+    const def = JSON.parse(cniConflist({ stateDir: '/x' })) as {
+      name: string;
+      plugins: { type: string; bridge?: string; isGateway?: boolean; ipMasq?: boolean; ipam?: { ranges: { subnet: string }[][] } }[];
+    };
     assert.deepEqual(
       [def.plugins[0]?.bridge, def.plugins[0]?.isGateway, def.plugins[0]?.ipMasq, def.plugins[0]?.ipam?.ranges[0]?.[0]?.subnet],
       ['kts0', true, false, '10.88.0.0/16'],
     );
-    const cni = JSON.parse(cniConflist({ stateDir: '/var/lib/x', bridgeName: 'br9', podSubnet: '10.9.0.0/16', portmap: true })) as { plugins: { type: string; bridge?: string; ipam?: { ranges: { subnet: string }[][]; dataDir: string } }[] };
-    assert.deepEqual(cni.plugins.map((p) => p.type), ['bridge', 'portmap']);
+    const cni = JSON.parse(cniConflist({ stateDir: '/var/lib/x', bridgeName: 'br9', podSubnet: '10.9.0.0/16', portmap: true })) as {
+      plugins: { type: string; bridge?: string; ipam?: { ranges: { subnet: string }[][]; dataDir: string } }[];
+    };
+    assert.deepEqual(
+      cni.plugins.map((p) => p.type),
+      ['bridge', 'portmap'],
+    );
     assert.equal(cni.plugins[0]?.bridge, 'br9');
     assert.equal(cni.plugins[0]?.ipam?.ranges[0]?.[0]?.subnet, '10.9.0.0/16');
     assert.equal(cni.plugins[0]?.ipam?.dataDir, '/var/lib/x/cni/networks', 'IPAM state stays in the state folder');
@@ -56,22 +64,34 @@ describe('managed containerd', () => {
     // A PATH holding only containerd and ctr: runc, ip and umoci are then "not installed".
     const bin = mkdtempSync(join(tmpdir(), 'kts-path-'));
     try {
-      for (const c of ['containerd', 'ctr']) symlinkSync(execFileSync('sh', ['-c', `command -v ${c}`]).toString().trim(), join(bin, c));
+      for (const c of ['containerd', 'ctr'])
+        symlinkSync(
+          execFileSync('sh', ['-c', `command -v ${c}`])
+            .toString()
+            .trim(),
+          join(bin, c),
+        );
       const lookup = pathLookup(bin);
       const missing = checkContainerdDeps(lookup);
-      assert.deepEqual(missing.map((m) => [m.what, m.pkg]), [
-        ['runc', 'runc'],
-        ['ip (iproute2)', 'iproute2'],
-        ['umoci', 'umoci'],
-      ]);
-      assert.throws(() => assertContainerdDeps(lookup), (err: unknown) => {
-        assert.ok(err instanceof ContainerdDepsError);
-        assert.equal(err.code, 'KTS_CONTAINERD_DEPS');
-        assert.match(err.message, /runc is not installed \(apt-get install runc\)/);
-        assert.match(err.message, /umoci is not installed \(apt-get install umoci\)/);
-        assert.match(err.message, /apt-get install -y runc iproute2 umoci/);
-        return true;
-      });
+      assert.deepEqual(
+        missing.map((m) => [m.what, m.pkg]),
+        [
+          ['runc', 'runc'],
+          ['ip (iproute2)', 'iproute2'],
+          ['umoci', 'umoci'],
+        ],
+      );
+      assert.throws(
+        () => assertContainerdDeps(lookup),
+        (err: unknown) => {
+          assert.ok(err instanceof ContainerdDepsError);
+          assert.equal(err.code, 'KTS_CONTAINERD_DEPS');
+          assert.match(err.message, /runc is not installed \(apt-get install runc\)/);
+          assert.match(err.message, /umoci is not installed \(apt-get install umoci\)/);
+          assert.match(err.message, /apt-get install -y runc iproute2 umoci/);
+          return true;
+        },
+      );
       // A missing CNI plugin (an absolute path) is reported with its package too.
       const noPortmap = checkContainerdDeps((p) => !p.endsWith('/portmap'));
       assert.deepEqual(describeMissing(noPortmap), ['CNI portmap plugin is not installed (apt-get install containernetworking-plugins)']);
@@ -80,13 +100,17 @@ describe('managed containerd', () => {
       await assert.rejects(ManagedContainerd.start({ stateDir, lookup }), ContainerdDepsError);
       assert.equal(existsSync(stateDir), false, 'nothing created');
       // And on this machine (scripts/ensure-deps.sh ran) nothing is missing.
-      assert.deepEqual(checkContainerdDeps().map((m) => m.what), [], 'run scripts/ensure-deps.sh as root to install the missing packages');
+      assert.deepEqual(
+        checkContainerdDeps().map((m) => m.what),
+        [],
+        'run scripts/ensure-deps.sh as root to install the missing packages',
+      );
     } finally {
       rmSync(bin, { recursive: true, force: true });
     }
   });
 
-  it('fails to start with containerd\'s own words when it cannot run', async () => {
+  it("fails to start with containerd's own words when it cannot run", async () => {
     const stateDir = mkdtempSync('/var/lib/kts-test-bad-');
     try {
       await assert.rejects(ManagedContainerd.start({ stateDir, logLevel: 'nonsense' as 'info', startTimeoutMs: 10_000 }), (err: unknown) => {
@@ -98,13 +122,16 @@ describe('managed containerd', () => {
         return true;
       });
       // A config containerd cannot parse (a table defined twice).
-      await assert.rejects(ManagedContainerd.start({ stateDir, extraToml: '[grpc]\n  address = "/nowhere.sock"\n', startTimeoutMs: 10_000 }), (err: unknown) => {
-        assert.ok(err instanceof ContainerdStartError);
-        assert.match(err.message, /containerd exited during start/);
-        assert.match(err.message, /failed to load TOML: .*duplicated tables/, 'quotes containerd\'s complaint about the config');
-        assert.doesNotMatch(err.message, /nonsense/, 'only this start\'s lines');
-        return true;
-      });
+      await assert.rejects(
+        ManagedContainerd.start({ stateDir, extraToml: '[grpc]\n  address = "/nowhere.sock"\n', startTimeoutMs: 10_000 }),
+        (err: unknown) => {
+          assert.ok(err instanceof ContainerdStartError);
+          assert.match(err.message, /containerd exited during start/);
+          assert.match(err.message, /failed to load TOML: .*duplicated tables/, "quotes containerd's complaint about the config");
+          assert.doesNotMatch(err.message, /nonsense/, "only this start's lines");
+          return true;
+        },
+      );
       assert.equal(existsSync(join(stateDir, 'containerd.sock')), false, 'no socket left');
     } finally {
       rmSync(stateDir, { recursive: true, force: true });
@@ -135,7 +162,11 @@ describe('managed containerd', () => {
     const logs = mkdtempSync('/tmp/kts-stop-logs-');
     const config = sandboxConfig(pod, logs);
     const { podSandboxId } = await cri.RunPodSandbox({ config });
-    const { containerId } = await cri.CreateContainer({ podSandboxId, config: containerConfig(pod, 'app', fx.busybox, ['sleep', '3600']), sandboxConfig: config });
+    const { containerId } = await cri.CreateContainer({
+      podSandboxId,
+      config: containerConfig(pod, 'app', fx.busybox, ['sleep', '3600']),
+      sandboxConfig: config,
+    });
     await cri.StartContainer({ containerId });
     cri.close();
     const pid = containerd.pid;
@@ -145,7 +176,10 @@ describe('managed containerd', () => {
     assert.throws(() => process.kill(pid, 0), 'containerd is gone');
     assert.equal(existsSync(containerd.socketPath), false, 'socket removed');
     assert.deepEqual(mountsUnder(containerd.stateDir), [], 'no mount left');
-    const shims = execFileSync('ps', ['-eo', 'args']).toString().split('\n').filter((l) => l.includes('containerd-shim') && l.includes(containerd.socketPath));
+    const shims = execFileSync('ps', ['-eo', 'args'])
+      .toString()
+      .split('\n')
+      .filter((l) => l.includes('containerd-shim') && l.includes(containerd.socketPath));
     assert.deepEqual(shims, [], 'no shim left');
     const links = execFileSync('ip', ['-br', 'link']).toString();
     assert.equal(links.includes(containerd.bridgeName), false, `bridge ${containerd.bridgeName} removed`);
@@ -190,7 +224,10 @@ describe('managed containerd', () => {
         }
       };
       await waitFor('containerd and the pause process to die', () => (alive(seen.containerd) || alive(seen.sandboxPid) ? undefined : true), 5000);
-      const leftovers = execFileSync('ps', ['-eo', 'args']).toString().split('\n').filter((l) => l.includes(stateDir));
+      const leftovers = execFileSync('ps', ['-eo', 'args'])
+        .toString()
+        .split('\n')
+        .filter((l) => l.includes(stateDir));
       assert.deepEqual(leftovers, [], 'no process of this state folder (shims included)');
       assert.deepEqual(mountsUnder(stateDir), [], 'no mount left (rootfs, shm, netns)');
     } finally {

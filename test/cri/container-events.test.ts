@@ -20,7 +20,6 @@ import { containerConfig, newPod, sandboxConfig, waitFor, withoutEvents } from '
 
 const BUSYBOX = 'docker.io/library/busybox:1.35';
 
-
 interface Transport {
   name: string;
   open: (sim: SimRuntime, dir: string) => Promise<{ cri: CriClient; close: () => Promise<void> }>;
@@ -53,12 +52,24 @@ const transports: Transport[] = [
     open: async (sim, dir) => {
       const server = await startSimRuntimeServer({ listen: `unix://${join(dir, 'sim.sock')}`, runtime: sim });
       const cri = connectCri(server.endpoint);
-      return { cri, close: async () => { cri.close(); await server.close(); } };
+      return {
+        cri,
+        close: async () => {
+          cri.close();
+          await server.close();
+        },
+      };
     },
     openBare: async (sim, dir) => {
       const server = await serveCri(withoutEvents(sim), { listen: `unix://${join(dir, 'bare.sock')}` });
       const cri = connectCri(server.endpoint);
-      return { cri, close: async () => { cri.close(); await server.close(); } };
+      return {
+        cri,
+        close: async () => {
+          cri.close();
+          await server.close();
+        },
+      };
     },
   },
 ];
@@ -76,7 +87,7 @@ for (const t of transports) {
       rmSync(dir, { recursive: true, force: true });
     });
 
-    it('streams a pod\'s life in order, each event with its sandbox and container statuses', async () => {
+    it("streams a pod's life in order, each event with its sandbox and container statuses", async () => {
       const { cri, close } = await t.open(sim, dir);
       const got: ContainerEvent[] = [];
       let ended: Error | undefined | null = null;
@@ -86,7 +97,11 @@ for (const t of transports) {
       const pod = newPod('events');
       const config = sandboxConfig(pod, dir);
       const { podSandboxId } = await cri.RunPodSandbox({ config });
-      const { containerId } = await cri.CreateContainer({ podSandboxId, config: containerConfig(pod, 'app', BUSYBOX, ['sleep', '3600']), sandboxConfig: config });
+      const { containerId } = await cri.CreateContainer({
+        podSandboxId,
+        config: containerConfig(pod, 'app', BUSYBOX, ['sleep', '3600']),
+        sandboxConfig: config,
+      });
       await cri.StartContainer({ containerId });
       await cri.StopContainer({ containerId, timeout: 0 });
       await cri.RemoveContainer({ containerId });
@@ -165,7 +180,13 @@ describe('GetContainerEvents: failures', () => {
     const cri = createCriClient(new MessagePortCriTransport(port2, 'sim'));
     const got: ContainerEvent[] = [];
     cri.GetContainerEvents({ event: (e) => void got.push(e), end: () => undefined });
-    for (const junk of [{ kts: 'cri-events' }, { kts: 'cri-events', id: 'x', op: 'open' }, { kts: 'cri-events', id: 99, op: 'explode' }, { kts: 'cri-event', id: 1, bytes: 'nope' }]) port1.postMessage(junk);
+    for (const junk of [
+      { kts: 'cri-events' },
+      { kts: 'cri-events', id: 'x', op: 'open' },
+      { kts: 'cri-events', id: 99, op: 'explode' },
+      { kts: 'cri-event', id: 1, bytes: 'nope' },
+    ])
+      port1.postMessage(junk);
     const dir = mkdtempSync(join(tmpdir(), 'kts-events-junk-'));
     await cri.RunPodSandbox({ config: sandboxConfig(newPod('junk'), dir) });
     await waitFor('events still flow', () => (got.length >= 2 ? true : undefined), 5000, 10);

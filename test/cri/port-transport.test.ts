@@ -47,7 +47,10 @@ describe('CRI MessagePort transport', () => {
   it('serves a real worker thread', async () => {
     const { port1, port2 } = new MessageChannel();
     const server = serveCriOnPort(sim, port1);
-    const worker = new Worker(fileURLToPath(new URL('../helpers/port-cri-worker.js', import.meta.url)), { workerData: { port: port2, logRoot }, transferList: [port2] });
+    const worker = new Worker(fileURLToPath(new URL('../helpers/port-cri-worker.js', import.meta.url)), {
+      workerData: { port: port2, logRoot },
+      transferList: [port2],
+    });
     const result = await new Promise<Record<string, unknown>>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
@@ -71,7 +74,11 @@ describe('CRI MessagePort transport', () => {
     port2.postMessage({ kts: 'cri', id: 41, rpc: 'NoSuchRpc', bytes: new Uint8Array() });
     port2.postMessage({ kts: 'cri', id: 42, rpc: 'Version', bytes: 'not bytes' });
     await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(replies.map((r) => (r as { id: number; error?: { code: number } }).error?.code), [3, 3], 'INVALID_ARGUMENT for each malformed request with an id');
+    assert.deepEqual(
+      replies.map((r) => (r as { id: number; error?: { code: number } }).error?.code),
+      [3, 3],
+      'INVALID_ARGUMENT for each malformed request with an id',
+    );
     port2.removeAllListeners('message');
     const cri = createCriClient(new MessagePortCriTransport(port2, 'sim'));
     assert.equal((await cri.Version({ version: 'v1' })).runtimeName, 'kubelet-ts-sim');

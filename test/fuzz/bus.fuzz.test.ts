@@ -35,8 +35,28 @@ const stateObject = (): fc.Arbitrary<unknown> =>
       uid: uid(),
       name: hostileString(),
       namespace: hostileString(),
-      sandboxes: fc.oneof(fc.anything({ maxDepth: 2 }), fc.array(fc.record({ id: fc.oneof(fc.string(), fc.integer()), attempt: fc.anything(), ready: fc.anything(), createdAt: fc.anything(), ip: fc.anything() }), { maxLength: 2 })),
-      containers: fc.oneof(fc.anything({ maxDepth: 2 }), fc.array(fc.record({ id: fc.oneof(fc.string(), fc.integer()), name: hostileString(), state: fc.constantFrom('running', 'exited', 'created', 'unknown', 'x'), attempt: fc.anything(), exitCode: fc.anything(), startedAt: fc.anything(), finishedAt: fc.anything() }), { maxLength: 3 })),
+      sandboxes: fc.oneof(
+        fc.anything({ maxDepth: 2 }),
+        fc.array(
+          fc.record({ id: fc.oneof(fc.string(), fc.integer()), attempt: fc.anything(), ready: fc.anything(), createdAt: fc.anything(), ip: fc.anything() }),
+          { maxLength: 2 },
+        ),
+      ),
+      containers: fc.oneof(
+        fc.anything({ maxDepth: 2 }),
+        fc.array(
+          fc.record({
+            id: fc.oneof(fc.string(), fc.integer()),
+            name: hostileString(),
+            state: fc.constantFrom('running', 'exited', 'created', 'unknown', 'x'),
+            attempt: fc.anything(),
+            exitCode: fc.anything(),
+            startedAt: fc.anything(),
+            finishedAt: fc.anything(),
+          }),
+          { maxLength: 3 },
+        ),
+      ),
       observedAt: fc.anything({ maxDepth: 0 }),
     }),
   );
@@ -49,11 +69,31 @@ const messageFor = (topic: string): fc.Arbitrary<unknown> => {
         fc.record({ type: fc.constant('gone'), uid: uid(), events: fc.array(fc.anything({ maxDepth: 1 }), { maxLength: 2 }) }),
       );
     case 'pod.update':
-      return fc.record({ type: fc.constantFrom('add', 'update', 'remove'), pod: fc.oneof(podObject(), fc.record({ metadata: fc.anything({ maxDepth: 1 }) })), source: fc.constantFrom('file', 'http', 'junk'), gracePeriodSeconds: fc.option(fc.anything({ maxDepth: 0 }), { nil: undefined }) });
+      return fc.record({
+        type: fc.constantFrom('add', 'update', 'remove'),
+        pod: fc.oneof(podObject(), fc.record({ metadata: fc.anything({ maxDepth: 1 }) })),
+        source: fc.constantFrom('file', 'http', 'junk'),
+        gracePeriodSeconds: fc.option(fc.anything({ maxDepth: 0 }), { nil: undefined }),
+      });
     case 'probe.result':
-      return fc.record({ type: fc.constant('result'), podUid: uid(), containerName: hostileString(), containerId: hostileString(), probe: fc.constantFrom('liveness', 'readiness', 'startup', 'x'), result: fc.constantFrom('success', 'failure', 'unknown', 'x'), message: fc.option(fc.string(), { nil: undefined }), at: fc.double() });
+      return fc.record({
+        type: fc.constant('result'),
+        podUid: uid(),
+        containerName: hostileString(),
+        containerId: hostileString(),
+        probe: fc.constantFrom('liveness', 'readiness', 'startup', 'x'),
+        result: fc.constantFrom('success', 'failure', 'unknown', 'x'),
+        message: fc.option(fc.string(), { nil: undefined }),
+        at: fc.double(),
+      });
     case 'pod.worker':
-      return fc.record({ type: fc.constantFrom('terminated', 'gone', 'x'), uid: uid(), namespace: hostileString(), name: hostileString(), status: fc.option(fc.anything({ maxDepth: 1 }), { nil: undefined }) });
+      return fc.record({
+        type: fc.constantFrom('terminated', 'gone', 'x'),
+        uid: uid(),
+        namespace: hostileString(),
+        name: hostileString(),
+        status: fc.option(fc.anything({ maxDepth: 1 }), { nil: undefined }),
+      });
     default:
       return fc.oneof(fc.anything({ maxDepth: 2 }), fc.record({ type: hostileString() }));
   }
@@ -65,7 +105,14 @@ const envelope = (): fc.Arbitrary<unknown> =>
     {
       weight: 4,
       arbitrary: fc.constantFrom(...TOPICS, '_reply', '_req.pod', 'no.such').chain((topic) =>
-        fc.record({ v: fc.oneof({ weight: 9, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.anything({ maxDepth: 0 }) }), id: fc.oneof(fc.uuid(), fc.string()), topic: fc.constant(topic), source: fc.constantFrom('pleg', 'probes', 'fuzz'), ts: fc.oneof(fc.constant(Date.now()), fc.double()), msg: messageFor(topic) }),
+        fc.record({
+          v: fc.oneof({ weight: 9, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.anything({ maxDepth: 0 }) }),
+          id: fc.oneof(fc.uuid(), fc.string()),
+          topic: fc.constant(topic),
+          source: fc.constantFrom('pleg', 'probes', 'fuzz'),
+          ts: fc.oneof(fc.constant(Date.now()), fc.double()),
+          msg: messageFor(topic),
+        }),
       ),
     },
   );

@@ -78,12 +78,18 @@ describe('fuzz: a live node fed through every source at once', () => {
       for (const [i, t] of batch.entries()) {
         if (i % 3 !== 2) continue;
         const r = await node.post(t);
-        assert.ok(r.status === 201 || r.status === 400 || r.status === 413, `POST /static-pods answered ${r.status}: ${r.body.slice(0, 300)}\ncase: ${JSON.stringify(t).slice(0, 300)}\n${node.logTail()}`);
+        assert.ok(
+          r.status === 201 || r.status === 400 || r.status === 413,
+          `POST /static-pods answered ${r.status}: ${r.body.slice(0, 300)}\ncase: ${JSON.stringify(t).slice(0, 300)}\n${node.logTail()}`,
+        );
         if (r.status === 201) accepted++;
       }
       await sleep(1200); // the folder and the URL are read every second
       assert.equal(node.exited(), undefined, `the kubelet exited during batch ${b} (seed ${FUZZ_SEED}):\n${node.logTail()}`);
-      const h = await fetch(`http://127.0.0.1:${node.healthzPort}/healthz`).then((r) => r.status, () => 0);
+      const h = await fetch(`http://127.0.0.1:${node.healthzPort}/healthz`).then(
+        (r) => r.status,
+        () => 0,
+      );
       assert.equal(h, 200, `healthz after batch ${b}`);
       const s = await node.sentinel();
       assert.deepEqual(s, sentinel, `the sentinel pod changed in batch ${b} (seed ${FUZZ_SEED})`);
@@ -110,7 +116,9 @@ describe('fuzz: a live node fed through every source at once', () => {
     assert.deepEqual(names, [`${SENTINEL}-${node.nodeName}`], `pods left after the sources were emptied:\n${node.logTail()}`);
     assert.deepEqual(await node.sentinel(), sentinel);
     const growth = peakRss - rssAtStart;
-    process.stdout.write(`# fuzz manifests: ${batches * perBatch} cases, ${accepted} accepted by POST, RSS ${(rssAtStart / 1e6).toFixed(0)} -> peak ${(peakRss / 1e6).toFixed(0)} MB\n`);
+    process.stdout.write(
+      `# fuzz manifests: ${batches * perBatch} cases, ${accepted} accepted by POST, RSS ${(rssAtStart / 1e6).toFixed(0)} -> peak ${(peakRss / 1e6).toFixed(0)} MB\n`,
+    );
     // A safety bound, not a goal: the 50 MB annotation of finding 7 took the RSS to 3.3 GB.
     assert.ok(growth < 512 * 1024 * 1024, `RSS grew by ${(growth / 1e6).toFixed(0)} MB`);
   });

@@ -91,7 +91,10 @@ describe('fuzz: random requests to every endpoint', () => {
       const a = await send(node, r, { authenticated: true });
       statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
       if (a.status === -2) continue;
-      assert.ok(a.status >= 200 && (a.status < 500 || a.status === 501), `${r.method} ${r.path} answered ${a.status}: ${a.body.slice(0, 300)}\n${node.logTail(10)}`);
+      assert.ok(
+        a.status >= 200 && (a.status < 500 || a.status === 501),
+        `${r.method} ${r.path} answered ${a.status}: ${a.body.slice(0, 300)}\n${node.logTail(10)}`,
+      );
       alive(`${r.method} ${r.path}`);
     }
     process.stdout.write(`# fuzz requests (authenticated): ${cases.length} cases, statuses ${JSON.stringify([...statuses].sort((x, y) => x[0] - y[0]))}\n`);
@@ -103,7 +106,10 @@ describe('fuzz: random requests to every endpoint', () => {
     for (const r of cases) {
       const a = await send(node, r, { authenticated: false });
       if (a.status === -2) continue;
-      assert.ok(a.status === 401 || (a.status >= 400 && a.status < 500 && a.status !== 403 && a.status !== 404), `unauthenticated ${r.method} ${r.path} answered ${a.status}: ${a.body.slice(0, 300)}`);
+      assert.ok(
+        a.status === 401 || (a.status >= 400 && a.status < 500 && a.status !== 403 && a.status !== 404),
+        `unauthenticated ${r.method} ${r.path} answered ${a.status}: ${a.body.slice(0, 300)}`,
+      );
     }
     alive('unauthenticated requests');
   });
@@ -123,7 +129,14 @@ describe('fuzz: random requests to every endpoint', () => {
   it(`random bytes on the TLS and the plain port get a 4xx or a closed connection (seed ${FUZZ_SEED})`, async () => {
     const junk = fc.oneof(
       fc.uint8Array({ maxLength: 300 }),
-      fc.tuple(fc.constantFrom('GET', 'POST', 'XYZ', ''), fc.string({ unit: 'binary', maxLength: 40 }), fc.constantFrom('HTTP/1.1', 'HTTP/1.0', 'HTTP/9', ''), fc.array(fc.string({ unit: 'binary', maxLength: 30 }), { maxLength: 4 })).map(([m, p, v, hs]) => new TextEncoder().encode(`${m} ${p} ${v}\r\n${hs.join('\r\n')}\r\n\r\n`)),
+      fc
+        .tuple(
+          fc.constantFrom('GET', 'POST', 'XYZ', ''),
+          fc.string({ unit: 'binary', maxLength: 40 }),
+          fc.constantFrom('HTTP/1.1', 'HTTP/1.0', 'HTTP/9', ''),
+          fc.array(fc.string({ unit: 'binary', maxLength: 30 }), { maxLength: 4 }),
+        )
+        .map(([m, p, v, hs]) => new TextEncoder().encode(`${m} ${p} ${v}\r\n${hs.join('\r\n')}\r\n\r\n`)),
     );
     const cases = fc.sample(junk, { numRuns: runs(60, 400), seed: FUZZ_SEED + 3 });
     for (const [i, bytes] of cases.entries()) {
@@ -132,7 +145,10 @@ describe('fuzz: random requests to every endpoint', () => {
       if (status) assert.ok(Number(status) < 500, `garbage answered ${status}: ${JSON.stringify(Buffer.from(bytes).toString('latin1')).slice(0, 200)}`);
       alive(`garbage bytes #${i}`);
     }
-    const h = await fetch(`http://127.0.0.1:${node.healthzPort}/healthz`).then((r) => r.status, () => 0);
+    const h = await fetch(`http://127.0.0.1:${node.healthzPort}/healthz`).then(
+      (r) => r.status,
+      () => 0,
+    );
     assert.equal(h, 200);
     assert.deepEqual(await node.sentinel(), sentinel);
   });

@@ -30,7 +30,10 @@ export interface ClusterNode {
   stop(): Promise<void>;
 }
 
-export async function startClusterNode(cluster: TestCluster, opts: { name?: string; extraArgs?: string[]; runtimeEndpoint?: string; logLevel?: string } = {}): Promise<ClusterNode> {
+export async function startClusterNode(
+  cluster: TestCluster,
+  opts: { name?: string; extraArgs?: string[]; runtimeEndpoint?: string; logLevel?: string } = {},
+): Promise<ClusterNode> {
   const name = opts.name ?? 'n1';
   const containerd = opts.runtimeEndpoint ? undefined : await startTestContainerd({ netnsPath: cluster.netnsPath });
   const endpoint = opts.runtimeEndpoint ?? containerd?.containerd.endpoint ?? '';
@@ -42,17 +45,27 @@ export async function startClusterNode(cluster: TestCluster, opts: { name?: stri
   const kubeconfig = await cluster.nodeKubeconfig(name);
   const args = [
     join(process.cwd(), 'dist/src/cli.js'),
-    '--kubeconfig', kubeconfig,
-    '--hostname-override', name,
-    '--node-ip', cluster.nodeIP,
-    '--container-runtime-endpoint', endpoint,
-    '--root-dir', rootDir,
-    '--cert-dir', join(rootDir, 'pki'),
-    '--client-ca-file', cluster.caFile,
-    '--pod-manifest-path', manifestDir,
-    '--file-check-frequency', '2s',
+    '--kubeconfig',
+    kubeconfig,
+    '--hostname-override',
+    name,
+    '--node-ip',
+    cluster.nodeIP,
+    '--container-runtime-endpoint',
+    endpoint,
+    '--root-dir',
+    rootDir,
+    '--cert-dir',
+    join(rootDir, 'pki'),
+    '--client-ca-file',
+    cluster.caFile,
+    '--pod-manifest-path',
+    manifestDir,
+    '--file-check-frequency',
+    '2s',
     // Pod cgroups under a root of this node's own, removed whole in stop().
-    '--cgroup-root', `/${basename(rootDir)}`,
+    '--cgroup-root',
+    `/${basename(rootDir)}`,
     ...(opts.extraArgs ?? []),
   ];
   const env = { KUBELET_TS_LOG_LEVEL: opts.logLevel ?? 'debug' };
@@ -85,7 +98,10 @@ export async function startClusterNode(cluster: TestCluster, opts: { name?: stri
             return {};
           }
         }),
-    forbiddenLines: () => readFileSync(logFile, 'utf8').split('\n').filter((l) => /: 403 |Forbidden|forbidden/.test(l)),
+    forbiddenLines: () =>
+      readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter((l) => /: 403 |Forbidden|forbidden/.test(l)),
     stop: async () => {
       await stopChild(kubelet, 10_000);
       await containerd?.close();

@@ -50,7 +50,20 @@
 // controllers' watches open; startApiServer() again 7-9 s.
 import { execFile, execFileSync, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { request } from 'node:https';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -150,7 +163,8 @@ function onPath(cmd: string): boolean {
 }
 
 function preflight(controllers: boolean): string {
-  if (process.getuid && process.getuid() !== 0) throw new TestClusterError('the test cluster needs root (network namespaces, veth pairs); run the cluster tests as root');
+  if (process.getuid && process.getuid() !== 0)
+    throw new TestClusterError('the test cluster needs root (network namespaces, veth pairs); run the cluster tests as root');
   const bin = k8sBinDir();
   const missing: string[] = [];
   for (const b of ['kube-apiserver', ...(controllers ? ['kube-controller-manager', 'kube-scheduler'] : [])]) {
@@ -158,7 +172,12 @@ function preflight(controllers: boolean): string {
   }
   if (!executable(ETCD)) missing.push(`${ETCD} (Debian package etcd-server: bash scripts/ensure-k8s.sh installs it)`);
   if (!executable(KUBECTL)) missing.push(`${KUBECTL} (kubectl 1.27 or later; not a Debian 12 package: install the upstream binary there)`);
-  const tools: [string, string][] = [['ip', 'iproute2'], ['nsenter', 'util-linux'], ['setpriv', 'util-linux'], ['openssl', 'openssl']];
+  const tools: [string, string][] = [
+    ['ip', 'iproute2'],
+    ['nsenter', 'util-linux'],
+    ['setpriv', 'util-linux'],
+    ['openssl', 'openssl'],
+  ];
   for (const [cmd, pkg] of tools) if (!onPath(cmd)) missing.push(`${cmd} (apt-get install ${pkg}; bash scripts/ensure-deps.sh)`);
   if (missing.length > 0) throw new TestClusterError(`cannot start the test cluster, missing: ${missing.join('; ')}`);
   return bin;
@@ -352,22 +371,30 @@ function spawnIn(netnsPath: string, name: string, cmd: string, args: string[], o
 
 // --- HTTPS probes ----------------------------------------------------------------------------
 
-function httpsGet(url: string, tls: { ca?: string; cert?: string; key?: string; insecure?: boolean }, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+function httpsGet(
+  url: string,
+  tls: { ca?: string; cert?: string; key?: string; insecure?: boolean },
+  timeoutMs = 3000,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, {
-      method: 'GET',
-      ...(tls.ca === undefined ? {} : { ca: tls.ca }),
-      ...(tls.cert === undefined ? {} : { cert: tls.cert }),
-      ...(tls.key === undefined ? {} : { key: tls.key }),
-      rejectUnauthorized: tls.insecure !== true,
-      timeout: timeoutMs,
-    }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
+    const req = request(
+      url,
+      {
+        method: 'GET',
+        ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+        ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+        ...(tls.key === undefined ? {} : { key: tls.key }),
+        rejectUnauthorized: tls.insecure !== true,
+        timeout: timeoutMs,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end();
@@ -466,7 +493,9 @@ class Cluster implements TestCluster {
 
   private failure(p: Proc, what: string): TestClusterError {
     const state = p.exited ? `exited (code ${String(p.child.exitCode)}, signal ${String(p.child.signalCode)})` : `still running`;
-    return new TestClusterError(`${what}; ${p.name} ${state}; last lines of its log (${this.logs[p.name] ?? 'none'}, removed with the cluster):\n${tail(this.logs[p.name] ?? '')}`);
+    return new TestClusterError(
+      `${what}; ${p.name} ${state}; last lines of its log (${this.logs[p.name] ?? 'none'}, removed with the cluster):\n${tail(this.logs[p.name] ?? '')}`,
+    );
   }
 
   async startEtcd(): Promise<void> {
@@ -539,7 +568,13 @@ class Cluster implements TestCluster {
       try {
         const r = await httpsGet(url, tls, 2000);
         if (r.status === 200) return;
-        last = `HTTP ${r.status}: ${r.body.trim().split('\n').filter((l) => l.includes('failed')).join('; ') || r.body.trim().slice(0, 300)}`;
+        last = `HTTP ${r.status}: ${
+          r.body
+            .trim()
+            .split('\n')
+            .filter((l) => l.includes('failed'))
+            .join('; ') || r.body.trim().slice(0, 300)
+        }`;
       } catch (err) {
         last = (err as Error).message;
       }
@@ -573,7 +608,9 @@ class Cluster implements TestCluster {
   }
 
   nodeKubeconfig(nodeName: string): Promise<string> {
-    return this.pki.kubeconfig(join(this.dir, 'kubeconfigs', `node-${nodeName.replace(/[^a-zA-Z0-9_.-]/g, '_')}.kubeconfig`), `system:node:${nodeName}`, ['system:nodes']);
+    return this.pki.kubeconfig(join(this.dir, 'kubeconfigs', `node-${nodeName.replace(/[^a-zA-Z0-9_.-]/g, '_')}.kubeconfig`), `system:node:${nodeName}`, [
+      'system:nodes',
+    ]);
   }
 
   userKubeconfig(user: string, groups: string[] = []): Promise<string> {
@@ -583,7 +620,9 @@ class Cluster implements TestCluster {
   kubectl(args: string[], opts: { stdin?: string; timeoutMs?: number; kubeconfig?: string } = {}): Promise<KubectlResult> {
     const timeoutMs = opts.timeoutMs ?? 60_000;
     return new Promise((resolve) => {
-      const child = spawn(KUBECTL, [`--kubeconfig=${opts.kubeconfig ?? this.adminKubeconfig}`, `--cache-dir=${join(this.dir, 'kubectl-cache')}`, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(KUBECTL, [`--kubeconfig=${opts.kubeconfig ?? this.adminKubeconfig}`, `--cache-dir=${join(this.dir, 'kubectl-cache')}`, ...args], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       let timedOut = false;
@@ -599,7 +638,9 @@ class Cluster implements TestCluster {
       });
       child.once('close', (code) => {
         clearTimeout(timer);
-        resolve(timedOut ? { stdout, stderr: `${stderr}kubectl ${args.join(' ')}: killed after ${timeoutMs} ms`, code: 124 } : { stdout, stderr, code: code ?? 1 });
+        resolve(
+          timedOut ? { stdout, stderr: `${stderr}kubectl ${args.join(' ')}: killed after ${timeoutMs} ms`, code: 124 } : { stdout, stderr, code: code ?? 1 },
+        );
       });
       child.stdin.on('error', () => undefined);
       child.stdin.end(opts.stdin ?? '');
@@ -660,7 +701,16 @@ export async function startTestCluster(opts: TestClusterOptions = {}): Promise<T
   const id = randomBytes(3).toString('hex');
   const base = await pickSubnet();
   const dir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`));
-  const c = new Cluster(dir, `${NETNS_PREFIX}${process.pid}-${id}`, `ktsc${id}h`, `ktsc${id}n`, intToIpv4(base + 1), intToIpv4(base + 2), bin, opts.readyTimeoutMs ?? 60_000);
+  const c = new Cluster(
+    dir,
+    `${NETNS_PREFIX}${process.pid}-${id}`,
+    `ktsc${id}h`,
+    `ktsc${id}n`,
+    intToIpv4(base + 1),
+    intToIpv4(base + 2),
+    bin,
+    opts.readyTimeoutMs ?? 60_000,
+  );
   live.add(c);
   try {
     const phase = async (name: string, fn: () => Promise<unknown>): Promise<void> => {

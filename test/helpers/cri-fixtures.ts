@@ -19,7 +19,11 @@ export function newPod(prefix = 'pod', namespace = 'default'): PodRef {
   return { name: `${prefix}-${uid.slice(0, 8)}`, namespace, uid, attempt: 0 };
 }
 
-export function sandboxConfig(pod: PodRef, logRoot: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string> } = {}): SandboxConfig {
+export function sandboxConfig(
+  pod: PodRef,
+  logRoot: string,
+  extra: { labels?: Record<string, string>; annotations?: Record<string, string> } = {},
+): SandboxConfig {
   return {
     metadata: { name: pod.name, namespace: pod.namespace, uid: pod.uid, attempt: pod.attempt },
     hostname: pod.name,

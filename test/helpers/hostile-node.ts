@@ -41,7 +41,12 @@ export interface HostileNode {
 }
 
 const sentinelManifest = (): string =>
-  JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: SENTINEL, namespace: 'default' }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'busybox:1.35', command: ['sleep', 'infinity'] }] } });
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: SENTINEL, namespace: 'default' },
+    spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'busybox:1.35', command: ['sleep', 'infinity'] }] },
+  });
 
 export async function startHostileNode(opts: { nodeName?: string; extraArgs?: string[] } = {}): Promise<HostileNode> {
   const nodeName = opts.nodeName ?? 'hostile';
@@ -65,23 +70,40 @@ export async function startHostileNode(opts: { nodeName?: string; extraArgs?: st
   const logFile = join(dir, 'kubelet.log');
   const args = [
     join(process.cwd(), 'dist/src/cli.js'),
-    '--embedded-runtime', 'sim',
-    '--hostname-override', nodeName,
-    '--root-dir', join(dir, 'root'),
-    '--cert-dir', join(dir, 'pki'),
-    '--tls-cert-file', join(dir, 'tls.crt'),
-    '--tls-private-key-file', join(dir, 'tls.key'),
-    '--client-ca-file', join(dir, 'ca.crt'),
-    '--authorization-mode', 'AlwaysAllow',
-    '--address', '127.0.0.1',
-    '--port', String(port),
-    '--healthz-bind-address', '127.0.0.1',
-    '--healthz-port', String(healthzPort),
-    '--pod-manifest-path', manifestDir,
-    '--file-check-frequency', '1s',
-    '--manifest-url', `http://127.0.0.1:${urlPort}/pods.yaml`,
-    '--http-check-frequency', '1s',
-    '--max-pods', '500',
+    '--embedded-runtime',
+    'sim',
+    '--hostname-override',
+    nodeName,
+    '--root-dir',
+    join(dir, 'root'),
+    '--cert-dir',
+    join(dir, 'pki'),
+    '--tls-cert-file',
+    join(dir, 'tls.crt'),
+    '--tls-private-key-file',
+    join(dir, 'tls.key'),
+    '--client-ca-file',
+    join(dir, 'ca.crt'),
+    '--authorization-mode',
+    'AlwaysAllow',
+    '--address',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--healthz-bind-address',
+    '127.0.0.1',
+    '--healthz-port',
+    String(healthzPort),
+    '--pod-manifest-path',
+    manifestDir,
+    '--file-check-frequency',
+    '1s',
+    '--manifest-url',
+    `http://127.0.0.1:${urlPort}/pods.yaml`,
+    '--http-check-frequency',
+    '1s',
+    '--max-pods',
+    '500',
     ...(opts.extraArgs ?? []),
   ];
   const out = join(dir, 'kubelet.log');
@@ -123,7 +145,9 @@ export async function startHostileNode(opts: { nodeName?: string; extraArgs?: st
     sentinel: async () => {
       const r = await node.call('/pods');
       if (r.status !== 200) return undefined;
-      const list = JSON.parse(r.body) as { items: { metadata: { name?: string }; status?: { phase?: string; containerStatuses?: { containerID?: string; restartCount?: number }[] } }[] };
+      const list = JSON.parse(r.body) as {
+        items: { metadata: { name?: string }; status?: { phase?: string; containerStatuses?: { containerID?: string; restartCount?: number }[] } }[];
+      };
       const p = list.items.find((x) => x.metadata.name === `${SENTINEL}-${nodeName}`);
       const cs = p?.status?.containerStatuses?.[0];
       return p && cs ? { phase: p.status?.phase ?? '', containerID: cs.containerID ?? '', restartCount: cs.restartCount ?? 0 } : undefined;
@@ -164,16 +188,30 @@ export async function startHostileNode(opts: { nodeName?: string; extraArgs?: st
 }
 
 async function callWithBody(port: number, path: string, pki: Pki, o: { method?: string; headers?: Record<string, string>; body?: string }): Promise<Reply> {
-  if (o.body === undefined) return call(port, path, { ca: pki.ca, who: pki.admin, ...(o.method ? { method: o.method } : {}), ...(o.headers ? { headers: o.headers } : {}) });
+  if (o.body === undefined)
+    return call(port, path, { ca: pki.ca, who: pki.admin, ...(o.method ? { method: o.method } : {}), ...(o.headers ? { headers: o.headers } : {}) });
   const { request } = await import('node:https');
   const body = o.body;
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: o.method ?? 'POST', ca: pki.ca, ...pki.admin, servername: 'localhost', headers: { ...(o.headers ?? {}), 'content-length': Buffer.byteLength(body) }, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: o.method ?? 'POST',
+        ca: pki.ca,
+        ...pki.admin,
+        servername: 'localhost',
+        headers: { ...(o.headers ?? {}), 'content-length': Buffer.byteLength(body) },
+        agent: false,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });

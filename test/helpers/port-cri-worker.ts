@@ -12,7 +12,11 @@ try {
   const pod = newPod('worker');
   const config = sandboxConfig(pod, logRoot);
   const { podSandboxId } = await cri.RunPodSandbox({ config });
-  const { containerId } = await cri.CreateContainer({ podSandboxId, config: containerConfig(pod, 'app', 'docker.io/library/busybox:1.35', ['sleep', '3600']), sandboxConfig: config });
+  const { containerId } = await cri.CreateContainer({
+    podSandboxId,
+    config: containerConfig(pod, 'app', 'docker.io/library/busybox:1.35', ['sleep', '3600']),
+    sandboxConfig: config,
+  });
   await cri.StartContainer({ containerId });
   const st = await cri.ContainerStatus({ containerId, verbose: false });
   let notFound = '';
@@ -21,7 +25,15 @@ try {
   } catch (err) {
     notFound = (err as { code?: string }).code ?? 'no code';
   }
-  parentPort?.postMessage({ ok: true, podSandboxId, containerId, state: st.status?.state, uid: st.status?.labels['io.kubernetes.pod.uid'], expectedUid: pod.uid, notFound });
+  parentPort?.postMessage({
+    ok: true,
+    podSandboxId,
+    containerId,
+    state: st.status?.state,
+    uid: st.status?.labels['io.kubernetes.pod.uid'],
+    expectedUid: pod.uid,
+    notFound,
+  });
 } catch (err) {
   parentPort?.postMessage({ ok: false, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
 } finally {

@@ -26,7 +26,7 @@ async function rejectsWith(p: Promise<unknown>, cls: abstract new (...a: never[]
     await p;
   } catch (err) {
     assert.ok(err instanceof cls, `${what}: expected ${cls.name}, got ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
-    assert.ok((err).message.length > 0, `${what}: error has a message`);
+    assert.ok(err.message.length > 0, `${what}: error has a message`);
     return err;
   }
   assert.fail(`${what}: expected ${cls.name}, but the call succeeded`);
@@ -68,10 +68,14 @@ export function runtimeBehaviourSuite(label: string, setup: () => Promise<Runtim
     }
 
     async function exited(containerId: string, timeoutMs = 15_000) {
-      return waitFor(`container ${containerId.slice(0, 12)} to exit`, async () => {
-        const { status } = await rt.cri.ContainerStatus({ containerId });
-        return status?.state === 'CONTAINER_EXITED' ? status : undefined;
-      }, timeoutMs);
+      return waitFor(
+        `container ${containerId.slice(0, 12)} to exit`,
+        async () => {
+          const { status } = await rt.cri.ContainerStatus({ containerId });
+          return status?.state === 'CONTAINER_EXITED' ? status : undefined;
+        },
+        timeoutMs,
+      );
     }
 
     it('answers Version and Status', async () => {
@@ -82,7 +86,10 @@ export function runtimeBehaviourSuite(label: string, setup: () => Promise<Runtim
       const s = await rt.cri.Status({ verbose: false });
       const ready = s.status?.conditions.find((c) => c.type === 'RuntimeReady');
       assert.equal(ready?.status, true, 'RuntimeReady condition is true');
-      assert.ok(s.status?.conditions.some((c) => c.type === 'NetworkReady'), 'NetworkReady condition present');
+      assert.ok(
+        s.status?.conditions.some((c) => c.type === 'NetworkReady'),
+        'NetworkReady condition present',
+      );
     });
 
     it('runs a sandbox through ready -> notready -> removed, keeping metadata, labels and annotations', async () => {
@@ -127,9 +134,15 @@ export function runtimeBehaviourSuite(label: string, setup: () => Promise<Runtim
       const byLabel = await rt.cri.ListPodSandbox({ filter: { labelSelector: { group: a.uid } } });
       assert.deepEqual(byLabel.items.map((i) => i.id).sort(), [idA, idB].sort());
       const ready = await rt.cri.ListPodSandbox({ filter: { labelSelector: { group: a.uid }, state: { state: 'SANDBOX_READY' } } });
-      assert.deepEqual(ready.items.map((i) => i.id), [idA]);
+      assert.deepEqual(
+        ready.items.map((i) => i.id),
+        [idA],
+      );
       const notReady = await rt.cri.ListPodSandbox({ filter: { labelSelector: { group: a.uid }, state: { state: 'SANDBOX_NOTREADY' } } });
-      assert.deepEqual(notReady.items.map((i) => i.id), [idB]);
+      assert.deepEqual(
+        notReady.items.map((i) => i.id),
+        [idB],
+      );
       const byId = await rt.cri.ListPodSandbox({ filter: { id: idA } });
       assert.equal(byId.items.length, 1);
       assert.equal(byId.items[0]?.metadata?.uid, a.uid);
@@ -217,11 +230,22 @@ export function runtimeBehaviourSuite(label: string, setup: () => Promise<Runtim
       const quitter = await startContainer(pod, sb, 'quitter', ['true']);
       await exited(quitter);
       const running = await rt.cri.ListContainers({ filter: { podSandboxId: sb, state: { state: 'CONTAINER_RUNNING' } } });
-      assert.deepEqual(running.containers.map((c) => c.id), [runner]);
+      assert.deepEqual(
+        running.containers.map((c) => c.id),
+        [runner],
+      );
       const exitedList = await rt.cri.ListContainers({ filter: { podSandboxId: sb, state: { state: 'CONTAINER_EXITED' } } });
-      assert.deepEqual(exitedList.containers.map((c) => c.id), [quitter]);
-      const byLabel = await rt.cri.ListContainers({ filter: { labelSelector: { 'io.kubernetes.pod.uid': pod.uid, 'io.kubernetes.container.name': 'runner' } } });
-      assert.deepEqual(byLabel.containers.map((c) => c.id), [runner]);
+      assert.deepEqual(
+        exitedList.containers.map((c) => c.id),
+        [quitter],
+      );
+      const byLabel = await rt.cri.ListContainers({
+        filter: { labelSelector: { 'io.kubernetes.pod.uid': pod.uid, 'io.kubernetes.container.name': 'runner' } },
+      });
+      assert.deepEqual(
+        byLabel.containers.map((c) => c.id),
+        [runner],
+      );
       const byId = await rt.cri.ListContainers({ filter: { id: quitter } });
       assert.equal(byId.containers.length, 1);
       const c = byId.containers[0];
@@ -245,8 +269,14 @@ export function runtimeBehaviourSuite(label: string, setup: () => Promise<Runtim
       const lines = text.trim().split('\n');
       const re = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)) (stdout|stderr) (F|P) (.*)$/;
       for (const line of lines) assert.match(line, re);
-      assert.ok(lines.some((l) => / stdout F hello$/.test(l)), 'stdout line');
-      assert.ok(lines.some((l) => / stderr F oops$/.test(l)), 'stderr line');
+      assert.ok(
+        lines.some((l) => / stdout F hello$/.test(l)),
+        'stdout line',
+      );
+      assert.ok(
+        lines.some((l) => / stderr F oops$/.test(l)),
+        'stderr line',
+      );
     });
 
     it('answers ExecSync with output and exit code', async () => {
@@ -309,7 +339,11 @@ export function runtimeBehaviourSuite(label: string, setup: () => Promise<Runtim
       await rejectsWith(rt.cri.StopContainer({ containerId: NO_SUCH_ID, timeout: 0 }), CriNotFoundError, 'StopContainer');
       const pod = newPod('nf');
       await rejectsWith(
-        rt.cri.CreateContainer({ podSandboxId: NO_SUCH_ID, config: containerConfig(pod, 'x', rt.busybox, ['true']), sandboxConfig: sandboxConfig(pod, rt.logRoot) }),
+        rt.cri.CreateContainer({
+          podSandboxId: NO_SUCH_ID,
+          config: containerConfig(pod, 'x', rt.busybox, ['true']),
+          sandboxConfig: sandboxConfig(pod, rt.logRoot),
+        }),
         CriNotFoundError,
         'CreateContainer in an unknown sandbox',
       );

@@ -19,7 +19,9 @@ import { silentLogger } from '../../src/log.js';
 import { pino } from 'pino';
 
 /** KTS_TEST_LOG=FILE writes the kubelet's log there (debugging a failed scenario). */
-const scenarioLogger = process.env['KTS_TEST_LOG'] ? pino({ level: 'debug' }, pino.destination({ dest: process.env['KTS_TEST_LOG'], sync: true })) : silentLogger;
+const scenarioLogger = process.env['KTS_TEST_LOG']
+  ? pino({ level: 'debug' }, pino.destination({ dest: process.env['KTS_TEST_LOG'], sync: true }))
+  : silentLogger;
 import { waitFor } from './cri-fixtures.js';
 import { freePort } from './net.js';
 
@@ -29,16 +31,23 @@ export interface ScenarioRuntime {
   close(): Promise<void>;
 }
 
-
 const pod = (name: string, image: string, spec: Record<string, unknown>): string =>
-  JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { scenario: 'standalone' } }, spec: {
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, labels: { scenario: 'standalone' } },
+    spec: {
       terminationGracePeriodSeconds: 1,
       ...spec,
       containers: (spec['containers'] as object[]).map((c) => ({ image, ...c })),
       ...(spec['initContainers'] ? { initContainers: (spec['initContainers'] as object[]).map((c) => ({ image, ...c })) } : {}),
-    } });
+    },
+  });
 
-export function standaloneScenario(label: string, opts: { longRunning: number; timeoutMs: number; open: () => Promise<ScenarioRuntime>; chaos?: { before?: () => void; after?: () => void } }): void {
+export function standaloneScenario(
+  label: string,
+  opts: { longRunning: number; timeoutMs: number; open: () => Promise<ScenarioRuntime>; chaos?: { before?: () => void; after?: () => void } },
+): void {
   describe(`standalone kubelet: ${label}`, () => {
     let rt: ScenarioRuntime;
     let dir: string;
@@ -51,12 +60,15 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
 
     const get = (path: string, who: 'client' | 'none' = 'client', method = 'GET', body?: string): Promise<{ status: number; body: string }> =>
       new Promise((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port, path, method, rejectUnauthorized: false, ...(who === 'client' ? { cert: client.cert, key: client.key } : {}) }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (d: string) => (body += d));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
+        const req = request(
+          { host: '127.0.0.1', port, path, method, rejectUnauthorized: false, ...(who === 'client' ? { cert: client.cert, key: client.key } : {}) },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (d: string) => (body += d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });
@@ -74,7 +86,13 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       const img = rt.image;
       const files: Record<string, string> = {
         'crasher.json': pod('crasher', img, { containers: [{ name: 'crash', command: ['sh', '-c', 'echo crashing; exit 2'] }] }),
-        'init.json': pod('with-init', img, { initContainers: [{ name: 'one', command: ['sh', '-c', 'echo one'] }, { name: 'two', command: ['true'] }], containers: [{ name: 'main', command: ['sleep', '3600'] }] }),
+        'init.json': pod('with-init', img, {
+          initContainers: [
+            { name: 'one', command: ['sh', '-c', 'echo one'] },
+            { name: 'two', command: ['true'] },
+          ],
+          containers: [{ name: 'main', command: ['sleep', '3600'] }],
+        }),
         'job-ok.json': pod('job-ok', img, { restartPolicy: 'OnFailure', containers: [{ name: 'once', command: ['sh', '-c', 'echo done'] }] }),
         'job-fail.json': pod('job-fail', img, { restartPolicy: 'Never', containers: [{ name: 'once', command: ['sh', '-c', 'exit 1'] }] }),
         'bad.yaml': 'apiVersion: v1\nkind: Pod\nmetadata: {name: Not_Valid}\nspec: {containers: [{name: c, image: x}]}\n',
@@ -83,20 +101,47 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
         // Same name as crasher.json: the second holder of a name is refused.
         'zz-duplicate.json': pod('crasher', img, { containers: [{ name: 'dup', command: ['sleep', '3600'] }] }),
       };
-      for (let i = 0; i < opts.longRunning; i++) files[`web-${i}.json`] = pod(`web-${i}`, img, { containers: [{ name: 'app', command: ['sh', '-c', `echo web ${i}; sleep 3600`] }] });
+      for (let i = 0; i < opts.longRunning; i++)
+        files[`web-${i}.json`] = pod(`web-${i}`, img, { containers: [{ name: 'app', command: ['sh', '-c', `echo web ${i}; sleep 3600`] }] });
       (await import('node:fs')).mkdirSync(manifests);
       for (const [f, text] of Object.entries(files)) writeFileSync(join(manifests, f), text);
       port = await freePort();
       writeFileSync(join(dir, 'ca.crt'), client.ca);
       argv = [
-        '--pod-manifest-path', manifests, '--container-runtime-endpoint', rt.endpoint, '--hostname-override', 'node-s',
-        '--root-dir', join(dir, 'root'), '--cert-dir', join(dir, 'pki'), '--port', String(port), '--healthz-port', '0',
-        '--address', '127.0.0.1', '--client-ca-file', join(dir, 'ca.crt'), '--authorization-mode', 'AlwaysAllow',
-        '--file-check-frequency', '2s', '--crash-loop-backoff-initial', '2s', '--crash-loop-backoff-max', '8s', '--container-gc-period', '2s',
+        '--pod-manifest-path',
+        manifests,
+        '--container-runtime-endpoint',
+        rt.endpoint,
+        '--hostname-override',
+        'node-s',
+        '--root-dir',
+        join(dir, 'root'),
+        '--cert-dir',
+        join(dir, 'pki'),
+        '--port',
+        String(port),
+        '--healthz-port',
+        '0',
+        '--address',
+        '127.0.0.1',
+        '--client-ca-file',
+        join(dir, 'ca.crt'),
+        '--authorization-mode',
+        'AlwaysAllow',
+        '--file-check-frequency',
+        '2s',
+        '--crash-loop-backoff-initial',
+        '2s',
+        '--crash-loop-backoff-max',
+        '8s',
+        '--container-gc-period',
+        '2s',
         // Hundreds of pods: above the default 110 that admission enforces.
-        '--max-pods', '1000',
+        '--max-pods',
+        '1000',
         // Pod cgroups (containerd) under a root of this scenario's own, removed in after().
-        '--cgroup-root', `/${basename(dir)}`,
+        '--cgroup-root',
+        `/${basename(dir)}`,
       ];
       kubelet = await startKubelet(loadKubeletConfig(argv).config, scenarioLogger);
       cri = connectCri(rt.endpoint);
@@ -122,19 +167,32 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
     });
 
     it('brings every static pod to the right phase', async () => {
-      const want: Record<string, string> = { 'crasher-node-s': 'Running', 'with-init-node-s': 'Running', 'job-ok-node-s': 'Succeeded', 'job-fail-node-s': 'Failed' };
+      const want: Record<string, string> = {
+        'crasher-node-s': 'Running',
+        'with-init-node-s': 'Running',
+        'job-ok-node-s': 'Succeeded',
+        'job-fail-node-s': 'Failed',
+      };
       for (let i = 0; i < opts.longRunning; i++) want[`web-${i}-node-s`] = 'Running';
       let last: Record<string, string | undefined> = {};
       const got = await until('phases', async () => {
         const all = await pods();
         const phases = Object.fromEntries(all.map((p) => [p.metadata.name, p.status?.phase]));
-        last = Object.fromEntries(Object.entries(want).filter(([n, ph]) => phases[n] !== ph).map(([n]) => [n, phases[n]]));
-        if (all.length !== Object.keys(want).length) last['(count)'] = all.map((p) => `${p.metadata.name}/${(p.metadata.uid ?? '').slice(0, 6)}/${p.status?.phase}`).join(' ');
+        last = Object.fromEntries(
+          Object.entries(want)
+            .filter(([n, ph]) => phases[n] !== ph)
+            .map(([n]) => [n, phases[n]]),
+        );
+        if (all.length !== Object.keys(want).length)
+          last['(count)'] = all.map((p) => `${p.metadata.name}/${(p.metadata.uid ?? '').slice(0, 6)}/${p.status?.phase}`).join(' ');
         return Object.entries(want).every(([n, ph]) => phases[n] === ph) && all.length === Object.keys(want).length ? all : undefined;
       }).catch((err: Error) => assert.fail(`${err.message}; off: ${JSON.stringify(last)}`));
       const init = got.find((p) => p.metadata.name === 'with-init-node-s')!;
       assert.equal(init.status?.conditions?.find((c) => c.type === 'Initialized')?.status, 'True');
-      assert.deepEqual(init.status?.initContainerStatuses?.map((s) => s.state.terminated?.reason), ['Completed', 'Completed']);
+      assert.deepEqual(
+        init.status?.initContainerStatuses?.map((s) => s.state.terminated?.reason),
+        ['Completed', 'Completed'],
+      );
       const web = got.find((p) => p.metadata.name === 'web-0-node-s')!;
       assert.equal(web.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
       assert.match(web.status?.podIP ?? '', /^10\./);
@@ -160,13 +218,16 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       // The delays grow (2 s doubling to the 8 s cap here): after the r-th restart the back-off
       // is min(2^r, 8) s, so at restartCount >= 2 it has grown past the first 2 s. (Waiting for
       // a longer message raced the cap: the crasher may already be there when this test looks.)
-      const delayOf = (x: Pod | undefined): number => Number(/^back-off (\d+)s/.exec(x?.status?.containerStatuses?.[0]?.state.waiting?.message ?? '')?.[1] ?? 0);
+      const delayOf = (x: Pod | undefined): number =>
+        Number(/^back-off (\d+)s/.exec(x?.status?.containerStatuses?.[0]?.state.waiting?.message ?? '')?.[1] ?? 0);
       const first = delayOf(p);
       assert.equal(first, Math.min(2 ** cs.restartCount, 8), `back-off after restart ${cs.restartCount}`);
       assert.ok(first > 2, 'grown past the initial delay');
       // Container GC keeps one dead container per container name, not one per crash.
       await until('dead crashers collected', async () => {
-        const dead = await cri.ListContainers({ filter: { labelSelector: { 'io.kubernetes.pod.uid': p.metadata.uid!, 'io.kubernetes.container.name': 'crash' } } });
+        const dead = await cri.ListContainers({
+          filter: { labelSelector: { 'io.kubernetes.pod.uid': p.metadata.uid!, 'io.kubernetes.container.name': 'crash' } },
+        });
         return dead.containers.length <= 2 ? true : undefined;
       });
     });
@@ -187,7 +248,10 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
 
     it('replaces a pod whose manifest changed, and terminates and cleans up a removed one', async () => {
       const [old] = await byName('web-0');
-      writeFileSync(join(manifests, 'web-0.json'), pod('web-0', rt.image, { containers: [{ name: 'app', command: ['sh', '-c', 'echo web 0 v2; sleep 3600'] }] }));
+      writeFileSync(
+        join(manifests, 'web-0.json'),
+        pod('web-0', rt.image, { containers: [{ name: 'app', command: ['sh', '-c', 'echo web 0 v2; sleep 3600'] }] }),
+      );
       await until('new web-0 running', async () => {
         const list = await byName('web-0');
         return list.length === 1 && list[0]!.metadata.uid !== old!.metadata.uid && list[0]!.status?.phase === 'Running' ? true : undefined;
@@ -200,7 +264,9 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       assert.ok(gone, 'with-init is there before its manifest goes');
       unlinkSync(join(manifests, 'init.json'));
       await until('with-init gone', async () => ((await byName('with-init')).length === 0 ? true : undefined));
-      await until('its sandbox removed', async () => ((await cri.ListPodSandbox({ filter: { labelSelector: { 'io.kubernetes.pod.uid': gone.metadata.uid! } } })).items.length === 0 ? true : undefined));
+      await until('its sandbox removed', async () =>
+        (await cri.ListPodSandbox({ filter: { labelSelector: { 'io.kubernetes.pod.uid': gone.metadata.uid! } } })).items.length === 0 ? true : undefined,
+      );
     });
 
     it('runs a pod submitted to its endpoint, and refuses a bad one', async () => {
@@ -221,7 +287,13 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       const list = async (): Promise<{ sandboxes: string[]; running: string[] }> => {
         const s = await cri.ListPodSandbox({ filter: { state: { state: 'SANDBOX_READY' }, labelSelector: { scenario: 'standalone' } } });
         const c = await cri.ListContainers({ filter: { state: { state: 'CONTAINER_RUNNING' } } });
-        return { sandboxes: s.items.map((x) => x.id).sort(), running: c.containers.filter((x) => x.labels['io.kubernetes.container.name'] !== 'crash').map((x) => x.id).sort() };
+        return {
+          sandboxes: s.items.map((x) => x.id).sort(),
+          running: c.containers
+            .filter((x) => x.labels['io.kubernetes.container.name'] !== 'crash')
+            .map((x) => x.id)
+            .sort(),
+        };
       };
       const before = await list();
       await kubelet.stop();
@@ -229,7 +301,8 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       await until('statuses back', async () => ((await byName('web-1'))[0]?.status?.phase === 'Running' ? true : undefined));
       await new Promise((r) => setTimeout(r, 3000)); // a few relists and syncs
       const after = await list();
-      const diff = (a: string[], b: string[]): string => `gone ${a.filter((x) => !b.includes(x)).length}, new ${b.filter((x) => !a.includes(x)).length} of ${a.length}`;
+      const diff = (a: string[], b: string[]): string =>
+        `gone ${a.filter((x) => !b.includes(x)).length}, new ${b.filter((x) => !a.includes(x)).length} of ${a.length}`;
       assert.deepEqual(after.sandboxes, before.sandboxes, `same sandboxes: ${diff(before.sandboxes, after.sandboxes)}`);
       assert.deepEqual(after.running, before.running, `same running containers: ${diff(before.running, after.running)}`);
     });
@@ -243,7 +316,13 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
 
     it('exposes upstream metrics that pass promtool check metrics', async () => {
       const text = (await get('/metrics')).body;
-      for (const m of ['kubelet_running_pods', 'kubelet_pleg_relist_duration_seconds_bucket', 'kubelet_pod_worker_duration_seconds_bucket', 'kubelet_runtime_operations_total{operation_type="list_podsandbox"}', 'kubelet_node_name{node="node-s"} 1']) {
+      for (const m of [
+        'kubelet_running_pods',
+        'kubelet_pleg_relist_duration_seconds_bucket',
+        'kubelet_pod_worker_duration_seconds_bucket',
+        'kubelet_runtime_operations_total{operation_type="list_podsandbox"}',
+        'kubelet_node_name{node="node-s"} 1',
+      ]) {
         assert.ok(text.includes(m), `metric ${m}`);
       }
       const { spawnSync } = await import('node:child_process');
@@ -270,7 +349,9 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
           const p = now.find((x) => x.metadata.name === v.metadata.name);
           const cs = p?.status?.containerStatuses?.[0];
           return cs?.state.running && cs.restartCount > (restarts.get(v.metadata.name) ?? 0);
-        }) ? true : undefined;
+        })
+          ? true
+          : undefined;
       });
       opts.chaos?.after?.();
       // A sync that throws (as a bug would) holds back its own pod only, which converges after
@@ -281,13 +362,20 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       await cri.StopContainer({ containerId: thrower!.status!.containerStatuses![0]!.containerID!.split('://')[1]!, timeout: 0 });
       // Twice the usual wait: the thrown sync costs an error back-off (10-15 s) on top of the
       // crash back-off, on a node still busy with the chaos above.
-      await waitFor('web-5 restarted after its sync threw', async () => {
-        const cs = (await byName('web-5'))[0]?.status?.containerStatuses?.[0];
-        return cs?.state.running && cs.restartCount > throwerRestarts ? true : undefined;
-      }, 2 * opts.timeoutMs, 200).catch((err: Error) => {
+      await waitFor(
+        'web-5 restarted after its sync threw',
+        async () => {
+          const cs = (await byName('web-5'))[0]?.status?.containerStatuses?.[0];
+          return cs?.state.running && cs.restartCount > throwerRestarts ? true : undefined;
+        },
+        2 * opts.timeoutMs,
+        200,
+      ).catch((err: Error) => {
         // Say what the worker was doing, so a rare timeout can be understood from the CI log.
         const uid = thrower!.metadata.uid!;
-        assert.fail(`${err.message}; worker: ${JSON.stringify(kubelet.workers.describe(uid))}; injected left: ${kubelet.workers.injectedSyncErrors.get(uid)}; status: ${JSON.stringify(kubelet.workers.statusOf(uid)?.containerStatuses)}`);
+        assert.fail(
+          `${err.message}; worker: ${JSON.stringify(kubelet.workers.describe(uid))}; injected left: ${kubelet.workers.injectedSyncErrors.get(uid)}; status: ${JSON.stringify(kubelet.workers.statusOf(uid)?.containerStatuses)}`,
+        );
       });
       assert.equal(kubelet.workers.injectedSyncErrors.get(thrower!.metadata.uid!), 0, 'the injected throw happened');
       // Invariant: at most one sandbox per pod UID and attempt, one running container per name.
@@ -298,7 +386,12 @@ export function standaloneScenario(label: string, opts: { longRunning: number; t
       const perPod = running.map((c) => `${c.labels['io.kubernetes.pod.uid']}/${c.labels['io.kubernetes.container.name']}`);
       assert.equal(new Set(perPod).size, perPod.length, 'no duplicate running container');
       // Everything desired converges again.
-      await until('all web pods running', async () => ((await pods()).filter((p) => p.metadata.name?.startsWith('web-') && p.status?.phase === 'Running' && p.status.containerStatuses?.[0]?.state.running).length === opts.longRunning ? true : undefined));
+      await until('all web pods running', async () =>
+        (await pods()).filter((p) => p.metadata.name?.startsWith('web-') && p.status?.phase === 'Running' && p.status.containerStatuses?.[0]?.state.running)
+          .length === opts.longRunning
+          ? true
+          : undefined,
+      );
     });
   });
 }

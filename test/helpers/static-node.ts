@@ -40,7 +40,12 @@ export interface StaticNode {
   /** The CRI ID of the newest container of that name in the pod. */
   containerId(name: string, container: string): Promise<string>;
   /** Runs `cmd` in the pod's container; throws when the exit code is not 0 (unless allowFail). */
-  exec(name: string, container: string, cmd: string[], opts?: { allowFail?: boolean; timeoutSeconds?: number }): Promise<{ stdout: string; stderr: string; exitCode: number }>;
+  exec(
+    name: string,
+    container: string,
+    cmd: string[],
+    opts?: { allowFail?: boolean; timeoutSeconds?: number },
+  ): Promise<{ stdout: string; stderr: string; exitCode: number }>;
   eventsOf(name: string, reason?: string): PodEventMessage[];
   close(): Promise<void>;
 }
@@ -81,12 +86,33 @@ export async function startStaticNode(opts: StaticNodeOptions): Promise<StaticNo
   const log = logFile ? pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: true })) : silentLogger;
   const cgroupRoot = `/${dir.split('/').pop() ?? 'kts-static-node'}`;
   const argv = [
-    '--pod-manifest-path', manifests, '--container-runtime-endpoint', endpoint, '--hostname-override', nodeName,
-    '--root-dir', join(dir, 'root'), '--cert-dir', join(dir, 'pki'), '--port', String(await freePort()), '--healthz-port', '0',
-    '--address', '127.0.0.1', '--authorization-mode', 'AlwaysAllow',
-    '--file-check-frequency', '1s', '--crash-loop-backoff-initial', '1s', '--crash-loop-backoff-max', '4s',
+    '--pod-manifest-path',
+    manifests,
+    '--container-runtime-endpoint',
+    endpoint,
+    '--hostname-override',
+    nodeName,
+    '--root-dir',
+    join(dir, 'root'),
+    '--cert-dir',
+    join(dir, 'pki'),
+    '--port',
+    String(await freePort()),
+    '--healthz-port',
+    '0',
+    '--address',
+    '127.0.0.1',
+    '--authorization-mode',
+    'AlwaysAllow',
+    '--file-check-frequency',
+    '1s',
+    '--crash-loop-backoff-initial',
+    '1s',
+    '--crash-loop-backoff-max',
+    '4s',
     // The pod cgroups go under a root of this node's own, removed whole in close().
-    '--cgroup-root', cgroupRoot,
+    '--cgroup-root',
+    cgroupRoot,
     ...(opts.args ?? []),
   ];
   let kubelet: Kubelet;
@@ -109,10 +135,16 @@ export async function startStaticNode(opts: StaticNodeOptions): Promise<StaticNo
     dir,
     events,
     writePod(name, spec, metadata = {}) {
-      const withImage = (cs: unknown): object[] | undefined => (Array.isArray(cs) ? cs.map((c: object) => ({ image, imagePullPolicy: 'IfNotPresent', ...c })) : undefined);
+      const withImage = (cs: unknown): object[] | undefined =>
+        Array.isArray(cs) ? cs.map((c: object) => ({ image, imagePullPolicy: 'IfNotPresent', ...c })) : undefined;
       const podSpec: Record<string, unknown> = { terminationGracePeriodSeconds: 2, ...spec, containers: withImage(spec['containers']) };
       if (spec['initContainers']) podSpec['initContainers'] = withImage(spec['initContainers']);
-      const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', ...metadata, labels: { 'kts-test': 'static-node', ...((metadata['labels'] as object | undefined) ?? {}) } }, spec: podSpec };
+      const pod = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: 'default', ...metadata, labels: { 'kts-test': 'static-node', ...((metadata['labels'] as object | undefined) ?? {}) } },
+        spec: podSpec,
+      };
       writeFileSync(join(manifests, `${name}.json`), JSON.stringify(pod));
     },
     removePod(name) {
@@ -128,10 +160,15 @@ export async function startStaticNode(opts: StaticNodeOptions): Promise<StaticNo
     },
     waitStatus(name, what, ok, timeoutMs = 60_000) {
       let last: PodStatus | undefined;
-      return waitFor(`${name}: ${what}`, () => {
-        last = node.status(name);
-        return last && ok(last) ? last : undefined;
-      }, timeoutMs, 100).catch((err: Error) => {
+      return waitFor(
+        `${name}: ${what}`,
+        () => {
+          last = node.status(name);
+          return last && ok(last) ? last : undefined;
+        },
+        timeoutMs,
+        100,
+      ).catch((err: Error) => {
         throw new Error(`${err.message}; last status: ${JSON.stringify(last)}`);
       });
     },

@@ -84,10 +84,28 @@ describe('a static pod whose uid climbs out of the root dir (issue 16, finding 3
     writeFileSync(join(manifests, 'web.json'), manifest('web'));
     port = await freePort();
     const argv = [
-      '--pod-manifest-path', manifests, '--embedded-runtime', 'sim', '--hostname-override', NODE,
-      '--root-dir', join(dir, 'root'), '--cert-dir', join(dir, 'pki'), '--port', String(port), '--healthz-port', '0',
-      '--address', '127.0.0.1', '--client-ca-file', join(dir, 'ca.crt'), '--authorization-mode', 'AlwaysAllow',
-      '--file-check-frequency', '1s',
+      '--pod-manifest-path',
+      manifests,
+      '--embedded-runtime',
+      'sim',
+      '--hostname-override',
+      NODE,
+      '--root-dir',
+      join(dir, 'root'),
+      '--cert-dir',
+      join(dir, 'pki'),
+      '--port',
+      String(port),
+      '--healthz-port',
+      '0',
+      '--address',
+      '127.0.0.1',
+      '--client-ca-file',
+      join(dir, 'ca.crt'),
+      '--authorization-mode',
+      'AlwaysAllow',
+      '--file-check-frequency',
+      '1s',
     ];
     const log = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
     kubelet = await startKubelet(loadKubeletConfig(argv).config, log);
@@ -139,7 +157,12 @@ describe('a static pod whose uid climbs out of the root dir (issue 16, finding 3
     assert.equal((await call('/static-pods/default/evil-submitted', 'DELETE')).status, 404);
     // The file source refuses the same uid in a manifest; removing that manifest removes nothing either.
     writeFileSync(join(manifests, 'evil-existing.json'), manifest('evil-existing', escapeTo(existing)));
-    await waitFor('the second evil manifest handled', () => (logLines.some((l) => l.includes('evil-existing.json')) || running('evil-existing') ? true : undefined), 30_000, 100);
+    await waitFor(
+      'the second evil manifest handled',
+      () => (logLines.some((l) => l.includes('evil-existing.json')) || running('evil-existing') ? true : undefined),
+      30_000,
+      100,
+    );
     rmSync(join(manifests, 'evil-existing.json'));
     // A full file-source round after the removal (the web pod is re-read with it).
     writeFileSync(join(manifests, 'web-2.json'), manifest('web-2'));

@@ -42,12 +42,36 @@ async function startNode(prepare?: (dirs: { rootDir: string; podLogsDir: string 
   mkdirSync(manifests);
   mkdirSync(podLogsDir);
   prepare?.({ rootDir, podLogsDir });
-  const argv = ['--pod-manifest-path', manifests, '--embedded-runtime', 'sim', '--hostname-override', 'conv', '--root-dir', rootDir, '--pod-logs-dir', podLogsDir, '--authorization-mode', 'AlwaysAllow', '--file-check-frequency', '1s', '--max-pods', '500', '--max-concurrent-syncs', String(MAX_CONCURRENT_SYNCS)];
+  const argv = [
+    '--pod-manifest-path',
+    manifests,
+    '--embedded-runtime',
+    'sim',
+    '--hostname-override',
+    'conv',
+    '--root-dir',
+    rootDir,
+    '--pod-logs-dir',
+    podLogsDir,
+    '--authorization-mode',
+    'AlwaysAllow',
+    '--file-check-frequency',
+    '1s',
+    '--max-pods',
+    '500',
+    '--max-concurrent-syncs',
+    String(MAX_CONCURRENT_SYNCS),
+  ];
   const kubelet = await startKubelet(loadKubeletConfig(argv).config, silentLogger, { serve: false });
   if (!kubelet.embeddedSim) throw new Error('no embedded sim');
   const cri = createCriClient(new InProcessCriTransport(kubelet.embeddedSim, 'sim'), { runtimeRequestTimeoutMs: 30_000 });
   return {
-    kubelet, cri, dir, manifests, rootDir, podLogsDir,
+    kubelet,
+    cri,
+    dir,
+    manifests,
+    rootDir,
+    podLogsDir,
     async close() {
       cri.close();
       await kubelet.stop({ runtime: 'stop' });
@@ -58,7 +82,12 @@ async function startNode(prepare?: (dirs: { rootDir: string; podLogsDir: string 
 
 function manifest(name: string, grace: number, salt: string, containers = 1): string {
   const cs = Array.from({ length: containers }, (_, i) => ({ name: `c${i}`, image: 'busybox:1.35', command: ['sleep', '3600'] }));
-  return JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', annotations: { salt } }, spec: { terminationGracePeriodSeconds: grace, containers: cs } });
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default', annotations: { salt } },
+    spec: { terminationGracePeriodSeconds: grace, containers: cs },
+  });
 }
 
 async function readySandboxUids(cri: CriClient): Promise<string[]> {
@@ -79,14 +108,26 @@ describe('a static manifest rewritten many times quickly', () => {
     }
     let last = '';
     // One sync period (1 min) after the last change, plus slack.
-    await waitFor('workers and runtime agree with the source', async () => {
-      const wanted = node.kubelet.config.all().map((p) => p.metadata.uid ?? '');
-      const held = node.kubelet.workers.all().map((w) => w.pod.metadata.uid ?? '');
-      const running = await readySandboxUids(node.cri);
-      last = JSON.stringify({ wanted, held: held.length, lifecycles: node.kubelet.workers.counts(), running });
-      const one = wanted.length === 1 ? wanted[0] : undefined;
-      return one !== undefined && held.length === 1 && held[0] === one && running.length === 1 && running[0] === one && node.kubelet.workers.lifecycleOf(one) === 'syncing' ? true : undefined;
-    }, 75_000, 500).catch((err: Error) => {
+    await waitFor(
+      'workers and runtime agree with the source',
+      async () => {
+        const wanted = node.kubelet.config.all().map((p) => p.metadata.uid ?? '');
+        const held = node.kubelet.workers.all().map((w) => w.pod.metadata.uid ?? '');
+        const running = await readySandboxUids(node.cri);
+        last = JSON.stringify({ wanted, held: held.length, lifecycles: node.kubelet.workers.counts(), running });
+        const one = wanted.length === 1 ? wanted[0] : undefined;
+        return one !== undefined &&
+          held.length === 1 &&
+          held[0] === one &&
+          running.length === 1 &&
+          running[0] === one &&
+          node.kubelet.workers.lifecycleOf(one) === 'syncing'
+          ? true
+          : undefined;
+      },
+      75_000,
+      500,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}; last: ${last}`);
     });
   });
@@ -117,9 +158,19 @@ describe('pods deleted at once', () => {
   it('are killed at once, not a sync slot at a time, and all leave /pods and the runtime', async () => {
     const pods = 24;
     for (let i = 0; i < pods; i++) writeFileSync(join(node.manifests, `d${i}.json`), manifest(`d${i}`, 2, 'x'));
-    await waitFor('all pods Running', () => (node.kubelet.workers.all().filter((w) => w.status?.phase === 'Running').length === pods ? true : undefined), 60_000, 200);
+    await waitFor(
+      'all pods Running',
+      () => (node.kubelet.workers.all().filter((w) => w.status?.phase === 'Running').length === pods ? true : undefined),
+      60_000,
+      200,
+    );
     for (let i = 0; i < pods; i++) unlinkSync(join(node.manifests, `d${i}.json`));
-    await waitFor('all pods gone', async () => (node.kubelet.workers.size === 0 && (await readySandboxUids(node.cri)).length === 0 ? true : undefined), 120_000, 200);
+    await waitFor(
+      'all pods gone',
+      async () => (node.kubelet.workers.size === 0 && (await readySandboxUids(node.cri)).length === 0 ? true : undefined),
+      120_000,
+      200,
+    );
     assert.ok(maxInFlight > MAX_CONCURRENT_SYNCS, `at most ${maxInFlight} StopContainer calls were in flight at once (sync slots: ${MAX_CONCURRENT_SYNCS})`);
   });
 });
@@ -142,16 +193,32 @@ describe('leftovers of pods gone while the kubelet was down', () => {
   it('are removed once the sources are ready; a running pod keeps its folders', async () => {
     writeFileSync(join(node.manifests, 'live.json'), manifest('live', 2, 'x'));
     const uid = await waitFor('live pod Running', () => node.kubelet.workers.all().find((w) => w.status?.phase === 'Running')?.pod.metadata.uid, 60_000, 200);
-    await waitFor('ghost folders removed', () => (!existsSync(join(node.rootDir, 'pods', ghost)) && !existsSync(join(node.podLogsDir, `default_ghost_${ghost}`)) ? true : undefined), 90_000, 500);
+    await waitFor(
+      'ghost folders removed',
+      () => (!existsSync(join(node.rootDir, 'pods', ghost)) && !existsSync(join(node.podLogsDir, `default_ghost_${ghost}`)) ? true : undefined),
+      90_000,
+      500,
+    );
     assert.ok(existsSync(join(node.rootDir, 'pods', uid)), 'the running pod keeps <root-dir>/pods/<uid>');
-    assert.ok(readdirSync(node.podLogsDir).some((n) => n.endsWith(`_${uid}`)), 'the running pod keeps its log folder');
+    assert.ok(
+      readdirSync(node.podLogsDir).some((n) => n.endsWith(`_${uid}`)),
+      'the running pod keeps its log folder',
+    );
     assert.ok(existsSync(join(node.podLogsDir, 'not-a-pod')));
   });
 
   it('a removed pod loses its log folder when its worker is done with it', async () => {
     const uid = node.kubelet.workers.all()[0]?.pod.metadata.uid ?? '';
-    assert.ok(readdirSync(node.podLogsDir).some((n) => n.endsWith(`_${uid}`)), 'the pod had a log folder');
+    assert.ok(
+      readdirSync(node.podLogsDir).some((n) => n.endsWith(`_${uid}`)),
+      'the pod had a log folder',
+    );
     unlinkSync(join(node.manifests, 'live.json'));
-    await waitFor('pod and its log folder gone', () => (node.kubelet.workers.size === 0 && !readdirSync(node.podLogsDir).some((n) => n.endsWith(`_${uid}`)) ? true : undefined), 60_000, 200);
+    await waitFor(
+      'pod and its log folder gone',
+      () => (node.kubelet.workers.size === 0 && !readdirSync(node.podLogsDir).some((n) => n.endsWith(`_${uid}`)) ? true : undefined),
+      60_000,
+      200,
+    );
   });
 });

@@ -36,7 +36,10 @@ describe('import cycle check', () => {
     writeFileSync(join(root, 'pods', 'sync.ts'), "import type { L } from '../actors/pleg/logic.js';\nexport type S = L;\n");
     writeFileSync(join(root, 'bus', 'messages.ts'), "import type { S } from '../pods/sync.js';\nexport type M = S;\n");
     writeFileSync(join(root, 'actors', 'pleg', 'logic.ts'), "export type L = number;\nexport const c = () => import('../../cluster/status.js');\n");
-    writeFileSync(join(root, 'cluster', 'status.ts'), "import type { M } from '../bus/messages.js';\nimport type { L } from '../actors/pleg/logic.js';\nexport type C = [M, L];\n");
+    writeFileSync(
+      join(root, 'cluster', 'status.ts'),
+      "import type { M } from '../bus/messages.js';\nimport type { L } from '../actors/pleg/logic.js';\nexport type C = [M, L];\n",
+    );
     writeFileSync(join(root, 'kubelet.ts'), "import type { C } from './cluster/status.js';\nexport type K = C;\n");
     assert.deepEqual(checker.findUpwardImports(root), [
       'actors/pleg/logic.ts -> cluster/status.ts (actors imports cluster)',

@@ -28,16 +28,25 @@ describe('bus topics', () => {
   const subscribed = named(texts, 'subscribe');
 
   it('every topic is published in src/', () => {
-    assert.deepEqual(TOPICS.filter((t) => !published.has(t)), []);
+    assert.deepEqual(
+      TOPICS.filter((t) => !published.has(t)),
+      [],
+    );
   });
 
   it('every topic is read in src/ or declared external', () => {
-    assert.deepEqual(TOPICS.filter((t) => !subscribed.has(t) && !EXTERNAL_TOPICS.includes(t)), []);
+    assert.deepEqual(
+      TOPICS.filter((t) => !subscribed.has(t) && !EXTERNAL_TOPICS.includes(t)),
+      [],
+    );
   });
 
   it('nothing publishes or subscribes to a topic that is not declared', () => {
     const known = new Set<string>(TOPICS);
-    assert.deepEqual([...published, ...subscribed].filter((t) => !known.has(t)), []);
+    assert.deepEqual(
+      [...published, ...subscribed].filter((t) => !known.has(t)),
+      [],
+    );
   });
 
   it('the scan finds what it should (a publish over two lines included)', () => {

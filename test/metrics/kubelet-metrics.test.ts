@@ -14,9 +14,17 @@ describe('kubelet metrics', () => {
     m.nodeName.set({ node: 'n1' }, 1);
     const text = await registry.metrics();
     for (const [name, type] of [
-      ['kubelet_pod_start_duration_seconds', 'histogram'], ['kubelet_pod_worker_duration_seconds', 'histogram'], ['kubelet_pleg_relist_duration_seconds', 'histogram'],
-      ['kubelet_pleg_relist_interval_seconds', 'histogram'], ['kubelet_running_pods', 'gauge'], ['kubelet_running_containers', 'gauge'], ['kubelet_started_pods_total', 'counter'],
-      ['kubelet_started_containers_total', 'counter'], ['kubelet_pleg_last_seen_seconds', 'gauge'], ['kubelet_pleg_discard_events_total', 'counter'], ['kubelet_node_name', 'gauge'],
+      ['kubelet_pod_start_duration_seconds', 'histogram'],
+      ['kubelet_pod_worker_duration_seconds', 'histogram'],
+      ['kubelet_pleg_relist_duration_seconds', 'histogram'],
+      ['kubelet_pleg_relist_interval_seconds', 'histogram'],
+      ['kubelet_running_pods', 'gauge'],
+      ['kubelet_running_containers', 'gauge'],
+      ['kubelet_started_pods_total', 'counter'],
+      ['kubelet_started_containers_total', 'counter'],
+      ['kubelet_pleg_last_seen_seconds', 'gauge'],
+      ['kubelet_pleg_discard_events_total', 'counter'],
+      ['kubelet_node_name', 'gauge'],
     ]) {
       assert.match(text, new RegExp(`^# TYPE ${name} ${type}$`, 'm'), name);
     }

@@ -14,13 +14,16 @@ describe('QoS cgroup manager', () => {
 
   it('reads the v1 hierarchies from mountinfo', () => {
     const mi = join(dir, 'mountinfo');
-    writeFileSync(mi, [
-      '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
-      '32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu',
-      '35 31 0:32 /process_api /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory',
-      '40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd',
-      '41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw',
-    ].join('\n'));
+    writeFileSync(
+      mi,
+      [
+        '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
+        '32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu',
+        '35 31 0:32 /process_api /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory',
+        '40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd',
+        '41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw',
+      ].join('\n'),
+    );
     assert.deepEqual(cgroupV1Mounts(mi), [
       { controllers: ['cpu'], mountPoint: '/sys/fs/cgroup/cpu', root: '/' },
       { controllers: ['memory'], mountPoint: '/sys/fs/cgroup/memory', root: '/process_api' },
@@ -50,7 +53,9 @@ describe('QoS cgroup manager', () => {
     assert.equal(read('cpu', 'r/kubepods/burstable/podu2/cpu.cfs_quota_us'), '-1');
     // On the real filesystem a cgroup dir holds only control files the kernel removes with it;
     // here the stand-in files are removed first so rmdir can succeed.
-    for (const c of ['cpu', 'memory']) for (const f of ['cpu.shares', 'cpu.cfs_quota_us', 'cpu.cfs_period_us', 'memory.limit_in_bytes']) rmSync(join(dir, c, 'r/kubepods/burstable/podu1', f), { force: true });
+    for (const c of ['cpu', 'memory'])
+      for (const f of ['cpu.shares', 'cpu.cfs_quota_us', 'cpu.cfs_period_us', 'memory.limit_in_bytes'])
+        rmSync(join(dir, c, 'r/kubepods/burstable/podu1', f), { force: true });
     assert.deepEqual(m.removePod('u1'), []);
     assert.equal(existsSync(join(dir, 'cpu', 'r/kubepods/burstable/podu1')), false);
     assert.equal(read('cpu', 'r/kubepods/burstable/cpu.shares'), '50');

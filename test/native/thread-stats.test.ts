@@ -61,7 +61,7 @@ describe('thread stats', () => {
     assert.ok((threadCpuSeconds(tid) ?? -1) >= 0);
   });
 
-  it('reports a worker thread\'s CPU and event-loop delay, and drops it when it exits', async () => {
+  it("reports a worker thread's CPU and event-loop delay, and drops it when it exits", async () => {
     const w = busyWorker('w1', 400);
     await once(w, 'message');
     const s = await until('w1 with its blocked window reported', () => stats.snapshot().find((t) => t.thread === 'w1' && t.delay.max >= 0.3));
@@ -100,6 +100,9 @@ describe('thread stats', () => {
     await sleep(50);
     ch.close();
     // The ghost has no /proc entry: it is never shown.
-    assert.equal(stats.snapshot().some((t) => t.thread === 'ghost' || typeof t.thread !== 'string'), false);
+    assert.equal(
+      stats.snapshot().some((t) => t.thread === 'ghost' || typeof t.thread !== 'string'),
+      false,
+    );
   });
 });

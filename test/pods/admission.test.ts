@@ -51,15 +51,30 @@ describe('admission', () => {
 });
 
 describe('sysctl admission (upstream SysctlForbidden)', () => {
-  const withSysctls = (names: string[], spec: Partial<Pod['spec']> = {}): Pod => ({ metadata: { name: 's', namespace: 'ns', uid: 's' }, spec: { containers: [{ name: 'c' }], securityContext: { sysctls: names.map((name) => ({ name, value: '1' })) }, ...spec } });
+  const withSysctls = (names: string[], spec: Partial<Pod['spec']> = {}): Pod => ({
+    metadata: { name: 's', namespace: 'ns', uid: 's' },
+    spec: { containers: [{ name: 'c' }], securityContext: { sysctls: names.map((name) => ({ name, value: '1' })) }, ...spec },
+  });
   it('admits the safe set and allowed unsafe ones (prefix with *)', () => {
     assert.deepEqual(admitSysctls(withSysctls(['kernel.shm_rmid_forced', 'net.ipv4.tcp_syncookies'])), { admit: true });
     assert.deepEqual(admitSysctls(withSysctls(['kernel.msgmax', 'net.core.somaxconn']), ['kernel.msgmax', 'net.core.*']), { admit: true });
   });
   it('refuses one not allowlisted, and net sysctls with the host network', () => {
-    assert.deepEqual(admitSysctls(withSysctls(['kernel.msgmax'])), { admit: false, reason: 'SysctlForbidden', message: 'forbidden sysctl: "kernel.msgmax" not whitelisted' });
-    assert.deepEqual(admitSysctls(withSysctls(['net.ipv4.tcp_syncookies'], { hostNetwork: true })), { admit: false, reason: 'SysctlForbidden', message: 'forbidden sysctl: "net.ipv4.tcp_syncookies" not allowed with host net enabled' });
-    assert.deepEqual(admitSysctls(withSysctls(['kernel.shm_rmid_forced'], { hostIPC: true })), { admit: false, reason: 'SysctlForbidden', message: 'forbidden sysctl: "kernel.shm_rmid_forced" not allowed with host ipc enabled' });
+    assert.deepEqual(admitSysctls(withSysctls(['kernel.msgmax'])), {
+      admit: false,
+      reason: 'SysctlForbidden',
+      message: 'forbidden sysctl: "kernel.msgmax" not whitelisted',
+    });
+    assert.deepEqual(admitSysctls(withSysctls(['net.ipv4.tcp_syncookies'], { hostNetwork: true })), {
+      admit: false,
+      reason: 'SysctlForbidden',
+      message: 'forbidden sysctl: "net.ipv4.tcp_syncookies" not allowed with host net enabled',
+    });
+    assert.deepEqual(admitSysctls(withSysctls(['kernel.shm_rmid_forced'], { hostIPC: true })), {
+      admit: false,
+      reason: 'SysctlForbidden',
+      message: 'forbidden sysctl: "kernel.shm_rmid_forced" not allowed with host ipc enabled',
+    });
   });
   it('runs before the resource fit', () => {
     const p = withSysctls(['kernel.msgmax']);

@@ -8,13 +8,31 @@ import type { CriClient } from '../../src/native/cri/client.js';
 import { runHook, resolveHookPort } from '../../src/pods/hooks.js';
 import { killPod } from '../../src/pods/sync.js';
 
-interface FakeContainer { id: string; name: string; state: string; annotations?: Record<string, string> }
+interface FakeContainer {
+  id: string;
+  name: string;
+  state: string;
+  annotations?: Record<string, string>;
+}
 
-function fakeCri(containers: FakeContainer[], exec: (id: string, cmd: string[]) => Promise<{ exitCode: number; stdout?: string; stderr?: string }>): { cri: CriClient; calls: string[] } {
+function fakeCri(
+  containers: FakeContainer[],
+  exec: (id: string, cmd: string[]) => Promise<{ exitCode: number; stdout?: string; stderr?: string }>,
+): { cri: CriClient; calls: string[] } {
   const calls: string[] = [];
   const cri = {
     runtimeRequestTimeoutMs: 120_000,
-    ListContainers: () => Promise.resolve({ containers: containers.map((c) => ({ id: c.id, podSandboxId: 's1', state: c.state, labels: { 'io.kubernetes.container.name': c.name, 'io.kubernetes.pod.name': 'p', 'io.kubernetes.pod.namespace': 'ns', 'io.kubernetes.pod.uid': 'u1' }, annotations: c.annotations ?? {}, metadata: { name: c.name } })) }),
+    ListContainers: () =>
+      Promise.resolve({
+        containers: containers.map((c) => ({
+          id: c.id,
+          podSandboxId: 's1',
+          state: c.state,
+          labels: { 'io.kubernetes.container.name': c.name, 'io.kubernetes.pod.name': 'p', 'io.kubernetes.pod.namespace': 'ns', 'io.kubernetes.pod.uid': 'u1' },
+          annotations: c.annotations ?? {},
+          metadata: { name: c.name },
+        })),
+      }),
     ListPodSandbox: () => Promise.resolve({ items: [{ id: 's1', state: 'SANDBOX_READY' }] }),
     PodSandboxStatus: () => Promise.resolve({ status: { network: { ip: '10.88.0.9' } } }),
     ExecSync: async (req: { containerId: string; cmd: string[] }) => {
@@ -45,7 +63,7 @@ describe('runHook', () => {
   const p = pod({ containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 8080 }] }] });
   const target = (cri: CriClient) => ({ cri, pod: p, container: p.spec.containers[0]!, containerId: 'c1', podIP: () => Promise.resolve('10.88.0.9') });
 
-  it('exec: exit 0 is success, anything else upstream\'s message with the output', async () => {
+  it("exec: exit 0 is success, anything else upstream's message with the output", async () => {
     const ok = fakeCri([], () => Promise.resolve({ exitCode: 0 }));
     assert.equal(await runHook({ exec: { command: ['true'] } }, target(ok.cri)), undefined);
     const bad = fakeCri([], () => Promise.resolve({ exitCode: 2, stdout: 'out\n', stderr: 'err "x"' }));
@@ -57,7 +75,10 @@ describe('runHook', () => {
 
   it('exec: a runtime error is a failed hook, not an exception', async () => {
     const broken = fakeCri([], () => Promise.reject(new Error('container not running')));
-    assert.equal(await runHook({ exec: { command: ['x'] } }, target(broken.cri)), 'Exec lifecycle hook ([x]) for Container "c" in Pod "p_ns(u1)" failed - error: container not running, message: ""');
+    assert.equal(
+      await runHook({ exec: { command: ['x'] } }, target(broken.cri)),
+      'Exec lifecycle hook ([x]) for Container "c" in Pod "p_ns(u1)" failed - error: container not running, message: ""',
+    );
   });
 
   it('httpGet: a port name resolves through the container ports; an unknown one fails the hook', async () => {
@@ -65,7 +86,10 @@ describe('runHook', () => {
     assert.equal(resolveHookPort({ port: '9090' }, p.spec.containers[0]!), 9090);
     assert.equal(resolveHookPort({ port: 7 }, p.spec.containers[0]!), 7);
     const f = fakeCri([], () => Promise.resolve({ exitCode: 0 }));
-    assert.equal(await runHook({ httpGet: { port: 'nope', path: '/x' } }, target(f.cri)), 'HTTP lifecycle hook (/x) for Container "c" in Pod "p_ns(u1)" failed - error: couldn\'t find port: nope in c, message: ""');
+    assert.equal(
+      await runHook({ httpGet: { port: 'nope', path: '/x' } }, target(f.cri)),
+      'HTTP lifecycle hook (/x) for Container "c" in Pod "p_ns(u1)" failed - error: couldn\'t find port: nope in c, message: ""',
+    );
   });
 
   it('tcpSocket is accepted and does nothing (upstream); an empty handler is an error', async () => {
@@ -79,10 +103,16 @@ describe('runHook', () => {
 describe('killPod with hooks and sidecars', () => {
   it('runs each preStop before its StopContainer; what the hook took comes off the grace', async () => {
     const p = pod({ containers: [{ name: 'a', lifecycle: { preStop: { exec: { command: ['slow'] } } } }, { name: 'b' }] });
-    const { cri, calls } = fakeCri([{ id: 'a1', name: 'a', state: 'CONTAINER_RUNNING' }, { id: 'b1', name: 'b', state: 'CONTAINER_RUNNING' }], async () => {
-      await sleep(1100);
-      return { exitCode: 0 };
-    });
+    const { cri, calls } = fakeCri(
+      [
+        { id: 'a1', name: 'a', state: 'CONTAINER_RUNNING' },
+        { id: 'b1', name: 'b', state: 'CONTAINER_RUNNING' },
+      ],
+      async () => {
+        await sleep(1100);
+        return { exitCode: 0 };
+      },
+    );
     const r = await killPod(cri, 'u1', 10, { pod: p });
     assert.deepEqual(r.errors, []);
     assert.deepEqual(r.events, []);
@@ -104,7 +134,14 @@ describe('killPod with hooks and sidecars', () => {
     const p = pod({ containers: [{ name: 'a', lifecycle: { preStop: { exec: { command: ['false'] } } } }] });
     const { cri, calls } = fakeCri([{ id: 'a1', name: 'a', state: 'CONTAINER_RUNNING' }], () => Promise.resolve({ exitCode: 1 }));
     const r = await killPod(cri, 'u1', 5, { pod: p });
-    assert.deepEqual(r.events, [{ type: 'Warning', reason: 'FailedPreStopHook', message: 'Exec lifecycle hook ([false]) for Container "a" in Pod "p_ns(u1)" failed - error: command \'false\' exited with 1: , message: ""', container: 'a' }]);
+    assert.deepEqual(r.events, [
+      {
+        type: 'Warning',
+        reason: 'FailedPreStopHook',
+        message: 'Exec lifecycle hook ([false]) for Container "a" in Pod "p_ns(u1)" failed - error: command \'false\' exited with 1: , message: ""',
+        container: 'a',
+      },
+    ]);
     assert.ok(calls.includes('stop a1 5'));
   });
 
@@ -112,7 +149,10 @@ describe('killPod with hooks and sidecars', () => {
     const p = pod({ containers: [{ name: 'a', lifecycle: { preStop: { exec: { command: ['x'] } } } }] });
     const created = fakeCri([{ id: 'a1', name: 'a', state: 'CONTAINER_CREATED' }], () => Promise.resolve({ exitCode: 0 }));
     await killPod(created.cri, 'u1', 5, { pod: p });
-    assert.deepEqual(created.calls.filter((c) => c.startsWith('exec')), []);
+    assert.deepEqual(
+      created.calls.filter((c) => c.startsWith('exec')),
+      [],
+    );
     const now = fakeCri([{ id: 'a1', name: 'a', state: 'CONTAINER_RUNNING' }], () => Promise.resolve({ exitCode: 0 }));
     await killPod(now.cri, 'u1', 0, { pod: p });
     assert.deepEqual(now.calls, ['stop a1 0', 'stop-sandbox s1']);
@@ -120,7 +160,13 @@ describe('killPod with hooks and sidecars', () => {
 
   it('without the pod (after a restart) the preStop comes from the container annotation', async () => {
     const handler = { exec: { command: ['echo', 'bye'] } };
-    const { cri, calls } = fakeCri([{ id: 'a1', name: 'a', state: 'CONTAINER_RUNNING', annotations: { 'io.kubernetes.container.preStopHandler': JSON.stringify(handler) } }, { id: 'b1', name: 'b', state: 'CONTAINER_RUNNING', annotations: { 'io.kubernetes.container.preStopHandler': '{broken' } }], () => Promise.resolve({ exitCode: 0 }));
+    const { cri, calls } = fakeCri(
+      [
+        { id: 'a1', name: 'a', state: 'CONTAINER_RUNNING', annotations: { 'io.kubernetes.container.preStopHandler': JSON.stringify(handler) } },
+        { id: 'b1', name: 'b', state: 'CONTAINER_RUNNING', annotations: { 'io.kubernetes.container.preStopHandler': '{broken' } },
+      ],
+      () => Promise.resolve({ exitCode: 0 }),
+    );
     const r = await killPod(cri, 'u1', 5);
     assert.deepEqual(r.errors, []);
     assert.ok(calls.indexOf('exec a1 echo bye') < calls.indexOf('stop a1 5'));
@@ -132,7 +178,10 @@ describe('killPod with hooks and sidecars', () => {
       initContainers: [{ name: 's1', restartPolicy: 'Always' }, { name: 'init' }, { name: 's2', restartPolicy: 'Always' }],
       containers: [{ name: 'a' }, { name: 'b' }],
     });
-    const { cri, calls } = fakeCri(['s1', 's2', 'a', 'b'].map((n) => ({ id: `${n}-id`, name: n, state: 'CONTAINER_RUNNING' })), () => Promise.resolve({ exitCode: 0 }));
+    const { cri, calls } = fakeCri(
+      ['s1', 's2', 'a', 'b'].map((n) => ({ id: `${n}-id`, name: n, state: 'CONTAINER_RUNNING' })),
+      () => Promise.resolve({ exitCode: 0 }),
+    );
     await killPod(cri, 'u1', 30, { pod: p });
     const stops = calls.filter((c) => c.startsWith('stop ')).map((c) => c.split(' ')[1]);
     assert.deepEqual(stops.slice(0, 2).sort(), ['a-id', 'b-id']);

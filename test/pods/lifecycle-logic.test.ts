@@ -26,16 +26,32 @@ function ctr(p: Pod, name: string, state: RuntimeContainer['state'], exitCode = 
   const spec = [...(p.spec.initContainers ?? []), ...p.spec.containers].find((c) => c.name === name)!;
   seq++;
   return {
-    id: `c${seq}`, runtime: 'containerd', name, sandboxId: 's1', attempt, restartCount: attempt, hash: containerHash(spec), state,
-    createdAt: 1000 + seq, startedAt: state === 'created' ? 0 : 2000 + seq, finishedAt: state === 'exited' ? 3000 + seq : 0,
-    exitCode, reason: state === 'exited' ? (exitCode === 0 ? 'Completed' : 'Error') : '', message: '', image: 'docker.io/library/busybox:1.35', imageRef: 'sha256:ab',
+    id: `c${seq}`,
+    runtime: 'containerd',
+    name,
+    sandboxId: 's1',
+    attempt,
+    restartCount: attempt,
+    hash: containerHash(spec),
+    state,
+    createdAt: 1000 + seq,
+    startedAt: state === 'created' ? 0 : 2000 + seq,
+    finishedAt: state === 'exited' ? 3000 + seq : 0,
+    exitCode,
+    reason: state === 'exited' ? (exitCode === 0 ? 'Completed' : 'Error') : '',
+    message: '',
+    image: 'docker.io/library/busybox:1.35',
+    imageRef: 'sha256:ab',
   };
 }
 
 function rt(containers: RuntimeContainer[], sandbox: { ready?: boolean; ips?: string[] } | null = {}): PodRuntimeState {
   return {
-    uid: 'u1', name: 'p', namespace: 'default',
-    sandboxes: sandbox === null ? [] : [{ id: 's1', attempt: 0, ready: sandbox.ready ?? true, createdAt: 1, ips: sandbox.ips ?? ['10.88.0.5'], hostNetwork: false }],
+    uid: 'u1',
+    name: 'p',
+    namespace: 'default',
+    sandboxes:
+      sandbox === null ? [] : [{ id: 's1', attempt: 0, ready: sandbox.ready ?? true, createdAt: 1, ips: sandbox.ips ?? ['10.88.0.5'], hostNetwork: false }],
     containers: [...containers].reverse(),
   };
 }
@@ -45,7 +61,16 @@ const NOW = '2026-11-22T10:00:00Z';
 describe('computePodActions', () => {
   it('creates the sandbox and starts every container of a new pod', () => {
     const a = computePodActions(pod('Always', ['a', 'b']), rt([], null));
-    assert.deepEqual(a, { killPod: true, createSandbox: true, sandboxId: '', attempt: 0, nextInitContainer: undefined, containersToStart: [0, 1], sidecarsToStart: [], containersToKill: [] });
+    assert.deepEqual(a, {
+      killPod: true,
+      createSandbox: true,
+      sandboxId: '',
+      attempt: 0,
+      nextInitContainer: undefined,
+      containersToStart: [0, 1],
+      sidecarsToStart: [],
+      containersToKill: [],
+    });
   });
 
   it('starts the first init container before any app container', () => {
@@ -73,7 +98,14 @@ describe('computePodActions', () => {
   });
 
   it('restarts exited containers per restart policy', () => {
-    for (const [policy, exit, restart] of [['Always', 0, true], ['Always', 1, true], ['OnFailure', 0, false], ['OnFailure', 1, true], ['Never', 0, false], ['Never', 1, false]] as const) {
+    for (const [policy, exit, restart] of [
+      ['Always', 0, true],
+      ['Always', 1, true],
+      ['OnFailure', 0, false],
+      ['OnFailure', 1, true],
+      ['Never', 0, false],
+      ['Never', 1, false],
+    ] as const) {
       const p = pod(policy, ['a', 'b']);
       const a = computePodActions(p, rt([ctr(p, 'a', 'exited', exit), ctr(p, 'b', 'running')]));
       assert.deepEqual(a.containersToStart, restart ? [0] : [], `${policy} exit ${exit}`);
@@ -91,10 +123,16 @@ describe('computePodActions', () => {
     const c = ctr(p, 'a', 'running');
     const changed = { ...c, hash: 'deadbeef' };
     const a = computePodActions(p, rt([changed]));
-    assert.deepEqual(a.containersToKill.map((k) => k.reason), ['SpecChanged']);
+    assert.deepEqual(
+      a.containersToKill.map((k) => k.reason),
+      ['SpecChanged'],
+    );
     assert.deepEqual(a.containersToStart, [0]);
     const b = computePodActions(p, rt([c]), { livenessFailed: (name) => name === 'a' });
-    assert.deepEqual(b.containersToKill.map((k) => [k.id, k.reason]), [[c.id, 'Unhealthy']]);
+    assert.deepEqual(
+      b.containersToKill.map((k) => [k.id, k.reason]),
+      [[c.id, 'Unhealthy']],
+    );
     const never = pod('Never', ['a']);
     const n = computePodActions(never, rt([ctr(never, 'a', 'running')]), { livenessFailed: () => true });
     assert.deepEqual(n.containersToStart, [], 'Never: killed, not restarted');
@@ -128,19 +166,25 @@ describe('computePodActions', () => {
 
   it('never starts a running container twice, nor more containers than the spec has (property)', () => {
     const states = fc.constantFrom<RuntimeContainer['state'] | 'none'>('none', 'created', 'running', 'exited', 'unknown');
-    fc.assert(fc.property(fc.constantFrom<'Always' | 'OnFailure' | 'Never'>('Always', 'OnFailure', 'Never'), fc.array(fc.tuple(states, fc.integer({ min: 0, max: 2 })), { minLength: 1, maxLength: 4 }), (policy, cs) => {
-      const names = cs.map((_, i) => `c${i}`);
-      const p = pod(policy, names);
-      const runtime = rt(cs.flatMap(([s, code], i) => (s === 'none' ? [] : [ctr(p, names[i]!, s, code)])));
-      const a = computePodActions(p, runtime);
-      assert.equal(new Set(a.containersToStart).size, a.containersToStart.length);
-      for (const i of a.containersToStart) {
-        const [s, code] = cs[i]!;
-        assert.notEqual(s, 'running');
-        if (policy === 'Never') assert.equal(s === 'exited', false, 'Never does not restart exited containers');
-        if (policy === 'OnFailure' && s === 'exited') assert.notEqual(code, 0);
-      }
-    }));
+    fc.assert(
+      fc.property(
+        fc.constantFrom<'Always' | 'OnFailure' | 'Never'>('Always', 'OnFailure', 'Never'),
+        fc.array(fc.tuple(states, fc.integer({ min: 0, max: 2 })), { minLength: 1, maxLength: 4 }),
+        (policy, cs) => {
+          const names = cs.map((_, i) => `c${i}`);
+          const p = pod(policy, names);
+          const runtime = rt(cs.flatMap(([s, code], i) => (s === 'none' ? [] : [ctr(p, names[i]!, s, code)])));
+          const a = computePodActions(p, runtime);
+          assert.equal(new Set(a.containersToStart).size, a.containersToStart.length);
+          for (const i of a.containersToStart) {
+            const [s, code] = cs[i]!;
+            assert.notEqual(s, 'running');
+            if (policy === 'Never') assert.equal(s === 'exited', false, 'Never does not restart exited containers');
+            if (policy === 'OnFailure' && s === 'exited') assert.notEqual(code, 0);
+          }
+        },
+      ),
+    );
   });
 });
 
@@ -160,7 +204,15 @@ describe('computePodStatus', () => {
     assert.equal(cs.containerID, `containerd://${c.id}`);
     assert.equal(cs.imageID, 'sha256:ab');
     assert.ok(cs.state.running?.startedAt);
-    assert.deepEqual(s.conditions!.map((x) => [x.type, x.status]), [['Initialized', 'True'], ['Ready', 'True'], ['ContainersReady', 'True'], ['PodScheduled', 'True']]);
+    assert.deepEqual(
+      s.conditions!.map((x) => [x.type, x.status]),
+      [
+        ['Initialized', 'True'],
+        ['Ready', 'True'],
+        ['ContainersReady', 'True'],
+        ['PodScheduled', 'True'],
+      ],
+    );
   });
 
   it('is Pending with ContainerCreating / PodInitializing before containers run', () => {
@@ -180,7 +232,10 @@ describe('computePodStatus', () => {
     const p = pod('Always', ['a']);
     const c1 = ctr(p, 'a', 'exited', 1, 0);
     const c2 = ctr(p, 'a', 'exited', 1, 1);
-    const s = computePodStatus(p, rt([c1, c2]), { now: NOW, syncErrors: new Map([['a', { reason: 'CrashLoopBackOff', message: 'back-off 20s restarting failed container=a pod=p_default(u1)' }]]) });
+    const s = computePodStatus(p, rt([c1, c2]), {
+      now: NOW,
+      syncErrors: new Map([['a', { reason: 'CrashLoopBackOff', message: 'back-off 20s restarting failed container=a pod=p_default(u1)' }]]),
+    });
     const cs = s.containerStatuses![0]!;
     assert.equal(cs.state.waiting?.reason, 'CrashLoopBackOff');
     assert.equal(cs.lastState.terminated?.exitCode, 1);

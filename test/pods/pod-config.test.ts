@@ -12,12 +12,18 @@ describe('pod config', () => {
   it('adds, updates and removes per source snapshot, stamping source and seen', () => {
     const cfg = new PodConfig(['file', 'http'], () => 'T0');
     const r1 = cfg.set('file', [pod('a', 'web'), pod('b', 'db')]);
-    assert.deepEqual(r1.changes.map((c) => `${c.op}:${c.pod.metadata.uid}`), ['add:a', 'add:b']);
+    assert.deepEqual(
+      r1.changes.map((c) => `${c.op}:${c.pod.metadata.uid}`),
+      ['add:a', 'add:b'],
+    );
     assert.equal(r1.changes[0]!.pod.metadata.annotations?.['kubernetes.io/config.source'], 'file');
     assert.equal(r1.changes[0]!.pod.metadata.annotations?.['kubernetes.io/config.seen'], 'T0');
     assert.deepEqual(cfg.set('file', [pod('a', 'web'), pod('b', 'db')]).changes, [], 'same set, no change');
     const r3 = cfg.set('file', [pod('a', 'web', 'i:2')]);
-    assert.deepEqual(r3.changes.map((c) => `${c.op}:${c.pod.metadata.uid}`), ['remove:b', 'update:a']);
+    assert.deepEqual(
+      r3.changes.map((c) => `${c.op}:${c.pod.metadata.uid}`),
+      ['remove:b', 'update:a'],
+    );
     assert.equal(r3.changes[0]!.pod.metadata.annotations?.['kubernetes.io/config.seen'], 'T0', 'seen keeps the first sighting');
     assert.equal(cfg.size, 1);
   });
@@ -26,14 +32,20 @@ describe('pod config', () => {
     const cfg = new PodConfig(['file', 'http']);
     cfg.set('file', [pod('a', 'web')]);
     const r = cfg.set('http', [pod('x', 'web'), pod('y', 'api')]);
-    assert.deepEqual(r.changes.map((c) => c.pod.metadata.uid), ['y']);
+    assert.deepEqual(
+      r.changes.map((c) => c.pod.metadata.uid),
+      ['y'],
+    );
     assert.equal(r.refused.length, 1);
     assert.match(r.refused[0]!.reason, /duplicate pod name default\/web: already used by pod a from source file/);
     const again = cfg.set('file', [pod('a', 'web'), pod('c', 'web')]);
     assert.match(again.refused[0]?.reason ?? '', /duplicate pod name/);
     // Once the first holder is gone, the name is free.
     cfg.set('file', []);
-    assert.deepEqual(cfg.set('http', [pod('x', 'web'), pod('y', 'api')]).changes.map((c) => `${c.op}:${c.pod.metadata.uid}`), ['add:x']);
+    assert.deepEqual(
+      cfg.set('http', [pod('x', 'web'), pod('y', 'api')]).changes.map((c) => `${c.op}:${c.pod.metadata.uid}`),
+      ['add:x'],
+    );
   });
 
   it('lets an edited static pod (new UID, same name) replace the old one in one update', () => {
@@ -41,7 +53,10 @@ describe('pod config', () => {
     cfg.set('file', [pod('old', 'web')]);
     const r = cfg.set('file', [pod('new', 'web', 'i:2')]);
     assert.deepEqual(r.refused, []);
-    assert.deepEqual(r.changes.map((c) => `${c.op}:${c.pod.metadata.uid}`), ['remove:old', 'add:new']);
+    assert.deepEqual(
+      r.changes.map((c) => `${c.op}:${c.pod.metadata.uid}`),
+      ['remove:old', 'add:new'],
+    );
   });
 
   it('refuses pods without UID and unknown sources', () => {
@@ -66,12 +81,18 @@ describe('pod config deltas (a watching source)', () => {
     cfg.set('file', []);
     assert.equal(cfg.allSourcesReady(), false);
     const r1 = cfg.delta('api', [pod('a', 'web')], []);
-    assert.deepEqual(r1.changes.map((c) => `${c.op}:${c.pod.metadata.uid}`), ['add:a']);
+    assert.deepEqual(
+      r1.changes.map((c) => `${c.op}:${c.pod.metadata.uid}`),
+      ['add:a'],
+    );
     assert.equal(cfg.allSourcesReady(), false, 'a delta is not a full set');
     cfg.set('api', [pod('a', 'web'), pod('b', 'db')]);
     assert.equal(cfg.allSourcesReady(), true);
     const r2 = cfg.delta('api', [], ['a']);
-    assert.deepEqual(r2.changes.map((c) => `${c.op}:${c.pod.metadata.uid}`), ['remove:a']);
+    assert.deepEqual(
+      r2.changes.map((c) => `${c.op}:${c.pod.metadata.uid}`),
+      ['remove:a'],
+    );
     assert.equal(cfg.delta('api', [], ['zzz']).changes.length, 0, 'an unknown UID is nothing');
     assert.equal(cfg.size, 1);
   });
@@ -85,6 +106,9 @@ describe('pod config deltas (a watching source)', () => {
     const deleting = pod('a', 'web');
     deleting.metadata.deletionTimestamp = '2026-12-02T00:00:00Z';
     deleting.metadata.deletionGracePeriodSeconds = 30;
-    assert.deepEqual(cfg.delta('api', [deleting], []).changes.map((c) => c.op), ['update']);
+    assert.deepEqual(
+      cfg.delta('api', [deleting], []).changes.map((c) => c.op),
+      ['update'],
+    );
   });
 });

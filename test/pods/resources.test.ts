@@ -10,7 +10,10 @@ import { qosClass } from '../../src/pods/status.js';
 const GiB = 2 ** 30;
 const MACHINE = 16 * GiB;
 
-function podOf(containers: Partial<Container>[], extra: { init?: Partial<Container>[]; overhead?: Record<string, string>; annotations?: Record<string, string> } = {}): Pod {
+function podOf(
+  containers: Partial<Container>[],
+  extra: { init?: Partial<Container>[]; overhead?: Record<string, string>; annotations?: Record<string, string> } = {},
+): Pod {
   const spec: Pod['spec'] = { containers: containers.map((c, i) => ({ name: `c${i}`, image: 'busybox', ...c })) };
   if (extra.init) spec.initContainers = extra.init.map((c, i) => ({ name: `i${i}`, image: 'busybox', ...c }));
   if (extra.overhead) spec['overhead'] = extra.overhead;
@@ -27,7 +30,11 @@ describe('QoS class (upstream GetPodQOS)', () => {
     ['cpu limit only', [{ resources: { limits: { cpu: '1' } } }], 'Burstable'],
     ['only extended resources', [{ resources: { limits: { 'example.com/gpu': '1' } } }], 'BestEffort'],
     ['one container without limits', [{ resources: { limits: { cpu: '1', memory: '1Gi' } } }, {}], 'Burstable'],
-    ['ephemeral-storage does not count', [{ resources: { limits: { cpu: '1', memory: '1Gi', 'ephemeral-storage': '1Gi' }, requests: { 'ephemeral-storage': '1Mi' } } }], 'Guaranteed'],
+    [
+      'ephemeral-storage does not count',
+      [{ resources: { limits: { cpu: '1', memory: '1Gi', 'ephemeral-storage': '1Gi' }, requests: { 'ephemeral-storage': '1Mi' } } }],
+      'Guaranteed',
+    ],
   ];
   for (const [name, cs, want] of cases) {
     it(name, () => {
@@ -40,14 +47,38 @@ describe('QoS class (upstream GetPodQOS)', () => {
 describe('container resources (upstream generateLinuxContainerConfig)', () => {
   const cases: [string, Partial<Container>, { cpuShares: number; cpuQuota: number; memoryLimitInBytes: number; oomScoreAdj: number }][] = [
     ['best effort', {}, { cpuShares: 2, cpuQuota: 0, memoryLimitInBytes: 0, oomScoreAdj: 1000 }],
-    ['guaranteed 1 cpu 1Gi', { resources: { limits: { cpu: '1', memory: '1Gi' } } }, { cpuShares: 1024, cpuQuota: 100000, memoryLimitInBytes: GiB, oomScoreAdj: -997 }],
+    [
+      'guaranteed 1 cpu 1Gi',
+      { resources: { limits: { cpu: '1', memory: '1Gi' } } },
+      { cpuShares: 1024, cpuQuota: 100000, memoryLimitInBytes: GiB, oomScoreAdj: -997 },
+    ],
     ['cpu request 250m', { resources: { requests: { cpu: '250m' } } }, { cpuShares: 256, cpuQuota: 0, memoryLimitInBytes: 0, oomScoreAdj: 999 }],
-    ['cpu limit only: shares from the limit', { resources: { limits: { cpu: '500m' } } }, { cpuShares: 512, cpuQuota: 50000, memoryLimitInBytes: 0, oomScoreAdj: 999 }],
-    ['tiny request: min 2 shares, min 1000 us quota', { resources: { requests: { cpu: '1m' }, limits: { cpu: '5m' } } }, { cpuShares: 2, cpuQuota: 1000, memoryLimitInBytes: 0, oomScoreAdj: 999 }],
-    ['burstable 4Gi request of 16Gi: 1000 - 250', { resources: { requests: { memory: '4Gi' }, limits: { memory: '8Gi' } } }, { cpuShares: 2, cpuQuota: 0, memoryLimitInBytes: 8 * GiB, oomScoreAdj: 750 }],
-    ['burstable asking the whole machine: floor 3', { resources: { requests: { memory: '16Gi' }, limits: { memory: '17Gi' } } }, { cpuShares: 2, cpuQuota: 0, memoryLimitInBytes: 17 * GiB, oomScoreAdj: 3 }],
+    [
+      'cpu limit only: shares from the limit',
+      { resources: { limits: { cpu: '500m' } } },
+      { cpuShares: 512, cpuQuota: 50000, memoryLimitInBytes: 0, oomScoreAdj: 999 },
+    ],
+    [
+      'tiny request: min 2 shares, min 1000 us quota',
+      { resources: { requests: { cpu: '1m' }, limits: { cpu: '5m' } } },
+      { cpuShares: 2, cpuQuota: 1000, memoryLimitInBytes: 0, oomScoreAdj: 999 },
+    ],
+    [
+      'burstable 4Gi request of 16Gi: 1000 - 250',
+      { resources: { requests: { memory: '4Gi' }, limits: { memory: '8Gi' } } },
+      { cpuShares: 2, cpuQuota: 0, memoryLimitInBytes: 8 * GiB, oomScoreAdj: 750 },
+    ],
+    [
+      'burstable asking the whole machine: floor 3',
+      { resources: { requests: { memory: '16Gi' }, limits: { memory: '17Gi' } } },
+      { cpuShares: 2, cpuQuota: 0, memoryLimitInBytes: 17 * GiB, oomScoreAdj: 3 },
+    ],
     ['memory limit 32Mi', { resources: { limits: { memory: '32Mi' } } }, { cpuShares: 2, cpuQuota: 0, memoryLimitInBytes: 32 * 2 ** 20, oomScoreAdj: 999 }],
-    ['decimal memory 100M', { resources: { limits: { memory: '100M' }, requests: { memory: '100M' } } }, { cpuShares: 2, cpuQuota: 0, memoryLimitInBytes: 100_000_000, oomScoreAdj: 995 }],
+    [
+      'decimal memory 100M',
+      { resources: { limits: { memory: '100M' }, requests: { memory: '100M' } } },
+      { cpuShares: 2, cpuQuota: 0, memoryLimitInBytes: 100_000_000, oomScoreAdj: 995 },
+    ],
   ];
   for (const [name, c, want] of cases) {
     it(name, () => {
@@ -72,10 +103,16 @@ describe('container resources (upstream generateLinuxContainerConfig)', () => {
 
 describe('pod totals and the pod cgroup (upstream PodRequestsAndLimits, ResourceConfigForPod)', () => {
   it('sums app containers, takes init containers as a floor, adds overhead', () => {
-    const p = podOf([{ resources: { requests: { cpu: '100m', memory: '10Mi' }, limits: { cpu: '200m', memory: '20Mi' } } }, { resources: { requests: { cpu: '300m' }, limits: { cpu: '300m', memory: '30Mi' } } }], {
-      init: [{ resources: { requests: { cpu: '1', memory: '5Mi' } } }],
-      overhead: { cpu: '50m', memory: '1Mi' },
-    });
+    const p = podOf(
+      [
+        { resources: { requests: { cpu: '100m', memory: '10Mi' }, limits: { cpu: '200m', memory: '20Mi' } } },
+        { resources: { requests: { cpu: '300m' }, limits: { cpu: '300m', memory: '30Mi' } } },
+      ],
+      {
+        init: [{ resources: { requests: { cpu: '1', memory: '5Mi' } } }],
+        overhead: { cpu: '50m', memory: '1Mi' },
+      },
+    );
     const t = podRequestsAndLimits(p);
     // cpu: max(100+300, 1000) + 50; memory requests: 10Mi + 30Mi (defaulted from the limit) + 1Mi.
     assert.equal(t.requests.get('cpu'), 1050);
@@ -85,9 +122,24 @@ describe('pod totals and the pod cgroup (upstream PodRequestsAndLimits, Resource
   });
 
   const cases: [string, Partial<Container>[], ReturnType<typeof podCgroupConfig>, string][] = [
-    ['guaranteed', [{ resources: { limits: { cpu: '500m', memory: '64Mi' } } }], { cpuShares: 512, cpuQuota: 50000, cpuPeriod: 100000, memoryLimitBytes: 64 * 2 ** 20 }, '/kubepods/poduid-1'],
-    ['burstable with every limit', [{ resources: { requests: { cpu: '100m' }, limits: { cpu: '200m', memory: '32Mi' } } }], { cpuShares: 102, cpuQuota: 20000, cpuPeriod: 100000, memoryLimitBytes: 32 * 2 ** 20 }, '/kubepods/burstable/poduid-1'],
-    ['burstable, one container without limits', [{ resources: { limits: { cpu: '200m', memory: '32Mi' } } }, {}], { cpuShares: 204 }, '/kubepods/burstable/poduid-1'],
+    [
+      'guaranteed',
+      [{ resources: { limits: { cpu: '500m', memory: '64Mi' } } }],
+      { cpuShares: 512, cpuQuota: 50000, cpuPeriod: 100000, memoryLimitBytes: 64 * 2 ** 20 },
+      '/kubepods/poduid-1',
+    ],
+    [
+      'burstable with every limit',
+      [{ resources: { requests: { cpu: '100m' }, limits: { cpu: '200m', memory: '32Mi' } } }],
+      { cpuShares: 102, cpuQuota: 20000, cpuPeriod: 100000, memoryLimitBytes: 32 * 2 ** 20 },
+      '/kubepods/burstable/poduid-1',
+    ],
+    [
+      'burstable, one container without limits',
+      [{ resources: { limits: { cpu: '200m', memory: '32Mi' } } }, {}],
+      { cpuShares: 204 },
+      '/kubepods/burstable/poduid-1',
+    ],
     ['best effort', [{}], { cpuShares: 2 }, '/kubepods/besteffort/poduid-1'],
   ];
   for (const [name, cs, want, parent] of cases) {

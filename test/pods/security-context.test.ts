@@ -24,7 +24,17 @@ describe('container security context to CRI', () => {
       readonlyRootfs: false,
       supplementalGroups: [],
       noNewPrivs: false,
-      maskedPaths: ['/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware'],
+      maskedPaths: [
+        '/proc/acpi',
+        '/proc/kcore',
+        '/proc/keys',
+        '/proc/latency_stats',
+        '/proc/timer_list',
+        '/proc/timer_stats',
+        '/proc/sched_debug',
+        '/proc/scsi',
+        '/sys/firmware',
+      ],
       readonlyPaths: ['/proc/asound', '/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
       seccomp: { profileType: 'Unconfined', localhostRef: '' },
       seccompProfilePath: 'unconfined',
@@ -39,7 +49,14 @@ describe('container security context to CRI', () => {
   });
 
   it('privileged, read-only root, capabilities, no_new_privs only when allowPrivilegeEscalation is false', () => {
-    const sc = containerSc(podOf(undefined, { privileged: true, readOnlyRootFilesystem: true, capabilities: { add: ['NET_ADMIN'], drop: ['ALL'] }, allowPrivilegeEscalation: false }));
+    const sc = containerSc(
+      podOf(undefined, {
+        privileged: true,
+        readOnlyRootFilesystem: true,
+        capabilities: { add: ['NET_ADMIN'], drop: ['ALL'] },
+        allowPrivilegeEscalation: false,
+      }),
+    );
     assert.equal(sc.privileged, true);
     assert.equal(sc.readonlyRootfs, true);
     assert.deepEqual(sc.capabilities, { addCapabilities: ['NET_ADMIN'], dropCapabilities: ['ALL'] });
@@ -57,9 +74,27 @@ describe('container security context to CRI', () => {
 
   const seccomp: [string, Record<string, unknown> | undefined, Record<string, unknown> | undefined, { profileType: string; localhostRef: string }, string][] = [
     ['pod RuntimeDefault', { seccompProfile: { type: 'RuntimeDefault' } }, undefined, { profileType: 'RuntimeDefault', localhostRef: '' }, 'runtime/default'],
-    ['container Unconfined over pod RuntimeDefault', { seccompProfile: { type: 'RuntimeDefault' } }, { seccompProfile: { type: 'Unconfined' } }, { profileType: 'Unconfined', localhostRef: '' }, 'unconfined'],
-    ['Localhost under <root-dir>/seccomp', undefined, { seccompProfile: { type: 'Localhost', localhostProfile: 'profiles/audit.json' } }, { profileType: 'Localhost', localhostRef: '/var/lib/kts/seccomp/profiles/audit.json' }, 'localhost//var/lib/kts/seccomp/profiles/audit.json'],
-    ['Localhost without a profile name: Unconfined', undefined, { seccompProfile: { type: 'Localhost' } }, { profileType: 'Unconfined', localhostRef: '' }, 'unconfined'],
+    [
+      'container Unconfined over pod RuntimeDefault',
+      { seccompProfile: { type: 'RuntimeDefault' } },
+      { seccompProfile: { type: 'Unconfined' } },
+      { profileType: 'Unconfined', localhostRef: '' },
+      'unconfined',
+    ],
+    [
+      'Localhost under <root-dir>/seccomp',
+      undefined,
+      { seccompProfile: { type: 'Localhost', localhostProfile: 'profiles/audit.json' } },
+      { profileType: 'Localhost', localhostRef: '/var/lib/kts/seccomp/profiles/audit.json' },
+      'localhost//var/lib/kts/seccomp/profiles/audit.json',
+    ],
+    [
+      'Localhost without a profile name: Unconfined',
+      undefined,
+      { seccompProfile: { type: 'Localhost' } },
+      { profileType: 'Unconfined', localhostRef: '' },
+      'unconfined',
+    ],
   ];
   for (const [name, psc, csc, want, path] of seccomp) {
     it(`seccomp: ${name}`, () => {
@@ -72,7 +107,17 @@ describe('container security context to CRI', () => {
 
 describe('sandbox security context and sysctls', () => {
   it('the pause container gets the pod user and groups, privileged when any container is, the sysctls', () => {
-    const p = podOf({ runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000, sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }], seccompProfile: { type: 'RuntimeDefault' } }, { privileged: true }, { hostPID: true });
+    const p = podOf(
+      {
+        runAsUser: 1000,
+        runAsGroup: 3000,
+        fsGroup: 2000,
+        sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }],
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      { privileged: true },
+      { hostPID: true },
+    );
     const linux = sandboxConfigFor(p, { attempt: 0 }).linux!;
     assert.deepEqual(linux.sysctls, { 'net.ipv4.ip_unprivileged_port_start': '0' });
     assert.deepEqual(linux.securityContext, {
@@ -97,11 +142,29 @@ describe('sandbox security context and sysctls', () => {
 describe('runAsNonRoot (upstream verifyRunAsNonRoot)', () => {
   const cases: [string, Record<string, unknown> | undefined, Record<string, unknown> | undefined, { uid?: number; username?: string }, string | undefined][] = [
     ['not asked', undefined, undefined, {}, undefined],
-    ['image names no user: root', { runAsNonRoot: true }, undefined, {}, 'container has runAsNonRoot and image will run as root (pod: "p_ns(u1)", container: c)'],
+    [
+      'image names no user: root',
+      { runAsNonRoot: true },
+      undefined,
+      {},
+      'container has runAsNonRoot and image will run as root (pod: "p_ns(u1)", container: c)',
+    ],
     ['image uid 0', undefined, { runAsNonRoot: true }, { uid: 0 }, 'container has runAsNonRoot and image will run as root (pod: "p_ns(u1)", container: c)'],
     ['image uid 1000', { runAsNonRoot: true }, undefined, { uid: 1000 }, undefined],
-    ['image user name', { runAsNonRoot: true }, undefined, { username: 'nobody' }, 'container has runAsNonRoot and image has non-numeric user (nobody), cannot verify user is non-root (pod: "p_ns(u1)", container: c)'],
-    ['runAsUser 0', { runAsNonRoot: true, runAsUser: 0 }, undefined, { uid: 1000 }, 'container\'s runAsUser breaks non-root policy (pod: "p_ns(u1)", container: c)'],
+    [
+      'image user name',
+      { runAsNonRoot: true },
+      undefined,
+      { username: 'nobody' },
+      'container has runAsNonRoot and image has non-numeric user (nobody), cannot verify user is non-root (pod: "p_ns(u1)", container: c)',
+    ],
+    [
+      'runAsUser 0',
+      { runAsNonRoot: true, runAsUser: 0 },
+      undefined,
+      { uid: 1000 },
+      'container\'s runAsUser breaks non-root policy (pod: "p_ns(u1)", container: c)',
+    ],
     ['runAsUser 1000 over a root image', { runAsNonRoot: true }, { runAsUser: 1000 }, {}, undefined],
     ['container turns it off', { runAsNonRoot: true }, { runAsNonRoot: false }, {}, undefined],
   ];

@@ -29,15 +29,30 @@ function ctr(p: Pod, name: string, state: RuntimeContainer['state'], exitCode = 
   const spec = [...(p.spec.initContainers ?? []), ...p.spec.containers].find((c) => c.name === name)!;
   seq++;
   return {
-    id: `c${seq}`, runtime: 'containerd', name, sandboxId: 's1', attempt, restartCount: attempt, hash: containerHash(spec), state,
-    createdAt: 1000 + seq, startedAt: state === 'created' ? 0 : 2000 + seq, finishedAt: state === 'exited' ? 3000 + seq : 0,
-    exitCode, reason: state === 'exited' ? (exitCode === 0 ? 'Completed' : 'Error') : '', message: '', image: 'busybox:1.35', imageRef: 'sha256:ab',
+    id: `c${seq}`,
+    runtime: 'containerd',
+    name,
+    sandboxId: 's1',
+    attempt,
+    restartCount: attempt,
+    hash: containerHash(spec),
+    state,
+    createdAt: 1000 + seq,
+    startedAt: state === 'created' ? 0 : 2000 + seq,
+    finishedAt: state === 'exited' ? 3000 + seq : 0,
+    exitCode,
+    reason: state === 'exited' ? (exitCode === 0 ? 'Completed' : 'Error') : '',
+    message: '',
+    image: 'busybox:1.35',
+    imageRef: 'sha256:ab',
   };
 }
 
 function rt(containers: RuntimeContainer[], sandbox = true): PodRuntimeState {
   return {
-    uid: 'u1', name: 'p', namespace: 'default',
+    uid: 'u1',
+    name: 'p',
+    namespace: 'default',
     sandboxes: sandbox ? [{ id: 's1', attempt: 0, ready: true, createdAt: 1, ips: ['10.88.0.5'], hostNetwork: false }] : [],
     containers: [...containers].reverse(),
   };
@@ -155,7 +170,10 @@ describe('sidecars: planSync', () => {
     const ctx = { now, crashBackoff: new Backoff(10_000, 300_000, clock), pullBackoff: new Backoff(10_000, 300_000, clock) };
     const state = rt([ctr(p, 's1', 'exited', 1), ctr(p, 'a', 'running')]);
     const first = planSync(p, state, ctx);
-    assert.deepEqual(first.start.map((s) => [s.kind, s.name, s.restartCount]), [['init', 's1', 1]]);
+    assert.deepEqual(
+      first.start.map((s) => [s.kind, s.name, s.restartCount]),
+      [['init', 's1', 1]],
+    );
     now += 1000;
     const second = planSync(p, state, { ...ctx, now });
     assert.deepEqual(second.start, []);

@@ -54,7 +54,13 @@ describe('static pod manifests', () => {
     assert.equal(c.terminationMessagePath, '/dev/termination-log');
     assert.equal(c.terminationMessagePolicy, 'File');
     assert.equal(c.ports?.[0]?.protocol, 'TCP');
-    assert.deepEqual(c.readinessProbe, { httpGet: { port: 'http', path: '/', scheme: 'HTTP' }, timeoutSeconds: 1, periodSeconds: 10, successThreshold: 1, failureThreshold: 3 });
+    assert.deepEqual(c.readinessProbe, {
+      httpGet: { port: 'http', path: '/', scheme: 'HTTP' },
+      timeoutSeconds: 1,
+      periodSeconds: 10,
+      successThreshold: 1,
+      failureThreshold: 3,
+    });
     assert.equal(defaultPullPolicy('busybox'), 'Always');
     assert.equal(defaultPullPolicy('busybox:latest'), 'Always');
     assert.equal(defaultPullPolicy('localhost:5000/busybox'), 'Always');
@@ -78,15 +84,25 @@ describe('static pod manifests', () => {
     const text = `${WEB}---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\n${WEB.replace('name: web', 'name: api')}---\n`;
     const r = parseManifests(text, opts);
     assert.equal(r.length, 3);
-    assert.deepEqual(r.map((x) => x.ok), [true, false, true]);
+    assert.deepEqual(
+      r.map((x) => x.ok),
+      [true, false, true],
+    );
     assert.equal(r[1]!.where, `${opts.location}#2`);
     assert.match(r[1]!.ok ? '' : r[1]!.error, /kind must be Pod, not "Service"/);
-    const list = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
-      { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'one' }, spec: { containers: [{ name: 'c', image: 'i:1' }] } },
-      { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'Two' }, spec: { containers: [{ name: 'c', image: 'i:1' }] } },
-    ] });
+    const list = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'one' }, spec: { containers: [{ name: 'c', image: 'i:1' }] } },
+        { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'Two' }, spec: { containers: [{ name: 'c', image: 'i:1' }] } },
+      ],
+    });
     const lr = parseManifests(list, opts);
-    assert.deepEqual(lr.map((x) => x.ok), [true, false]);
+    assert.deepEqual(
+      lr.map((x) => x.ok),
+      [true, false],
+    );
     assert.equal(lr[1]!.where, `${opts.location}.items[1]`);
     assert.match(lr[1]!.ok ? '' : lr[1]!.error, /metadata.name: "Two" must be a DNS-1123 subdomain/);
   });
@@ -99,8 +115,14 @@ describe('static pod manifests', () => {
       ['apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {containers: []}\n', /spec.containers: at least one container/],
       ['apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {containers: [{name: c}]}\n', /spec.containers\[0\].image: required/],
       ['apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {containers: [{name: c, image: i}, {name: c, image: i}]}\n', /duplicate container name "c"/],
-      ['apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {restartPolicy: Sometimes, containers: [{name: c, image: i}]}\n', /spec.restartPolicy: must be Always, OnFailure or Never/],
-      ['apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {containers: [{name: c, image: i, volumeMounts: [{name: v, mountPath: /d}]}]}\n', /volume "v" not found/],
+      [
+        'apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {restartPolicy: Sometimes, containers: [{name: c, image: i}]}\n',
+        /spec.restartPolicy: must be Always, OnFailure or Never/,
+      ],
+      [
+        'apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {containers: [{name: c, image: i, volumeMounts: [{name: v, mountPath: /d}]}]}\n',
+        /volume "v" not found/,
+      ],
       ['apiVersion: v2\nkind: Pod\nmetadata: {name: x}\nspec: {}\n', /apiVersion must be v1/],
       ['apiVersion: v1\nkind: Pod\nmetadata: {name: x, name: y}\nspec: {}\n', /cannot parse/],
       ['- 1\n- 2\n', /not a Pod object/],
@@ -120,7 +142,10 @@ describe('static pod manifests', () => {
     assert.match(validatePod(base({ ports: [{ containerPort: 70000 }] })).join(), /between 1 and 65535/);
     assert.match(validatePod(base({ resources: { limits: { memory: 'lots' } } })).join(), /"lots" is not a quantity/);
     assert.deepEqual(validatePod(base({ resources: { limits: { memory: '128Mi', cpu: '500m' }, requests: { cpu: 0.1 } } })), []);
-    const init: Pod = { metadata: { name: 'p' }, spec: { initContainers: [{ name: 'i', image: 'i', livenessProbe: { exec: { command: ['x'] } } }], containers: [{ name: 'c', image: 'i' }] } };
+    const init: Pod = {
+      metadata: { name: 'p' },
+      spec: { initContainers: [{ name: 'i', image: 'i', livenessProbe: { exec: { command: ['x'] } } }], containers: [{ name: 'c', image: 'i' }] },
+    };
     assert.match(validatePod(init).join(), /livenessProbe: not allowed on init containers/);
     init.spec.initContainers![0]!.restartPolicy = 'Always';
     assert.deepEqual(validatePod(init), [], 'a sidecar may have probes');

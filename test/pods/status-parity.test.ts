@@ -29,15 +29,30 @@ function ctr(p: Pod, name: string, state: RuntimeContainer['state'], exitCode = 
   const spec = [...(p.spec.initContainers ?? []), ...p.spec.containers].find((c) => c.name === name)!;
   seq++;
   return {
-    id: `c${seq}`, runtime: 'containerd', name, sandboxId: 's1', attempt: restartCount, restartCount, hash: containerHash(spec), state,
-    createdAt: 1_000_000 + seq * 1000, startedAt: state === 'created' ? 0 : 1_000_100 + seq * 1000, finishedAt: state === 'exited' ? 1_000_500 + seq * 1000 : 0,
-    exitCode, reason: state === 'exited' ? (exitCode === 0 ? 'Completed' : 'Error') : '', message: '', image: 'docker.io/library/busybox:1.35', imageRef: 'sha256:ab',
+    id: `c${seq}`,
+    runtime: 'containerd',
+    name,
+    sandboxId: 's1',
+    attempt: restartCount,
+    restartCount,
+    hash: containerHash(spec),
+    state,
+    createdAt: 1_000_000 + seq * 1000,
+    startedAt: state === 'created' ? 0 : 1_000_100 + seq * 1000,
+    finishedAt: state === 'exited' ? 1_000_500 + seq * 1000 : 0,
+    exitCode,
+    reason: state === 'exited' ? (exitCode === 0 ? 'Completed' : 'Error') : '',
+    message: '',
+    image: 'docker.io/library/busybox:1.35',
+    imageRef: 'sha256:ab',
   };
 }
 
 function rt(containers: RuntimeContainer[]): PodRuntimeState {
   return {
-    uid: 'u1', name: 'p', namespace: 'default',
+    uid: 'u1',
+    name: 'p',
+    namespace: 'default',
     sandboxes: [{ id: 's1', attempt: 0, ready: true, createdAt: 1, ips: ['10.88.0.5'], hostNetwork: false }],
     containers: [...containers].reverse(),
   };
@@ -73,8 +88,18 @@ describe('pod status parity: init containers', () => {
     const p = pod('Never', ['app'], ['i1', 'i2']);
     const s = computePodStatus(p, rt([ctr(p, 'i1', 'exited', 1)]), { now: NOW });
     assert.equal(s.phase, 'Failed');
-    assert.deepEqual(cond(s, 'Initialized'), { type: 'Initialized', status: 'False', reason: 'ContainersNotInitialized', message: 'containers with incomplete status: [i1 i2]' });
-    assert.deepEqual(cond(s, 'ContainersReady'), { type: 'ContainersReady', status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [app]' });
+    assert.deepEqual(cond(s, 'Initialized'), {
+      type: 'Initialized',
+      status: 'False',
+      reason: 'ContainersNotInitialized',
+      message: 'containers with incomplete status: [i1 i2]',
+    });
+    assert.deepEqual(cond(s, 'ContainersReady'), {
+      type: 'ContainersReady',
+      status: 'False',
+      reason: 'ContainersNotReady',
+      message: 'containers with unready status: [app]',
+    });
     assert.deepEqual(cond(s, 'Ready'), { type: 'Ready', status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [app]' });
     assert.deepEqual(s.containerStatuses![0]!.state, { waiting: { reason: 'PodInitializing' } });
     assert.deepEqual(s.initContainerStatuses![1]!.state, { waiting: { reason: 'PodInitializing' } });
@@ -114,16 +139,29 @@ describe('pod status parity: conditions by phase', () => {
     const b = ctr(p, 'b', 'running');
     const ready = computePodStatus(p, rt([a, b]), { now: NOW });
     for (const t of ['Initialized', 'Ready', 'ContainersReady', 'PodScheduled']) assert.deepEqual(cond(ready, t), { type: t, status: 'True' });
-    assert.deepEqual(ready.conditions!.map((c) => c.type), ['Initialized', 'Ready', 'ContainersReady', 'PodScheduled']);
+    assert.deepEqual(
+      ready.conditions!.map((c) => c.type),
+      ['Initialized', 'Ready', 'ContainersReady', 'PodScheduled'],
+    );
     const one = computePodStatus(p, rt([a, b]), { now: NOW, ready: (name) => name !== 'b' });
-    assert.deepEqual(cond(one, 'ContainersReady'), { type: 'ContainersReady', status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [b]' });
+    assert.deepEqual(cond(one, 'ContainersReady'), {
+      type: 'ContainersReady',
+      status: 'False',
+      reason: 'ContainersNotReady',
+      message: 'containers with unready status: [b]',
+    });
   });
 
   it('Pending on init: Initialized False naming the running init container', () => {
     const p = pod('Always', ['app'], ['i1', 'i2']);
     const s = computePodStatus(p, rt([ctr(p, 'i1', 'exited', 0), ctr(p, 'i2', 'running')]), { now: NOW });
     assert.equal(s.phase, 'Pending');
-    assert.deepEqual(cond(s, 'Initialized'), { type: 'Initialized', status: 'False', reason: 'ContainersNotInitialized', message: 'containers with incomplete status: [i2]' });
+    assert.deepEqual(cond(s, 'Initialized'), {
+      type: 'Initialized',
+      status: 'False',
+      reason: 'ContainersNotInitialized',
+      message: 'containers with incomplete status: [i2]',
+    });
   });
 });
 
@@ -174,7 +212,10 @@ describe('pod status parity: addresses', () => {
     const p = pod('Never', ['a']);
     const running = computePodStatus(p, rt([ctr(p, 'a', 'running')]), { now: NOW });
     assert.equal(running.podIP, '10.88.0.5');
-    const stopped: PodRuntimeState = { ...rt([ctr(p, 'a', 'exited', 0)]), sandboxes: [{ id: 's1', attempt: 0, ready: false, createdAt: 1, ips: [], hostNetwork: false }] };
+    const stopped: PodRuntimeState = {
+      ...rt([ctr(p, 'a', 'exited', 0)]),
+      sandboxes: [{ id: 's1', attempt: 0, ready: false, createdAt: 1, ips: [], hostNetwork: false }],
+    };
     const done = computePodStatus(p, stopped, { now: NOW, previous: running });
     assert.equal(done.phase, 'Succeeded');
     assert.equal(done.podIP, '10.88.0.5');
@@ -192,10 +233,14 @@ describe('pod status parity: readiness gates', () => {
       type: 'Ready',
       status: 'False',
       reason: 'ReadinessGatesNotReady',
-      message: 'the status of pod readiness gate "example.com/lb" is not "True", but False, corresponding condition of pod readiness gate "example.com/dns" does not exist.',
+      message:
+        'the status of pod readiness gate "example.com/lb" is not "True", but False, corresponding condition of pod readiness gate "example.com/dns" does not exist.',
     });
     assert.deepEqual(cond(merged, 'ContainersReady'), { type: 'ContainersReady', status: 'True' });
-    assert.ok(merged.conditions!.some((c) => c.type === 'example.com/lb'), 'the foreign condition is kept');
+    assert.ok(
+      merged.conditions!.some((c) => c.type === 'example.com/lb'),
+      'the foreign condition is kept',
+    );
   });
 
   it('Ready is True once every gate is True', () => {

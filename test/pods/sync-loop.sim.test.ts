@@ -17,7 +17,10 @@ import { waitFor } from '../helpers/cri-fixtures.js';
 
 let uidSeq = 0;
 function pod(spec: Partial<Pod['spec']> & Pick<Pod['spec'], 'containers'>): Pod {
-  const p: Pod = { metadata: { name: `p${++uidSeq}`, namespace: 'default', uid: `uid-${uidSeq}-${Date.now()}` }, spec: { terminationGracePeriodSeconds: 1, ...spec } };
+  const p: Pod = {
+    metadata: { name: `p${++uidSeq}`, namespace: 'default', uid: `uid-${uidSeq}-${Date.now()}` },
+    spec: { terminationGracePeriodSeconds: 1, ...spec },
+  };
   applyPodDefaults(p);
   return p;
 }
@@ -56,17 +59,36 @@ describe('SyncPod on the simulated runtime', () => {
 
   it('runs init containers in order, then the app, with upstream labels and status', async () => {
     status = undefined;
-    const p = pod({ initContainers: [{ name: 'init-a', image: 'busybox:1.35', command: ['true'] }, { name: 'init-b', image: 'busybox:1.35', command: ['true'] }], containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'] }] });
+    const p = pod({
+      initContainers: [
+        { name: 'init-a', image: 'busybox:1.35', command: ['true'] },
+        { name: 'init-b', image: 'busybox:1.35', command: ['true'] },
+      ],
+      containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'] }],
+    });
     let s = await sync(p);
     assert.equal(lastPlan?.createSandbox, true);
-    assert.deepEqual(lastPlan?.start.map((x) => x.name), ['init-a']);
+    assert.deepEqual(
+      lastPlan?.start.map((x) => x.name),
+      ['init-a'],
+    );
     assert.equal(s.phase, 'Pending');
-    await waitFor('init-a done', async () => ((await inspectPod(cri, p.metadata.uid!, 'sim')).containers.some((c) => c.name === 'init-a' && c.state === 'exited') ? true : undefined));
+    await waitFor('init-a done', async () =>
+      (await inspectPod(cri, p.metadata.uid!, 'sim')).containers.some((c) => c.name === 'init-a' && c.state === 'exited') ? true : undefined,
+    );
     await sync(p);
-    assert.deepEqual(lastPlan?.start.map((x) => x.name), ['init-b']);
-    await waitFor('init-b done', async () => ((await inspectPod(cri, p.metadata.uid!, 'sim')).containers.some((c) => c.name === 'init-b' && c.state === 'exited') ? true : undefined));
+    assert.deepEqual(
+      lastPlan?.start.map((x) => x.name),
+      ['init-b'],
+    );
+    await waitFor('init-b done', async () =>
+      (await inspectPod(cri, p.metadata.uid!, 'sim')).containers.some((c) => c.name === 'init-b' && c.state === 'exited') ? true : undefined,
+    );
     s = await sync(p);
-    assert.deepEqual(lastPlan?.start.map((x) => x.name), ['app']);
+    assert.deepEqual(
+      lastPlan?.start.map((x) => x.name),
+      ['app'],
+    );
     assert.equal(s.phase, 'Running');
     assert.equal(s.conditions?.find((c) => c.type === 'Initialized')?.status, 'True');
     assert.equal(s.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
@@ -84,11 +106,17 @@ describe('SyncPod on the simulated runtime', () => {
     const p = pod({ containers: [{ name: 'crash', image: 'busybox:1.35', command: ['sh', '-c', 'exit 3'] }] });
     await sync(p);
     const dead = async (n: number): Promise<void> => {
-      await waitFor(`crash #${n} exited`, async () => ((await inspectPod(cri, p.metadata.uid!, 'sim')).containers.filter((c) => c.state === 'exited').length >= n ? true : undefined));
+      await waitFor(`crash #${n} exited`, async () =>
+        (await inspectPod(cri, p.metadata.uid!, 'sim')).containers.filter((c) => c.state === 'exited').length >= n ? true : undefined,
+      );
     };
     await dead(1);
     await sync(p);
-    assert.deepEqual(lastPlan?.start.map((x) => [x.name, x.restartCount]), [['crash', 1]], 'first restart goes at once');
+    assert.deepEqual(
+      lastPlan?.start.map((x) => [x.name, x.restartCount]),
+      [['crash', 1]],
+      'first restart goes at once',
+    );
     await dead(2);
     const s = await sync(p);
     assert.deepEqual(lastPlan?.start, []);

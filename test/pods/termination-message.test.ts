@@ -13,17 +13,42 @@ const dir = mkdtempSync(join(tmpdir(), 'kts-tmsg-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 let seq = 0;
-function status(o: { exitCode: number; policy?: 'File' | 'FallbackToLogsOnError'; file?: string; log?: string; message?: string; state?: 'CONTAINER_EXITED' | 'CONTAINER_RUNNING' }): ContainerStatus__Output {
+function status(o: {
+  exitCode: number;
+  policy?: 'File' | 'FallbackToLogsOnError';
+  file?: string;
+  log?: string;
+  message?: string;
+  state?: 'CONTAINER_EXITED' | 'CONTAINER_RUNNING';
+}): ContainerStatus__Output {
   seq++;
   const hostPath = join(dir, `msg-${seq}`);
   if (o.file !== undefined) writeFileSync(hostPath, o.file);
   const logPath = join(dir, `log-${seq}`);
   if (o.log !== undefined) writeFileSync(logPath, o.log);
   return {
-    id: `c${seq}`, state: o.state ?? 'CONTAINER_EXITED', exitCode: o.exitCode, reason: o.exitCode === 0 ? 'Completed' : 'Error', message: o.message ?? '',
-    annotations: { 'io.kubernetes.container.terminationMessagePath': '/dev/termination-log', 'io.kubernetes.container.terminationMessagePolicy': o.policy ?? 'File' },
-    mounts: [{ containerPath: '/dev/termination-log', hostPath, readonly: false, selinuxRelabel: false, propagation: 'PROPAGATION_PRIVATE', uidMappings: [], gidMappings: [] }],
-    logPath, labels: {},
+    id: `c${seq}`,
+    state: o.state ?? 'CONTAINER_EXITED',
+    exitCode: o.exitCode,
+    reason: o.exitCode === 0 ? 'Completed' : 'Error',
+    message: o.message ?? '',
+    annotations: {
+      'io.kubernetes.container.terminationMessagePath': '/dev/termination-log',
+      'io.kubernetes.container.terminationMessagePolicy': o.policy ?? 'File',
+    },
+    mounts: [
+      {
+        containerPath: '/dev/termination-log',
+        hostPath,
+        readonly: false,
+        selinuxRelabel: false,
+        propagation: 'PROPAGATION_PRIVATE',
+        uidMappings: [],
+        gidMappings: [],
+      },
+    ],
+    logPath,
+    labels: {},
   } as unknown as ContainerStatus__Output;
 }
 
@@ -65,7 +90,13 @@ describe('termination message', () => {
   it('FallbackToLogsOnError: an empty file and a non-zero exit give the last 80 log lines', () => {
     const lines = Array.from({ length: 100 }, (_, i) => `line ${i}`);
     const m = containerMessage(status({ exitCode: 2, policy: 'FallbackToLogsOnError', file: '', log: criLog(lines) }));
-    assert.equal(m, lines.slice(20).map((l) => `${l}\n`).join(''));
+    assert.equal(
+      m,
+      lines
+        .slice(20)
+        .map((l) => `${l}\n`)
+        .join(''),
+    );
   });
 
   it('FallbackToLogsOnError: at most the last 2048 bytes of those lines', () => {
@@ -89,7 +120,10 @@ describe('termination message', () => {
   it('a last partial (P) record is the message: output without a final newline', () => {
     writeFileSync(join(dir, 'nonl.log'), '2026-12-02T07:00:00.000000000Z stdout P DONE\n');
     assert.equal(lastLogLines(join(dir, 'nonl.log')), 'DONE');
-    assert.equal(containerMessage(status({ exitCode: 1, policy: 'FallbackToLogsOnError', file: '', log: '2026-12-02T07:00:00.000000000Z stdout P DONE\n' })), 'DONE');
+    assert.equal(
+      containerMessage(status({ exitCode: 1, policy: 'FallbackToLogsOnError', file: '', log: '2026-12-02T07:00:00.000000000Z stdout P DONE\n' })),
+      'DONE',
+    );
   });
 
   it('joins partial (P) log records into one line', () => {

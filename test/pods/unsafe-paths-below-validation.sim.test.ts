@@ -28,16 +28,21 @@ import { VolumeManager } from '../../src/volumes/volume-manager.js';
 /** No tmpfs here: these volumes are emptyDirs on disk. */
 const noMounts: Mounter = { mountTmpfs: () => Promise.resolve(), unmount: () => Promise.resolve(), mountPointsUnder: () => Promise.resolve([]) };
 
-const isUnsafe = (pattern: RegExp) => (err: unknown): boolean => {
-  assert.ok(err instanceof UnsafePathError, `an UnsafePathError, got ${String(err)}`);
-  assert.equal(err.code, 'KTS_UNSAFE_PATH');
-  assert.match(err.message, pattern);
-  return true;
-};
+const isUnsafe =
+  (pattern: RegExp) =>
+  (err: unknown): boolean => {
+    assert.ok(err instanceof UnsafePathError, `an UnsafePathError, got ${String(err)}`);
+    assert.equal(err.code, 'KTS_UNSAFE_PATH');
+    assert.match(err.message, pattern);
+    return true;
+  };
 
 let seq = 0;
 function hostilePod(uid: string, extra: Partial<Pod['spec']> = {}): Pod {
-  const p: Pod = { metadata: { name: `p${++seq}`, namespace: 'default', uid }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'] }], ...extra } };
+  const p: Pod = {
+    metadata: { name: `p${++seq}`, namespace: 'default', uid },
+    spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'] }], ...extra },
+  };
   applyPodDefaults(p);
   return p;
 }
@@ -136,13 +141,25 @@ describe('unsafe pod paths below validation (issue 16, finding 3)', () => {
   it('the simulated runtime refuses log paths outside the sandbox log directory', async () => {
     const ok = hostilePod('uid-sim-logs');
     const config = sandboxConfigFor(ok, sandboxOpts());
-    await assert.rejects(cri.RunPodSandbox({ config: { ...config, logDirectory: 'relative/logs' } }), /log directory "relative\/logs" must be an absolute path without '\.\.'/);
+    await assert.rejects(
+      cri.RunPodSandbox({ config: { ...config, logDirectory: 'relative/logs' } }),
+      /log directory "relative\/logs" must be an absolute path without '\.\.'/,
+    );
     await assert.rejects(cri.RunPodSandbox({ config: { ...config, logDirectory: `${logs}/../victims` } }), /must be an absolute path without '\.\.'/);
     const { podSandboxId } = await cri.RunPodSandbox({ config });
     const container = (logPath: string) => ({ metadata: { name: 'app', attempt: 0 }, image: { image: 'busybox:1.35' }, command: ['sleep', '3600'], logPath });
-    await assert.rejects(cri.CreateContainer({ podSandboxId, config: container('../../victims/app.log'), sandboxConfig: config }), /container log path refused: .*must not contain '\.\.'/);
-    await assert.rejects(cri.CreateContainer({ podSandboxId, config: container(`${victims}/app.log`), sandboxConfig: config }), /container log path refused: .*must be a relative path/);
-    assert.deepEqual(readdirSync(victims).filter((n) => n.endsWith('.log')), []);
+    await assert.rejects(
+      cri.CreateContainer({ podSandboxId, config: container('../../victims/app.log'), sandboxConfig: config }),
+      /container log path refused: .*must not contain '\.\.'/,
+    );
+    await assert.rejects(
+      cri.CreateContainer({ podSandboxId, config: container(`${victims}/app.log`), sandboxConfig: config }),
+      /container log path refused: .*must be a relative path/,
+    );
+    assert.deepEqual(
+      readdirSync(victims).filter((n) => n.endsWith('.log')),
+      [],
+    );
     await cri.StopPodSandbox({ podSandboxId });
     await cri.RemovePodSandbox({ podSandboxId });
   });

@@ -11,13 +11,18 @@ import type { Pod } from '../../src/api/core-v1.js';
 const opts = { nodeName: 'n1', source: 'file' as const, location: 'm.json' };
 
 function pod(over: { metadata?: Record<string, unknown>; container?: Record<string, unknown> } = {}): Pod {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'default', ...over.metadata }, spec: { containers: [{ name: 'c', image: 'i', ...over.container }] } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', namespace: 'default', ...over.metadata },
+    spec: { containers: [{ name: 'c', image: 'i', ...over.container }] },
+  };
 }
 
 const errorsOf = (p: Pod): string[] => validatePod(p);
 
 describe('resource quantities', () => {
-  it('refuses negative requests and limits with upstream\'s message', () => {
+  it("refuses negative requests and limits with upstream's message", () => {
     const errs = errorsOf(pod({ container: { resources: { requests: { cpu: '-1', memory: '-5Mi' }, limits: { cpu: '-500m' } } } }));
     assert.ok(errs.includes('spec.containers[0].resources.requests[cpu]: Invalid value: "-1": must be greater than or equal to 0'), errs.join('\n'));
     assert.ok(errs.includes('spec.containers[0].resources.requests[memory]: Invalid value: "-5Mi": must be greater than or equal to 0'), errs.join('\n'));
@@ -31,7 +36,19 @@ describe('resource quantities', () => {
   });
 
   it('accepts what a real pod asks for: cpu, memory, ephemeral-storage, hugepages, extended resources', () => {
-    assert.deepEqual(errorsOf(pod({ container: { resources: { requests: { cpu: '100m', memory: '64Mi', 'ephemeral-storage': '1Gi', 'hugepages-2Mi': '0' }, limits: { cpu: 1, memory: '128Mi', 'example.com/gpu': '1' } } } })), []);
+    assert.deepEqual(
+      errorsOf(
+        pod({
+          container: {
+            resources: {
+              requests: { cpu: '100m', memory: '64Mi', 'ephemeral-storage': '1Gi', 'hugepages-2Mi': '0' },
+              limits: { cpu: 1, memory: '128Mi', 'example.com/gpu': '1' },
+            },
+          },
+        }),
+      ),
+      [],
+    );
   });
 
   it('refuses a quantity that is not one, or is not text or a number', () => {
@@ -64,13 +81,33 @@ describe('labels and annotations', () => {
   });
 
   it('checks label keys, label values and annotation keys', () => {
-    const errs = errorsOf(pod({ metadata: { labels: { 'bad key': 'v', 'example.com/ok': 'x'.repeat(64), ok: 'bad value!' }, annotations: { '/nope': 'v', 'a/b/c': 'v' } } }));
-    assert.ok(errs.some((e) => e.startsWith('metadata.labels: Invalid value: "bad key": name part must consist of')), errs.join('\n'));
-    assert.ok(errs.some((e) => /metadata.labels: Invalid value: "x{64}": must be no more than 63 characters/.test(e)), errs.join('\n'));
-    assert.ok(errs.some((e) => /metadata.labels: Invalid value: "bad value!": a valid label must be an empty string/.test(e)), errs.join('\n'));
-    assert.ok(errs.some((e) => e === 'metadata.annotations: Invalid value: "/nope": prefix part must be non-empty'), errs.join('\n'));
-    assert.ok(errs.some((e) => e.startsWith('metadata.annotations: Invalid value: "a/b/c": a qualified name')), errs.join('\n'));
-    assert.deepEqual(errorsOf(pod({ metadata: { labels: { app: 'web', 'app.kubernetes.io/name': '' }, annotations: { 'kubernetes.io/config.seen': 'x', Upper: 'y' } } })), []);
+    const errs = errorsOf(
+      pod({ metadata: { labels: { 'bad key': 'v', 'example.com/ok': 'x'.repeat(64), ok: 'bad value!' }, annotations: { '/nope': 'v', 'a/b/c': 'v' } } }),
+    );
+    assert.ok(
+      errs.some((e) => e.startsWith('metadata.labels: Invalid value: "bad key": name part must consist of')),
+      errs.join('\n'),
+    );
+    assert.ok(
+      errs.some((e) => /metadata.labels: Invalid value: "x{64}": must be no more than 63 characters/.test(e)),
+      errs.join('\n'),
+    );
+    assert.ok(
+      errs.some((e) => /metadata.labels: Invalid value: "bad value!": a valid label must be an empty string/.test(e)),
+      errs.join('\n'),
+    );
+    assert.ok(
+      errs.some((e) => e === 'metadata.annotations: Invalid value: "/nope": prefix part must be non-empty'),
+      errs.join('\n'),
+    );
+    assert.ok(
+      errs.some((e) => e.startsWith('metadata.annotations: Invalid value: "a/b/c": a qualified name')),
+      errs.join('\n'),
+    );
+    assert.deepEqual(
+      errorsOf(pod({ metadata: { labels: { app: 'web', 'app.kubernetes.io/name': '' }, annotations: { 'kubernetes.io/config.seen': 'x', Upper: 'y' } } })),
+      [],
+    );
   });
 
   it('qualified names: prefix and name parts', () => {

@@ -40,7 +40,13 @@ describe('validation: metadata.uid', () => {
   });
 
   it('a static manifest with such a uid is refused by name; without one the hashed uid is used', () => {
-    const manifest = (uid?: string) => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', ...(uid ? { uid } : {}) }, spec: { containers: [{ name: 'app', image: 'busybox' }] } });
+    const manifest = (uid?: string) =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'p', ...(uid ? { uid } : {}) },
+        spec: { containers: [{ name: 'app', image: 'busybox' }] },
+      });
     const [bad] = parseManifests(manifest('/../../../tmp/victim'), nodeOpts);
     assert.ok(bad && !bad.ok);
     assert.equal(bad.error, `invalid pod: metadata.uid: Invalid value: "/../../../tmp/victim": ${message}`);
@@ -64,7 +70,10 @@ describe('validation: volumeMounts[].subPath and subPathExpr', () => {
   });
 
   it('reports both for /../..', () => {
-    assert.deepEqual(errs({ subPath: '/../..' }), [`${at}.subPath: Invalid value: "/../..": must be a relative path`, `${at}.subPath: Invalid value: "/../..": must not contain '..'`]);
+    assert.deepEqual(errs({ subPath: '/../..' }), [
+      `${at}.subPath: Invalid value: "/../..": must be a relative path`,
+      `${at}.subPath: Invalid value: "/../..": must not contain '..'`,
+    ]);
   });
 
   it('refuses NUL', () => {
@@ -108,7 +117,17 @@ describe('validation: items[].path of atomic-writer volumes', () => {
 
   it('downwardAPI items', () => {
     const at = 'spec.volumes[0].downwardAPI.items[1].path';
-    assert.deepEqual(errs({ downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }, { path: '/x', fieldRef: { fieldPath: 'metadata.name' } }] } }), [`${at}: Invalid value: "/x": must be a relative path`]);
+    assert.deepEqual(
+      errs({
+        downwardAPI: {
+          items: [
+            { path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } },
+            { path: '/x', fieldRef: { fieldPath: 'metadata.name' } },
+          ],
+        },
+      }),
+      [`${at}: Invalid value: "/x": must be a relative path`],
+    );
   });
 
   it('projected sources: configMap, secret, downwardAPI items and the token path', () => {
@@ -117,7 +136,14 @@ describe('validation: items[].path of atomic-writer volumes', () => {
         sources: [
           { configMap: { name: 'c', ...items('../c') } },
           { secret: { name: 's', ...items('/s') } },
-          { downwardAPI: { items: [{ path: 'ok/name', fieldRef: { fieldPath: 'metadata.name' } }, { path: 'x/../../y', fieldRef: { fieldPath: 'metadata.name' } }] } },
+          {
+            downwardAPI: {
+              items: [
+                { path: 'ok/name', fieldRef: { fieldPath: 'metadata.name' } },
+                { path: 'x/../../y', fieldRef: { fieldPath: 'metadata.name' } },
+              ],
+            },
+          },
           { serviceAccountToken: { path: '..token' } },
           { serviceAccountToken: { audience: 'a' } },
         ],
@@ -136,7 +162,10 @@ describe('validation: items[].path of atomic-writer volumes', () => {
 });
 
 describe("the node's gate for pods of every source (validatePodPathFields, PodConfig)", () => {
-  const apiPod = (uid: string, name = 'web', extra: Partial<Pod['spec']> = {}): Pod => ({ metadata: { name, namespace: 'default', uid }, spec: { containers: [{ name: 'app', image: 'busybox' }], ...extra } });
+  const apiPod = (uid: string, name = 'web', extra: Partial<Pod['spec']> = {}): Pod => ({
+    metadata: { name, namespace: 'default', uid },
+    spec: { containers: [{ name: 'app', image: 'busybox' }], ...extra },
+  });
 
   it('names each field that cannot be one path component', () => {
     const p = apiPod('/../../etc', 'a/b', { volumes: [{ name: '..', emptyDir: {} }], initContainers: [{ name: 'x/y', image: 'busybox' }] });
@@ -155,7 +184,10 @@ describe("the node's gate for pods of every source (validatePodPathFields, PodCo
     const config = new PodConfig(['api']);
     const bad = apiPod('/../../../tmp/victim', 'evil');
     const r = config.set('api', [apiPod('0b6f7e0e-2a7e-4d4e-9c8a-1f2e3d4c5b6a'), bad]);
-    assert.deepEqual(r.changes.map((c) => `${c.op} ${c.pod.metadata.name ?? ''}`), ['add web']);
+    assert.deepEqual(
+      r.changes.map((c) => `${c.op} ${c.pod.metadata.name ?? ''}`),
+      ['add web'],
+    );
     assert.equal(r.refused.length, 1);
     assert.equal(r.refused[0]?.fullName, 'default/evil');
     assert.match(r.refused[0]?.reason ?? '', /^invalid pod: metadata\.uid: Invalid value: "\/\.\.\/\.\.\/\.\.\/tmp\/victim": /);

@@ -29,39 +29,43 @@ describe('container env on containerd', () => {
   });
 
   it('env, fieldRefs, resourceFieldRefs and $(VAR) in env, command and args give what upstream gives', async () => {
-    node.writePod('envp', {
-      containers: [
-        {
-          name: 'c',
-          command: ['sh', '-c', "echo '$(GREETING) $$(GREETING) $(MISSING) $(GREETING' > /tmp/cmd; printf '%s|' \"$@\" > /tmp/args; sleep 3600", 'argv0'],
-          args: ['$(POD_IP)', '$$(POD_IP)', '$(POD_NAME).$(POD_NS)', '$(', '$$$(GREETING)'],
-          resources: { requests: { cpu: '250m', memory: '32Mi' }, limits: { memory: '64Mi' } },
-          env: [
-            { name: 'GREETING', value: 'hello' },
-            { name: 'EMPTY', value: '' },
-            { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-            { name: 'POD_NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-            { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
-            { name: 'APP', valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } },
-            { name: 'TEAM', valueFrom: { fieldRef: { fieldPath: "metadata.annotations['team']" } } },
-            { name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
-            { name: 'SA', valueFrom: { fieldRef: { fieldPath: 'spec.serviceAccountName' } } },
-            { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
-            { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-            { name: 'POD_IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
-            { name: 'URL', value: 'http://$(POD_IP):8080/$(GREETING)/$$(GREETING)/$(LATER)' },
-            { name: 'LATER', value: 'late' },
-            { name: 'CPU_REQ_M', valueFrom: { resourceFieldRef: { resource: 'requests.cpu', divisor: '1m' } } },
-            { name: 'CPU_REQ', valueFrom: { resourceFieldRef: { resource: 'requests.cpu' } } },
-            { name: 'MEM_REQ_KI', valueFrom: { resourceFieldRef: { resource: 'requests.memory', divisor: '1Ki' } } },
-            { name: 'MEM_LIMIT_MI', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '1Mi' } } },
-            { name: 'CPU_LIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.cpu' } } },
-            { name: 'CPU_LIMIT_M', valueFrom: { resourceFieldRef: { containerName: 'c', resource: 'limits.cpu', divisor: '1m' } } },
-            { name: 'EPH_REQ', valueFrom: { resourceFieldRef: { resource: 'requests.ephemeral-storage' } } },
-          ],
-        },
-      ],
-    }, { labels: { app: 'shop' }, annotations: { team: 'blue' } });
+    node.writePod(
+      'envp',
+      {
+        containers: [
+          {
+            name: 'c',
+            command: ['sh', '-c', "echo '$(GREETING) $$(GREETING) $(MISSING) $(GREETING' > /tmp/cmd; printf '%s|' \"$@\" > /tmp/args; sleep 3600", 'argv0'],
+            args: ['$(POD_IP)', '$$(POD_IP)', '$(POD_NAME).$(POD_NS)', '$(', '$$$(GREETING)'],
+            resources: { requests: { cpu: '250m', memory: '32Mi' }, limits: { memory: '64Mi' } },
+            env: [
+              { name: 'GREETING', value: 'hello' },
+              { name: 'EMPTY', value: '' },
+              { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+              { name: 'POD_NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+              { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
+              { name: 'APP', valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } },
+              { name: 'TEAM', valueFrom: { fieldRef: { fieldPath: "metadata.annotations['team']" } } },
+              { name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+              { name: 'SA', valueFrom: { fieldRef: { fieldPath: 'spec.serviceAccountName' } } },
+              { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+              { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+              { name: 'POD_IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
+              { name: 'URL', value: 'http://$(POD_IP):8080/$(GREETING)/$$(GREETING)/$(LATER)' },
+              { name: 'LATER', value: 'late' },
+              { name: 'CPU_REQ_M', valueFrom: { resourceFieldRef: { resource: 'requests.cpu', divisor: '1m' } } },
+              { name: 'CPU_REQ', valueFrom: { resourceFieldRef: { resource: 'requests.cpu' } } },
+              { name: 'MEM_REQ_KI', valueFrom: { resourceFieldRef: { resource: 'requests.memory', divisor: '1Ki' } } },
+              { name: 'MEM_LIMIT_MI', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '1Mi' } } },
+              { name: 'CPU_LIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.cpu' } } },
+              { name: 'CPU_LIMIT_M', valueFrom: { resourceFieldRef: { containerName: 'c', resource: 'limits.cpu', divisor: '1m' } } },
+              { name: 'EPH_REQ', valueFrom: { resourceFieldRef: { resource: 'requests.ephemeral-storage' } } },
+            ],
+          },
+        ],
+      },
+      { labels: { app: 'shop' }, annotations: { team: 'blue' } },
+    );
     const status = await node.waitStatus('envp', 'Running', (s) => s.phase === 'Running' && s.containerStatuses?.[0]?.ready === true);
     const podIP = status.podIP ?? '';
     assert.match(podIP, /^\d+\.\d+\.\d+\.\d+$/, 'the pod has a CNI bridge IP');
@@ -97,7 +101,9 @@ describe('container env on containerd', () => {
       EPH_REQ: '0',
     };
     // What the runtime and image add on their own (no service variables without an API server).
-    const runtimeOwn = Object.keys(env).filter((k) => !(k in expected)).sort();
+    const runtimeOwn = Object.keys(env)
+      .filter((k) => !(k in expected))
+      .sort();
     assert.deepEqual(runtimeOwn, ['HOME', 'HOSTNAME', 'PATH']);
     for (const k of runtimeOwn) delete env[k];
     assert.deepEqual(env, expected);
@@ -109,7 +115,9 @@ describe('container env on containerd', () => {
 
   it('limits.memory without a limit reads the node allocatable (capacity minus the 100Mi hard eviction threshold)', async () => {
     node.writePod('alloc', {
-      containers: [{ name: 'c', command: ['sleep', '3600'], env: [{ name: 'MEM', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '1Mi' } } }] }],
+      containers: [
+        { name: 'c', command: ['sleep', '3600'], env: [{ name: 'MEM', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '1Mi' } } }] },
+      ],
     });
     await node.waitStatus('alloc', 'Running', (s) => s.phase === 'Running');
     const env = parseEnv((await node.exec('alloc', 'c', ['env'])).stdout);
@@ -119,15 +127,17 @@ describe('container env on containerd', () => {
   it('a host-network pod: status.podIP and status.podIPs are the host IP (upstream e2e: POD_IP == HOST_IP)', async () => {
     node.writePod('hostnet', {
       hostNetwork: true,
-      containers: [{
-        name: 'c',
-        command: ['sleep', '3600'],
-        env: [
-          { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
-          { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-          { name: 'POD_IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
-        ],
-      }],
+      containers: [
+        {
+          name: 'c',
+          command: ['sleep', '3600'],
+          env: [
+            { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+            { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+            { name: 'POD_IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
+          ],
+        },
+      ],
     });
     const status = await node.waitStatus('hostnet', 'Running', (s) => s.phase === 'Running');
     const env = parseEnv((await node.exec('hostnet', 'c', ['env'])).stdout);
@@ -148,11 +158,20 @@ describe('container env on containerd', () => {
         },
       ],
     });
-    const status = await node.waitStatus('again', 'Running', (s) => s.phase === 'Running' && (s.containerStatuses?.find((c) => c.name === 'flaky')?.restartCount ?? 0) >= 1);
-    const ips = await waitFor('two starts of flaky', async () => {
-      const out = (await node.exec('again', 'keeper', ['cat', '/shared/ips'])).stdout.trim().split('\n');
-      return out.length >= 2 ? out : undefined;
-    }, 30_000, 200);
+    const status = await node.waitStatus(
+      'again',
+      'Running',
+      (s) => s.phase === 'Running' && (s.containerStatuses?.find((c) => c.name === 'flaky')?.restartCount ?? 0) >= 1,
+    );
+    const ips = await waitFor(
+      'two starts of flaky',
+      async () => {
+        const out = (await node.exec('again', 'keeper', ['cat', '/shared/ips'])).stdout.trim().split('\n');
+        return out.length >= 2 ? out : undefined;
+      },
+      30_000,
+      200,
+    );
     assert.ok(status.podIP);
     assert.deepEqual(ips.slice(0, 2), [status.podIP, status.podIP], 'the restart read the existing sandbox IP');
   });

@@ -56,18 +56,25 @@ describe('container lifecycle on containerd', () => {
     const uid = uidOf(name);
     const t0 = Date.now();
     node.removePod(name);
-    await waitFor(`${name} killed`, () => (!node.kubelet.workers.has(uid) || node.kubelet.workers.lifecycleOf(uid) === 'terminated' ? true : undefined), 60_000, 50);
+    await waitFor(
+      `${name} killed`,
+      () => (!node.kubelet.workers.has(uid) || node.kubelet.workers.lifecycleOf(uid) === 'terminated' ? true : undefined),
+      60_000,
+      50,
+    );
     return Date.now() - t0;
   }
 
   it('postStart exec runs right after start, before the pod is Running; the main process sees its file', async () => {
     const seen: string[] = [];
     node.writePod('poststart', {
-      containers: [{
-        name: 'c',
-        command: ['sh', '-c', 'while [ ! -f /tmp/hook ]; do sleep 0.1; done; cat /tmp/hook > /tmp/seen; sleep 3600'],
-        lifecycle: { postStart: { exec: { command: ['sh', '-c', 'sleep 2; echo hooked > /tmp/hook'] } } },
-      }],
+      containers: [
+        {
+          name: 'c',
+          command: ['sh', '-c', 'while [ ! -f /tmp/hook ]; do sleep 0.1; done; cat /tmp/hook > /tmp/seen; sleep 3600'],
+          lifecycle: { postStart: { exec: { command: ['sh', '-c', 'sleep 2; echo hooked > /tmp/hook'] } } },
+        },
+      ],
     });
     const running = await node.waitStatus('poststart', 'Running', (s) => {
       const c = s.containerStatuses?.[0];
@@ -77,9 +84,20 @@ describe('container lifecycle on containerd', () => {
     assert.equal(running.containerStatuses?.[0]?.ready, true);
     // The hook's file exists as soon as the container is reported running.
     assert.equal((await node.exec('poststart', 'c', ['cat', '/tmp/hook'])).stdout, 'hooked\n');
-    await waitFor('main process saw the hook file', async () => ((await node.exec('poststart', 'c', ['cat', '/tmp/seen'], { allowFail: true })).stdout === 'hooked\n' ? true : undefined), 10_000, 100);
+    await waitFor(
+      'main process saw the hook file',
+      async () => ((await node.exec('poststart', 'c', ['cat', '/tmp/seen'], { allowFail: true })).stdout === 'hooked\n' ? true : undefined),
+      10_000,
+      100,
+    );
     assert.ok(seen.includes('ContainerCreating'), `waiting while the hook ran: ${seen.join(',')}`);
-    assert.deepEqual(node.eventsOf('poststart').map((e) => e.reason).filter((r) => r !== 'Pulled'), ['Created', 'Started']);
+    assert.deepEqual(
+      node
+        .eventsOf('poststart')
+        .map((e) => e.reason)
+        .filter((r) => r !== 'Pulled'),
+      ['Created', 'Started'],
+    );
     await removeAndWait('poststart');
   });
 
@@ -92,8 +110,14 @@ describe('container lifecycle on containerd', () => {
     const failed = node.eventsOf('poststart-fail', 'FailedPostStartHook')[0];
     assert.equal(failed?.eventType, 'Warning');
     assert.equal(failed?.container, 'c');
-    assert.equal(failed?.message, `Exec lifecycle hook ([sh -c echo oops; exit 3]) for Container "c" in Pod "poststart-fail-node-p_default(${uid})" failed - error: command 'sh -c echo oops; exit 3' exited with 3: , message: "oops\\n"`);
-    const reasons = node.eventsOf('poststart-fail').map((e) => e.reason).filter((r) => r !== 'Pulled');
+    assert.equal(
+      failed?.message,
+      `Exec lifecycle hook ([sh -c echo oops; exit 3]) for Container "c" in Pod "poststart-fail-node-p_default(${uid})" failed - error: command 'sh -c echo oops; exit 3' exited with 3: , message: "oops\\n"`,
+    );
+    const reasons = node
+      .eventsOf('poststart-fail')
+      .map((e) => e.reason)
+      .filter((r) => r !== 'Pulled');
     assert.deepEqual(reasons.slice(0, 4), ['Created', 'Started', 'FailedPostStartHook', 'Killing']);
     assert.equal(node.eventsOf('poststart-fail', 'Killing')[0]?.message, 'FailedPostStartHook');
     const last = s.containerStatuses?.[0];
@@ -106,12 +130,18 @@ describe('container lifecycle on containerd', () => {
     node.writePod('prestop', {
       terminationGracePeriodSeconds: 10,
       volumes: v.volumes,
-      containers: [{
-        name: 'c',
-        volumeMounts: [v.mount],
-        command: ['sh', '-c', 'trap \'if [ -f /data/hook ]; then echo after-hook > /data/term; else echo before-hook > /data/term; fi; exit 0\' TERM; while true; do sleep 0.1; done'],
-        lifecycle: { preStop: { exec: { command: ['sh', '-c', 'echo prestop > /data/hook'] } } },
-      }],
+      containers: [
+        {
+          name: 'c',
+          volumeMounts: [v.mount],
+          command: [
+            'sh',
+            '-c',
+            "trap 'if [ -f /data/hook ]; then echo after-hook > /data/term; else echo before-hook > /data/term; fi; exit 0' TERM; while true; do sleep 0.1; done",
+          ],
+          lifecycle: { preStop: { exec: { command: ['sh', '-c', 'echo prestop > /data/hook'] } } },
+        },
+      ],
     });
     await node.waitStatus('prestop', 'Running', (s) => s.phase === 'Running');
     const ms = await removeAndWait('prestop');
@@ -138,13 +168,23 @@ describe('container lifecycle on containerd', () => {
     const v = dataVolume('prestop-annotation');
     node.writePod('prestop-annotation', {
       volumes: v.volumes,
-      containers: [{ name: 'c', volumeMounts: [v.mount], command: ['sleep', '3600'], lifecycle: { preStop: { exec: { command: ['sh', '-c', 'echo from-annotation > /data/hook'] } } } }],
+      containers: [
+        {
+          name: 'c',
+          volumeMounts: [v.mount],
+          command: ['sleep', '3600'],
+          lifecycle: { preStop: { exec: { command: ['sh', '-c', 'echo from-annotation > /data/hook'] } } },
+        },
+      ],
     });
     await node.waitStatus('prestop-annotation', 'Running', (s) => s.phase === 'Running');
     const uid = uidOf('prestop-annotation');
     const id = await node.containerId('prestop-annotation', 'c');
     const st = await node.cri.ContainerStatus({ containerId: id, verbose: false });
-    assert.equal(st.status?.annotations['io.kubernetes.container.preStopHandler'], JSON.stringify({ exec: { command: ['sh', '-c', 'echo from-annotation > /data/hook'] } }));
+    assert.equal(
+      st.status?.annotations['io.kubernetes.container.preStopHandler'],
+      JSON.stringify({ exec: { command: ['sh', '-c', 'echo from-annotation > /data/hook'] } }),
+    );
     // What the kubelet does for a pod it no longer knows (an orphan after a restart): no spec.
     const r = await killPod(node.cri, uid, 2);
     assert.deepEqual(r.errors, []);
@@ -161,35 +201,54 @@ describe('container lifecycle on containerd', () => {
     await removeAndWait('prestop-fail');
     const e = node.eventsOf('prestop-fail', 'FailedPreStopHook')[0];
     assert.equal(e?.eventType, 'Warning');
-    assert.equal(e?.message, `Exec lifecycle hook ([sh -c exit 9]) for Container "c" in Pod "prestop-fail-node-p_default(${uid})" failed - error: command 'sh -c exit 9' exited with 9: , message: ""`);
+    assert.equal(
+      e?.message,
+      `Exec lifecycle hook ([sh -c exit 9]) for Container "c" in Pod "prestop-fail-node-p_default(${uid})" failed - error: command 'sh -c exit 9' exited with 9: , message: ""`,
+    );
     const list = await node.cri.ListContainers({ filter: { labelSelector: { 'io.kubernetes.pod.uid': uid } } });
-    assert.ok(list.containers.every((c) => c.state !== 'CONTAINER_RUNNING'), 'the container was stopped anyway');
+    assert.ok(
+      list.containers.every((c) => c.state !== 'CONTAINER_RUNNING'),
+      'the container was stopped anyway',
+    );
   });
 
   it('httpGet hooks: postStart and preStop reach their host with path and headers; a refused one fails', async () => {
     const port = (server.address() as AddressInfo).port;
     requests.length = 0;
     node.writePod('http-hooks', {
-      containers: [{
-        name: 'c',
-        command: ['sleep', '3600'],
-        lifecycle: {
-          postStart: { httpGet: { host: '127.0.0.1', port, path: '/started?x=1', httpHeaders: [{ name: 'X-Hook', value: 'post' }] } },
-          preStop: { httpGet: { host: '127.0.0.1', port: String(port), path: '/stopping' } },
+      containers: [
+        {
+          name: 'c',
+          command: ['sleep', '3600'],
+          lifecycle: {
+            postStart: { httpGet: { host: '127.0.0.1', port, path: '/started?x=1', httpHeaders: [{ name: 'X-Hook', value: 'post' }] } },
+            preStop: { httpGet: { host: '127.0.0.1', port: String(port), path: '/stopping' } },
+          },
         },
-      }],
+      ],
     });
     await node.waitStatus('http-hooks', 'Running', (s) => s.phase === 'Running');
-    assert.deepEqual(requests.map((r) => [r.method, r.url, r.headers['x-hook']]), [['GET', '/started?x=1', 'post']]);
+    assert.deepEqual(
+      requests.map((r) => [r.method, r.url, r.headers['x-hook']]),
+      [['GET', '/started?x=1', 'post']],
+    );
     await removeAndWait('http-hooks');
-    assert.deepEqual(requests.map((r) => r.url), ['/started?x=1', '/stopping']);
+    assert.deepEqual(
+      requests.map((r) => r.url),
+      ['/started?x=1', '/stopping'],
+    );
 
     node.writePod('http-hook-fail', {
       containers: [{ name: 'c', command: ['sleep', '3600'], lifecycle: { postStart: { httpGet: { host: '127.0.0.1', port: 1, path: '/nope' } } } }],
     });
     await waitFor('FailedPostStartHook', () => node.eventsOf('http-hook-fail', 'FailedPostStartHook')[0], 60_000, 100);
     const uid = uidOf('http-hook-fail');
-    assert.match(node.eventsOf('http-hook-fail', 'FailedPostStartHook')[0]?.message ?? '', new RegExp(`^HTTP lifecycle hook \\(/nope\\) for Container "c" in Pod "http-hook-fail-node-p_default\\(${uid}\\)" failed - error: Get "http://127.0.0.1:1/nope": dial tcp 127.0.0.1:1: connect: connection refused, message: ""$`));
+    assert.match(
+      node.eventsOf('http-hook-fail', 'FailedPostStartHook')[0]?.message ?? '',
+      new RegExp(
+        `^HTTP lifecycle hook \\(/nope\\) for Container "c" in Pod "http-hook-fail-node-p_default\\(${uid}\\)" failed - error: Get "http://127.0.0.1:1/nope": dial tcp 127.0.0.1:1: connect: connection refused, message: ""$`,
+      ),
+    );
     await removeAndWait('http-hook-fail');
   });
 
@@ -198,14 +257,16 @@ describe('container lifecycle on containerd', () => {
     writeFileSync(join(host, 'httpd', 'hook.cgi'), '#!/bin/sh\necho "$HTTP_USER_AGENT" > /data/hit\nprintf "Content-Type: text/plain\\r\\n\\r\\nok"\n');
     node.writePod('httpd', {
       volumes: v.volumes,
-      containers: [{
-        name: 'web',
-        volumeMounts: [v.mount],
-        ports: [{ name: 'http', containerPort: 8080 }],
-        // A CGI script behind the hook's path leaves a marker when the request arrives.
-        command: ['sh', '-c', 'mkdir -p /www/cgi-bin; cp /data/hook.cgi /www/cgi-bin/hook; chmod +x /www/cgi-bin/hook; exec httpd -f -p 8080 -h /www'],
-        lifecycle: { preStop: { httpGet: { port: 'http', path: '/cgi-bin/hook' } } },
-      }],
+      containers: [
+        {
+          name: 'web',
+          volumeMounts: [v.mount],
+          ports: [{ name: 'http', containerPort: 8080 }],
+          // A CGI script behind the hook's path leaves a marker when the request arrives.
+          command: ['sh', '-c', 'mkdir -p /www/cgi-bin; cp /data/hook.cgi /www/cgi-bin/hook; chmod +x /www/cgi-bin/hook; exec httpd -f -p 8080 -h /www'],
+          lifecycle: { preStop: { httpGet: { port: 'http', path: '/cgi-bin/hook' } } },
+        },
+      ],
     });
     await node.waitStatus('httpd', 'Running', (s) => s.phase === 'Running' && s.podIP !== undefined);
     await removeAndWait('httpd');
@@ -218,25 +279,45 @@ describe('container lifecycle on containerd', () => {
     node.writePod('sidecar', {
       terminationGracePeriodSeconds: 10,
       volumes: v.volumes,
-      initContainers: [{
-        name: 'side',
-        restartPolicy: 'Always',
-        volumeMounts: [v.mount],
-        command: ['sh', '-c', 'trap \'if [ -f /data/app-term ]; then echo after-app > /data/side-term; else echo before-app > /data/side-term; fi; exit 0\' TERM; echo up > /data/side-start; while true; do sleep 0.1; done'],
-      }],
-      containers: [{
-        name: 'app',
-        volumeMounts: [v.mount],
-        command: ['sh', '-c', 'if [ -f /data/side-start ]; then echo yes > /data/app-saw-side; else echo no > /data/app-saw-side; fi; trap \'sleep 1; echo done > /data/app-term; exit 0\' TERM; while true; do sleep 0.1; done'],
-      }],
+      initContainers: [
+        {
+          name: 'side',
+          restartPolicy: 'Always',
+          volumeMounts: [v.mount],
+          command: [
+            'sh',
+            '-c',
+            "trap 'if [ -f /data/app-term ]; then echo after-app > /data/side-term; else echo before-app > /data/side-term; fi; exit 0' TERM; echo up > /data/side-start; while true; do sleep 0.1; done",
+          ],
+        },
+      ],
+      containers: [
+        {
+          name: 'app',
+          volumeMounts: [v.mount],
+          command: [
+            'sh',
+            '-c',
+            "if [ -f /data/side-start ]; then echo yes > /data/app-saw-side; else echo no > /data/app-saw-side; fi; trap 'sleep 1; echo done > /data/app-term; exit 0' TERM; while true; do sleep 0.1; done",
+          ],
+        },
+      ],
     });
-    const s = await node.waitStatus('sidecar', 'Running with the sidecar', (st) => st.phase === 'Running' && st.containerStatuses?.[0]?.ready === true && st.initContainerStatuses?.[0]?.state.running !== undefined);
+    const s = await node.waitStatus(
+      'sidecar',
+      'Running with the sidecar',
+      (st) => st.phase === 'Running' && st.containerStatuses?.[0]?.ready === true && st.initContainerStatuses?.[0]?.state.running !== undefined,
+    );
     assert.equal(s.initContainerStatuses?.[0]?.ready, true, 'a sidecar counts for readiness');
     assert.equal(s.conditions?.find((c) => c.type === 'Initialized')?.status, 'True');
     assert.equal(marker('sidecar', 'app-saw-side'), 'yes\n', 'the app started after the sidecar');
     // A sidecar that exits is started again while the app runs.
     await node.exec('sidecar', 'side', ['sh', '-c', 'kill 1'], { allowFail: true });
-    await node.waitStatus('sidecar', 'sidecar restarted', (st) => (st.initContainerStatuses?.[0]?.restartCount ?? 0) >= 1 && st.initContainerStatuses?.[0]?.state.running !== undefined);
+    await node.waitStatus(
+      'sidecar',
+      'sidecar restarted',
+      (st) => (st.initContainerStatuses?.[0]?.restartCount ?? 0) >= 1 && st.initContainerStatuses?.[0]?.state.running !== undefined,
+    );
     await removeAndWait('sidecar');
     assert.equal(marker('sidecar', 'app-term'), 'done\n');
     assert.equal(marker('sidecar', 'side-term'), 'after-app\n', 'the sidecar got TERM only after the app had exited');

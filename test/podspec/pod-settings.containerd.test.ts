@@ -13,7 +13,8 @@ import { startStaticNode, type StaticNode } from '../helpers/static-node.js';
 import { waitFor } from '../helpers/cri-fixtures.js';
 import { freePort } from '../helpers/net.js';
 
-const HOSTS_BASE = '# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n';
+const HOSTS_BASE =
+  '# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n';
 
 function httpGet(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -31,7 +32,8 @@ function httpGet(port: number): Promise<string> {
 describe('pod settings on containerd', () => {
   let node: StaticNode;
   const sleeper = { command: ['sh', '-c', 'sleep 3600'] };
-  const running = (name: string): Promise<unknown> => node.waitStatus(name, 'Running', (s) => s.phase === 'Running' && (s.containerStatuses ?? []).every((c) => c.ready));
+  const running = (name: string): Promise<unknown> =>
+    node.waitStatus(name, 'Running', (s) => s.phase === 'Running' && (s.containerStatuses ?? []).every((c) => c.ready));
   const hostResolv = readFileSync('/etc/resolv.conf', 'utf8');
   const hostServers = [...hostResolv.matchAll(/^nameserver\s+(\S+)/gm)].map((m) => m[1]);
   const hostSearch = /^search\s+(.*)$/m.exec(hostResolv)?.[1]?.trim().split(/\s+/) ?? [];
@@ -47,7 +49,10 @@ describe('pod settings on containerd', () => {
       hostname: 'web',
       subdomain: 'sub',
       hostAliases: [{ ip: '10.1.2.3', hostnames: ['foo.local', 'bar.local'] }],
-      containers: [{ name: 'a', ...sleeper }, { name: 'b', ...sleeper }],
+      containers: [
+        { name: 'a', ...sleeper },
+        { name: 'b', ...sleeper },
+      ],
     });
     await running('hosts');
     const ip = node.status('hosts')?.podIP ?? '';
@@ -79,19 +84,32 @@ describe('pod settings on containerd', () => {
     node.writePod('dns-default', { dnsPolicy: 'Default', containers: [{ name: 'c', ...sleeper }] });
     node.writePod('dns-none', {
       dnsPolicy: 'None',
-      dnsConfig: { nameservers: ['1.2.3.4'], searches: ['ns1.svc.cluster-domain.example', 'my.dns.search.suffix'], options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }] },
+      dnsConfig: {
+        nameservers: ['1.2.3.4'],
+        searches: ['ns1.svc.cluster-domain.example', 'my.dns.search.suffix'],
+        options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }],
+      },
       containers: [{ name: 'c', ...sleeper }],
     });
     for (const p of ['dns-cluster', 'dns-default', 'dns-none']) await running(p);
     const resolv = async (p: string): Promise<string> => (await node.exec(p, 'c', ['cat', '/etc/resolv.conf'])).stdout;
-    assert.equal(await resolv('dns-cluster'), `search ${['default.svc.cluster.local', 'svc.cluster.local', 'cluster.local', ...hostSearch].join(' ')}\nnameserver 10.0.0.10\noptions ndots:5\n`);
+    assert.equal(
+      await resolv('dns-cluster'),
+      `search ${['default.svc.cluster.local', 'svc.cluster.local', 'cluster.local', ...hostSearch].join(' ')}\nnameserver 10.0.0.10\noptions ndots:5\n`,
+    );
     const def = await resolv('dns-default');
     assert.equal(def, `${hostSearch.length ? `search ${hostSearch.join(' ')}\n` : ''}${hostServers.map((s) => `nameserver ${s}\n`).join('')}`);
     assert.equal(await resolv('dns-none'), 'search ns1.svc.cluster-domain.example my.dns.search.suffix\nnameserver 1.2.3.4\noptions ndots:2 edns0\n');
   });
 
-  it('hostNetwork, hostPID and hostIPC share the node\'s namespaces; a plain pod has its own', async () => {
-    node.writePod('host-ns', { hostNetwork: true, hostPID: true, hostIPC: true, hostAliases: [{ ip: '10.9.9.9', hostnames: ['alias.local'] }], containers: [{ name: 'c', ...sleeper }] });
+  it("hostNetwork, hostPID and hostIPC share the node's namespaces; a plain pod has its own", async () => {
+    node.writePod('host-ns', {
+      hostNetwork: true,
+      hostPID: true,
+      hostIPC: true,
+      hostAliases: [{ ip: '10.9.9.9', hostnames: ['alias.local'] }],
+      containers: [{ name: 'c', ...sleeper }],
+    });
     node.writePod('own-ns', { containers: [{ name: 'c', ...sleeper }] });
     await running('host-ns');
     await running('own-ns');
@@ -105,16 +123,34 @@ describe('pod settings on containerd', () => {
     assert.equal((await node.exec('own-ns', 'c', ['sh', '-c', `test -d /proc/${process.pid} && echo seen || echo hidden`])).stdout, 'hidden\n');
     assert.equal((await node.exec('host-ns', 'c', ['hostname'])).stdout, `${hostname()}\n`);
     // The host network's managed hosts file: the node's own, under upstream's header, plus the aliases.
-    assert.equal((await node.exec('host-ns', 'c', ['cat', '/etc/hosts'])).stdout, `# Kubernetes-managed hosts file (host network).\n${readFileSync('/etc/hosts', 'utf8')}\n# Entries added by HostAliases.\n10.9.9.9\talias.local\n`);
+    assert.equal(
+      (await node.exec('host-ns', 'c', ['cat', '/etc/hosts'])).stdout,
+      `# Kubernetes-managed hosts file (host network).\n${readFileSync('/etc/hosts', 'utf8')}\n# Entries added by HostAliases.\n10.9.9.9\talias.local\n`,
+    );
   });
 
   it('maps a hostPort to the container (portmap CNI) and serves on 127.0.0.1', async () => {
     const hostPort = await freePort();
     node.writePod('web', {
-      containers: [{ name: 'httpd', command: ['sh', '-c', 'mkdir -p /www && echo hello-from-pod > /www/index.html && httpd -f -p 8080 -h /www'], ports: [{ containerPort: 8080, hostPort, protocol: 'TCP' }] }],
+      containers: [
+        {
+          name: 'httpd',
+          command: ['sh', '-c', 'mkdir -p /www && echo hello-from-pod > /www/index.html && httpd -f -p 8080 -h /www'],
+          ports: [{ containerPort: 8080, hostPort, protocol: 'TCP' }],
+        },
+      ],
     });
     await running('web');
-    const body = await waitFor('hostPort answers', () => httpGet(hostPort).then((b) => b, () => undefined), 30_000, 250);
+    const body = await waitFor(
+      'hostPort answers',
+      () =>
+        httpGet(hostPort).then(
+          (b) => b,
+          () => undefined,
+        ),
+      30_000,
+      250,
+    );
     assert.equal(body, 'hello-from-pod\n');
   });
 });

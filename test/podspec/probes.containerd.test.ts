@@ -33,7 +33,9 @@ describe('probes on containerd', () => {
     grpcServer.addService(healthServiceDefinition, {
       Check: (_call: unknown, cb: grpc.sendUnaryData<{ status: ServingStatus }>) => cb(null, { status: serving }),
     });
-    grpcPort = await new Promise<number>((res, rej) => grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+    grpcPort = await new Promise<number>((res, rej) =>
+      grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+    );
     node = await startStaticNode({ runtime: 'containerd', args: ['--node-ip', '127.0.0.1'] });
   });
   after(async () => {
@@ -44,18 +46,28 @@ describe('probes on containerd', () => {
   it('a failing liveness probe restarts the container: Unhealthy, then Killing, restartCount 1', async () => {
     node.writePod('live', {
       terminationGracePeriodSeconds: 30,
-      containers: [{
-        name: 'c',
-        command: ['sh', '-c', 'touch /tmp/healthy; sleep 4; rm -f /tmp/healthy; sleep 3600'],
-        livenessProbe: { exec: { command: ['cat', '/tmp/healthy'] }, periodSeconds: 1, failureThreshold: 2, terminationGracePeriodSeconds: 1 },
-      }],
+      containers: [
+        {
+          name: 'c',
+          command: ['sh', '-c', 'touch /tmp/healthy; sleep 4; rm -f /tmp/healthy; sleep 3600'],
+          livenessProbe: { exec: { command: ['cat', '/tmp/healthy'] }, periodSeconds: 1, failureThreshold: 2, terminationGracePeriodSeconds: 1 },
+        },
+      ],
     });
     const first = await node.waitStatus('live', 'Running', (s) => s.containerStatuses?.[0]?.state.running !== undefined);
     const firstId = first.containerStatuses?.[0]?.containerID;
-    const restarted = await node.waitStatus('live', 'restarted once', (s) => s.containerStatuses?.[0]?.restartCount === 1 && s.containerStatuses[0].state.running !== undefined, 60_000);
+    const restarted = await node.waitStatus(
+      'live',
+      'restarted once',
+      (s) => s.containerStatuses?.[0]?.restartCount === 1 && s.containerStatuses[0].state.running !== undefined,
+      60_000,
+    );
     assert.notEqual(restarted.containerStatuses?.[0]?.containerID, firstId);
     assert.equal(restarted.containerStatuses?.[0]?.lastState.terminated?.exitCode, 137);
-    const reasons = node.eventsOf('live').map((e) => e.reason).filter((r) => r === 'Unhealthy' || r === 'Killing');
+    const reasons = node
+      .eventsOf('live')
+      .map((e) => e.reason)
+      .filter((r) => r === 'Unhealthy' || r === 'Killing');
     // Two failed attempts (failureThreshold 2), then the kill.
     assert.deepEqual(reasons.slice(0, 3), ['Unhealthy', 'Unhealthy', 'Killing']);
     const unhealthy = node.eventsOf('live', 'Unhealthy')[0]!;
@@ -96,14 +108,16 @@ describe('probes on containerd', () => {
 
   it('a startup probe holds liveness and readiness back until it succeeds', async () => {
     node.writePod('startup', {
-      containers: [{
-        name: 'c',
-        command: ['sleep', '3600'],
-        startupProbe: { exec: { command: ['cat', '/tmp/started'] }, periodSeconds: 1, failureThreshold: 60 },
-        // Would fail at once and restart the container, if it ran.
-        livenessProbe: { exec: { command: ['cat', '/tmp/alive'] }, periodSeconds: 1, failureThreshold: 1, terminationGracePeriodSeconds: 1 },
-        readinessProbe: { exec: { command: ['true'] }, periodSeconds: 1 },
-      }],
+      containers: [
+        {
+          name: 'c',
+          command: ['sleep', '3600'],
+          startupProbe: { exec: { command: ['cat', '/tmp/started'] }, periodSeconds: 1, failureThreshold: 60 },
+          // Would fail at once and restart the container, if it ran.
+          livenessProbe: { exec: { command: ['cat', '/tmp/alive'] }, periodSeconds: 1, failureThreshold: 1, terminationGracePeriodSeconds: 1 },
+          readinessProbe: { exec: { command: ['true'] }, periodSeconds: 1 },
+        },
+      ],
     });
     await node.waitStatus('startup', 'Running', (s) => s.containerStatuses?.[0]?.state.running !== undefined);
     await sleep(5000);
@@ -128,13 +142,15 @@ describe('probes on containerd', () => {
 
   it('httpGet by port name and tcpSocket against httpd in the container', async () => {
     node.writePod('web', {
-      containers: [{
-        name: 'web',
-        command: ['sh', '-c', 'mkdir -p /www && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www'],
-        ports: [{ name: 'http', containerPort: 8080 }],
-        readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1, failureThreshold: 1 },
-        livenessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
-      }],
+      containers: [
+        {
+          name: 'web',
+          command: ['sh', '-c', 'mkdir -p /www && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www'],
+          ports: [{ name: 'http', containerPort: 8080 }],
+          readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1, failureThreshold: 1 },
+          livenessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
+        },
+      ],
     });
     const ready = await node.waitStatus('web', 'Ready', (s) => cond(s, 'Ready') === 'True', 30_000);
     assert.ok(ready.podIP && ready.podIP !== '127.0.0.1', `pod IP ${String(ready.podIP)}`);
@@ -143,7 +159,11 @@ describe('probes on containerd', () => {
     assert.ok(node.eventsOf('web', 'Unhealthy').some((e) => e.message === 'Readiness probe failed: HTTP probe failed with statuscode: 404'));
     const text = await node.kubelet.probes.metricsText();
     const uid = node.pod('web')?.metadata.uid ?? '';
-    const line = (type: string, result: string): RegExp => new RegExp(`^prober_probe_total\\{probe_type="${type}",result="${result}",container="web",pod="web-${node.nodeName}",namespace="default",pod_uid="${uid}"\\} [1-9]\\d*$`, 'm');
+    const line = (type: string, result: string): RegExp =>
+      new RegExp(
+        `^prober_probe_total\\{probe_type="${type}",result="${result}",container="web",pod="web-${node.nodeName}",namespace="default",pod_uid="${uid}"\\} [1-9]\\d*$`,
+        'm',
+      );
     assert.match(text, line('Readiness', 'successful'));
     assert.match(text, line('Readiness', 'failed'));
     assert.match(text, line('Liveness', 'successful'));

@@ -28,7 +28,9 @@ describe('resources and admission on containerd', () => {
 
   it('writes limits to the pod cgroup and the container cgroup', async () => {
     node.writePod('limits', {
-      containers: [{ name: 'c', command: ['sh', '-c', 'sleep 3600'], resources: { requests: { cpu: '250m', memory: '32Mi' }, limits: { cpu: '500m', memory: '64Mi' } } }],
+      containers: [
+        { name: 'c', command: ['sh', '-c', 'sleep 3600'], resources: { requests: { cpu: '250m', memory: '32Mi' }, limits: { cpu: '500m', memory: '64Mi' } } },
+      ],
     });
     const st = await node.waitStatus('limits', 'Running', (s) => s.phase === 'Running');
     assert.equal(st.qosClass, 'Burstable');
@@ -46,7 +48,12 @@ describe('resources and admission on containerd', () => {
     const procs = readFileSync(host('memory', `${pod}/${id}/cgroup.procs`), 'utf8').trim();
     assert.ok(procs.length > 0, 'the container process is in its cgroup');
     // From inside: the container sees its own cgroup's limits.
-    const inside = await node.exec('limits', 'c', ['cat', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us', '/sys/fs/cgroup/cpu/cpu.shares', '/sys/fs/cgroup/memory/memory.limit_in_bytes']);
+    const inside = await node.exec('limits', 'c', [
+      'cat',
+      '/sys/fs/cgroup/cpu/cpu.cfs_quota_us',
+      '/sys/fs/cgroup/cpu/cpu.shares',
+      '/sys/fs/cgroup/memory/memory.limit_in_bytes',
+    ]);
     assert.equal(inside.stdout, `50000\n256\n${64 * 2 ** 20}\n`);
   });
 
@@ -86,7 +93,7 @@ describe('resources and admission on containerd', () => {
     assert.equal(sandboxes.items.length, 0);
   });
 
-  it('refuses a pod beyond max-pods with OutOfpods, and removes a gone pod\'s cgroup', async () => {
+  it("refuses a pod beyond max-pods with OutOfpods, and removes a gone pod's cgroup", async () => {
     node.writePod('fill', { containers: [{ name: 'c', command: ['sleep', '3600'] }] });
     await node.waitStatus('fill', 'Running', (s) => s.phase === 'Running');
     assert.ok(existsSync(host('cpu', `${ROOT}/kubepods/besteffort/pod${uidOf('fill')}`)));

@@ -18,7 +18,10 @@ describe('security context on containerd', () => {
     node = await startStaticNode({ runtime: 'containerd' });
     node.writePod('ids', {
       securityContext: { runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000, supplementalGroups: [4000] },
-      containers: [{ name: 'pod-level', ...sleeper }, { name: 'own-user', ...sleeper, securityContext: { runAsUser: 1001 } }],
+      containers: [
+        { name: 'pod-level', ...sleeper },
+        { name: 'own-user', ...sleeper, securityContext: { runAsUser: 1001 } },
+      ],
     });
     node.writePod('caps', {
       containers: [
@@ -73,7 +76,10 @@ describe('security context on containerd', () => {
   it('seccomp RuntimeDefault and Localhost (under <root-dir>/seccomp), and pod sysctls', async () => {
     const profiles = join(node.dir, 'root', 'seccomp', 'profiles');
     mkdirSync(profiles, { recursive: true });
-    writeFileSync(join(profiles, 'no-mkdir.json'), JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }] }));
+    writeFileSync(
+      join(profiles, 'no-mkdir.json'),
+      JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }] }),
+    );
     node.writePod('seccomp', {
       securityContext: { seccompProfile: { type: 'RuntimeDefault' }, sysctls: [{ name: 'kernel.shm_rmid_forced', value: '1' }] },
       containers: [
@@ -97,8 +103,20 @@ describe('security context on containerd', () => {
   it('fsGroup owns the emptyDir and downwardAPI volumes: group, setgid, readable by the pod user', async () => {
     node.writePod('fsgroup', {
       securityContext: { runAsUser: 1000, fsGroup: 2000 },
-      volumes: [{ name: 'scratch', emptyDir: {} }, { name: 'info', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] } }],
-      containers: [{ name: 'c', ...sleeper, volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }, { name: 'info', mountPath: '/info' }] }],
+      volumes: [
+        { name: 'scratch', emptyDir: {} },
+        { name: 'info', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] } },
+      ],
+      containers: [
+        {
+          name: 'c',
+          ...sleeper,
+          volumeMounts: [
+            { name: 'scratch', mountPath: '/scratch' },
+            { name: 'info', mountPath: '/info' },
+          ],
+        },
+      ],
     });
     await node.waitStatus('fsgroup', 'Running', (s) => s.phase === 'Running' && (s.containerStatuses ?? []).every((c) => c.ready));
     assert.equal((await node.exec('fsgroup', 'c', ['stat', '-c', '%g %A', '/scratch'])).stdout, '2000 drwxrwsrwx\n');
@@ -111,14 +129,29 @@ describe('security context on containerd', () => {
   it('runAsNonRoot refuses the root busybox image with CreateContainerConfigError', async () => {
     node.writePod('nonroot', {
       securityContext: { runAsNonRoot: true },
-      containers: [{ name: 'root-image', ...sleeper }, { name: 'as-1000', ...sleeper, securityContext: { runAsUser: 1000 } }],
+      containers: [
+        { name: 'root-image', ...sleeper },
+        { name: 'as-1000', ...sleeper, securityContext: { runAsUser: 1000 } },
+      ],
     });
     const uid = (): string => node.pod('nonroot')?.metadata.uid ?? '';
-    const st = await node.waitStatus('nonroot', 'refused', (s) => s.containerStatuses?.find((c) => c.name === 'root-image')?.state.waiting?.reason === 'CreateContainerConfigError' && s.containerStatuses.find((c) => c.name === 'as-1000')?.state.running !== undefined);
+    const st = await node.waitStatus(
+      'nonroot',
+      'refused',
+      (s) =>
+        s.containerStatuses?.find((c) => c.name === 'root-image')?.state.waiting?.reason === 'CreateContainerConfigError' &&
+        s.containerStatuses.find((c) => c.name === 'as-1000')?.state.running !== undefined,
+    );
     const waiting = st.containerStatuses?.find((c) => c.name === 'root-image')?.state.waiting;
-    assert.equal(waiting?.message, `container has runAsNonRoot and image will run as root (pod: "nonroot-${node.nodeName}_default(${uid()})", container: root-image)`);
+    assert.equal(
+      waiting?.message,
+      `container has runAsNonRoot and image will run as root (pod: "nonroot-${node.nodeName}_default(${uid()})", container: root-image)`,
+    );
     assert.equal((await node.exec('nonroot', 'as-1000', ['id', '-u'])).stdout, '1000\n');
     const failed = node.eventsOf('nonroot', 'Failed').find((e) => e.container === 'root-image');
-    assert.equal(failed?.message, `Error: container has runAsNonRoot and image will run as root (pod: "nonroot-${node.nodeName}_default(${uid()})", container: root-image)`);
+    assert.equal(
+      failed?.message,
+      `Error: container has runAsNonRoot and image will run as root (pod: "nonroot-${node.nodeName}_default(${uid()})", container: root-image)`,
+    );
   });
 });

@@ -20,7 +20,13 @@ describe('static test node on containerd', () => {
     assert.equal(r.stdout, 'hi\n');
     const failed = await node.exec('hello', 'c', ['sh', '-c', 'exit 3'], { allowFail: true });
     assert.equal(failed.exitCode, 3);
-    assert.deepEqual(node.eventsOf('hello').map((e) => e.reason).filter((r) => r !== 'Pulled'), ['Created', 'Started']);
+    assert.deepEqual(
+      node
+        .eventsOf('hello')
+        .map((e) => e.reason)
+        .filter((r) => r !== 'Pulled'),
+      ['Created', 'Started'],
+    );
     assert.equal(node.eventsOf('hello', 'Started')[0]?.container, 'c');
   });
 });

@@ -49,7 +49,10 @@ describe('grpc health', () => {
   let bare: grpc.Server;
   let barePort = 0;
   let userAgent = '';
-  const statuses = new Map<string, ServingStatus>([['', 'SERVING'], ['db', 'NOT_SERVING']]);
+  const statuses = new Map<string, ServingStatus>([
+    ['', 'SERVING'],
+    ['db', 'NOT_SERVING'],
+  ]);
   before(async () => {
     server = new grpc.Server();
     server.addService(healthServiceDefinition, {
@@ -79,7 +82,10 @@ describe('grpc health', () => {
   });
 
   it('an RPC error is failure with the status', async () => {
-    assert.deepEqual(await grpcHealthAction('127.0.0.1', port, 'nope', 1000), { result: 'failure', message: 'error: health rpc probe failed: rpc error: code = NotFound desc = unknown service' });
+    assert.deepEqual(await grpcHealthAction('127.0.0.1', port, 'nope', 1000), {
+      result: 'failure',
+      message: 'error: health rpc probe failed: rpc error: code = NotFound desc = unknown service',
+    });
   });
 
   it('a server without the health service', async () => {
@@ -131,7 +137,14 @@ describe('exec through CRI ExecSync (simulated runtime)', () => {
     const { id } = await h.container(['sleep', 'infinity']);
     assert.equal((await runProbe({ type: 'exec', command: ['true'] }, id, 1000, { cri: h.cri })).result, 'success');
     const c = { name: 'web', ports: [{ name: 'http', containerPort: 8080 }] };
-    assert.deepEqual(probeHandler({ httpGet: { port: 'http', path: '/healthz' } }, c, '10.88.0.5'), { type: 'httpGet', host: '10.88.0.5', port: 8080, path: '/healthz', scheme: 'HTTP', headers: [] });
+    assert.deepEqual(probeHandler({ httpGet: { port: 'http', path: '/healthz' } }, c, '10.88.0.5'), {
+      type: 'httpGet',
+      host: '10.88.0.5',
+      port: 8080,
+      path: '/healthz',
+      scheme: 'HTTP',
+      headers: [],
+    });
     const bad = probeHandler({ tcpSocket: { port: 'metrics' } }, c, '10.88.0.5');
     assert.deepEqual(bad, { type: 'invalid', message: "couldn't find port metrics in web" });
     assert.equal((await runProbe(bad, id, 1000, {})).result, 'unknown');
@@ -140,14 +153,23 @@ describe('exec through CRI ExecSync (simulated runtime)', () => {
 
 describe('probe spec defaults and Go durations', () => {
   it('upstream defaults: period 10 s, timeout 1 s, success 1, failure 3, delay 0', () => {
-    assert.deepEqual(probeTiming({ exec: { command: ['true'] } }), { initialDelayMs: 0, periodMs: 10_000, timeoutMs: 1000, successThreshold: 1, failureThreshold: 3 });
-    assert.deepEqual(probeTiming({ exec: { command: ['true'] }, periodSeconds: 2, timeoutSeconds: 3, initialDelaySeconds: 4, successThreshold: 1, failureThreshold: 5 }), {
-      initialDelayMs: 4000,
-      periodMs: 2000,
-      timeoutMs: 3000,
+    assert.deepEqual(probeTiming({ exec: { command: ['true'] } }), {
+      initialDelayMs: 0,
+      periodMs: 10_000,
+      timeoutMs: 1000,
       successThreshold: 1,
-      failureThreshold: 5,
+      failureThreshold: 3,
     });
+    assert.deepEqual(
+      probeTiming({ exec: { command: ['true'] }, periodSeconds: 2, timeoutSeconds: 3, initialDelaySeconds: 4, successThreshold: 1, failureThreshold: 5 }),
+      {
+        initialDelayMs: 4000,
+        periodMs: 2000,
+        timeoutMs: 3000,
+        successThreshold: 1,
+        failureThreshold: 5,
+      },
+    );
   });
   it('Go duration strings', () => {
     assert.deepEqual([goDuration(300), goDuration(1000), goDuration(2500), goDuration(90_000)], ['300ms', '1s', '2.5s', '1m30s']);

@@ -36,7 +36,10 @@ let port = 0;
 let lastRequest = '';
 const open = new Set<net.Socket>();
 
-async function nodeHttp(path: string, headers: Record<string, string>): Promise<{ statusCode: number; body: string; location: string | undefined } | { code: string | undefined }> {
+async function nodeHttp(
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ statusCode: number; body: string; location: string | undefined } | { code: string | undefined }> {
   const agent = new http.Agent({ keepAlive: false });
   return new Promise((resolve) => {
     const req = http.request(`http://127.0.0.1:${port}${path}`, { method: 'GET', headers, agent }, (res) => {
@@ -128,7 +131,10 @@ describe('httpGetAction on a raw socket, against node:http', () => {
     // The headers object node:http was given before (the spec's names as written, then ours).
     await nodeHttp('/len?q=1', { 'x-a': '1', 'X-B': 'b', 'X-A': '2', 'X-Latin': 'vé', 'User-Agent': 'kube-probe/1.30', Accept: '*/*' });
     assert.equal(ours, lastRequest);
-    assert.match(ours, /^GET \/len\?q=1 HTTP\/1\.1\r\nX-A: 2\r\nX-B: b\r\nX-Latin: v\xe9\r\nUser-Agent: kube-probe\/1\.30\r\nAccept: \*\/\*\r\nHost: 127\.0\.0\.1:\d+\r\nConnection: close\r\n\r\n$/);
+    assert.match(
+      ours,
+      /^GET \/len\?q=1 HTTP\/1\.1\r\nX-A: 2\r\nX-B: b\r\nX-Latin: v\xe9\r\nUser-Agent: kube-probe\/1\.30\r\nAccept: \*\/\*\r\nHost: 127\.0\.0\.1:\d+\r\nConnection: close\r\n\r\n$/,
+    );
   });
 
   it('an empty Host header sends the URL host, as node:http does', async () => {

@@ -67,7 +67,16 @@ describe('httpGetAction', () => {
 
   it('spec headers replace User-Agent, Accept and Host', async () => {
     const r = await httpGetAction(
-      { host: '127.0.0.1', port, path: '/ok', headers: [{ name: 'User-Agent', value: 'mine' }, { name: 'Accept', value: 'application/json' }, { name: 'Host', value: 'example.test' }] },
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/ok',
+        headers: [
+          { name: 'User-Agent', value: 'mine' },
+          { name: 'Accept', value: 'application/json' },
+          { name: 'Host', value: 'example.test' },
+        ],
+      },
       1000,
     );
     assert.equal(r.result, 'success');
@@ -83,9 +92,21 @@ describe('httpGetAction', () => {
 
   it('399 succeeds as a warning, 400 and 500 fail with the upstream message', async () => {
     assert.deepEqual(await httpGetAction({ host: '127.0.0.1', port, path: '/status?code=201' }, 1000), { result: 'success', message: 'body', statusCode: 201 });
-    assert.deepEqual(await httpGetAction({ host: '127.0.0.1', port, path: '/status?code=399' }, 1000), { result: 'warning', message: 'Probe terminated redirects, Response body: body', statusCode: 399 });
-    assert.deepEqual(await httpGetAction({ host: '127.0.0.1', port, path: '/status?code=400' }, 1000), { result: 'failure', message: 'HTTP probe failed with statuscode: 400', statusCode: 400 });
-    assert.deepEqual(await httpGetAction({ host: '127.0.0.1', port, path: '/status?code=503' }, 1000), { result: 'failure', message: 'HTTP probe failed with statuscode: 503', statusCode: 503 });
+    assert.deepEqual(await httpGetAction({ host: '127.0.0.1', port, path: '/status?code=399' }, 1000), {
+      result: 'warning',
+      message: 'Probe terminated redirects, Response body: body',
+      statusCode: 399,
+    });
+    assert.deepEqual(await httpGetAction({ host: '127.0.0.1', port, path: '/status?code=400' }, 1000), {
+      result: 'failure',
+      message: 'HTTP probe failed with statuscode: 400',
+      statusCode: 400,
+    });
+    assert.deepEqual(await httpGetAction({ host: '127.0.0.1', port, path: '/status?code=503' }, 1000), {
+      result: 'failure',
+      message: 'HTTP probe failed with statuscode: 503',
+      statusCode: 503,
+    });
   });
 
   it('a same-host redirect is followed', async () => {
@@ -109,7 +130,10 @@ describe('httpGetAction', () => {
     const t0 = Date.now();
     const r = await httpGetAction({ host: '127.0.0.1', port, path: '/slow' }, 200);
     assert.ok(Date.now() - t0 < 1500);
-    assert.deepEqual(r, { result: 'failure', message: `Get "http://127.0.0.1:${port}/slow": context deadline exceeded (Client.Timeout exceeded while awaiting headers)` });
+    assert.deepEqual(r, {
+      result: 'failure',
+      message: `Get "http://127.0.0.1:${port}/slow": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`,
+    });
   });
 
   it('a refused connection fails with the Go message', async () => {

@@ -8,11 +8,20 @@ import type { ContainerProbe, ProbeKind, ProbePodTarget } from '../../src/probes
 import { seededRandom } from '../../src/util/seeded-random.js';
 
 function probe(kind: ProbeKind, t: Partial<ContainerProbe['timing']> = {}): ContainerProbe {
-  return { kind, timing: { initialDelayMs: 0, periodMs: 1000, timeoutMs: 1000, successThreshold: 1, failureThreshold: 3, ...t }, handler: { type: 'exec', command: ['true'] } };
+  return {
+    kind,
+    timing: { initialDelayMs: 0, periodMs: 1000, timeoutMs: 1000, successThreshold: 1, failureThreshold: 3, ...t },
+    handler: { type: 'exec', command: ['true'] },
+  };
 }
 
 function pod(uid: string, containers: { name: string; id: string; startedAt?: number; probes: ContainerProbe[] }[]): ProbePodTarget {
-  return { uid, name: `pod-${uid}`, namespace: 'default', containers: containers.map((c) => ({ name: c.name, containerId: c.id, startedAt: c.startedAt ?? 0, probes: c.probes })) };
+  return {
+    uid,
+    name: `pod-${uid}`,
+    namespace: 'default',
+    containers: containers.map((c) => ({ name: c.name, containerId: c.id, startedAt: c.startedAt ?? 0, probes: c.probes })),
+  };
 }
 
 /**
@@ -50,7 +59,7 @@ class Sim {
       if (next > t) break;
       this.now = Math.max(this.now, next);
       // Finish what ends now first (frees slots), then start what is due.
-      for (let i = 0; i < this.inFlight.length; ) {
+      for (let i = 0; i < this.inFlight.length;) {
         const f = this.inFlight[i]!;
         if (f.endAt <= this.now) {
           this.inFlight.splice(i, 1);
@@ -93,7 +102,11 @@ describe('probe scheduler', () => {
     sim.set(pod('u', [{ name: 'c', id: 'a', probes: [probe('startup'), probe('liveness'), probe('readiness')] }]));
     assert.deepEqual(
       sim.changes.map((c) => [c.kind, c.result, c.containerId]),
-      [['startup', 'unknown', 'a'], ['liveness', 'success', 'a'], ['readiness', 'failure', 'a']],
+      [
+        ['startup', 'unknown', 'a'],
+        ['liveness', 'success', 'a'],
+        ['readiness', 'failure', 'a'],
+      ],
     );
   });
 
@@ -105,16 +118,25 @@ describe('probe scheduler', () => {
     sim.runUntil(0);
     assert.equal(sim.changes.length, 0, 'one success is not enough with successThreshold 2');
     sim.runUntil(1000);
-    assert.deepEqual(sim.changes.map((c) => [c.result, c.message]), [['success', 'out-2']]);
+    assert.deepEqual(
+      sim.changes.map((c) => [c.result, c.message]),
+      [['success', 'out-2']],
+    );
     answer = 'failure';
     sim.runUntil(3000);
     assert.equal(sim.changes.length, 1, 'two failures are not enough with failureThreshold 3');
     sim.runUntil(4000);
-    assert.deepEqual(sim.changes.map((c) => c.result), ['success', 'failure']);
+    assert.deepEqual(
+      sim.changes.map((c) => c.result),
+      ['success', 'failure'],
+    );
     // Readiness never holds: it keeps probing.
     answer = 'warning';
     sim.runUntil(6000);
-    assert.deepEqual(sim.changes.map((c) => c.result), ['success', 'failure', 'success']);
+    assert.deepEqual(
+      sim.changes.map((c) => c.result),
+      ['success', 'failure', 'success'],
+    );
   });
 
   it('an errored probe is thrown away', () => {
@@ -128,7 +150,10 @@ describe('probe scheduler', () => {
     assert.equal(sim.changes.length, 0);
     answer = 'failure';
     sim.runUntil(4000);
-    assert.deepEqual(sim.changes.map((c) => c.result), ['failure']);
+    assert.deepEqual(
+      sim.changes.map((c) => c.result),
+      ['failure'],
+    );
   });
 
   it('a liveness failure holds the worker until the container ID changes, then results reset', () => {
@@ -136,7 +161,10 @@ describe('probe scheduler', () => {
     sim.set(pod('u', [{ name: 'c', id: 'a', probes: [probe('liveness', { failureThreshold: 3 })] }]));
     sim.changes.length = 0;
     sim.runUntil(2000);
-    assert.deepEqual(sim.changes.map((c) => [c.result, c.containerId]), [['failure', 'a']]);
+    assert.deepEqual(
+      sim.changes.map((c) => [c.result, c.containerId]),
+      [['failure', 'a']],
+    );
     const before = sim.jobs.length;
     sim.runUntil(20_000);
     assert.equal(sim.jobs.length, before, 'no probes while on hold');
@@ -145,17 +173,32 @@ describe('probe scheduler', () => {
     sim.runUntil(25_000);
     assert.equal(sim.jobs.length, before);
     sim.set(pod('u', [{ name: 'c', id: 'b', startedAt: 25_000, probes: [probe('liveness', { failureThreshold: 3 })] }]));
-    assert.deepEqual(sim.changes.map((c) => [c.result, c.containerId]), [['failure', 'a'], ['success', 'b']]);
+    assert.deepEqual(
+      sim.changes.map((c) => [c.result, c.containerId]),
+      [
+        ['failure', 'a'],
+        ['success', 'b'],
+      ],
+    );
     sim.runUntil(28_000);
     assert.ok(sim.jobs.length > before);
     assert.ok(sim.jobs.slice(before).every((j) => j.containerId === 'b'));
-    assert.deepEqual(sim.changes.map((c) => [c.result, c.containerId]), [['failure', 'a'], ['success', 'b'], ['failure', 'b']]);
+    assert.deepEqual(
+      sim.changes.map((c) => [c.result, c.containerId]),
+      [
+        ['failure', 'a'],
+        ['success', 'b'],
+        ['failure', 'b'],
+      ],
+    );
   });
 
   it('a startup probe gates liveness and readiness until it succeeds, then stops', () => {
     let startupOk = false;
     const sim = new Sim((j) => (j.kind === 'startup' ? (startupOk ? 'success' : 'failure') : 'failure'));
-    sim.set(pod('u', [{ name: 'c', id: 'a', probes: [probe('startup', { failureThreshold: 100 }), probe('liveness', { failureThreshold: 1 }), probe('readiness')] }]));
+    sim.set(
+      pod('u', [{ name: 'c', id: 'a', probes: [probe('startup', { failureThreshold: 100 }), probe('liveness', { failureThreshold: 1 }), probe('readiness')] }]),
+    );
     sim.changes.length = 0;
     sim.runUntil(5000);
     assert.equal(sim.jobsOf('liveness').length, 0);
@@ -163,7 +206,10 @@ describe('probe scheduler', () => {
     assert.equal(sim.jobsOf('startup').length, 6);
     startupOk = true;
     sim.runUntil(6000);
-    assert.deepEqual(sim.changes.map((c) => [c.kind, c.result]), [['startup', 'success']]);
+    assert.deepEqual(
+      sim.changes.map((c) => [c.kind, c.result]),
+      [['startup', 'success']],
+    );
     const startups = sim.jobsOf('startup').length;
     sim.runUntil(9000);
     assert.equal(sim.jobsOf('startup').length, startups, 'startup stops once it succeeded');
@@ -176,7 +222,10 @@ describe('probe scheduler', () => {
     sim.set(pod('u', [{ name: 'c', id: 'a', probes: [probe('startup', { failureThreshold: 2 }), probe('liveness')] }]));
     sim.changes.length = 0;
     sim.runUntil(10_000);
-    assert.deepEqual(sim.changes.map((c) => [c.kind, c.result]), [['startup', 'failure']]);
+    assert.deepEqual(
+      sim.changes.map((c) => [c.kind, c.result]),
+      [['startup', 'failure']],
+    );
     assert.equal(sim.jobsOf('startup').length, 2);
     assert.equal(sim.jobsOf('liveness').length, 0);
   });
@@ -199,7 +248,10 @@ describe('probe scheduler', () => {
     assert.equal(sim.s.stats().waiting, 3);
     sim.runUntil(999);
     // 2 at 0, 2 at 300, 1 at 600.
-    assert.deepEqual(sim.jobs.map((j) => j.startedAt - j.dueAt), [0, 0, 300, 300, 600]);
+    assert.deepEqual(
+      sim.jobs.map((j) => j.startedAt - j.dueAt),
+      [0, 0, 300, 300, 600],
+    );
     assert.ok(sim.s.stats().running <= 2);
 
     // Probes slower than their period: each worker is skipped, never queued twice.
@@ -219,7 +271,10 @@ describe('probe scheduler', () => {
     sim.runUntil(100);
     sim.set(pod('u', [{ name: 'c', id: 'b', probes: [probe('liveness', { failureThreshold: 1 })] }]));
     sim.runUntil(600);
-    assert.deepEqual(sim.changes.map((c) => [c.result, c.containerId]), [['success', 'b']]);
+    assert.deepEqual(
+      sim.changes.map((c) => [c.result, c.containerId]),
+      [['success', 'b']],
+    );
     sim.s.removePod('u');
     assert.equal(sim.s.stats().workers, 0);
     const n = sim.jobs.length;

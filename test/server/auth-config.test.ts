@@ -20,7 +20,14 @@ describe('server auth from the config', () => {
     const auth = serverAuthFromConfig(cfg, client, { now: clock.now });
     assert.ok(auth.authorizer instanceof WebhookAuthorizer);
     assert.ok(auth.tokens instanceof WebhookTokenAuthenticator);
-    const attrs = { user: { name: 'u', groups: [], via: 'x509' as const }, verb: 'get', resource: 'nodes' as const, name: 'n', subresource: 'proxy', path: '/pods' };
+    const attrs = {
+      user: { name: 'u', groups: [], via: 'x509' as const },
+      verb: 'get',
+      resource: 'nodes' as const,
+      name: 'n',
+      subresource: 'proxy',
+      path: '/pods',
+    };
     await auth.authorizer.authorize(attrs);
     await auth.authorizer.authorize(attrs);
     clock.advance(1_001);

@@ -42,7 +42,10 @@ describe('container logs', () => {
     const recs = p.push(LOG.slice(0, 50));
     const rest = p.push(LOG.slice(50));
     const all = [...recs, ...rest];
-    assert.deepEqual(all.map((r) => `${r.stream}:${r.text}${r.partial ? ':P' : ''}`), ['stdout:one', 'stderr:two', 'stdout:thr:P', 'stdout:ee', 'stdout:four']);
+    assert.deepEqual(
+      all.map((r) => `${r.stream}:${r.text}${r.partial ? ':P' : ''}`),
+      ['stdout:one', 'stderr:two', 'stdout:thr:P', 'stdout:ee', 'stdout:four'],
+    );
     assert.equal(all[2]!.time, '2026-11-22T10:00:02.000000000Z');
     assert.equal(p.malformed, 1);
   });
@@ -56,7 +59,10 @@ describe('container logs', () => {
     assert.equal(await read({ sinceMs: Date.parse('2026-11-22T10:00:01.5Z') }), 'three\nfour\n');
     assert.equal(await read({ sinceMs: Date.parse('2026-11-22T10:00:02.05Z') }), 'ee\nfour\n');
     // Each record has its own time, the partial one too (upstream's output, byte for byte).
-    assert.equal(await read({ timestamps: true, tailLines: 3 }), '2026-11-22T10:00:02.000000000Z thr2026-11-22T10:00:02.100000000Z ee\n2026-11-22T10:00:03.000000000Z four\n');
+    assert.equal(
+      await read({ timestamps: true, tailLines: 3 }),
+      '2026-11-22T10:00:02.000000000Z thr2026-11-22T10:00:02.100000000Z ee\n2026-11-22T10:00:03.000000000Z four\n',
+    );
     assert.equal(await read({ timestamps: true, tailLines: 1 }), '2026-11-22T10:00:03.000000000Z four\n');
     assert.equal(await read({ limitBytes: 6 }), 'one\ntw');
     assert.equal(await read({ streams: ['stderr'] }), 'two\n');
@@ -99,10 +105,15 @@ describe('container logs', () => {
   it('follows new lines until aborted', async () => {
     const ac = new AbortController();
     let out = '';
-    const done = streamContainerLog(file, { follow: true, tailLines: 1 }, (t) => {
-      out += t;
-      return true;
-    }, ac.signal);
+    const done = streamContainerLog(
+      file,
+      { follow: true, tailLines: 1 },
+      (t) => {
+        out += t;
+        return true;
+      },
+      ac.signal,
+    );
     await waitFor('tail', () => (out === 'four\n' ? true : undefined), 3000);
     appendFileSync(file, '2026-11-22T10:00:04.000000000Z stdout F five\n');
     await waitFor('followed line', () => (out === 'four\nfive\n' ? true : undefined), 5000);

@@ -120,16 +120,23 @@ export interface Reply {
   body: string;
 }
 
-export function call(port: number, path: string, opts: { ca: string; who?: KeyPair; token?: string; method?: string; headers?: Record<string, string> }): Promise<Reply> {
+export function call(
+  port: number,
+  path: string,
+  opts: { ca: string; who?: KeyPair; token?: string; method?: string; headers?: Record<string, string> },
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
     if (opts.token) headers['authorization'] = `Bearer ${opts.token}`;
-    const req = request({ host: '127.0.0.1', port, path, method: opts.method ?? 'GET', ca: opts.ca, ...(opts.who ?? {}), servername: 'localhost', headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const req = request(
+      { host: '127.0.0.1', port, path, method: opts.method ?? 'GET', ca: opts.ca, ...(opts.who ?? {}), servername: 'localhost', headers, agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -150,7 +157,11 @@ export interface Upgraded {
 }
 
 /** Sends an upgrade request on a raw TLS connection and reads the response head. */
-export function upgradeRequest(port: number, path: string, opts: { ca: string; who?: KeyPair; method?: string; headers?: [string, string][] }): Promise<Upgraded> {
+export function upgradeRequest(
+  port: number,
+  path: string,
+  opts: { ca: string; who?: KeyPair; method?: string; headers?: [string, string][] },
+): Promise<Upgraded> {
   return new Promise((resolve, reject) => {
     const socket = tlsConnect({ host: '127.0.0.1', port, ca: opts.ca, servername: 'localhost', ...(opts.who ?? {}) }, () => {
       const headers = opts.headers ?? [

@@ -31,7 +31,9 @@ interface RawOpts {
 /** Sends raw bytes; resolves with the status line's code (0 when the server closed without one) and the text. */
 function raw(port: number, text: string | Buffer, o: RawOpts = {}): Promise<{ status: number; text: string; closed: boolean }> {
   return new Promise((resolve) => {
-    const sock: Socket | TLSSocket = o.tls ? tlsConnect({ host: '127.0.0.1', port, ca: o.tls.ca, servername: 'localhost', ...(o.tls.cert ? { cert: o.tls.cert, key: o.tls.key } : {}) }) : netConnect({ host: '127.0.0.1', port });
+    const sock: Socket | TLSSocket = o.tls
+      ? tlsConnect({ host: '127.0.0.1', port, ca: o.tls.ca, servername: 'localhost', ...(o.tls.cert ? { cert: o.tls.cert, key: o.tls.key } : {}) })
+      : netConnect({ host: '127.0.0.1', port });
     let got = '';
     let closed = false;
     let settled = false;
@@ -79,7 +81,11 @@ const MALFORMED: [string, string, number[]][] = [
   ['a NUL in the target', 'GET /pods\u0000x HTTP/1.1\r\nHost: x\r\n\r\n', [400]],
   ['a bad header name', 'GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n', [400]],
   ['duplicate Content-Length', 'POST /static-pods HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab', [400]],
-  ['Transfer-Encoding with Content-Length (smuggling)', 'POST /static-pods HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n', [400]],
+  [
+    'Transfer-Encoding with Content-Length (smuggling)',
+    'POST /static-pods HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n',
+    [400],
+  ],
   ['an invalid chunked body', 'POST /static-pods HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n', [400, 404]],
   ['a huge header', `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(SERVER_LIMITS.maxHeaderBytes + 100)}\r\n\r\n`, [431]],
   ['no Host header in HTTP/1.1', 'GET /healthz HTTP/1.1\r\n\r\n', [400]],
@@ -143,7 +149,11 @@ describe('hostile requests to the kubelet listeners', () => {
 
   it('broken percent-encoding in any decoded segment is a 400 (was 500)', async () => {
     const tls = { ca: pki.ca, ...pki.admin };
-    for (const [method, path] of [['GET', '/containerLogs/%E0%A4%A/x/y'], ['GET', '/containerLogs/ns/%zz/c'], ['DELETE', '/static-pods/%E0%A4%A/x']]) {
+    for (const [method, path] of [
+      ['GET', '/containerLogs/%E0%A4%A/x/y'],
+      ['GET', '/containerLogs/ns/%zz/c'],
+      ['DELETE', '/static-pods/%E0%A4%A/x'],
+    ]) {
       const r = await raw(server.port, `${method} ${path} HTTP/1.1\r\nHost: x\r\n\r\n`, { tls });
       assert.equal(r.status, 400, `${method} ${path}: ${r.text}`);
       assert.match(r.text, /malformed percent-encoding/);
@@ -198,14 +208,16 @@ describe('hostile requests to the kubelet listeners', () => {
     const held: Socket[] = [];
     let closedEarly = 0;
     await Promise.all(
-      Array.from({ length: 60 }, () =>
-        new Promise<void>((resolve) => {
-          const s = netConnect({ host: '127.0.0.1', port: server.healthzPort ?? 0 });
-          held.push(s);
-          s.on('error', () => undefined);
-          s.on('close', () => closedEarly++);
-          s.on('connect', () => setTimeout(resolve, 200));
-        }),
+      Array.from(
+        { length: 60 },
+        () =>
+          new Promise<void>((resolve) => {
+            const s = netConnect({ host: '127.0.0.1', port: server.healthzPort ?? 0 });
+            held.push(s);
+            s.on('error', () => undefined);
+            s.on('close', () => closedEarly++);
+            s.on('connect', () => setTimeout(resolve, 200));
+          }),
       ),
     );
     assert.ok(closedEarly >= 20, `only ${closedEarly} of 60 connections were refused over a limit of 40`);
@@ -228,7 +240,10 @@ describe('x509 client authentication only with an explicit client CA (finding 2)
   });
 
   const startChild = async (cfg: Record<string, unknown>, env: Record<string, string>): Promise<{ port: number; healthzPort: number }> => {
-    child = spawn(process.execPath, [join(process.cwd(), 'dist/test/helpers/server-child.js')], { env: { ...process.env, ...env, KTS_SERVER_CHILD: JSON.stringify(cfg) }, stdio: ['ignore', 'pipe', 'inherit'] });
+    child = spawn(process.execPath, [join(process.cwd(), 'dist/test/helpers/server-child.js')], {
+      env: { ...process.env, ...env, KTS_SERVER_CHILD: JSON.stringify(cfg) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     return new Promise((resolve, reject) => {
       let out = '';
       child?.stdout?.on('data', (d: Buffer) => {

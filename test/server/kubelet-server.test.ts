@@ -46,7 +46,10 @@ describe('kubelet HTTPS server', () => {
     const c = await createCa(join(dir, 'ca'));
     const other = await createCa(join(dir, 'other-ca'), 'someone-else');
     ca = readFileSync(c.caFile, 'utf8');
-    const load = (p: { certFile: string; keyFile: string }): { cert: string; key: string } => ({ cert: readFileSync(p.certFile, 'utf8'), key: readFileSync(p.keyFile, 'utf8') });
+    const load = (p: { certFile: string; keyFile: string }): { cert: string; key: string } => ({
+      cert: readFileSync(p.certFile, 'utf8'),
+      key: readFileSync(p.keyFile, 'utf8'),
+    });
     admin = load(await c.issueClient('admin', ['system:masters']));
     viewer = load(await c.issueClient('viewer'));
     stranger = load(await other.issueClient('admin', ['system:masters']));
@@ -57,18 +60,37 @@ describe('kubelet HTTPS server', () => {
     writeFileSync(logFile, '2026-11-22T10:00:00.000000000Z stdout F hello\n2026-11-22T10:00:01.000000000Z stdout F world\n');
     const backend = {
       nodeName: 'node-a',
-      pods: () => [{ metadata: { name: 'web-node-a', namespace: 'default', uid: 'u1' }, spec: { containers: [{ name: 'c', image: 'i:1' }] }, status: { phase: 'Running' as const } }],
+      pods: () => [
+        {
+          metadata: { name: 'web-node-a', namespace: 'default', uid: 'u1' },
+          spec: { containers: [{ name: 'c', image: 'i:1' }] },
+          status: { phase: 'Running' as const },
+        },
+      ],
       runningPods: () => Promise.resolve([]),
       registry,
       configz: () => ({ maxPods: 110 }),
-      probeMetrics: () => Promise.resolve('prober_probe_total{probe_type="Readiness",result="successful",container="c",pod="web-node-a",namespace="default",pod_uid="u1"} 3\n'),
+      probeMetrics: () =>
+        Promise.resolve('prober_probe_total{probe_type="Readiness",result="successful",container="c",pod="web-node-a",namespace="default",pod_uid="u1"} 3\n'),
       containerLog: (ns: string, pod: string, container: string) =>
-        Promise.resolve(ns === 'default' && pod === 'web-node-a' && container === 'c' ? { path: logFile, running: () => Promise.resolve(false) } : { error: `container ${container} of pod ${ns}/${pod} not found`, status: 404 }),
-      healthChecks: [{ name: 'syncloop', check: () => ({ ok: true }) }, { name: 'pleg', check: () => ({ ok: false, message: 'PLEG is not healthy: pleg was last seen active 3m1s ago' }) }],
+        Promise.resolve(
+          ns === 'default' && pod === 'web-node-a' && container === 'c'
+            ? { path: logFile, running: () => Promise.resolve(false) }
+            : { error: `container ${container} of pod ${ns}/${pod} not found`, status: 404 },
+        ),
+      healthChecks: [
+        { name: 'syncloop', check: () => ({ ok: true }) },
+        { name: 'pleg', check: () => ({ ok: false, message: 'PLEG is not healthy: pleg was last seen active 3m1s ago' }) },
+      ],
     };
     const tls = { cert: readFileSync(serving.certFile, 'utf8'), key: readFileSync(serving.keyFile, 'utf8'), clientCA: ca };
     server = await startKubeletServer({
-      backend, address: '127.0.0.1', port: 0, tls, anonymous: false, healthz: { address: '127.0.0.1', port: 0 },
+      backend,
+      address: '127.0.0.1',
+      port: 0,
+      tls,
+      anonymous: false,
+      healthz: { address: '127.0.0.1', port: 0 },
       authorizer: {
         authorize: (a) => {
           seen.push(a);
@@ -77,7 +99,14 @@ describe('kubelet HTTPS server', () => {
         },
       },
     });
-    anonServer = await startKubeletServer({ backend, address: '127.0.0.1', port: 0, tls, anonymous: true, authorizer: { authorize: (a) => Promise.resolve({ allowed: a.subresource === 'metrics' }) } });
+    anonServer = await startKubeletServer({
+      backend,
+      address: '127.0.0.1',
+      port: 0,
+      tls,
+      anonymous: true,
+      authorizer: { authorize: (a) => Promise.resolve({ allowed: a.subresource === 'metrics' }) },
+    });
   });
 
   after(async () => {
@@ -99,7 +128,17 @@ describe('kubelet HTTPS server', () => {
     assert.equal(r.body.trim(), 'Forbidden (user=viewer, verb=get, resource=nodes, subresource(s)=[proxy])');
     assert.equal((await call(server.port, '/metrics', viewer)).status, 200);
     const last = seen[seen.length - 1]!;
-    assert.deepEqual({ ...last, user: { ...last.user } }, { user: { name: 'viewer', groups: ['system:authenticated'], via: 'x509' }, verb: 'get', resource: 'nodes', name: 'node-a', subresource: 'metrics', path: '/metrics' });
+    assert.deepEqual(
+      { ...last, user: { ...last.user } },
+      {
+        user: { name: 'viewer', groups: ['system:authenticated'], via: 'x509' },
+        verb: 'get',
+        resource: 'nodes',
+        name: 'node-a',
+        subresource: 'metrics',
+        path: '/metrics',
+      },
+    );
     assert.equal(subresourceOf('/stats/summary'), 'stats');
     assert.equal(subresourceOf('/logs/syslog'), 'log');
     assert.equal(subresourceOf('/containerLogs/a/b/c'), 'proxy');
@@ -110,20 +149,29 @@ describe('kubelet HTTPS server', () => {
     assert.equal(pods.status, 200);
     const list = JSON.parse(pods.body) as { kind: string; items: { metadata: { name: string } }[] };
     assert.equal(list.kind, 'PodList');
-    assert.deepEqual(list.items.map((p) => p.metadata.name), ['web-node-a']);
+    assert.deepEqual(
+      list.items.map((p) => p.metadata.name),
+      ['web-node-a'],
+    );
     const metrics = await call(server.port, '/metrics', admin);
     assert.match(metrics.body, /kubelet_ts_test_total 1/);
     assert.match(metrics.type ?? '', /text\/plain/);
     assert.deepEqual(JSON.parse((await call(server.port, '/configz', admin)).body), { kubeletconfig: { maxPods: 110 } });
     assert.equal((await call(server.port, '/containerLogs/default/web-node-a/c', admin)).body, 'hello\nworld\n');
-    assert.equal((await call(server.port, '/containerLogs/default/web-node-a/c?tailLines=1&timestamps=true', admin)).body, '2026-11-22T10:00:01.000000000Z world\n');
+    assert.equal(
+      (await call(server.port, '/containerLogs/default/web-node-a/c?tailLines=1&timestamps=true', admin)).body,
+      '2026-11-22T10:00:01.000000000Z world\n',
+    );
   });
 
   it('serves /metrics/probes with the authorization of /metrics (subresource metrics)', async () => {
     assert.equal((await call(server.port, '/metrics/probes')).status, 401);
     const r = await call(server.port, '/metrics/probes', viewer);
     assert.equal(r.status, 200);
-    assert.match(r.body, /^prober_probe_total\{probe_type="Readiness",result="successful",container="c",pod="web-node-a",namespace="default",pod_uid="u1"\} 3$/m);
+    assert.match(
+      r.body,
+      /^prober_probe_total\{probe_type="Readiness",result="successful",container="c",pod="web-node-a",namespace="default",pod_uid="u1"\} 3$/m,
+    );
     assert.match(r.type ?? '', /text\/plain/);
     const last = seen[seen.length - 1]!;
     assert.deepEqual([last.subresource, last.path], ['metrics', '/metrics/probes']);

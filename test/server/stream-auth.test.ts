@@ -50,17 +50,20 @@ describe('authentication and authorization of stream upgrades', () => {
     assert.equal(seen.length, 0);
   });
 
-  it('answers 403 naming the user when the authorizer refuses, with subresource proxy and the method\'s verb', async () => {
+  it("answers 403 naming the user when the authorizer refuses, with subresource proxy and the method's verb", async () => {
     const r = await upgradeRequest(server.port, '/exec/default/web/c?command=ls&output=1', { ca: pki.ca, who: pki.viewer });
     assert.equal(r.status, 403);
     assert.equal((await readUntil(r.socket, r.rest, () => false)).toString(), 'Forbidden (user=viewer, verb=create, resource=nodes, subresource(s)=[proxy])\n');
     assert.equal(resolved, 0);
     const g = await upgradeRequest(server.port, '/portForward/default/web?port=80', { ca: pki.ca, who: pki.viewer, method: 'GET' });
     assert.equal(g.status, 403);
-    assert.deepEqual(seen.map((a) => [a.verb, a.subresource, a.path]), [
-      ['create', 'proxy', '/exec/default/web/c'],
-      ['get', 'proxy', '/portForward/default/web'],
-    ]);
+    assert.deepEqual(
+      seen.map((a) => [a.verb, a.subresource, a.path]),
+      [
+        ['create', 'proxy', '/exec/default/web/c'],
+        ['get', 'proxy', '/portForward/default/web'],
+      ],
+    );
   });
 
   it('lets an allowed upgrade reach the backend', async () => {

@@ -52,8 +52,13 @@ describe('stream proxy to the runtime', () => {
     server = await startKubeletServer({
       backend: minimalBackend({
         resolveContainer: (ns, pod, uid, container) =>
-          Promise.resolve(ns === 'default' && pod === 'web' && container === 'app' && (uid === undefined || uid === 'uid-1') ? { id: 'c0ffee' } : { error: `container "${container}" of pod ${ns}/${pod} not found`, status: 404 }),
-        resolveSandbox: (ns, pod) => Promise.resolve(ns === 'default' && pod === 'web' ? { id: '5and60x' } : { error: `pod ${ns}/${pod} not found`, status: 404 }),
+          Promise.resolve(
+            ns === 'default' && pod === 'web' && container === 'app' && (uid === undefined || uid === 'uid-1')
+              ? { id: 'c0ffee' }
+              : { error: `container "${container}" of pod ${ns}/${pod} not found`, status: 404 },
+          ),
+        resolveSandbox: (ns, pod) =>
+          Promise.resolve(ns === 'default' && pod === 'web' ? { id: '5and60x' } : { error: `pod ${ns}/${pod} not found`, status: 404 }),
         streamUrl: (r) => {
           asked.push(r);
           return nextUrl();
@@ -102,9 +107,12 @@ describe('stream proxy to the runtime', () => {
     assert.ok(lines.includes(`Host: 127.0.0.1:${runtimePort}`), lines.join(' | '));
     assert.ok(lines.includes('Connection: Upgrade'));
     assert.ok(lines.includes('Upgrade: SPDY/3.1'));
-    assert.deepEqual(lines.filter((l) => l.startsWith('X-Stream-Protocol-Version')), ['X-Stream-Protocol-Version: v4.channel.k8s.io', 'X-Stream-Protocol-Version: v3.channel.k8s.io']);
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith('X-Stream-Protocol-Version')),
+      ['X-Stream-Protocol-Version: v4.channel.k8s.io', 'X-Stream-Protocol-Version: v3.channel.k8s.io'],
+    );
     assert.ok(lines.includes('X-Forwarded-For: 127.0.0.1'));
-    assert.ok(!lines.some((l) => /^authorization:/i.test(l)), 'the client\'s credentials stay with the kubelet');
+    assert.ok(!lines.some((l) => /^authorization:/i.test(l)), "the client's credentials stay with the kubelet");
     const binary = Buffer.from([0x80, 0x03, 0x00, 0x01, 0xff, 0x00, 0x0d, 0x0a]);
     u.socket.write(binary);
     const echoed = await readUntil(u.socket, u.rest, (b) => b.length >= 5 + binary.length);
@@ -118,7 +126,18 @@ describe('stream proxy to the runtime', () => {
     assert.equal(a.status, 101);
     a.socket.destroy();
     nextUrl = () => Promise.resolve(`http://127.0.0.1:${runtimePort}/portforward/T3`);
-    const p = await upgradeRequest(server.port, '/portForward/default/web/uid-1?port=8080,9090&port=22', { ca: pki.ca, who: pki.admin, method: 'GET', headers: [['Connection', 'Upgrade'], ['Upgrade', 'websocket'], ['Sec-WebSocket-Protocol', 'v4.channel.k8s.io'], ['Sec-WebSocket-Version', '13'], ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ==']] });
+    const p = await upgradeRequest(server.port, '/portForward/default/web/uid-1?port=8080,9090&port=22', {
+      ca: pki.ca,
+      who: pki.admin,
+      method: 'GET',
+      headers: [
+        ['Connection', 'Upgrade'],
+        ['Upgrade', 'websocket'],
+        ['Sec-WebSocket-Protocol', 'v4.channel.k8s.io'],
+        ['Sec-WebSocket-Version', '13'],
+        ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='],
+      ],
+    });
     assert.equal(p.status, 101);
     p.socket.destroy();
     assert.deepEqual(asked, [
@@ -128,7 +147,11 @@ describe('stream proxy to the runtime', () => {
     assert.equal(heads[0]?.split('\r\n')[0], 'GET /attach/T2 HTTP/1.1');
     const pf = heads[1]?.split('\r\n') ?? [];
     assert.equal(pf[0], 'GET /portforward/T3 HTTP/1.1');
-    assert.ok(pf.includes('Sec-WebSocket-Protocol: v4.channel.k8s.io') && pf.includes('Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==') && pf.includes('Upgrade: websocket'));
+    assert.ok(
+      pf.includes('Sec-WebSocket-Protocol: v4.channel.k8s.io') &&
+        pf.includes('Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==') &&
+        pf.includes('Upgrade: websocket'),
+    );
   });
 
   it('answers bad options and unknown pods before asking the runtime', async () => {
@@ -151,7 +174,7 @@ describe('stream proxy to the runtime', () => {
     assert.equal(asked.length, 0);
   });
 
-  it('answers the runtime\'s refusal by its code, and 500 when the runtime cannot be reached', async () => {
+  it("answers the runtime's refusal by its code, and 500 when the runtime cannot be reached", async () => {
     nextUrl = () => Promise.reject(new CriNotFoundError('container "c0ffee" not found', { operation: 'exec' }));
     const nf = await upgradeRequest(server.port, '/exec/default/web/app?output=1&command=ls', { ca: pki.ca, who: pki.admin });
     assert.equal(nf.status, 404);
@@ -164,7 +187,10 @@ describe('stream proxy to the runtime', () => {
 
   it('closes open streams when the server closes', async () => {
     const other = await startKubeletServer({
-      backend: minimalBackend({ resolveContainer: () => Promise.resolve({ id: 'c' }), streamUrl: () => Promise.resolve(`http://127.0.0.1:${runtimePort}/exec/T`) }),
+      backend: minimalBackend({
+        resolveContainer: () => Promise.resolve({ id: 'c' }),
+        streamUrl: () => Promise.resolve(`http://127.0.0.1:${runtimePort}/exec/T`),
+      }),
       address: '127.0.0.1',
       port: 0,
       tls: { ...pki.serving, clientCA: pki.ca },

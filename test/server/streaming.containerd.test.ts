@@ -68,10 +68,16 @@ describe('exec, attach and port-forward through the kubelet to containerd', () =
         healthChecks: [],
         resolveContainer: (ns, name, uid, container) => {
           const id = containers.get(container);
-          if (ns !== pod.namespace || name !== pod.name || (uid !== undefined && uid !== pod.uid) || !id) return Promise.resolve({ error: `container "${container}" of pod ${ns}/${name} not found`, status: 404 });
+          if (ns !== pod.namespace || name !== pod.name || (uid !== undefined && uid !== pod.uid) || !id)
+            return Promise.resolve({ error: `container "${container}" of pod ${ns}/${name} not found`, status: 404 });
           return Promise.resolve({ id });
         },
-        resolveSandbox: (ns, name, uid) => Promise.resolve(ns === pod.namespace && name === pod.name && (uid === undefined || uid === pod.uid) ? { id: sandboxId } : { error: `pod ${ns}/${name} not found`, status: 404 }),
+        resolveSandbox: (ns, name, uid) =>
+          Promise.resolve(
+            ns === pod.namespace && name === pod.name && (uid === undefined || uid === pod.uid)
+              ? { id: sandboxId }
+              : { error: `pod ${ns}/${name} not found`, status: 404 },
+          ),
         streamUrl: (r) => criStreamUrl(cri, r),
       },
       address: '127.0.0.1',
@@ -81,10 +87,15 @@ describe('exec, attach and port-forward through the kubelet to containerd', () =
       authorizer: { authorize: (a) => Promise.resolve({ allowed: a.user.name === 'admin' && a.subresource === 'proxy' }) },
     });
     // The listener may take a moment after the container starts.
-    await waitFor('nc listening in the pod', async () => {
-      const r = await cri.ExecSync({ containerId: containers.get('app') ?? '', cmd: ['sh', '-c', 'netstat -ln | grep -q :8080'], timeout: 5 });
-      return r.exitCode === 0 ? true : undefined;
-    }, 20_000, 200);
+    await waitFor(
+      'nc listening in the pod',
+      async () => {
+        const r = await cri.ExecSync({ containerId: containers.get('app') ?? '', cmd: ['sh', '-c', 'netstat -ln | grep -q :8080'], timeout: 5 });
+        return r.exitCode === 0 ? true : undefined;
+      },
+      20_000,
+      200,
+    );
   });
 
   after(async () => {
@@ -97,7 +108,12 @@ describe('exec, attach and port-forward through the kubelet to containerd', () =
 
   function open(path: string): Promise<Session> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`wss://127.0.0.1:${server.port}${path}`, ['v4.channel.k8s.io'], { ca: pki.ca, cert: pki.admin.cert, key: pki.admin.key, perMessageDeflate: false });
+      const ws = new WebSocket(`wss://127.0.0.1:${server.port}${path}`, ['v4.channel.k8s.io'], {
+        ca: pki.ca,
+        cert: pki.admin.cert,
+        key: pki.admin.key,
+        perMessageDeflate: false,
+      });
       const channels = new Map<number, Buffer>();
       ws.on('message', (data: Buffer) => {
         const ch = data[0];
@@ -127,7 +143,7 @@ describe('exec, attach and port-forward through the kubelet to containerd', () =
     assert.deepEqual(JSON.parse(text(s, 3)), { metadata: {}, status: 'Success' });
   });
 
-  it('reports a failing command\'s exit code and its stderr (path with the pod UID)', async () => {
+  it("reports a failing command's exit code and its stderr (path with the pod UID)", async () => {
     const s = await open(`/exec/${base()}/${pod.uid}/app?command=sh&command=-c&command=${encodeURIComponent('echo oops >&2; exit 3')}&output=1&error=1`);
     await s.closed;
     assert.equal(text(s, 2), 'oops\n');
@@ -145,7 +161,7 @@ describe('exec, attach and port-forward through the kubelet to containerd', () =
     assert.deepEqual(JSON.parse(text(s, 3)), { metadata: {}, status: 'Success' });
   });
 
-  it('attaches to a running container\'s stdin and stdout', async () => {
+  it("attaches to a running container's stdin and stdout", async () => {
     const s = await open(`/attach/${base()}/echoer?input=1&output=1`);
     send(s, 0, 'one\n');
     await waitFor('attach echo', () => (text(s, 1).includes('got one\n') ? true : undefined), 10_000);
@@ -165,7 +181,7 @@ describe('exec, attach and port-forward through the kubelet to containerd', () =
     await s.closed;
   });
 
-  it('negotiates SPDY/3.1 with containerd, as kubectl\'s upgrade through the API server does', async () => {
+  it("negotiates SPDY/3.1 with containerd, as kubectl's upgrade through the API server does", async () => {
     const u = await upgradeRequest(server.port, `/exec/${base()}/app?command=echo&command=hi&output=1`, {
       ca: pki.ca,
       who: pki.admin,
@@ -184,7 +200,11 @@ describe('exec, attach and port-forward through the kubelet to containerd', () =
 
   it('refuses a stream to an unknown container and an unauthorized user', async () => {
     await assert.rejects(open(`/exec/${base()}/nope?command=ls&output=1`), /HTTP 404: container "nope"/);
-    const viewer = new WebSocket(`wss://127.0.0.1:${server.port}/exec/${base()}/app?command=ls&output=1`, ['v4.channel.k8s.io'], { ca: pki.ca, cert: pki.viewer.cert, key: pki.viewer.key });
+    const viewer = new WebSocket(`wss://127.0.0.1:${server.port}/exec/${base()}/app?command=ls&output=1`, ['v4.channel.k8s.io'], {
+      ca: pki.ca,
+      cert: pki.viewer.cert,
+      key: pki.viewer.key,
+    });
     const status = await new Promise<number>((resolve, reject) => {
       viewer.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
       viewer.once('open', () => reject(new Error('opened')));

@@ -24,13 +24,22 @@ describe('TokenReview cache', () => {
 
   beforeEach(() => {
     api.reviews.length = 0;
-    api.answer = (r) => (r.body.spec?.['token'] === 'good' ? { status: { authenticated: true, user: { username: 'alice', groups: [] } } } : { status: { authenticated: false } });
+    api.answer = (r) =>
+      r.body.spec?.['token'] === 'good' ? { status: { authenticated: true, user: { username: 'alice', groups: [] } } } : { status: { authenticated: false } };
   });
 
   it('answers a second request from the cache until cacheTTL has passed', async () => {
     const clock = manualClock();
     const tokens = new WebhookTokenAuthenticator({ client: api.client(), now: clock.now });
-    const server: KubeletServer = await startKubeletServer({ backend: minimalBackend(), address: '127.0.0.1', port: 0, tls: { ...pki.serving, clientCA: pki.ca }, anonymous: false, tokens, authorizer: alwaysAllow });
+    const server: KubeletServer = await startKubeletServer({
+      backend: minimalBackend(),
+      address: '127.0.0.1',
+      port: 0,
+      tls: { ...pki.serving, clientCA: pki.ca },
+      anonymous: false,
+      tokens,
+      authorizer: alwaysAllow,
+    });
     try {
       assert.equal((await call(server.port, '/pods', { ca: pki.ca, token: 'good' })).status, 200);
       assert.equal((await call(server.port, '/pods', { ca: pki.ca, token: 'good' })).status, 200);
@@ -77,7 +86,10 @@ describe('TokenReview cache', () => {
     const all = Promise.all([tokens.authenticate('good'), tokens.authenticate('good'), tokens.authenticate('good')]);
     setTimeout(release, 50);
     const users = await all;
-    assert.deepEqual(users.map((u) => u?.name), ['alice', 'alice', 'alice']);
+    assert.deepEqual(
+      users.map((u) => u?.name),
+      ['alice', 'alice', 'alice'],
+    );
     assert.equal(api.reviews.length, 1);
     assert.deepEqual(tokens.cacheStats, { hits: 0, misses: 1, shared: 2 });
   });

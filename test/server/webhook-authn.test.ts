@@ -48,7 +48,17 @@ describe('token authentication through TokenReview', () => {
   it('lets a recognised token in as the user the review names', async () => {
     api.answer = (r) =>
       r.body.spec?.['token'] === 'good-token'
-        ? { status: { authenticated: true, user: { username: 'system:serviceaccount:kube-system:metrics', uid: 'sa-uid-1', groups: ['system:serviceaccounts'], extra: { 'authentication.kubernetes.io/pod-name': ['metrics-0'] } } } }
+        ? {
+            status: {
+              authenticated: true,
+              user: {
+                username: 'system:serviceaccount:kube-system:metrics',
+                uid: 'sa-uid-1',
+                groups: ['system:serviceaccounts'],
+                extra: { 'authentication.kubernetes.io/pod-name': ['metrics-0'] },
+              },
+            },
+          }
         : { status: { authenticated: false } };
     const r = await call(server.port, '/pods', { ca: pki.ca, token: 'good-token' });
     assert.equal(r.status, 200, r.body);

@@ -8,7 +8,14 @@ import { startKubeletServer, type RequestAttributes } from '../../src/server/kub
 import { WebhookAuthorizer } from '../../src/server/webhook-authz.js';
 import { call, makePki, manualClock, minimalBackend, startFakeApiServer, type FakeApiServer, type Pki } from './fixtures.js';
 
-const attrs = (name: string, subresource = 'proxy', verb = 'get'): RequestAttributes => ({ user: { name, groups: ['system:authenticated'], via: 'x509' }, verb, resource: 'nodes', name: 'node-a', subresource, path: '/pods' });
+const attrs = (name: string, subresource = 'proxy', verb = 'get'): RequestAttributes => ({
+  user: { name, groups: ['system:authenticated'], via: 'x509' },
+  verb,
+  resource: 'nodes',
+  name: 'node-a',
+  subresource,
+  path: '/pods',
+});
 
 describe('SubjectAccessReview cache', () => {
   let pki: Pki;
@@ -30,7 +37,14 @@ describe('SubjectAccessReview cache', () => {
   });
 
   it('makes no review for a second identical request, through the server', async () => {
-    const server = await startKubeletServer({ backend: minimalBackend(), address: '127.0.0.1', port: 0, tls: { ...pki.serving, clientCA: pki.ca }, anonymous: false, authorizer: new WebhookAuthorizer({ client: api.client() }) });
+    const server = await startKubeletServer({
+      backend: minimalBackend(),
+      address: '127.0.0.1',
+      port: 0,
+      tls: { ...pki.serving, clientCA: pki.ca },
+      anonymous: false,
+      authorizer: new WebhookAuthorizer({ client: api.client() }),
+    });
     try {
       assert.equal((await call(server.port, '/pods', { ca: pki.ca, who: pki.admin })).status, 200);
       assert.equal((await call(server.port, '/pods', { ca: pki.ca, who: pki.admin })).status, 200);
@@ -84,7 +98,10 @@ describe('SubjectAccessReview cache', () => {
     };
     const all = Promise.all([authz.authorize(attrs('admin')), authz.authorize(attrs('admin'))]);
     setTimeout(release, 50);
-    assert.deepEqual((await all).map((d) => d.allowed), [true, true]);
+    assert.deepEqual(
+      (await all).map((d) => d.allowed),
+      [true, true],
+    );
     assert.equal(api.reviews.length, 2, 'one failed review, then one shared review');
   });
 });

@@ -50,32 +50,47 @@ describe('authorization through SubjectAccessReview', () => {
       {
         apiVersion: 'authorization.k8s.io/v1',
         kind: 'SubjectAccessReview',
-        spec: { user: 'viewer', groups: ['system:authenticated'], resourceAttributes: { verb: 'get', version: 'v1', resource: 'nodes', subresource: 'metrics', name: 'node-a' } },
+        spec: {
+          user: 'viewer',
+          groups: ['system:authenticated'],
+          resourceAttributes: { verb: 'get', version: 'v1', resource: 'nodes', subresource: 'metrics', name: 'node-a' },
+        },
       },
     ]);
   });
 
-  it('passes a token user\'s uid and extra, and the verb of the method', async () => {
+  it("passes a token user's uid and extra, and the verb of the method", async () => {
     api.answer = (r) =>
-      r.path === SUBJECT_ACCESS_REVIEW_PATH ? { status: { allowed: true } } : { status: { authenticated: true, user: { username: 'bob', uid: 'u-9', groups: ['devs'], extra: { scopes: ['a', 'b'] } } } };
+      r.path === SUBJECT_ACCESS_REVIEW_PATH
+        ? { status: { allowed: true } }
+        : { status: { authenticated: true, user: { username: 'bob', uid: 'u-9', groups: ['devs'], extra: { scopes: ['a', 'b'] } } } };
     const r = await call(server.port, '/static-pods', { ca: pki.ca, token: 't-bob', method: 'POST' });
     assert.equal(r.status, 404, 'allowed, then the route answers (no submit endpoint here)');
     assert.deepEqual(sars(), [
       {
         apiVersion: 'authorization.k8s.io/v1',
         kind: 'SubjectAccessReview',
-        spec: { user: 'bob', groups: ['devs', 'system:authenticated'], uid: 'u-9', extra: { scopes: ['a', 'b'] }, resourceAttributes: { verb: 'create', version: 'v1', resource: 'nodes', subresource: 'proxy', name: 'node-a' } },
+        spec: {
+          user: 'bob',
+          groups: ['devs', 'system:authenticated'],
+          uid: 'u-9',
+          extra: { scopes: ['a', 'b'] },
+          resourceAttributes: { verb: 'create', version: 'v1', resource: 'nodes', subresource: 'proxy', name: 'node-a' },
+        },
       },
     ]);
   });
 
-  it('answers 403 with upstream\'s text when denied', async () => {
+  it("answers 403 with upstream's text when denied", async () => {
     api.answer = () => ({ status: { allowed: false, reason: 'no RBAC policy matched' } });
     const r = await call(server.port, '/pods', { ca: pki.ca, who: pki.viewer });
     assert.equal(r.status, 403);
     assert.equal(r.body, 'Forbidden (user=viewer, verb=get, resource=nodes, subresource(s)=[proxy])\n');
     api.answer = () => ({ status: { allowed: false, denied: true } });
-    assert.equal((await call(server.port, '/stats/summary', { ca: pki.ca, who: pki.viewer })).body, 'Forbidden (user=viewer, verb=get, resource=nodes, subresource(s)=[stats])\n');
+    assert.equal(
+      (await call(server.port, '/stats/summary', { ca: pki.ca, who: pki.viewer })).body,
+      'Forbidden (user=viewer, verb=get, resource=nodes, subresource(s)=[stats])\n',
+    );
   });
 
   it('answers 500 when the API server fails, and does not let the request in', async () => {

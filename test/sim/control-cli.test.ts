@@ -133,7 +133,11 @@ describe('sim control API', () => {
       const { podSandboxId } = await cri.RunPodSandbox({ config: sandboxConfig(pod, dir) });
       const ids: string[] = [];
       for (const name of ['a', 'b']) {
-        const { containerId } = await cri.CreateContainer({ podSandboxId, config: containerConfig(pod, name, 'docker.io/library/busybox:1.35', ['sleep', '1000']), sandboxConfig: sandboxConfig(pod, dir) });
+        const { containerId } = await cri.CreateContainer({
+          podSandboxId,
+          config: containerConfig(pod, name, 'docker.io/library/busybox:1.35', ['sleep', '1000']),
+          sandboxConfig: sandboxConfig(pod, dir),
+        });
         await cri.StartContainer({ containerId });
         ids.push(containerId);
       }
@@ -206,7 +210,9 @@ describe('sim-runtime command, end to end', () => {
 
   it('exits 2 with one clear line for a broken config', async () => {
     await writeFile(join(dir, 'bad.yaml'), 'podCidr: nonsense\n');
-    const proc = spawn(process.execPath, [ENTRY, '--listen', `unix://${join(dir, 'x.sock')}`, '--config', join(dir, 'bad.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(process.execPath, [ENTRY, '--listen', `unix://${join(dir, 'x.sock')}`, '--config', join(dir, 'bad.yaml')], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve));

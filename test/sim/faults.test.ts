@@ -63,7 +63,11 @@ describe('sim fault injection', () => {
       const sim = new SimRuntime({ seed, faults: { Version: { errorRate: 0.5 } } });
       const cri = createSimClient(sim);
       let out = '';
-      for (let i = 0; i < 40; i++) out += await cri.Version({}).then(() => '.', () => 'x');
+      for (let i = 0; i < 40; i++)
+        out += await cri.Version({}).then(
+          () => '.',
+          () => 'x',
+        );
       cri.close();
       await sim.close();
       return out;
@@ -108,7 +112,10 @@ describe('sim fault injection', () => {
     const sim = new SimRuntime({ faults: { ContainerStatus: { hang: true } } });
     const cri = createSimClient(sim, { runtimeRequestTimeoutMs: 300 });
     try {
-      await assert.rejects(cri.ContainerStatus({ containerId: 'x' }), (err: unknown) => err instanceof CriDeadlineError && err.operation === 'container_status');
+      await assert.rejects(
+        cri.ContainerStatus({ containerId: 'x' }),
+        (err: unknown) => err instanceof CriDeadlineError && err.operation === 'container_status',
+      );
       assert.equal(sim.stats().injectedHangs.ContainerStatus, 1);
       await cri.Version({}); // other RPCs still answer
     } finally {

@@ -66,8 +66,14 @@ describe('sim images', () => {
         assert.match(err.message, /failed to pull and unpack image "example.invalid\/app:1"/);
         return true;
       });
-      h.sim.setPullFailures([{ pattern: 'docker.io/private/*', code: 'RESOURCE_EXHAUSTED', message: 'rate limited' }, { pattern: '/flaky/', code: 'UNKNOWN' }]);
-      await assert.rejects(h.cri.PullImage({ image: { image: 'private/app' } }), (err: unknown) => err instanceof CriResourceExhaustedError && /rate limited/.test(err.message));
+      h.sim.setPullFailures([
+        { pattern: 'docker.io/private/*', code: 'RESOURCE_EXHAUSTED', message: 'rate limited' },
+        { pattern: '/flaky/', code: 'UNKNOWN' },
+      ]);
+      await assert.rejects(
+        h.cri.PullImage({ image: { image: 'private/app' } }),
+        (err: unknown) => err instanceof CriResourceExhaustedError && /rate limited/.test(err.message),
+      );
       await assert.rejects(h.cri.PullImage({ image: { image: 'me/flaky-app' } }), CriRuntimeError);
       await h.cri.PullImage({ image: { image: 'example.invalid/app:1' } }); // the default rule was replaced
     } finally {
@@ -80,7 +86,11 @@ describe('sim images', () => {
     try {
       const p = await h.pod();
       await assert.rejects(
-        h.cri.CreateContainer({ podSandboxId: p.sandboxId, config: { metadata: { name: 'x' }, image: { image: 'nginx:9' } }, sandboxConfig: sandboxConfig(p.pod, h.logRoot) }),
+        h.cri.CreateContainer({
+          podSandboxId: p.sandboxId,
+          config: { metadata: { name: 'x' }, image: { image: 'nginx:9' } },
+          sandboxConfig: sandboxConfig(p.pod, h.logRoot),
+        }),
         (err: unknown) => err instanceof CriNotFoundError && /failed to resolve image "nginx:9"/.test(err.message),
       );
     } finally {

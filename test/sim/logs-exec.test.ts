@@ -142,6 +142,9 @@ describe('sim ExecSync', () => {
   it('refuses exec in unknown and exited containers', async () => {
     await assert.rejects(h.cri.ExecSync({ containerId: 'a'.repeat(64), cmd: ['true'], timeout: 1 }), CriNotFoundError);
     const { id } = await h.container(['true']);
-    await assert.rejects(h.cri.ExecSync({ containerId: id, cmd: ['true'], timeout: 1 }), (err: unknown) => err instanceof CriRuntimeError && /CONTAINER_EXITED/.test(err.message));
+    await assert.rejects(
+      h.cri.ExecSync({ containerId: id, cmd: ['true'], timeout: 1 }),
+      (err: unknown) => err instanceof CriRuntimeError && /CONTAINER_EXITED/.test(err.message),
+    );
   });
 });

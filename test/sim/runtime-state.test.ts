@@ -35,22 +35,34 @@ describe('sim runtime state rules', () => {
     await h.cri.RunPodSandbox({ config: sandboxConfig(pod, h.logRoot) }); // the name is free again
   });
 
-  it('refuses requests without required parts with containerd\'s words (Unknown) or InvalidArgument', async () => {
+  it("refuses requests without required parts with containerd's words (Unknown) or InvalidArgument", async () => {
     const p = await h.pod();
     await assert.rejects(h.cri.RunPodSandbox({}), (err: unknown) => err instanceof CriRuntimeError && /sandbox config must include metadata/.test(err.message));
-    await assert.rejects(h.cri.CreateContainer({ podSandboxId: p.sandboxId }), (err: unknown) => err instanceof CriRuntimeError && /container config/.test(err.message));
-    await assert.rejects(h.cri.CreateContainer({ podSandboxId: p.sandboxId, config: { image: { image: BUSYBOX } } }), (err: unknown) => err instanceof CriRuntimeError && /metadata/.test(err.message));
+    await assert.rejects(
+      h.cri.CreateContainer({ podSandboxId: p.sandboxId }),
+      (err: unknown) => err instanceof CriRuntimeError && /container config/.test(err.message),
+    );
+    await assert.rejects(
+      h.cri.CreateContainer({ podSandboxId: p.sandboxId, config: { image: { image: BUSYBOX } } }),
+      (err: unknown) => err instanceof CriRuntimeError && /metadata/.test(err.message),
+    );
     await assert.rejects(h.cri.ExecSync({ containerId: (await h.container(['sleep', '1000'])).id, cmd: [] }), CriInvalidArgumentError);
   });
 
   it('starts only created containers; a start in a stopped sandbox fails with StartError', async () => {
     const c = await h.container(['sleep', '1000']);
-    await assert.rejects(h.cri.StartContainer({ containerId: c.id }), (err: unknown) => err instanceof CriRuntimeError && /CONTAINER_RUNNING state/.test(err.message));
+    await assert.rejects(
+      h.cri.StartContainer({ containerId: c.id }),
+      (err: unknown) => err instanceof CriRuntimeError && /CONTAINER_RUNNING state/.test(err.message),
+    );
     const p = await h.pod();
     const created = await h.container(['sleep', '1000'], { pod: p, start: false });
     await h.cri.StopPodSandbox({ podSandboxId: p.sandboxId });
     assert.equal((await h.status(created.id)).state, 'CONTAINER_CREATED', 'stopping a sandbox leaves created containers created');
-    await assert.rejects(h.cri.StartContainer({ containerId: created.id }), (err: unknown) => err instanceof CriRuntimeError && /is not running/.test(err.message));
+    await assert.rejects(
+      h.cri.StartContainer({ containerId: created.id }),
+      (err: unknown) => err instanceof CriRuntimeError && /is not running/.test(err.message),
+    );
     const failed = await h.status(created.id);
     assert.deepEqual([failed.state, failed.exitCode, failed.reason], ['CONTAINER_EXITED', 128, 'StartError'], 'as containerd, a failed start leaves it exited');
   });
@@ -84,7 +96,10 @@ describe('sim runtime state rules', () => {
 
   it('names unknown IDs in NotFound messages as containerd does', async () => {
     const id = 'e'.repeat(64);
-    await assert.rejects(h.cri.ContainerStatus({ containerId: id }), (err: unknown) => err instanceof CriNotFoundError && err.message.includes(`an error occurred when try to find container "${id}": not found`));
+    await assert.rejects(
+      h.cri.ContainerStatus({ containerId: id }),
+      (err: unknown) => err instanceof CriNotFoundError && err.message.includes(`an error occurred when try to find container "${id}": not found`),
+    );
     await assert.rejects(h.cri.StopPodSandbox({ podSandboxId: id }), CriNotFoundError);
     await h.cri.RemovePodSandbox({ podSandboxId: id }); // success, as containerd
   });
@@ -115,7 +130,10 @@ describe('sim runtime state rules', () => {
     cfg.mounts = [{ containerPath: '/data', hostPath: '/var/lib/data', readonly: true }];
     const { containerId } = await h.cri.CreateContainer({ podSandboxId: p.sandboxId, config: cfg, sandboxConfig: sandboxConfig(p.pod, h.logRoot) });
     const st = await h.status(containerId);
-    assert.deepEqual(st.mounts.map((m) => [m.containerPath, m.hostPath, m.readonly]), [['/data', '/var/lib/data', true]]);
+    assert.deepEqual(
+      st.mounts.map((m) => [m.containerPath, m.hostPath, m.readonly]),
+      [['/data', '/var/lib/data', true]],
+    );
     await h.cri.UpdateContainerResources({ containerId, linux: { cpuQuota: 50_000, cpuPeriod: 100_000, memoryLimitInBytes: 64 << 20 } });
     assert.equal(h.sim.resourcesOf(containerId)?.cpuQuota, 50_000);
     assert.equal(h.sim.resourcesOf(containerId)?.memoryLimitInBytes, 64 << 20);
@@ -131,7 +149,10 @@ describe('sim runtime state rules', () => {
     const mem = stats?.memory?.workingSetBytes?.value ?? 0;
     assert.ok(mem >= 8 << 20 && mem <= 64 << 20, `memory ${mem}`);
     const list = await h.cri.ListContainerStats({ filter: { podSandboxId: c.sandboxId } });
-    assert.deepEqual(list.stats.map((s) => s.attributes?.id), [c.id]);
+    assert.deepEqual(
+      list.stats.map((s) => s.attributes?.id),
+      [c.id],
+    );
   });
 
   it('answers Exec, Attach and PortForward with a sim URL, and verbose status with info', async () => {

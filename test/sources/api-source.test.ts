@@ -12,7 +12,16 @@ import { ApiSource } from '../../src/sources/api-source.js';
 import type { Pod } from '../../src/api/core-v1.js';
 
 function pod(name: string, rv: string, mirror = false): Pod {
-  return { metadata: { name, namespace: 'default', uid: `uid-${name}`, resourceVersion: rv, ...(mirror ? { annotations: { 'kubernetes.io/config.mirror': 'h' } } : {}) }, spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'i' }] } };
+  return {
+    metadata: {
+      name,
+      namespace: 'default',
+      uid: `uid-${name}`,
+      resourceVersion: rv,
+      ...(mirror ? { annotations: { 'kubernetes.io/config.mirror': 'h' } } : {}),
+    },
+    spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'i' }] },
+  };
 }
 
 interface Script {
@@ -25,7 +34,9 @@ function fakeApi(script: Script): Promise<{ server: Server; url: string; calls: 
   const calls: string[] = [];
   const server = createServer((req, res) => {
     const u = new URL(req.url ?? '/', 'http://x');
-    calls.push(`${u.searchParams.get('watch') ? 'watch' : 'list'} rv=${u.searchParams.get('resourceVersion') ?? ''} fs=${u.searchParams.get('fieldSelector') ?? ''}`);
+    calls.push(
+      `${u.searchParams.get('watch') ? 'watch' : 'list'} rv=${u.searchParams.get('resourceVersion') ?? ''} fs=${u.searchParams.get('fieldSelector') ?? ''}`,
+    );
     if (!u.searchParams.get('watch')) {
       const l = script.lists.shift();
       if (!l) {
@@ -41,7 +52,9 @@ function fakeApi(script: Script): Promise<{ server: Server; url: string; calls: 
     for (const line of w.lines) res.write(`${JSON.stringify(line)}\n`);
     if (!w.hold) res.end();
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls })),
+  );
 }
 
 describe('API pod source', () => {
@@ -58,8 +71,18 @@ describe('API pod source', () => {
         { rv: '50', items: [pod('b', '40')] },
       ],
       watches: [
-        { lines: [{ type: 'ADDED', object: pod('b', '11') }, { type: 'BOOKMARK', object: { kind: 'Pod', metadata: { resourceVersion: '15' } } }] },
-        { lines: [{ type: 'DELETED', object: pod('a', '16') }, { type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' } }] },
+        {
+          lines: [
+            { type: 'ADDED', object: pod('b', '11') },
+            { type: 'BOOKMARK', object: { kind: 'Pod', metadata: { resourceVersion: '15' } } },
+          ],
+        },
+        {
+          lines: [
+            { type: 'DELETED', object: pod('a', '16') },
+            { type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' } },
+          ],
+        },
       ],
     });
     servers.push(server);

@@ -41,7 +41,10 @@ describe('static pod folder source', () => {
   });
 
   it('sees a new file, an edit and a removal through the watch', async () => {
-    writeFileSync(join(dir, 'new.json'), JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'new' }, spec: { containers: [{ name: 'c', image: 'i:1' }] } }));
+    writeFileSync(
+      join(dir, 'new.json'),
+      JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'new' }, spec: { containers: [{ name: 'c', image: 'i:1' }] } }),
+    );
     await waitFor('new pod', () => (names(last()).includes('new-n1') ? true : undefined), 5000);
     const before = last().pods.find((p) => p.metadata.name === 'web-n1')!.metadata.uid;
     // Editors replace files by rename; do the same.
@@ -58,7 +61,10 @@ describe('static pod folder source', () => {
     const single = new FileSource({ path: join(dir, 'web.yaml'), nodeName: 'n1', onSnapshot: (s) => got.push(s) });
     await single.start();
     single.stop();
-    assert.deepEqual(got[0]!.pods.map((p) => p.metadata.name), ['web-n1']);
+    assert.deepEqual(
+      got[0]!.pods.map((p) => p.metadata.name),
+      ['web-n1'],
+    );
     const missing = new FileSource({ path: join(dir, 'nope'), nodeName: 'n1', onSnapshot: (s) => got.push(s) });
     await missing.start();
     missing.stop();

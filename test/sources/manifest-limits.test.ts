@@ -23,7 +23,8 @@ import { waitFor } from '../helpers/cri-fixtures.js';
 
 const opts = { nodeName: 'n1', source: 'file' as const, location: 'm.yaml' };
 const pod = (name: string): string => `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\nspec:\n  containers:\n  - name: c\n    image: busybox:1.35\n`;
-const deepJson = (depth: number): string => `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"deep"},"spec":{"containers":[{"name":"c","image":"i","args":${'['.repeat(depth)}${']'.repeat(depth)}}]}}`;
+const deepJson = (depth: number): string =>
+  `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"deep"},"spec":{"containers":[{"name":"c","image":"i","args":${'['.repeat(depth)}${']'.repeat(depth)}}]}}`;
 
 describe('manifest shape, measured from the lexer', () => {
   it('counts block, flow and mixed nesting', () => {
@@ -33,7 +34,7 @@ describe('manifest shape, measured from the lexer', () => {
     assert.equal(measureManifest('[[[[1]]]]').depth, 4);
     assert.equal(measureManifest('- - - - - x\n').depth, 5);
     // Brackets in strings, block scalars and comments are text, not structure.
-    assert.equal(measureManifest('a: "[[[[[["\nb: \'{{{{\'\nc: |\n  [[[[[[ don\'t\n  ]]\n# [[[[[\nd: 1\n').depth, 1);
+    assert.equal(measureManifest("a: \"[[[[[[\"\nb: '{{{{'\nc: |\n  [[[[[[ don't\n  ]]\n# [[[[[\nd: 1\n").depth, 1);
   });
 
   it('counts documents', () => {
@@ -65,7 +66,10 @@ items:
   });
 
   it('refuses text over the size, depth and document limits, with the limit named', () => {
-    assert.throws(() => checkManifestText('a'.repeat(MANIFEST_LIMITS.maxBytes + 1)), (e: unknown) => e instanceof ManifestLimitError && /more than the limit of 4194304/.test(e.message));
+    assert.throws(
+      () => checkManifestText('a'.repeat(MANIFEST_LIMITS.maxBytes + 1)),
+      (e: unknown) => e instanceof ManifestLimitError && /more than the limit of 4194304/.test(e.message),
+    );
     assert.throws(() => checkManifestText(deepJson(101)), /nested deeper than 100 levels/);
     assert.throws(() => checkManifestText('a: 1\n---\n'.repeat(MANIFEST_LIMITS.maxDocuments + 1)), /more than 1000 YAML documents/);
   });
@@ -102,7 +106,16 @@ describe('parseManifests under hostile nesting (finding 4)', () => {
   });
 
   it('bounds alias expansion (billion laughs) with a clear error', () => {
-    const lol = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`)].join('\n');
+    const lol = [
+      'a: &a ["x","x","x","x","x","x","x","x","x"]',
+      ...Array.from(
+        { length: 8 },
+        (_, i) =>
+          `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9)
+            .fill(`*${String.fromCharCode(97 + i)}`)
+            .join(',')}]`,
+      ),
+    ].join('\n');
     const r = parseManifests(`${lol}\nkind: Pod\napiVersion: v1\n`, opts);
     assert.equal(r.length, 1);
     assert.ok(!r[0]!.ok);
@@ -110,7 +123,12 @@ describe('parseManifests under hostile nesting (finding 4)', () => {
   });
 
   it('refuses more pods in one text than the limit, and keeps the first ones', () => {
-    const items = Array.from({ length: MANIFEST_LIMITS.maxPods + 2 }, (_, i) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `p${i}` }, spec: { containers: [{ name: 'c', image: 'i' }] } }));
+    const items = Array.from({ length: MANIFEST_LIMITS.maxPods + 2 }, (_, i) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: `p${i}` },
+      spec: { containers: [{ name: 'c', image: 'i' }] },
+    }));
     const r = parseManifests(JSON.stringify({ kind: 'List', apiVersion: 'v1', items }), opts);
     assert.equal(r.filter((x) => x.ok).length, MANIFEST_LIMITS.maxPods);
     assert.equal(r.filter((x) => !x.ok).length, 1);
@@ -145,18 +163,35 @@ describe('reading manifest files (finding 5)', () => {
       // Before the fix, start() never returned: the first scan blocked in the FIFO's open/read.
       await Promise.race([source.start(), new Promise((_, reject) => setTimeout(() => reject(new Error('file source scan blocked')), 10_000))]);
       const first = snapshots.at(-1)!;
-      assert.deepEqual(first.pods.map((p) => p.metadata.name), ['a-n1']);
+      assert.deepEqual(
+        first.pods.map((p) => p.metadata.name),
+        ['a-n1'],
+      );
       assert.equal(first.errors.length, 2);
-      assert.ok(first.errors.some((e) => /fifo\.yaml: not a regular file \(a FIFO\)/.test(e)), first.errors.join('\n'));
-      assert.ok(first.errors.some((e) => /zero\.yaml: not a regular file \(a character device\)/.test(e)), first.errors.join('\n'));
+      assert.ok(
+        first.errors.some((e) => /fifo\.yaml: not a regular file \(a FIFO\)/.test(e)),
+        first.errors.join('\n'),
+      );
+      assert.ok(
+        first.errors.some((e) => /zero\.yaml: not a regular file \(a character device\)/.test(e)),
+        first.errors.join('\n'),
+      );
       // The source keeps working: a new manifest is seen, a removed one goes.
       writeFileSync(join(folder, 'b.yaml'), pod('b'));
       rmSync(join(folder, 'a.yaml'));
       await source.scan();
-      await waitFor('b seen, a gone', () => {
-        const names = snapshots.at(-1)!.pods.map((p) => p.metadata.name).sort();
-        return names.length === 1 && names[0] === 'b-n1' ? true : undefined;
-      }, 10_000, 20);
+      await waitFor(
+        'b seen, a gone',
+        () => {
+          const names = snapshots
+            .at(-1)!
+            .pods.map((p) => p.metadata.name)
+            .sort();
+          return names.length === 1 && names[0] === 'b-n1' ? true : undefined;
+        },
+        10_000,
+        20,
+      );
       assert.ok(process.memoryUsage().rss < 1024 * 1024 * 1024, 'no /dev/zero read into memory');
     } finally {
       source.stop();
@@ -171,7 +206,10 @@ describe('reading manifest files (finding 5)', () => {
     const source = new FileSource({ path: folder, nodeName: 'n1', checkEveryMs: 60_000, onSnapshot: (s) => snapshots.push(s) });
     await source.start();
     source.stop();
-    assert.deepEqual(snapshots[0]!.pods.map((p) => p.metadata.name), ['a-n1']);
+    assert.deepEqual(
+      snapshots[0]!.pods.map((p) => p.metadata.name),
+      ['a-n1'],
+    );
     assert.match(snapshots[0]!.errors.join('\n'), /huge\.yaml: \d+ bytes, more than the manifest limit of 4194304/);
   });
 });
@@ -208,7 +246,10 @@ describe('the URL and submit sources use the same limits', () => {
     const source = new UrlSource({ url, nodeName: 'n1', checkEveryMs: 60_000, onSnapshot: (s) => snapshots.push(s) });
     body = pod('a');
     await source.poll();
-    assert.deepEqual(snapshots.at(-1)?.pods.map((p) => p.metadata.name), ['a-n1']);
+    assert.deepEqual(
+      snapshots.at(-1)?.pods.map((p) => p.metadata.name),
+      ['a-n1'],
+    );
     body = `# ${'x'.repeat(MANIFEST_LIMITS.maxBytes + 10)}\n`;
     await source.poll();
     assert.equal(snapshots.length, 1, 'no new snapshot from an oversized body');
@@ -232,7 +273,10 @@ describe('the URL and submit sources use the same limits', () => {
         assert.equal(r.accepted.length, 0);
         assert.match(r.errors.join(), /nested deeper than 100 levels/);
       }
-      assert.deepEqual(submit.pods().map((p) => p.metadata.name), ['keep-n1']);
+      assert.deepEqual(
+        submit.pods().map((p) => p.metadata.name),
+        ['keep-n1'],
+      );
       assert.equal(statSync(file).mode & 0o777, 0o600);
       // A file left 0644 by an older kubelet-ts is tightened when loaded.
       chmodSync(file, 0o644);

@@ -32,7 +32,10 @@ describe('manifest URL source', () => {
     body = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'u' }, spec: { containers: [{ name: 'c', image: 'i:1' }] } });
     await src.poll();
     assert.equal(lastHeader, 'abc');
-    assert.deepEqual(got.map((s) => s.pods.map((p) => p.metadata.name)), [['u-n1']]);
+    assert.deepEqual(
+      got.map((s) => s.pods.map((p) => p.metadata.name)),
+      [['u-n1']],
+    );
     assert.equal(got[0]!.pods[0]!.metadata.annotations?.['kubernetes.io/config.source'], 'http');
     await src.poll();
     assert.equal(got.length, 1, 'an unchanged body emits nothing');

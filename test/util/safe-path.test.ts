@@ -134,7 +134,10 @@ describe('safe-path: at time of use, through symlinks', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('refuses a subPath whose last component is a symlink out of the volume', async () => {
-    await refusedAsync(realPathInside(vol, 'out-last', 'subPath', { path: 'subpath', base: 'volume path' }), new RegExp(`^subpath "${outside}" not within volume path "${vol}"$`));
+    await refusedAsync(
+      realPathInside(vol, 'out-last', 'subPath', { path: 'subpath', base: 'volume path' }),
+      new RegExp(`^subpath "${outside}" not within volume path "${vol}"$`),
+    );
     await refusedAsync(realPathInside(vol, 'root', 'subPath'), /not within/);
   });
 

@@ -24,8 +24,10 @@ describe('API object source', () => {
         };
         if (req.url === '/api/v1/namespaces/ns1/secrets/db') return json(200, { kind: 'Secret', data: { pw: 'cHc=' } });
         if (req.url === '/api/v1/namespaces/ns1/configmaps/cfg') return json(200, { kind: 'ConfigMap', data: { a: '1' }, binaryData: { b: 'AA==' } });
-        if (req.url === '/api/v1/namespaces/ns1/serviceaccounts/builder/token' && req.method === 'POST') return json(201, { kind: 'TokenRequest', status: { token: 'jwt', expirationTimestamp: '2030-01-01T00:00:00Z' } });
-        if (req.url?.includes('/forbidden')) return json(403, { kind: 'Status', code: 403, reason: 'Forbidden', message: 'no relationship found between node and this object' });
+        if (req.url === '/api/v1/namespaces/ns1/serviceaccounts/builder/token' && req.method === 'POST')
+          return json(201, { kind: 'TokenRequest', status: { token: 'jwt', expirationTimestamp: '2030-01-01T00:00:00Z' } });
+        if (req.url?.includes('/forbidden'))
+          return json(403, { kind: 'Status', code: 403, reason: 'Forbidden', message: 'no relationship found between node and this object' });
         return json(404, { kind: 'Status', code: 404, reason: 'NotFound', message: 'not found' });
       });
     });

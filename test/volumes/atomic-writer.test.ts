@@ -2,14 +2,16 @@
 // removed keys, modes, no rewrite when unchanged, and the path rules.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat} from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AtomicWriter, validatePayloadPath, type Payload } from '../../src/volumes/atomic-writer.js';
 import { InvalidPathError } from '../../src/volumes/errors.js';
 
 function payload(entries: Record<string, string | [string, number]>): Payload {
-  return new Map(Object.entries(entries).map(([k, v]) => [k, typeof v === 'string' ? { data: Buffer.from(v), mode: 0o644 } : { data: Buffer.from(v[0]), mode: v[1] }]));
+  return new Map(
+    Object.entries(entries).map(([k, v]) => [k, typeof v === 'string' ? { data: Buffer.from(v), mode: 0o644 } : { data: Buffer.from(v[0]), mode: v[1] }]),
+  );
 }
 
 describe('atomic writer', () => {
@@ -97,7 +99,10 @@ describe('atomic writer', () => {
     await w.write(payload({ a: '1' }));
     const r = await w.write(new Map());
     assert.deepEqual(r.removed, ['a']);
-    assert.deepEqual((await readdir(dir)).filter((f) => !f.startsWith('..')), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => !f.startsWith('..')),
+      [],
+    );
   });
 
   it('refuses bad paths as upstream and writes nothing', async () => {
@@ -109,7 +114,11 @@ describe('atomic writer', () => {
       ['..foo/bar', "must not start with '..'"],
       ['', 'must not be empty'],
     ] as const) {
-      assert.throws(() => validatePayloadPath(p), (e: unknown) => e instanceof InvalidPathError && e.code === 'KTS_VOLUME_INVALID_PATH' && e.message.includes(words), p);
+      assert.throws(
+        () => validatePayloadPath(p),
+        (e: unknown) => e instanceof InvalidPathError && e.code === 'KTS_VOLUME_INVALID_PATH' && e.message.includes(words),
+        p,
+      );
     }
     assert.doesNotThrow(() => validatePayloadPath('a..b/c'));
     const dir = await fresh();

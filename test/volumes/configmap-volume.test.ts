@@ -13,7 +13,10 @@ describe('configMap volume', () => {
   const objects = new FakeObjects();
 
   before(async () => {
-    objects.configMap('ns1', 'app', { data: { 'app.properties': 'a=1\n', mode: 'fast' }, binaryData: { 'logo.bin': Buffer.from([0, 1, 2, 255]).toString('base64') } });
+    objects.configMap('ns1', 'app', {
+      data: { 'app.properties': 'a=1\n', mode: 'fast' },
+      binaryData: { 'logo.bin': Buffer.from([0, 1, 2, 255]).toString('base64') },
+    });
     rig = await volumeRig({ objects, clock: { now: () => now }, objectCacheTtlMs: 1000 });
   });
   after(() => rig.close());
@@ -31,7 +34,19 @@ describe('configMap volume', () => {
   });
 
   it('items from data or binaryData, with modes; missing keys as upstream', async () => {
-    const pod = volumePod([{ name: 'c', configMap: { name: 'app', defaultMode: 0o440, items: [{ key: 'mode', path: 'etc/mode' }, { key: 'logo.bin', path: 'logo', mode: 0o755 }] } }]);
+    const pod = volumePod([
+      {
+        name: 'c',
+        configMap: {
+          name: 'app',
+          defaultMode: 0o440,
+          items: [
+            { key: 'mode', path: 'etc/mode' },
+            { key: 'logo.bin', path: 'logo', mode: 0o755 },
+          ],
+        },
+      },
+    ]);
     const r = await rig.vm.setUp(pod);
     assert.deepEqual(r.errors, []);
     const dir = r.mounts.get('c')!;

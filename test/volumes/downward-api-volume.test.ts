@@ -33,10 +33,14 @@ describe('downwardAPI volume', () => {
       { path: 'mem_request_mi', resourceFieldRef: { containerName: 'app', resource: 'requests.memory', divisor: '1Mi' } },
       { path: 'mem_limit', resourceFieldRef: { containerName: 'app', resource: 'limits.memory' } },
     ];
-    const pod = volumePod([{ name: 'info', downwardAPI: { items } }], [{ name: 'app', image: 'busybox:1.35', resources: { limits: { cpu: '500m' }, requests: { memory: '64Mi' } } }], {
-      labels: { tier: 'frontend', app: 'web' },
-      annotations: { 'build': 'v1 "final"' },
-    });
+    const pod = volumePod(
+      [{ name: 'info', downwardAPI: { items } }],
+      [{ name: 'app', image: 'busybox:1.35', resources: { limits: { cpu: '500m' }, requests: { memory: '64Mi' } } }],
+      {
+        labels: { tier: 'frontend', app: 'web' },
+        annotations: { build: 'v1 "final"' },
+      },
+    );
     const r = await rig.vm.setUp(pod);
     assert.deepEqual(r.errors, []);
     const dir = join(rig.root, 'pods', pod.metadata.uid!, 'volumes', 'kubernetes.io~downward-api', 'info');
@@ -55,7 +59,9 @@ describe('downwardAPI volume', () => {
   });
 
   it('follows label changes of the pod on the next setUp', async () => {
-    const pod = volumePod([{ name: 'l', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] } }], undefined, { labels: { a: '1' } });
+    const pod = volumePod([{ name: 'l', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] } }], undefined, {
+      labels: { a: '1' },
+    });
     const dir = (await rig.vm.setUp(pod)).mounts.get('l')!;
     assert.equal(await readFile(join(dir, 'labels'), 'utf8'), 'a="1"');
     const changed = { ...pod, metadata: { ...pod.metadata, labels: { a: '2', b: 'x' } } };

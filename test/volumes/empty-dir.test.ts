@@ -30,7 +30,10 @@ describe('emptyDir volume', () => {
   });
 
   it('medium Memory mounts a tmpfs with the sizeLimit, and tearDown unmounts it', async () => {
-    const pod = volumePod([{ name: 'mem', emptyDir: { medium: 'Memory', sizeLimit: '8Mi' } }, { name: 'mem2', emptyDir: { medium: 'Memory' } }]);
+    const pod = volumePod([
+      { name: 'mem', emptyDir: { medium: 'Memory', sizeLimit: '8Mi' } },
+      { name: 'mem2', emptyDir: { medium: 'Memory' } },
+    ]);
     const r = await rig.vm.setUp(pod);
     assert.deepEqual(r.errors, []);
     const dir = r.mounts.get('mem')!;

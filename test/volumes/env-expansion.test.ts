@@ -77,7 +77,7 @@ describe('$(VAR) expansion (upstream table)', () => {
 describe('finalizeEnv: service variables and pod IPs', () => {
   const service = { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443', MODE: 'from-service' };
 
-  it('service variables first, the container\'s own after them and winning; $(VAR) reads the service variables too', () => {
+  it("service variables first, the container's own after them and winning; $(VAR) reads the service variables too", () => {
     const entries: EnvEntry[] = [
       { name: 'API', expand: 'https://$(KUBERNETES_SERVICE_HOST):$(KUBERNETES_SERVICE_PORT)' },
       { name: 'MODE', value: 'mine' },
@@ -91,10 +91,20 @@ describe('finalizeEnv: service variables and pod IPs', () => {
       { name: 'AFTER', value: 'mine' },
     ]);
     // Before the container defines MODE, a reference reads the service's value.
-    assert.deepEqual(finalizeEnv([{ name: 'BEFORE', expand: '$(MODE)' }, { name: 'MODE', value: 'mine' }], service, []).slice(2), [
-      { name: 'BEFORE', value: 'from-service' },
-      { name: 'MODE', value: 'mine' },
-    ]);
+    assert.deepEqual(
+      finalizeEnv(
+        [
+          { name: 'BEFORE', expand: '$(MODE)' },
+          { name: 'MODE', value: 'mine' },
+        ],
+        service,
+        [],
+      ).slice(2),
+      [
+        { name: 'BEFORE', value: 'from-service' },
+        { name: 'MODE', value: 'mine' },
+      ],
+    );
   });
 
   it('status.podIP is the first IP, status.podIPs all of them comma-joined, usable in later $(VAR)', () => {
@@ -108,11 +118,15 @@ describe('finalizeEnv: service variables and pod IPs', () => {
       { name: 'POD_IPS', value: '10.88.0.7,fd00::7' },
       { name: 'URL', value: 'http://10.88.0.7:8080' },
     ]);
-    assert.deepEqual(finalizeEnv(entries, {}, []), [
-      { name: 'POD_IP', value: '' },
-      { name: 'POD_IPS', value: '' },
-      { name: 'URL', value: 'http://:8080' },
-    ], 'no sandbox IP (host network): empty, as upstream');
+    assert.deepEqual(
+      finalizeEnv(entries, {}, []),
+      [
+        { name: 'POD_IP', value: '' },
+        { name: 'POD_IPS', value: '' },
+        { name: 'URL', value: 'http://:8080' },
+      ],
+      'no sandbox IP (host network): empty, as upstream',
+    );
   });
 });
 
@@ -129,20 +143,36 @@ describe('command and args expansion (upstream ExpandContainerCommandAndArgs)', 
   };
 
   it('over the final env, escapes and unknown references as upstream', () => {
-    const env = [{ name: 'GREETING', value: 'hello' }, { name: 'PORT', value: '8080' }, { name: 'POD_IP', value: '10.88.0.9' }];
+    const env = [
+      { name: 'GREETING', value: 'hello' },
+      { name: 'PORT', value: '8080' },
+      { name: 'POD_IP', value: '10.88.0.9' },
+    ];
     assert.deepEqual(expandCommandAndArgs(c, env), {
       command: ['sh', '-c', 'echo hello $(GREETING) $(MISSING) $(GREETING'],
       args: ['10.88.0.9', '--port=8080', '$8080'],
     });
-    assert.deepEqual(expandCommandAndArgs({ name: 'x' }, env), { command: [], args: [] }, 'none given: none (the image\'s own)');
+    assert.deepEqual(expandCommandAndArgs({ name: 'x' }, env), { command: [], args: [] }, "none given: none (the image's own)");
   });
 
   it('containerInputs finishes a prepared env with the pod IPs and the service env, then expands command and args', () => {
-    const inputs = containerInputs(c, {
-      volumes: {},
-      env: { app: { entries: [{ name: 'GREETING', value: 'hello' }, { name: 'PORT', expand: '$(SVC_SERVICE_PORT)' }, { name: 'POD_IP', podIP: 'first' }] } },
-      serviceEnv: { SVC_SERVICE_PORT: '9090' },
-    }, ['10.88.0.9']);
+    const inputs = containerInputs(
+      c,
+      {
+        volumes: {},
+        env: {
+          app: {
+            entries: [
+              { name: 'GREETING', value: 'hello' },
+              { name: 'PORT', expand: '$(SVC_SERVICE_PORT)' },
+              { name: 'POD_IP', podIP: 'first' },
+            ],
+          },
+        },
+        serviceEnv: { SVC_SERVICE_PORT: '9090' },
+      },
+      ['10.88.0.9'],
+    );
     assert.deepEqual(inputs.env, [
       { name: 'SVC_SERVICE_PORT', value: '9090' },
       { name: 'GREETING', value: 'hello' },
@@ -152,7 +182,10 @@ describe('command and args expansion (upstream ExpandContainerCommandAndArgs)', 
     assert.deepEqual(inputs.args, ['10.88.0.9', '--port=9090', '$9090']);
     // Without a prepared pod: the literal values only (valueFrom needs the main thread), still expanded.
     const literal = containerInputs(c, undefined, ['10.88.0.9']);
-    assert.deepEqual(literal.env, [{ name: 'GREETING', value: 'hello' }, { name: 'PORT', value: '8080' }]);
+    assert.deepEqual(literal.env, [
+      { name: 'GREETING', value: 'hello' },
+      { name: 'PORT', value: '8080' },
+    ]);
     assert.deepEqual(literal.args, ['$(POD_IP)', '--port=8080', '$8080']);
   });
 });

@@ -13,7 +13,10 @@ objects.configMap('ns1', 'cfg', { data: { LOG_LEVEL: 'debug', 'bad key': 'x', MO
 objects.secret('ns1', 'db', { PASSWORD: 'pw', USER: 'admin' });
 const reader = new ObjectCache(objects, 10_000, { now: () => Date.now() }).reader();
 
-const pod: Pod = { metadata: { name: 'web-1', namespace: 'ns1', uid: 'u-1', labels: { app: 'web' } }, spec: { nodeName: 'node-a', serviceAccountName: 'sa', containers: [] } };
+const pod: Pod = {
+  metadata: { name: 'web-1', namespace: 'ns1', uid: 'u-1', labels: { app: 'web' } },
+  spec: { nodeName: 'node-a', serviceAccountName: 'sa', containers: [] },
+};
 
 /** Resolved on the "main thread", finished as the pool thread does (no services, no pod IP). */
 async function env(c: Partial<Container>) {
@@ -34,7 +37,10 @@ describe('env from configMaps and secrets', () => {
   it('envFrom first (prefix; invalid names skipped and reported), then env[] overriding in place', async () => {
     const r = await env({
       envFrom: [{ configMapRef: { name: 'cfg' } }, { prefix: 'DB_', secretRef: { name: 'db' } }],
-      env: [{ name: 'MODE', value: 'slow' }, { name: 'EXTRA', value: '1' }],
+      env: [
+        { name: 'MODE', value: 'slow' },
+        { name: 'EXTRA', value: '1' },
+      ],
     });
     assert.deepEqual(r.env, [
       { name: 'LOG_LEVEL', value: 'debug' },
@@ -56,16 +62,25 @@ describe('env from configMaps and secrets', () => {
       ],
       envFrom: [{ configMapRef: { name: 'missing', optional: true } }],
     });
-    assert.deepEqual(r.env, [{ name: 'LEVEL', value: 'debug' }, { name: 'PW', value: 'pw' }]);
+    assert.deepEqual(r.env, [
+      { name: 'LEVEL', value: 'debug' },
+      { name: 'PW', value: 'pw' },
+    ]);
   });
 
   it('fails with upstream words (CreateContainerConfigError)', async () => {
-    assert.equal(await failure({ env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'cfg', key: 'KEY' } } }] }), "couldn't find key KEY in ConfigMap ns1/cfg");
+    assert.equal(
+      await failure({ env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'cfg', key: 'KEY' } } }] }),
+      "couldn't find key KEY in ConfigMap ns1/cfg",
+    );
     assert.equal(await failure({ env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'db', key: 'KEY' } } }] }), "couldn't find key KEY in Secret ns1/db");
     assert.equal(await failure({ env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'foo', key: 'k' } } }] }), 'configmap "foo" not found');
     assert.equal(await failure({ envFrom: [{ secretRef: { name: 'foo' } }] }), 'secret "foo" not found');
     const standalone = new ObjectCache(undefined, 1000, { now: () => 0 }).reader();
-    await assert.rejects(resolveContainerEnv(pod, { name: 'app', envFrom: [{ configMapRef: { name: 'cfg' } }] }, standalone, { node }), /couldn't get configMap ns1\/cfg, no kubeClient defined/);
+    await assert.rejects(
+      resolveContainerEnv(pod, { name: 'app', envFrom: [{ configMapRef: { name: 'cfg' } }] }, standalone, { node }),
+      /couldn't get configMap ns1\/cfg, no kubeClient defined/,
+    );
     const literal = await resolveContainerEnv(pod, { name: 'app', env: [{ name: 'A', value: 'b' }] }, standalone, { node });
     assert.deepEqual(literal.entries, [{ name: 'A', value: 'b' }], 'literal env needs no object source');
   });
@@ -86,12 +101,47 @@ describe('env from configMaps and secrets', () => {
         { name: 'CPU_LIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.cpu' } } },
       ],
     });
-    assert.deepEqual(Object.fromEntries(r.env.map((e) => [e.name, e.value])), {
-      POD: 'web-1', NS: 'ns1', APP: 'web', NODE: 'node-a', SA: 'sa', HOST_IP: '10.0.0.5', POD_IP: '', MEM_MI: '128', CPU_M: '250', CPU_LIMIT: '2',
-    }, 'status.podIP is empty without a sandbox IP (upstream podIP "")');
-    assert.deepEqual(r.entries.find((e) => e.name === 'POD_IP'), { name: 'POD_IP', podIP: 'first' }, 'deferred to the pool thread');
-    const hostNet = await resolveContainerEnv({ ...pod, spec: { ...pod.spec, hostNetwork: true } }, { name: 'app', env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }, { name: 'POD_IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } }] }, reader, { node, hostIP: '10.0.0.5' });
-    assert.deepEqual(hostNet.entries, [{ name: 'POD_IP', value: '10.0.0.5' }, { name: 'POD_IPS', value: '10.0.0.5' }], 'host network: the node IP');
+    assert.deepEqual(
+      Object.fromEntries(r.env.map((e) => [e.name, e.value])),
+      {
+        POD: 'web-1',
+        NS: 'ns1',
+        APP: 'web',
+        NODE: 'node-a',
+        SA: 'sa',
+        HOST_IP: '10.0.0.5',
+        POD_IP: '',
+        MEM_MI: '128',
+        CPU_M: '250',
+        CPU_LIMIT: '2',
+      },
+      'status.podIP is empty without a sandbox IP (upstream podIP "")',
+    );
+    assert.deepEqual(
+      r.entries.find((e) => e.name === 'POD_IP'),
+      { name: 'POD_IP', podIP: 'first' },
+      'deferred to the pool thread',
+    );
+    const hostNet = await resolveContainerEnv(
+      { ...pod, spec: { ...pod.spec, hostNetwork: true } },
+      {
+        name: 'app',
+        env: [
+          { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+          { name: 'POD_IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
+        ],
+      },
+      reader,
+      { node, hostIP: '10.0.0.5' },
+    );
+    assert.deepEqual(
+      hostNet.entries,
+      [
+        { name: 'POD_IP', value: '10.0.0.5' },
+        { name: 'POD_IPS', value: '10.0.0.5' },
+      ],
+      'host network: the node IP',
+    );
   });
 
   it('expands $(VAR) as upstream', async () => {
@@ -101,7 +151,13 @@ describe('env from configMaps and secrets', () => {
     assert.equal(expandEnv('$(C)', look), '$(C)');
     assert.equal(expandEnv('$(A', look), '$(A');
     assert.equal(expandEnv('a$b$', look), 'a$b$');
-    const r = await env({ envFrom: [{ configMapRef: { name: 'cfg' } }], env: [{ name: 'URL', value: 'http://$(MODE):$(PORT)' }, { name: 'PORT', value: '80' }] });
+    const r = await env({
+      envFrom: [{ configMapRef: { name: 'cfg' } }],
+      env: [
+        { name: 'URL', value: 'http://$(MODE):$(PORT)' },
+        { name: 'PORT', value: '80' },
+      ],
+    });
     assert.equal(r.env.find((e) => e.name === 'URL')?.value, 'http://fast:$(PORT)', 'only names defined before expand');
   });
 });

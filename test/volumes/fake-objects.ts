@@ -44,7 +44,10 @@ export class FakeObjects implements VolumeObjectSource {
     this.tokenRequests.push({ namespace, serviceAccount, req });
     this.fail();
     const seconds = this.grantSeconds ?? req.expirationSeconds;
-    return Promise.resolve({ token: `token-${++this.tokenSeq}-${req.audiences.join(',')}`, expirationTimestamp: new Date(this.now() + seconds * 1000).toISOString() });
+    return Promise.resolve({
+      token: `token-${++this.tokenSeq}-${req.audiences.join(',')}`,
+      expirationTimestamp: new Date(this.now() + seconds * 1000).toISOString(),
+    });
   }
 }
 

@@ -11,7 +11,10 @@ export function volumePod(volumes: Volume[], containers?: Container[], extra: Pa
   seq++;
   return {
     metadata: { name: `vol-${seq}`, namespace: 'ns1', uid: `uid-vol-${seq}-${process.pid}`, ...extra },
-    spec: { volumes, containers: containers ?? [{ name: 'app', image: 'busybox:1.35', volumeMounts: volumes.map((v) => ({ name: v.name, mountPath: `/mnt/${v.name}` })) }] },
+    spec: {
+      volumes,
+      containers: containers ?? [{ name: 'app', image: 'busybox:1.35', volumeMounts: volumes.map((v) => ({ name: v.name, mountPath: `/mnt/${v.name}` })) }],
+    },
   };
 }
 

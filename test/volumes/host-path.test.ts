@@ -67,9 +67,18 @@ describe('hostPath volume', () => {
     try {
       const r = await rig.vm.setUp(volumePod([{ name: 'h', hostPath: { path: dir, type: 'Directory' } }]));
       assert.deepEqual(r.volumes['h'], { hostPath: dir, readOnly: false });
-      const bad = await rig.vm.setUp(volumePod([{ name: 'r', hostPath: { path: 'relative/x' } }, { name: 'u', hostPath: { path: '/var/../etc' } }, { name: 'f', hostPath: { path: join(dir, 'file'), type: 'Directory' } }]));
+      const bad = await rig.vm.setUp(
+        volumePod([
+          { name: 'r', hostPath: { path: 'relative/x' } },
+          { name: 'u', hostPath: { path: '/var/../etc' } },
+          { name: 'f', hostPath: { path: join(dir, 'file'), type: 'Directory' } },
+        ]),
+      );
       assert.deepEqual(bad.errors.map((e) => e.volume).sort(), ['f', 'r', 'u']);
-      assert.equal(bad.errors.find((e) => e.volume === 'f')?.message, `MountVolume.SetUp failed for volume "f" : hostPath type check failed: ${join(dir, 'file')} is not a directory`);
+      assert.equal(
+        bad.errors.find((e) => e.volume === 'f')?.message,
+        `MountVolume.SetUp failed for volume "f" : hostPath type check failed: ${join(dir, 'file')} is not a directory`,
+      );
     } finally {
       await rig.close();
     }

@@ -22,11 +22,14 @@ function c(volumeMounts: NonNullable<Container['volumeMounts']>, privileged = fa
 
 describe('container mounts', () => {
   it('maps each volumeMount to its volume host path with upstream read-only rules', () => {
-    const m = containerMounts(c([
-      { name: 'data', mountPath: '/data' },
-      { name: 'data', mountPath: '/data-ro', readOnly: true },
-      { name: 'creds', mountPath: '/etc/creds' },
-    ]), volumes);
+    const m = containerMounts(
+      c([
+        { name: 'data', mountPath: '/data' },
+        { name: 'data', mountPath: '/data-ro', readOnly: true },
+        { name: 'creds', mountPath: '/etc/creds' },
+      ]),
+      volumes,
+    );
     assert.deepEqual(m, [
       { containerPath: '/data', hostPath: volumes['data']!.hostPath, readonly: false, selinuxRelabel: false, propagation: 'PROPAGATION_PRIVATE' },
       { containerPath: '/data-ro', hostPath: volumes['data']!.hostPath, readonly: true, selinuxRelabel: false, propagation: 'PROPAGATION_PRIVATE' },
@@ -54,7 +57,8 @@ describe('container mounts', () => {
   });
 
   it('maps mountPropagation; Bidirectional only for privileged containers', () => {
-    const modes = (p: string, privileged = false) => containerMounts(c([{ name: 'host', mountPath: '/h', mountPropagation: p }], privileged), volumes)[0]?.propagation;
+    const modes = (p: string, privileged = false) =>
+      containerMounts(c([{ name: 'host', mountPath: '/h', mountPropagation: p }], privileged), volumes)[0]?.propagation;
     assert.equal(modes('None'), 'PROPAGATION_PRIVATE');
     assert.equal(modes('HostToContainer'), 'PROPAGATION_HOST_TO_CONTAINER');
     assert.equal(modes('Bidirectional', true), 'PROPAGATION_BIDIRECTIONAL');
@@ -64,15 +68,37 @@ describe('container mounts', () => {
 
   it('cri-config puts the mounts and the resolved env into the ContainerConfig', () => {
     const pod: Pod = { metadata: { name: 'p', namespace: 'default', uid: 'u' }, spec: { containers: [] } };
-    const container: Container = { ...c([{ name: 'creds', mountPath: '/etc/creds' }]), env: [{ name: 'LITERAL', value: 'x' }, { name: 'FROM', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] };
+    const container: Container = {
+      ...c([{ name: 'creds', mountPath: '/etc/creds' }]),
+      env: [
+        { name: 'LITERAL', value: 'x' },
+        { name: 'FROM', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } },
+      ],
+    };
     const plain = containerConfigFor(pod, container, { restartCount: 0 });
     assert.deepEqual(plain.mounts, [], 'no prepared volumes: no mounts, as before');
     assert.deepEqual(plain.envs, [{ key: 'LITERAL', value: 'x' }]);
-    const inputs = containerInputs(container, { volumes, env: { app: { entries: [{ name: 'LITERAL', value: 'x' }, { name: 'FROM', value: 'decoded' }] } } });
+    const inputs = containerInputs(container, {
+      volumes,
+      env: {
+        app: {
+          entries: [
+            { name: 'LITERAL', value: 'x' },
+            { name: 'FROM', value: 'decoded' },
+          ],
+        },
+      },
+    });
     const cfg = containerConfigFor(pod, container, { restartCount: 0, ...inputs });
     assert.equal(cfg.mounts?.[0]?.hostPath, volumes['creds']!.hostPath);
     assert.equal(cfg.mounts?.[0]?.readonly, true);
-    assert.deepEqual(cfg.envs, [{ key: 'LITERAL', value: 'x' }, { key: 'FROM', value: 'decoded' }]);
-    assert.throws(() => containerInputs(container, { volumes, env: { app: { error: "couldn't find key k in Secret default/s" } } }), /couldn't find key k in Secret default\/s/);
+    assert.deepEqual(cfg.envs, [
+      { key: 'LITERAL', value: 'x' },
+      { key: 'FROM', value: 'decoded' },
+    ]);
+    assert.throws(
+      () => containerInputs(container, { volumes, env: { app: { error: "couldn't find key k in Secret default/s" } } }),
+      /couldn't find key k in Secret default\/s/,
+    );
   });
 });

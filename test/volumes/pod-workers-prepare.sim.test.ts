@@ -55,7 +55,15 @@ describe('pod workers prepare hook (volumes)', () => {
       metadata: { name: 'needs-secret', namespace: 'ns1', uid: `prep-${Date.now()}` },
       spec: {
         volumes: [{ name: 'creds', secret: { secretName: 'db' } }],
-        containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'], volumeMounts: [{ name: 'creds', mountPath: '/etc/creds' }], env: [{ name: 'PW', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } }] }],
+        containers: [
+          {
+            name: 'app',
+            image: 'busybox:1.35',
+            command: ['sleep', '3600'],
+            volumeMounts: [{ name: 'creds', mountPath: '/etc/creds' }],
+            env: [{ name: 'PW', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } }],
+          },
+        ],
       },
     };
     applyPodDefaults(pod);
@@ -63,7 +71,11 @@ describe('pod workers prepare hook (volumes)', () => {
     workers.update(pod);
     await waitFor('FailedMount reported', () => Promise.resolve(failed.length >= 2 ? true : undefined), 5000);
     assert.equal(failed[0]?.message, 'MountVolume.SetUp failed for volume "creds" : secret "db" not found');
-    assert.equal((await cri.ListPodSandbox({ filter: { labelSelector: { 'io.kubernetes.pod.uid': uid } } })).items.length, 0, 'no sandbox while a volume is missing');
+    assert.equal(
+      (await cri.ListPodSandbox({ filter: { labelSelector: { 'io.kubernetes.pod.uid': uid } } })).items.length,
+      0,
+      'no sandbox while a volume is missing',
+    );
     const status = workers.statusOf(uid);
     assert.equal(status?.phase, 'Pending');
     assert.equal(status?.containerStatuses?.[0]?.state.waiting?.reason, 'ContainerCreating');
@@ -73,24 +85,53 @@ describe('pod workers prepare hook (volumes)', () => {
     const list = await cri.ListContainers({ filter: { labelSelector: { 'io.kubernetes.pod.uid': uid } } });
     const st = await cri.ContainerStatus({ containerId: list.containers[0]!.id, verbose: false });
     const dir = `${rig.root}/pods/${uid}/volumes/kubernetes.io~secret/creds`;
-    assert.deepEqual(st.status?.mounts.map((m) => ({ containerPath: m.containerPath, hostPath: m.hostPath, readonly: m.readonly })), [{ containerPath: '/etc/creds', hostPath: dir, readonly: true }]);
+    assert.deepEqual(
+      st.status?.mounts.map((m) => ({ containerPath: m.containerPath, hostPath: m.hostPath, readonly: m.readonly })),
+      [{ containerPath: '/etc/creds', hostPath: dir, readonly: true }],
+    );
     workers.remove(uid, 'test', 0);
     await waitFor('the pod gone', () => Promise.resolve(workers.has(uid) ? undefined : true), 10_000);
-    await waitFor('its volumes torn down (onGone)', () => stat(dir).then(() => undefined, () => true), 5000);
+    await waitFor(
+      'its volumes torn down (onGone)',
+      () =>
+        stat(dir).then(
+          () => undefined,
+          () => true,
+        ),
+      5000,
+    );
     assert.equal((await readMountPoints()).includes(dir), false, 'the secret tmpfs is unmounted');
   });
 
   it('an unresolvable env key fails only that container with CreateContainerConfigError', async () => {
     const pod: Pod = {
       metadata: { name: 'bad-env', namespace: 'ns1', uid: `env-${Date.now()}` },
-      spec: { containers: [{ name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'], env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'db', key: 'nope' } } }] }, { name: 'ok', image: 'busybox:1.35', command: ['sleep', '3600'] }] },
+      spec: {
+        containers: [
+          { name: 'app', image: 'busybox:1.35', command: ['sleep', '3600'], env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'db', key: 'nope' } } }] },
+          { name: 'ok', image: 'busybox:1.35', command: ['sleep', '3600'] },
+        ],
+      },
     };
     applyPodDefaults(pod);
     const uid = pod.metadata.uid!;
     workers.update(pod);
-    const waiting = await waitFor('CreateContainerConfigError', () => Promise.resolve(workers.statusOf(uid)?.containerStatuses?.find((c) => c.name === 'app')?.state.waiting?.reason === 'CreateContainerConfigError' ? workers.statusOf(uid) : undefined), 5000);
+    const waiting = await waitFor(
+      'CreateContainerConfigError',
+      () =>
+        Promise.resolve(
+          workers.statusOf(uid)?.containerStatuses?.find((c) => c.name === 'app')?.state.waiting?.reason === 'CreateContainerConfigError'
+            ? workers.statusOf(uid)
+            : undefined,
+        ),
+      5000,
+    );
     assert.equal(waiting.containerStatuses?.find((c) => c.name === 'app')?.state.waiting?.message, "couldn't find key nope in Secret ns1/db");
-    await waitFor('the other container running', () => Promise.resolve(workers.statusOf(uid)?.containerStatuses?.find((c) => c.name === 'ok')?.state.running ? true : undefined), 5000);
+    await waitFor(
+      'the other container running',
+      () => Promise.resolve(workers.statusOf(uid)?.containerStatuses?.find((c) => c.name === 'ok')?.state.running ? true : undefined),
+      5000,
+    );
     workers.remove(uid, 'test', 0);
     await waitFor('the pod gone', () => Promise.resolve(workers.has(uid) ? undefined : true), 10_000);
   });

@@ -20,14 +20,17 @@ describe('prepare: service env', () => {
   });
   after(() => rig.close());
 
-  const pod = volumePod([], [
-    { name: 'app', image: 'i', command: ['echo', '$(DB_SERVICE_HOST)'], env: [{ name: 'DB', value: '$(DB_SERVICE_HOST):$(DB_SERVICE_PORT)' }] },
-  ]);
+  const pod = volumePod(
+    [],
+    [{ name: 'app', image: 'i', command: ['echo', '$(DB_SERVICE_HOST)'], env: [{ name: 'DB', value: '$(DB_SERVICE_HOST):$(DB_SERVICE_PORT)' }] }],
+  );
   pod.spec.initContainers = [{ name: 'init', image: 'i' }];
 
-  it('carries the pod\'s service variables to the sync, where env and command read them', async () => {
+  it("carries the pod's service variables to the sync, where env and command read them", async () => {
     const asked: string[] = [];
-    const prepare = podPrepare(rig.vm, { serviceEnv: (p) => (asked.push(p.metadata.name ?? ''), Promise.resolve({ DB_SERVICE_HOST: '10.0.0.30', DB_SERVICE_PORT: '5432' })) });
+    const prepare = podPrepare(rig.vm, {
+      serviceEnv: (p) => (asked.push(p.metadata.name ?? ''), Promise.resolve({ DB_SERVICE_HOST: '10.0.0.30', DB_SERVICE_PORT: '5432' })),
+    });
     const p = prepared(await prepare(pod));
     assert.equal(asked.length, 1, 'once per pod, not per container');
     assert.deepEqual(p.serviceEnv, { DB_SERVICE_HOST: '10.0.0.30', DB_SERVICE_PORT: '5432' });
@@ -42,7 +45,7 @@ describe('prepare: service env', () => {
     assert.deepEqual(inputs.command, ['echo', '10.0.0.30']);
   });
 
-  it('a service cache not yet synced fails every container with upstream\'s words', async () => {
+  it("a service cache not yet synced fails every container with upstream's words", async () => {
     const prepare = podPrepare(rig.vm, { serviceEnv: () => Promise.reject(new ServicesNotSyncedError()) });
     const p = prepared(await prepare(pod));
     const msg = 'services have not yet been read at least once, cannot construct envvars';

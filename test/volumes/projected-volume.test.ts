@@ -41,7 +41,11 @@ describe('projected volume', () => {
     assert.equal(await readFile(join(dir, 'namespace'), 'utf8'), 'ns1');
     assert.equal((await stat(join(dir, 'token'))).mode & 0o777, 0o440);
     const req = objects.tokenRequests.at(-1)!;
-    assert.deepEqual(req, { namespace: 'ns1', serviceAccount: 'builder', req: { audiences: ['api'], expirationSeconds: 600, boundPod: { name: pod.metadata.name!, uid: pod.metadata.uid! } } });
+    assert.deepEqual(req, {
+      namespace: 'ns1',
+      serviceAccount: 'builder',
+      req: { audiences: ['api'], expirationSeconds: 600, boundPod: { name: pod.metadata.name!, uid: pod.metadata.uid! } },
+    });
   });
 
   it('keeps the token until 80% of its lifetime, then rotates it', async () => {
@@ -73,7 +77,9 @@ describe('projected volume', () => {
   });
 
   it('reports every failing source together, as upstream aggregates them', async () => {
-    const pod = volumePod([{ name: 'p', projected: { sources: [{ secret: { name: 'nope' } }, { configMap: { name: 'nada' } }, { configMap: { name: 'ca' } }] } }]);
+    const pod = volumePod([
+      { name: 'p', projected: { sources: [{ secret: { name: 'nope' } }, { configMap: { name: 'nada' } }, { configMap: { name: 'ca' } }] } },
+    ]);
     const r = await rig.vm.setUp(pod);
     assert.equal(r.errors[0]?.message, 'MountVolume.SetUp failed for volume "p" : [secret "nope" not found, configmap "nada" not found]');
     const optional = volumePod([{ name: 'p', projected: { sources: [{ secret: { name: 'nope', optional: true } }, { configMap: { name: 'ca' } }] } }]);

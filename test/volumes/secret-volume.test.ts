@@ -31,7 +31,19 @@ describe('secret volume', () => {
   });
 
   it('items pick keys, paths and modes; defaultMode applies to the rest', async () => {
-    const pod = volumePod([{ name: 'picked', secret: { secretName: 'db', defaultMode: 0o400, items: [{ key: 'username', path: 'conf/user' }, { key: 'password', path: 'pw', mode: 0o600 }] } }]);
+    const pod = volumePod([
+      {
+        name: 'picked',
+        secret: {
+          secretName: 'db',
+          defaultMode: 0o400,
+          items: [
+            { key: 'username', path: 'conf/user' },
+            { key: 'password', path: 'pw', mode: 0o600 },
+          ],
+        },
+      },
+    ]);
     const r = await rig.vm.setUp(pod);
     assert.deepEqual(r.errors, []);
     const dir = r.mounts.get('picked')!;
@@ -59,7 +71,19 @@ describe('secret volume', () => {
     const badKey = volumePod([{ name: 'k', secret: { secretName: 'db', items: [{ key: 'nope', path: 'x' }] } }]);
     const r2 = await rig.vm.setUp(badKey);
     assert.equal(r2.errors[0]?.message, 'MountVolume.SetUp failed for volume "k" : references non-existent secret key: nope');
-    const optKey = volumePod([{ name: 'k', secret: { secretName: 'db', optional: true, items: [{ key: 'nope', path: 'x' }, { key: 'username', path: 'u' }] } }]);
+    const optKey = volumePod([
+      {
+        name: 'k',
+        secret: {
+          secretName: 'db',
+          optional: true,
+          items: [
+            { key: 'nope', path: 'x' },
+            { key: 'username', path: 'u' },
+          ],
+        },
+      },
+    ]);
     const r3 = await rig.vm.setUp(optKey);
     assert.deepEqual(r3.errors, []);
     assert.equal(await readFile(join(r3.mounts.get('k')!, 'u'), 'utf8'), 'admin');

@@ -5,11 +5,18 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { serviceEnvFor, serviceEnvVars, type ServiceObject, type ServicePort } from '../../src/volumes/service-env.js';
 
-const svc = (namespace: string, name: string, clusterIP: string, ports: ServicePort[]): ServiceObject => ({ metadata: { namespace, name }, spec: { clusterIP, ports } });
+const svc = (namespace: string, name: string, clusterIP: string, ports: ServicePort[]): ServiceObject => ({
+  metadata: { namespace, name },
+  spec: { clusterIP, ports },
+});
 
 const services: ServiceObject[] = [
   svc('default', 'kubernetes', '10.0.0.1', [{ name: 'https', port: 443, protocol: 'TCP' }]),
-  svc('shop', 'web-front', '10.0.0.20', [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'metrics-port', port: 9100 }, { port: 53, protocol: 'UDP', name: 'dns' }]),
+  svc('shop', 'web-front', '10.0.0.20', [
+    { name: 'http', port: 80, protocol: 'TCP' },
+    { name: 'metrics-port', port: 9100 },
+    { port: 53, protocol: 'UDP', name: 'dns' },
+  ]),
   svc('shop', 'db', '10.0.0.30', [{ port: 5432 }]),
   svc('shop', 'headless', 'None', [{ name: 'http', port: 80 }]),
   svc('shop', 'external', '', [{ port: 80 }]),
@@ -49,12 +56,16 @@ describe('service environment variables', () => {
       ['WEB_FRONT_PORT_53_UDP_PORT', '53'],
       ['WEB_FRONT_PORT_53_UDP_ADDR', '10.0.0.20'],
     ]);
-    assert.deepEqual(serviceEnvVars(svc('x', 'v6', 'fd00::10', [{ port: 80 }])).find(([k]) => k === 'V6_PORT'), ['V6_PORT', 'tcp://[fd00::10]:80'], 'IPv6 in brackets (net.JoinHostPort)');
+    assert.deepEqual(
+      serviceEnvVars(svc('x', 'v6', 'fd00::10', [{ port: 80 }])).find(([k]) => k === 'V6_PORT'),
+      ['V6_PORT', 'tcp://[fd00::10]:80'],
+      'IPv6 in brackets (net.JoinHostPort)',
+    );
     assert.deepEqual(serviceEnvVars(services[3]!), [], 'headless: nothing');
     assert.deepEqual(serviceEnvVars(services[4]!), [], 'no cluster IP: nothing');
   });
 
-  it('a pod sees its namespace\'s services and the master service, nothing of other namespaces', () => {
+  it("a pod sees its namespace's services and the master service, nothing of other namespaces", () => {
     assert.deepEqual(serviceEnvFor(services, 'shop', true), {
       DB_SERVICE_HOST: '10.0.0.30',
       DB_SERVICE_PORT: '5432',

@@ -49,7 +49,10 @@ describe('volume manager', () => {
   it('makes missing subPaths of writable volumes and refuses subPaths that escape', async () => {
     const outside = join(rig.root, 'outside');
     await mkdir(outside, { recursive: true });
-    const pod = volumePod([{ name: 'd', emptyDir: {} }], [{ name: 'app', image: 'busybox', volumeMounts: [{ name: 'd', mountPath: '/logs', subPath: 'app/logs' }] }]);
+    const pod = volumePod(
+      [{ name: 'd', emptyDir: {} }],
+      [{ name: 'app', image: 'busybox', volumeMounts: [{ name: 'd', mountPath: '/logs', subPath: 'app/logs' }] }],
+    );
     const first = await rig.vm.setUp(pod);
     const dir = first.mounts.get('d')!;
     assert.ok((await stat(join(dir, 'app/logs'))).isDirectory(), 'missing subPath made, as upstream');
@@ -79,7 +82,10 @@ describe('volume manager', () => {
   });
 
   it('tearDown removes the pod volumes; orphans from an earlier run are found on disk', async () => {
-    const pod = volumePod([{ name: 'e', emptyDir: {} }, { name: 'c', configMap: { name: 'shared' } }]);
+    const pod = volumePod([
+      { name: 'e', emptyDir: {} },
+      { name: 'c', configMap: { name: 'shared' } },
+    ]);
     await rig.vm.setUp(pod);
     // A refresh queued behind the tear-down (the timer) must not bring the volumes back.
     const [, late] = await Promise.all([rig.vm.tearDown(pod.metadata.uid!), rig.vm.setUp(pod)]);

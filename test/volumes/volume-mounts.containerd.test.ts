@@ -63,16 +63,22 @@ describe('volume mounts on containerd', () => {
           { name: 'cfg', configMap: { name: 'app' } },
           { name: 'scratch', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
         ],
-        containers: [{
-          name: 'reader',
-          image: fx.busybox,
-          command: ['sh', '-c', 'echo "user=$(cat /etc/creds/username) pw=$(cat /etc/creds/password)"; cat /etc/app.conf; echo; echo hi > /scratch/out && echo "wrote=$(cat /scratch/out)"; touch /etc/creds/x 2>/dev/null || echo "creds read-only"'],
-          volumeMounts: [
-            { name: 'creds', mountPath: '/etc/creds' },
-            { name: 'cfg', mountPath: '/etc/app.conf', subPath: 'app.conf' },
-            { name: 'scratch', mountPath: '/scratch' },
-          ],
-        }],
+        containers: [
+          {
+            name: 'reader',
+            image: fx.busybox,
+            command: [
+              'sh',
+              '-c',
+              'echo "user=$(cat /etc/creds/username) pw=$(cat /etc/creds/password)"; cat /etc/app.conf; echo; echo hi > /scratch/out && echo "wrote=$(cat /scratch/out)"; touch /etc/creds/x 2>/dev/null || echo "creds read-only"',
+            ],
+            volumeMounts: [
+              { name: 'creds', mountPath: '/etc/creds' },
+              { name: 'cfg', mountPath: '/etc/app.conf', subPath: 'app.conf' },
+              { name: 'scratch', mountPath: '/scratch' },
+            ],
+          },
+        ],
       },
     };
     applyPodDefaults(pod);
@@ -80,18 +86,32 @@ describe('volume mounts on containerd', () => {
     uids.push(uid);
     const prepared = await podPrepare(rig.vm)(pod);
     assert.ok('prepared' in prepared, JSON.stringify(prepared));
-    const plan = planSync(pod, emptyRuntimeState(uid, 'volumes', 'default'), { now: Date.now(), crashBackoff: new Backoff(10_000, 300_000), pullBackoff: new Backoff(10_000, 300_000) });
+    const plan = planSync(pod, emptyRuntimeState(uid, 'volumes', 'default'), {
+      now: Date.now(),
+      crashBackoff: new Backoff(10_000, 300_000),
+      pullBackoff: new Backoff(10_000, 300_000),
+    });
     // No pod cgroups here (no kubelet to create and remove them): the sandbox takes the runtime's default.
     const result = await executeSync(cri, pod, plan, { attempt: 0, podLogsDir: logs, prepared: prepared.prepared, cgroupsPerQOS: false });
     assert.equal(result.sandboxError, undefined);
-    assert.deepEqual(result.started.map((s) => s.error), [undefined]);
+    assert.deepEqual(
+      result.started.map((s) => s.error),
+      [undefined],
+    );
     const id = result.started[0]!.containerId!;
-    const status = await waitFor('the reader to exit', async () => {
-      const { status } = await cri.ContainerStatus({ containerId: id, verbose: false });
-      return status?.state === 'CONTAINER_EXITED' ? status : undefined;
-    }, 30_000);
+    const status = await waitFor(
+      'the reader to exit',
+      async () => {
+        const { status } = await cri.ContainerStatus({ containerId: id, verbose: false });
+        return status?.state === 'CONTAINER_EXITED' ? status : undefined;
+      },
+      30_000,
+    );
     const log = await readFile(join(podLogDirectory(pod, logs), 'reader', '0.log'), 'utf8');
-    const lines = log.split('\n').filter(Boolean).map((l) => l.split(' ').slice(3).join(' '));
+    const lines = log
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' ').slice(3).join(' '));
     assert.equal(status.exitCode, 0, log);
     assert.deepEqual(lines, ['user=admin pw=s3cr3t', 'mode=fast', 'wrote=hi', 'creds read-only']);
     assert.equal(await readFile(join(prepared.prepared.volumes['scratch']!.hostPath, 'out'), 'utf8'), 'hi\n', 'the emptyDir is shared with the host folder');

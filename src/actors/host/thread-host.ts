@@ -99,7 +99,12 @@ export abstract class ThreadHost<Control extends { stop(): void }, Data extends 
       criPort,
       events: events.port2,
     });
-    const worker = new Worker(this.thread.script, { workerData: data, transferList: criPort ? [events.port2, criPort] : [events.port2], name: this.thread.actor, resourceLimits: workerResourceLimits() });
+    const worker = new Worker(this.thread.script, {
+      workerData: data,
+      transferList: criPort ? [events.port2, criPort] : [events.port2],
+      name: this.thread.actor,
+      resourceLimits: workerResourceLimits(),
+    });
     this.worker = worker;
     this.generation++;
     const bridge = connectPort(this.thread.bus, events.port1, { topics: [], inbound: this.thread.publishes, name: this.thread.actor });

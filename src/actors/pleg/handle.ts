@@ -16,7 +16,6 @@ import type { Bus, MessageOf } from '../../bus/index.js';
 import { ThreadHost, type ThreadPorts } from '../host/thread-host.js';
 import { EVENTED_RELIST_PERIOD_MS, EVENTED_UNHEALTHY_AFTER_MS, PLEG_UNHEALTHY_AFTER_MS } from './logic.js';
 
-
 export interface PlegActorOptions {
   runtime: { endpoint: string; imageEndpoint?: string; name: string } | { embedded: CriHandlers; name: string };
   relistPeriodMs?: number;
@@ -71,9 +70,10 @@ export class PlegActor extends ThreadHost<PlegControl, PlegWorkerData> {
 
   private onRelist(m: MessageOf<'pleg.relist'>): void {
     if (m.type === 'mode') {
-      if (m.evented !== this.evented && m.evented) this.log.info('PLEG follows the runtime\'s event stream; relisting every 5m as a safety net');
+      if (m.evented !== this.evented && m.evented) this.log.info("PLEG follows the runtime's event stream; relisting every 5m as a safety net");
       this.evented = m.evented;
-      if (m.streamError !== undefined && m.streamError !== this.lastStreamError) this.log.info({ reason: m.streamError }, 'PLEG relists: no runtime event stream');
+      if (m.streamError !== undefined && m.streamError !== this.lastStreamError)
+        this.log.info({ reason: m.streamError }, 'PLEG relists: no runtime event stream');
       this.lastStreamError = m.streamError;
       return;
     }
@@ -91,7 +91,8 @@ export class PlegActor extends ThreadHost<PlegControl, PlegWorkerData> {
     const age = now - this.lastOk;
     if (this.gaveUp) return { ok: false, message: `PLEG thread is down: ${this.supervisor.lastReason}; restart budget spent` };
     const threshold = this.evented ? EVENTED_UNHEALTHY_AFTER_MS : PLEG_UNHEALTHY_AFTER_MS;
-    if (age > threshold) return { ok: false, message: `PLEG is not healthy: pleg was last seen active ${Math.round(age / 1000)}s ago; threshold is ${threshold / 60_000}m0s` };
+    if (age > threshold)
+      return { ok: false, message: `PLEG is not healthy: pleg was last seen active ${Math.round(age / 1000)}s ago; threshold is ${threshold / 60_000}m0s` };
     return { ok: true };
   }
 

@@ -226,7 +226,18 @@ export class PlegLogic {
   readonly tombstones = new Map<string, number>();
   /** Pods whose inspection failed: inspected again on the next relist (upstream). */
   readonly retry = new Set<string>();
-  readonly stats: PlegStats = { relists: 0, failedRelists: 0, lastRelistOkAt: 0, lastRelistMs: 0, pods: 0, inspectRetries: 0, evented: false, events: 0, staleEvents: 0, streamFailures: 0 };
+  readonly stats: PlegStats = {
+    relists: 0,
+    failedRelists: 0,
+    lastRelistOkAt: 0,
+    lastRelistMs: 0,
+    pods: 0,
+    inspectRetries: 0,
+    evented: false,
+    events: 0,
+    staleEvents: 0,
+    streamFailures: 0,
+  };
   periodMs: number;
   /** No event stream at all (Unimplemented, switched off, or not wanted): relist only. */
   streamless: boolean;
@@ -241,7 +252,10 @@ export class PlegLogic {
   /** Pods changed by events since the last flush, with their lifecycle events. */
   private batch = new Map<string, PlegEvent[]>();
 
-  constructor(private readonly cfg: PlegLogicConfig, private readonly startedAt: number) {
+  constructor(
+    private readonly cfg: PlegLogicConfig,
+    private readonly startedAt: number,
+  ) {
     this.periodMs = cfg.relistPeriodMs;
     this.streamless = !cfg.evented;
   }
@@ -265,7 +279,11 @@ export class PlegLogic {
   }
 
   /** The runtime's lists for a relist begun at t0: the pods to inspect, and the gone ones' posts. */
-  listed(begun: { t0: number; intervalMs: number }, sandboxes: readonly PodSandbox__Output[], containers: readonly Container__Output[]): { round: RelistRound; effects: PlegEffect[] } {
+  listed(
+    begun: { t0: number; intervalMs: number },
+    sandboxes: readonly PodSandbox__Output[],
+    containers: readonly Container__Output[],
+  ): { round: RelistRound; effects: PlegEffect[] } {
     const { t0 } = begun;
     const next = buildRelist(sandboxes, containers);
     const { events, changed } = diffRelist(this.previous, next);
@@ -334,7 +352,10 @@ export class PlegLogic {
     this.stats.lastRelistOkAt = now;
     this.stats.lastRelistMs = now - round.t0;
     this.stats.pods = this.previous.size;
-    return { relist: { type: 'relist', ok: true, durationMs: this.stats.lastRelistMs, intervalMs: round.intervalMs, pods: this.previous.size, at: now }, effects };
+    return {
+      relist: { type: 'relist', ok: true, durationMs: this.stats.lastRelistMs, intervalMs: round.intervalMs, pods: this.previous.size, at: now },
+      effects,
+    };
   }
 
   relistFailed(begun: { t0: number; intervalMs: number }, now: number, error: string): MessageOf<'pleg.relist'> {
@@ -437,13 +458,20 @@ export class PlegLogic {
 
   /** The mode as it stands, for pleg.relist. */
   modeEffect(): PlegEffect {
-    return this.streamError === undefined ? { type: 'mode', evented: this.stats.evented } : { type: 'mode', evented: this.stats.evented, streamError: this.streamError };
+    return this.streamError === undefined
+      ? { type: 'mode', evented: this.stats.evented }
+      : { type: 'mode', evented: this.stats.evented, streamError: this.streamError };
   }
 
   /** Healthy while the last good relist is younger than the threshold (upstream: 3 min; evented: 10 min). */
   health(now: number, thresholdMs = this.stats.evented ? EVENTED_UNHEALTHY_AFTER_MS : PLEG_UNHEALTHY_AFTER_MS): { ok: boolean; message?: string } {
     const age = now - (this.stats.lastRelistOkAt || this.startedAt);
-    return age <= thresholdMs ? { ok: true } : { ok: false, message: `PLEG is not healthy: pleg was last seen active ${Math.round(age / 1000)}s ago; threshold is ${Math.round(thresholdMs / 1000)}s` };
+    return age <= thresholdMs
+      ? { ok: true }
+      : {
+          ok: false,
+          message: `PLEG is not healthy: pleg was last seen active ${Math.round(age / 1000)}s ago; threshold is ${Math.round(thresholdMs / 1000)}s`,
+        };
   }
 
   private setEvented(on: boolean, effects: PlegEffect[]): void {

@@ -41,7 +41,11 @@ const data = workerData as PlegWorkerData;
 const onCall = forwardCriCalls();
 const cri: CriClient = data.criPort
   ? createCriClient(new MessagePortCriTransport(data.criPort, 'embedded'), { runtimeRequestTimeoutMs: data.runtimeRequestTimeoutMs, onCall })
-  : connectCri(data.endpoint ?? '', { runtimeRequestTimeoutMs: data.runtimeRequestTimeoutMs, onCall, ...(data.imageEndpoint ? { imageEndpoint: data.imageEndpoint } : {}) });
+  : connectCri(data.endpoint ?? '', {
+      runtimeRequestTimeoutMs: data.runtimeRequestTimeoutMs,
+      onCall,
+      ...(data.imageEndpoint ? { imageEndpoint: data.imageEndpoint } : {}),
+    });
 
 let timer: NodeJS.Timeout | undefined;
 let running = false;
@@ -49,7 +53,10 @@ let stream: EventSubscription | undefined;
 let streamRetry: NodeJS.Timeout | undefined;
 // Every decision is the logic's (logic.ts: PlegLogic); this file lists, inspects, keeps the
 // timers and the stream, and carries out what the logic asks.
-const logic = new PlegLogic({ runtimeName: data.runtimeName, evented: data.evented, relistPeriodMs: data.relistPeriodMs, eventedRelistPeriodMs: data.eventedRelistPeriodMs }, Date.now());
+const logic = new PlegLogic(
+  { runtimeName: data.runtimeName, evented: data.evented, relistPeriodMs: data.relistPeriodMs, eventedRelistPeriodMs: data.eventedRelistPeriodMs },
+  Date.now(),
+);
 
 reportThreadStats('pleg');
 const bus = new Bus({ name: 'pleg' });
@@ -62,7 +69,12 @@ function perform(effects: readonly PlegEffect[]): void {
         bus.publish('pod.state', e.msg);
         break;
       case 'mode':
-        bus.publish('pleg.relist', e.streamError === undefined ? { type: 'mode', evented: e.evented, at: Date.now() } : { type: 'mode', evented: e.evented, streamError: e.streamError, at: Date.now() });
+        bus.publish(
+          'pleg.relist',
+          e.streamError === undefined
+            ? { type: 'mode', evented: e.evented, at: Date.now() }
+            : { type: 'mode', evented: e.evented, streamError: e.streamError, at: Date.now() },
+        );
         break;
       case 'reschedule':
         // (A relist in flight schedules the next one itself.)

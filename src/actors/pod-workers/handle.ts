@@ -115,7 +115,10 @@ export interface PodEvent {
 /** The pod's host side is not ready (e.g. FailedMount): its sync does not run. */
 class PodPrepareError extends Error {
   readonly code = 'KTS_POD_PREPARE';
-  constructor(readonly reason: string, message: string) {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -134,7 +137,21 @@ function runtimeDigest(s: PodRuntimeState): string {
 }
 
 function newWorker(pod: Pod, firstSeen: number): Worker {
-  return { state: initialPodWorkerState(pod), timer: undefined, task: undefined, draining: [], status: undefined, syncErrors: new Map(), removed: false, firstSeen, startedReported: false, postStart: undefined, changing: 0, changedAt: 0, cacheCurrent: false };
+  return {
+    state: initialPodWorkerState(pod),
+    timer: undefined,
+    task: undefined,
+    draining: [],
+    status: undefined,
+    syncErrors: new Map(),
+    removed: false,
+    firstSeen,
+    startedReported: false,
+    postStart: undefined,
+    changing: 0,
+    changedAt: 0,
+    cacheCurrent: false,
+  };
 }
 
 function podKey(pod: Pod): string {
@@ -194,7 +211,13 @@ export class PodWorkers {
       void this.cleanup(uid);
       return;
     }
-    this.deliver(uid, { type: 'kill', reason, at: this.clock.now(), ...(gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds }), ...(status ? { status } : {}) });
+    this.deliver(uid, {
+      type: 'kill',
+      reason,
+      at: this.clock.now(),
+      ...(gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds }),
+      ...(status ? { status } : {}),
+    });
   }
 
   /**
@@ -260,7 +283,12 @@ export class PodWorkers {
     if (!w) return undefined;
     const { lifecycle, pending, inFlight, inFlightKind, lastWork, requeueAt, consecutiveErrors } = w.state;
     return {
-      lifecycle, pending, inFlight, inFlightKind, lastWork, consecutiveErrors,
+      lifecycle,
+      pending,
+      inFlight,
+      inFlightKind,
+      lastWork,
+      consecutiveErrors,
       requeueInMs: requeueAt === undefined ? undefined : requeueAt - this.clock.now(),
       task: w.task ? { work: w.task.work, cancelled: w.task.cancelled, hasHandle: w.task.handle !== undefined } : undefined,
       timer: w.timer !== undefined,
@@ -300,7 +328,7 @@ export class PodWorkers {
       })),
       // Through JSON: a describe is for people and may hold undefined fields, which clone as such
       // but do not survive NATS; the reply is the same either way.
-      bus.serve('pods.describe', (req) => ({ worker: (JSON.parse(JSON.stringify(this.describe(req.uid) ?? null)) as Record<string, unknown> | null) })),
+      bus.serve('pods.describe', (req) => ({ worker: JSON.parse(JSON.stringify(this.describe(req.uid) ?? null)) as Record<string, unknown> | null })),
     ];
     return () => offs.forEach((off) => off());
   }
@@ -328,10 +356,13 @@ export class PodWorkers {
     switch (e.type) {
       case 'schedule': {
         if (w.timer) clearTimeout(w.timer);
-        w.timer = setTimeout(() => {
-          w.timer = undefined;
-          this.deliver(uid, { type: 'tick', at: this.clock.now() });
-        }, Math.max(0, e.at - this.clock.now()));
+        w.timer = setTimeout(
+          () => {
+            w.timer = undefined;
+            this.deliver(uid, { type: 'tick', at: this.clock.now() });
+          },
+          Math.max(0, e.at - this.clock.now()),
+        );
         w.timer.unref();
         return;
       }
@@ -442,14 +473,30 @@ export class PodWorkers {
       const prepared = this.opts.prepare ? await this.opts.prepare(pod) : undefined;
       if (task.cancelled) return;
       if (prepared && 'error' in prepared) throw new PodPrepareError(prepared.error.reason, prepared.error.message);
-      const ctx = { now: this.clock.now(), crashBackoff: this.crash, pullBackoff: this.pull, ...(this.opts.probes ? { probes: this.opts.probes.verdicts(uid) } : {}) };
+      const ctx = {
+        now: this.clock.now(),
+        crashBackoff: this.crash,
+        pullBackoff: this.pull,
+        ...(this.opts.probes ? { probes: this.opts.probes.verdicts(uid) } : {}),
+      };
       const plan = planSync(pod, state, ctx);
       retryAfterMs = plan.retryAfterMs;
       if (plan.killPod || plan.createSandbox || plan.start.length > 0 || plan.containersToKill.length > 0) {
-        const hooked = plan.start.filter((st) => (st.kind === 'init' ? pod.spec.initContainers?.[st.index] : pod.spec.containers[st.index])?.lifecycle?.postStart);
+        const hooked = plan.start.filter(
+          (st) => (st.kind === 'init' ? pod.spec.initContainers?.[st.index] : pod.spec.containers[st.index])?.lifecycle?.postStart,
+        );
         // Wall clock, not this.clock: it is compared with the runtime's createdAt (1 s of slack).
         w.postStart = hooked.length > 0 ? { names: new Set(hooked.map((st) => st.name)), since: Date.now() - 1000 } : undefined;
-        const h = this.changing(w, this.opts.pool.run({ type: 'sync', pod, plan, sandbox: { ...this.opts.sandbox, attempt: plan.attempt }, ...(prepared ? { prepared: prepared.prepared } : {}) }));
+        const h = this.changing(
+          w,
+          this.opts.pool.run({
+            type: 'sync',
+            pod,
+            plan,
+            sandbox: { ...this.opts.sandbox, attempt: plan.attempt },
+            ...(prepared ? { prepared: prepared.prepared } : {}),
+          }),
+        );
         task.handle = h;
         const { result } = await h.result.finally(() => {
           w.postStart = undefined;
@@ -457,12 +504,19 @@ export class PodWorkers {
         w.syncErrors = applySyncResult(pod, plan, result, ctx);
         this.emitSyncEvents(pod, plan, result);
         for (const s of result.started) {
-          if (s.containerId && !s.error) this.opts.metrics?.startedContainers.inc({ container_type: pod.spec.initContainers?.some((c) => c.name === s.name) ? 'init_container' : 'container' });
+          if (s.containerId && !s.error)
+            this.opts.metrics?.startedContainers.inc({
+              container_type: pod.spec.initContainers?.some((c) => c.name === s.name) ? 'init_container' : 'container',
+            });
           if (s.error) this.opts.metrics?.startedContainersErrors.inc({ container_type: 'container', code: s.error.reason });
           if (s.error) this.log.warn({ pod: podKey(pod), container: s.name, reason: s.error.reason, message: s.error.message }, 'container could not start');
         }
         if (result.sandboxError) this.log.warn({ pod: podKey(pod), err: result.sandboxError }, 'FailedCreatePodSandBox');
-        outcome = syncOutcome({ sandboxFailure: result.sandboxFailure, killErrors: result.killErrors, waitingReasons: [...w.syncErrors.values()].map((e) => e.reason) });
+        outcome = syncOutcome({
+          sandboxFailure: result.sandboxFailure,
+          killErrors: result.killErrors,
+          waitingReasons: [...w.syncErrors.values()].map((e) => e.reason),
+        });
         if (task.cancelled) return;
         const after = await this.inspect(uid, w, task);
         this.recomputeStatus(uid, w, after);
@@ -489,7 +543,15 @@ export class PodWorkers {
       this.opts.metrics?.podWorkerDuration.observe({ operation_type: op }, (performance.now() - t0) / 1000);
     }
     if (w.task === task) w.task = undefined;
-    this.deliver(uid, { type: 'sync-done', work, outcome, podFinished, at: this.clock.now(), ...(retryAfterMs === undefined ? {} : { retryAfterMs }), ...(deadlineAt === undefined ? {} : { deadlineAt }) });
+    this.deliver(uid, {
+      type: 'sync-done',
+      work,
+      outcome,
+      podFinished,
+      at: this.clock.now(),
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      ...(deadlineAt === undefined ? {} : { deadlineAt }),
+    });
   }
 
   private async terminate(uid: string, w: Worker, task: Task, pod: Pod, graceSeconds: number, reason: string): Promise<void> {
@@ -501,7 +563,13 @@ export class PodWorkers {
       this.log.info({ pod: podKey(pod), uid, graceSeconds, reason }, 'killing pod');
       if (this.opts.onEvent) {
         const running = this.cache.get(uid)?.containers.filter((c) => c.state === 'running') ?? [];
-        for (const c of running) this.opts.onEvent(pod, { type: 'Normal', reason: 'Killing', message: `Stopping container ${c.name}`, container: { name: c.name, init: pod.spec.initContainers?.some((i) => i.name === c.name) ?? false } });
+        for (const c of running)
+          this.opts.onEvent(pod, {
+            type: 'Normal',
+            reason: 'Killing',
+            message: `Stopping container ${c.name}`,
+            container: { name: c.name, init: pod.spec.initContainers?.some((i) => i.name === c.name) ?? false },
+          });
       }
       const h = this.changing(w, this.opts.pool.run({ type: 'kill', uid, graceSeconds, pod }));
       task.handle = h;
@@ -530,12 +598,21 @@ export class PodWorkers {
     };
     for (const [name, err] of Object.entries(plan.waiting)) {
       const { image, init } = specOf(name);
-      if (err.reason === 'CrashLoopBackOff') emit(pod, { type: 'Warning', reason: 'BackOff', message: 'Back-off restarting failed container', container: { name, init } });
-      else if (err.reason === 'ImagePullBackOff') emit(pod, { type: 'Normal', reason: 'BackOff', message: `Back-off pulling image "${image}"`, container: { name, init } });
+      if (err.reason === 'CrashLoopBackOff')
+        emit(pod, { type: 'Warning', reason: 'BackOff', message: 'Back-off restarting failed container', container: { name, init } });
+      else if (err.reason === 'ImagePullBackOff')
+        emit(pod, { type: 'Normal', reason: 'BackOff', message: `Back-off pulling image "${image}"`, container: { name, init } });
     }
     if (!result) return;
-    if (plan.killPod && plan.createSandbox && plan.attempt > 0) emit(pod, { type: 'Normal', reason: 'SandboxChanged', message: 'Pod sandbox changed, it will be killed and re-created.' });
-    for (const k of plan.containersToKill) emit(pod, { type: 'Normal', reason: 'Killing', message: k.message || `Stopping container ${k.name}`, container: { name: k.name, init: specOf(k.name).init } });
+    if (plan.killPod && plan.createSandbox && plan.attempt > 0)
+      emit(pod, { type: 'Normal', reason: 'SandboxChanged', message: 'Pod sandbox changed, it will be killed and re-created.' });
+    for (const k of plan.containersToKill)
+      emit(pod, {
+        type: 'Normal',
+        reason: 'Killing',
+        message: k.message || `Stopping container ${k.name}`,
+        container: { name: k.name, init: specOf(k.name).init },
+      });
     if (result.sandboxError) {
       emit(pod, { type: 'Warning', reason: 'FailedCreatePodSandBox', message: result.sandboxError });
       return;
@@ -543,7 +620,10 @@ export class PodWorkers {
     // Hook events of the kills come before the starts; those of a failed postStart after its Started.
     const hookEvents = result.events ?? [];
     const postStartEvents = hookEvents.filter((e) => e.reason === 'FailedPostStartHook' || (e.reason === 'Killing' && e.message === 'FailedPostStartHook'));
-    this.emitHookEvents(pod, hookEvents.filter((e) => !postStartEvents.includes(e)));
+    this.emitHookEvents(
+      pod,
+      hookEvents.filter((e) => !postStartEvents.includes(e)),
+    );
     for (const s of result.started) {
       const { image, init } = specOf(s.name);
       const container = { name: s.name, init };
@@ -571,7 +651,10 @@ export class PodWorkers {
       if (s.error?.reason === 'PostStartHookError') {
         // Upstream: Started, then the hook's failure and the kill it causes.
         emit(pod, { type: 'Normal', reason: 'Started', message: `Started container ${s.name}`, container });
-        this.emitHookEvents(pod, postStartEvents.filter((e) => e.container === s.name));
+        this.emitHookEvents(
+          pod,
+          postStartEvents.filter((e) => e.container === s.name),
+        );
       } else if (s.error) emit(pod, { type: 'Warning', reason: 'Failed', message: `Error: ${s.error.message}`, container });
       else emit(pod, { type: 'Normal', reason: 'Started', message: `Started container ${s.name}`, container });
     }
@@ -581,7 +664,13 @@ export class PodWorkers {
   private emitHookEvents(pod: Pod, events: readonly HookEvent[] | undefined): void {
     const emit = this.opts.onEvent;
     if (!emit || !events) return;
-    for (const e of events) emit(pod, { type: e.type, reason: e.reason, message: e.message, container: { name: e.container, init: pod.spec.initContainers?.some((c) => c.name === e.container) ?? false } });
+    for (const e of events)
+      emit(pod, {
+        type: e.type,
+        reason: e.reason,
+        message: e.message,
+        container: { name: e.container, init: pod.spec.initContainers?.some((c) => c.name === e.container) ?? false },
+      });
   }
 
   private async cleanup(uid: string): Promise<void> {
@@ -610,7 +699,12 @@ export class PodWorkers {
       ...this.opts.probes?.statusInputs(uid),
       ...(this.opts.hostIP ? { hostIP: this.opts.hostIP } : {}),
       ...(w.state.terminal ? { terminal: w.state.terminal } : {}),
-      ...(w.postStart ? { postStartRunning: (name: string, c: { createdAt: number }) => w.postStart !== undefined && w.postStart.names.has(name) && c.createdAt >= w.postStart.since } : {}),
+      ...(w.postStart
+        ? {
+            postStartRunning: (name: string, c: { createdAt: number }) =>
+              w.postStart !== undefined && w.postStart.names.has(name) && c.createdAt >= w.postStart.since,
+          }
+        : {}),
     });
     const changed = JSON.stringify(status) !== JSON.stringify(w.status);
     w.status = status;

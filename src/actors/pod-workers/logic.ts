@@ -44,7 +44,11 @@ export interface WorkerEvent {
   message: string;
 }
 
-export const DEADLINE_EXCEEDED: TerminalStatus = { phase: 'Failed', reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' };
+export const DEADLINE_EXCEEDED: TerminalStatus = {
+  phase: 'Failed',
+  reason: 'DeadlineExceeded',
+  message: 'Pod was active on the node longer than the specified deadline',
+};
 
 export type PodWorkerMessage =
   | { type: 'update'; pod: Pod; at: number }
@@ -196,7 +200,11 @@ function startTerminating(s: PodWorkerState, reason: string, grace: number | und
   return next;
 }
 
-export function podWorkerTransition(s: PodWorkerState, m: PodWorkerMessage, cfg: PodWorkerConfig = DEFAULT_POD_WORKER_CONFIG): { state: PodWorkerState; effects: PodWorkerEffect[] } {
+export function podWorkerTransition(
+  s: PodWorkerState,
+  m: PodWorkerMessage,
+  cfg: PodWorkerConfig = DEFAULT_POD_WORKER_CONFIG,
+): { state: PodWorkerState; effects: PodWorkerEffect[] } {
   const effects: PodWorkerEffect[] = [];
   let next = s;
   switch (m.type) {
@@ -212,7 +220,13 @@ export function podWorkerTransition(s: PodWorkerState, m: PodWorkerMessage, cfg:
       break;
     case 'reject':
       if (s.lastWork !== 0 || s.lifecycle !== 'syncing') break; // it ran: not admission's to refuse now
-      next = { ...s, lifecycle: 'terminated', pending: false, requeueAt: undefined, terminal: { phase: 'Failed', reason: m.reason, message: `Pod ${m.message}` } };
+      next = {
+        ...s,
+        lifecycle: 'terminated',
+        pending: false,
+        requeueAt: undefined,
+        terminal: { phase: 'Failed', reason: m.reason, message: `Pod ${m.message}` },
+      };
       effects.push({ type: 'event', event: { type: 'Warning', reason: m.reason, message: m.message } });
       break;
     case 'deadline-passed':
@@ -237,7 +251,8 @@ export function podWorkerTransition(s: PodWorkerState, m: PodWorkerMessage, cfg:
         next = { ...next, consecutiveErrors: s.consecutiveErrors + 1, requeueAt: m.at + jitter(base, cfg, 0.5) };
       }
       // The active deadline comes before the next resync: wake up for it.
-      if (m.deadlineAt !== undefined && next.requeueAt !== undefined && m.deadlineAt < next.requeueAt) next = { ...next, requeueAt: Math.max(m.at, m.deadlineAt) };
+      if (m.deadlineAt !== undefined && next.requeueAt !== undefined && m.deadlineAt < next.requeueAt)
+        next = { ...next, requeueAt: Math.max(m.at, m.deadlineAt) };
       if (!next.pending && next.requeueAt !== undefined) effects.push({ type: 'schedule', at: next.requeueAt });
       break;
     }

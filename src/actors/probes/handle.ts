@@ -86,13 +86,14 @@ export class ProbeActor extends ThreadHost<ProbeControl, ProbeWorkerData> {
       budgetWindowMs: opts.budgetWindowMs,
     });
     opts.bus.subscribe('probe.result', (m) => this.onResult(m), { name: 'probe-actor', capacity: 10_000 });
-    if (opts.onEvent) opts.bus.subscribe(
-      'pod.event',
-      (m, env) => {
-        if (env.source === 'probe') opts.onEvent?.(m);
-      },
-      { name: 'probe-actor:events', capacity: 10_000 },
-    );
+    if (opts.onEvent)
+      opts.bus.subscribe(
+        'pod.event',
+        (m, env) => {
+          if (env.source === 'probe') opts.onEvent?.(m);
+        },
+        { name: 'probe-actor:events', capacity: 10_000 },
+      );
   }
 
   protected workerData(ports: ThreadPorts): ProbeWorkerData {
@@ -188,7 +189,9 @@ export class ProbeActor extends ThreadHost<ProbeControl, ProbeWorkerData> {
   /** A fire-and-forget command to a live thread (a lost one is made good when the thread restarts). */
   private command<K extends 'probes.set-pod' | 'probes.remove-pod'>(name: K, req: RequestOf<K>): void {
     if (!this.control) return;
-    this.opts.bus.call(name, req, COMMAND_TIMEOUT_MS).catch((err: unknown) => this.log.debug({ err: (err as Error).message, request: name }, 'probe command not taken'));
+    this.opts.bus
+      .call(name, req, COMMAND_TIMEOUT_MS)
+      .catch((err: unknown) => this.log.debug({ err: (err as Error).message, request: name }, 'probe command not taken'));
   }
 
   async stats(): Promise<ProbeThreadStats | undefined> {

@@ -84,11 +84,30 @@ function wake(): void {
 }
 
 function publishChange(c: ResultChange): void {
-  bus.publish('probe.result', { type: 'result', podUid: c.podUid, containerName: c.container, containerId: c.containerId, probe: c.kind, result: c.result, ...(c.message ? { message: c.message } : {}), at: Date.now() });
+  bus.publish('probe.result', {
+    type: 'result',
+    podUid: c.podUid,
+    containerName: c.container,
+    containerId: c.containerId,
+    probe: c.kind,
+    result: c.result,
+    ...(c.message ? { message: c.message } : {}),
+    at: Date.now(),
+  });
 }
 
 function podEvent(job: ProbeJob, reason: string, message: string): void {
-  bus.publish('pod.event', { type: 'event', uid: job.podUid, namespace: job.namespace, name: job.podName, eventType: 'Warning', reason, message, container: job.container, at: Date.now() });
+  bus.publish('pod.event', {
+    type: 'event',
+    uid: job.podUid,
+    namespace: job.namespace,
+    name: job.podName,
+    eventType: 'Warning',
+    reason,
+    message,
+    container: job.container,
+    at: Date.now(),
+  });
 }
 
 /** The same for every probe: built once, not per probe. */
@@ -186,14 +205,22 @@ function statsNow(): ProbeThreadStats {
 // thread, or from anything joined to it).
 // (A burst of pods sends one set-pod each: their mailboxes hold far more than the default.)
 const BURST = 100_000;
-bus.serve('probes.set-pod', (req) => {
-  setPod(req.target);
-  return {};
-}, { capacity: BURST });
-bus.serve('probes.remove-pod', (req) => {
-  removePod(req.uid);
-  return {};
-}, { capacity: BURST });
+bus.serve(
+  'probes.set-pod',
+  (req) => {
+    setPod(req.target);
+    return {};
+  },
+  { capacity: BURST },
+);
+bus.serve(
+  'probes.remove-pod',
+  (req) => {
+    removePod(req.uid);
+    return {};
+  },
+  { capacity: BURST },
+);
 bus.serve('probes.set-pods', (req) => {
   const want = new Set(req.targets.map((t) => t.uid));
   for (const uid of [...pods.keys()]) if (!want.has(uid)) removePod(uid);

@@ -170,13 +170,15 @@ export class SyncPool {
         transferList.push(port2);
       }
       const run = this.pool.run(task, { transferList });
-      void run.then(
-        () => undefined,
-        () => undefined,
-      ).then(() => {
-        gate.release();
-        closeServer?.();
-      });
+      void run
+        .then(
+          () => undefined,
+          () => undefined,
+        )
+        .then(() => {
+          gate.release();
+          closeServer?.();
+        });
       return run;
     });
     const settled = raw.then(

@@ -30,7 +30,11 @@ function clientFor(task: SyncTask): { cri: CriClient; done: () => void } {
     return { cri, done: () => cri.close() };
   }
   if (!data.endpoint) throw new Error('sync pool: no runtime endpoint and no embedded runtime port in the task');
-  shared ??= connectCri(data.endpoint, { runtimeRequestTimeoutMs: data.runtimeRequestTimeoutMs, onCall, ...(data.imageEndpoint ? { imageEndpoint: data.imageEndpoint } : {}) });
+  shared ??= connectCri(data.endpoint, {
+    runtimeRequestTimeoutMs: data.runtimeRequestTimeoutMs,
+    onCall,
+    ...(data.imageEndpoint ? { imageEndpoint: data.imageEndpoint } : {}),
+  });
   return { cri: shared, done: () => undefined };
 }
 
@@ -64,9 +68,19 @@ export default async function runTask(task: SyncTask): Promise<SyncTaskResult> {
   try {
     switch (task.type) {
       case 'sync':
-        return { type: 'sync', result: await executeSync(cri, task.pod, task.plan, { ...task.sandbox, ...(signal ? { signal } : {}), ...(task.prepared ? { prepared: task.prepared } : {}) }) };
+        return {
+          type: 'sync',
+          result: await executeSync(cri, task.pod, task.plan, {
+            ...task.sandbox,
+            ...(signal ? { signal } : {}),
+            ...(task.prepared ? { prepared: task.prepared } : {}),
+          }),
+        };
       case 'kill':
-        return { type: 'kill', ...(await killPod(cri, task.uid, task.graceSeconds, { ...(signal ? { signal } : {}), ...(task.pod ? { pod: task.pod } : {}) })) };
+        return {
+          type: 'kill',
+          ...(await killPod(cri, task.uid, task.graceSeconds, { ...(signal ? { signal } : {}), ...(task.pod ? { pod: task.pod } : {}) })),
+        };
       case 'inspect':
         return { type: 'inspect', state: await inspectPod(cri, task.uid, data.runtimeName, signal) };
       case 'remove': {
@@ -83,10 +97,16 @@ export default async function runTask(task: SyncTask): Promise<SyncTaskResult> {
         const errors: string[] = [];
         const o = signal ? { signal } : {};
         for (const id of task.containers) {
-          await cri.RemoveContainer({ containerId: id }, o).then(() => removed.push(id), (err: unknown) => errors.push(`RemoveContainer ${id}: ${(err as Error).message}`));
+          await cri.RemoveContainer({ containerId: id }, o).then(
+            () => removed.push(id),
+            (err: unknown) => errors.push(`RemoveContainer ${id}: ${(err as Error).message}`),
+          );
         }
         for (const id of task.sandboxes) {
-          await cri.RemovePodSandbox({ podSandboxId: id }, o).then(() => removed.push(id), (err: unknown) => errors.push(`RemovePodSandbox ${id}: ${(err as Error).message}`));
+          await cri.RemovePodSandbox({ podSandboxId: id }, o).then(
+            () => removed.push(id),
+            (err: unknown) => errors.push(`RemovePodSandbox ${id}: ${(err as Error).message}`),
+          );
         }
         return { type: 'gc', removed, errors };
       }

@@ -33,7 +33,13 @@ export async function runContainerdCommand(argv: readonly string[], log: Logger)
     const netnsPath = f.get('netns');
     const bridgeName = f.get('bridge');
     const podSubnet = f.get('pod-subnet');
-    const mc = await ManagedContainerd.start({ stateDir, logger: log, ...(netnsPath ? { netnsPath } : {}), ...(bridgeName ? { bridgeName } : {}), ...(podSubnet ? { podSubnet } : {}) });
+    const mc = await ManagedContainerd.start({
+      stateDir,
+      logger: log,
+      ...(netnsPath ? { netnsPath } : {}),
+      ...(bridgeName ? { bridgeName } : {}),
+      ...(podSubnet ? { podSubnet } : {}),
+    });
     try {
       await ensureImages({ endpoint: mc.endpoint, logger: log });
     } catch (err) {
@@ -48,6 +54,8 @@ export async function runContainerdCommand(argv: readonly string[], log: Logger)
     await mc.stop();
     return 0;
   }
-  process.stderr.write('usage: kubelet-ts containerd up --state-dir DIR [--netns PATH] | containerd down [--state-dir DIR] | containerd check | images build [--cache-dir DIR]\n');
+  process.stderr.write(
+    'usage: kubelet-ts containerd up --state-dir DIR [--netns PATH] | containerd down [--state-dir DIR] | containerd check | images build [--cache-dir DIR]\n',
+  );
   return 2;
 }

@@ -66,7 +66,9 @@ export class ContainerdDepsError extends Error {
   readonly code = 'KTS_CONTAINERD_DEPS';
   constructor(readonly missing: readonly Requirement[]) {
     const pkgs = [...new Set(missing.map((m) => m.pkg))];
-    super(`managed containerd cannot run: ${describeMissing(missing).join('; ')}. Install them all with: apt-get install -y ${pkgs.join(' ')} (or run scripts/ensure-deps.sh as root)`);
+    super(
+      `managed containerd cannot run: ${describeMissing(missing).join('; ')}. Install them all with: apt-get install -y ${pkgs.join(' ')} (or run scripts/ensure-deps.sh as root)`,
+    );
     this.name = 'ContainerdDepsError';
   }
 }

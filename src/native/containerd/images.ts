@@ -85,7 +85,12 @@ export async function buildImages(opts: { cacheDir?: string; logger?: Logger } =
     const t0 = Date.now();
     const work = mkdtempSync(join(tmpdir(), 'kts-images-'));
     try {
-      await buildImage(work, '1.35', busybox, ['--clear=config.entrypoint', '--config.cmd=sh', '--config.workingdir=/', '--config.env=PATH=/bin:/usr/bin:/sbin:/usr/sbin']);
+      await buildImage(work, '1.35', busybox, [
+        '--clear=config.entrypoint',
+        '--config.cmd=sh',
+        '--config.workingdir=/',
+        '--config.env=PATH=/bin:/usr/bin:/sbin:/usr/sbin',
+      ]);
       await buildImage(work, '3.9', pause, ['--config.entrypoint=/bin/sleep', '--config.cmd=infinity', '--config.workingdir=/']);
       writeFileSync(stampFile, `${stamp}\n`);
       log.info({ ms: Date.now() - t0, dir }, 'built local images');
@@ -102,14 +107,25 @@ export async function buildImages(opts: { cacheDir?: string; logger?: Logger } =
 /** Images containerd (namespace k8s.io) holds now. */
 async function listImages(socket: string): Promise<Set<string>> {
   const out = await sh('ctr', ['-a', socket, '-n', 'k8s.io', 'images', 'list', '-q']);
-  return new Set(out.split('\n').map((l) => l.trim()).filter(Boolean));
+  return new Set(
+    out
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean),
+  );
 }
 
 /**
  * Makes sure busybox and pause are in the containerd at `socket` (a path or unix:// endpoint),
  * building the archives if needed. Returns the image names to use.
  */
-export async function ensureImages(opts: { socket?: string; socketPath?: string; endpoint?: string; cacheDir?: string; logger?: Logger }): Promise<{ busybox: string; pause: string }> {
+export async function ensureImages(opts: {
+  socket?: string;
+  socketPath?: string;
+  endpoint?: string;
+  cacheDir?: string;
+  logger?: Logger;
+}): Promise<{ busybox: string; pause: string }> {
   const socket = (opts.socketPath ?? opts.socket ?? opts.endpoint ?? '').replace(/^unix:\/\//, '');
   if (!socket) throw new Error('ensureImages needs the containerd socket');
   const log = (opts.logger ?? silentLogger).child({ component: 'image-import' });

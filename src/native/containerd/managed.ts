@@ -177,11 +177,14 @@ export class ManagedContainerd {
   static async start(opts: ManagedContainerdOptions): Promise<ManagedContainerd> {
     const log = (opts.logger ?? silentLogger).child({ component: 'managed-containerd', stateDir: opts.stateDir });
     assertContainerdDeps(opts.lookup ?? systemLookup, CONTAINERD_REQUIREMENTS);
-    if (process.getuid && process.getuid() !== 0) throw new ContainerdStartError('managed containerd needs root (containerd manages mounts, namespaces and cgroups); run kubelet-ts as root');
+    if (process.getuid && process.getuid() !== 0)
+      throw new ContainerdStartError('managed containerd needs root (containerd manages mounts, namespaces and cgroups); run kubelet-ts as root');
     const p = containerdPaths(opts.stateDir);
     for (const d of [opts.stateDir, p.root, p.state, p.cniConfDir, p.cniDataDir, p.registryConfigDir]) mkdirSync(d, { recursive: true, mode: 0o711 });
     if (statfsSync(p.root).type === OVERLAYFS_MAGIC) {
-      throw new ContainerdStartError(`${opts.stateDir} is on overlayfs, where containerd's overlayfs snapshots cannot work; choose a state folder on a real filesystem (ext4, xfs; e.g. under /var/lib)`);
+      throw new ContainerdStartError(
+        `${opts.stateDir} is on overlayfs, where containerd's overlayfs snapshots cannot work; choose a state folder on a real filesystem (ext4, xfs; e.g. under /var/lib)`,
+      );
     }
     const portmap = opts.portmap ?? systemLookup('iptables');
     writeFileSync(p.configFile, containerdConfigToml(opts));
@@ -214,7 +217,9 @@ export class ManagedContainerd {
     try {
       for (;;) {
         if (mc.exited) {
-          throw new ContainerdStartError(`containerd exited during start (code ${String(child.exitCode)}); last lines of ${p.logFile}:\n${tail(p.logFile, logFrom)}`);
+          throw new ContainerdStartError(
+            `containerd exited during start (code ${String(child.exitCode)}); last lines of ${p.logFile}:\n${tail(p.logFile, logFrom)}`,
+          );
         }
         const err = await Promise.race([spawnError, sleep(100).then(() => undefined)]);
         if (err) throw new ContainerdStartError(`cannot run ${cmd}: ${err.message}`);
@@ -233,7 +238,9 @@ export class ManagedContainerd {
           }
         }
         if (Date.now() > deadline) {
-          throw new ContainerdStartError(`containerd did not answer CRI within ${opts.startTimeoutMs ?? 30_000} ms; last lines of ${p.logFile}:\n${tail(p.logFile, logFrom)}`);
+          throw new ContainerdStartError(
+            `containerd did not answer CRI within ${opts.startTimeoutMs ?? 30_000} ms; last lines of ${p.logFile}:\n${tail(p.logFile, logFrom)}`,
+          );
         }
       }
     } catch (err) {
@@ -335,7 +342,9 @@ export class ManagedContainerd {
     this.releaseMounts();
     // The CNI bridge outlives its pods; it is ours by name, so it goes with us.
     try {
-      const ip = this.netnsPath ? ['nsenter', [`--net=${this.netnsPath}`, 'ip', 'link', 'delete', this.bridgeName]] as const : ['ip', ['link', 'delete', this.bridgeName]] as const;
+      const ip = this.netnsPath
+        ? (['nsenter', [`--net=${this.netnsPath}`, 'ip', 'link', 'delete', this.bridgeName]] as const)
+        : (['ip', ['link', 'delete', this.bridgeName]] as const);
       execFileSync(ip[0], [...ip[1]], { stdio: 'ignore' });
     } catch {
       // no bridge (no pod ever ran), or ip missing: nothing to remove

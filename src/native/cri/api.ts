@@ -32,13 +32,7 @@ export const RUNTIME_RPCS = [
   'Status',
 ] as const satisfies readonly (keyof RuntimeServiceDefinition)[];
 
-export const IMAGE_RPCS = [
-  'ListImages',
-  'ImageStatus',
-  'PullImage',
-  'RemoveImage',
-  'ImageFsInfo',
-] as const satisfies readonly (keyof ImageServiceDefinition)[];
+export const IMAGE_RPCS = ['ListImages', 'ImageStatus', 'PullImage', 'RemoveImage', 'ImageFsInfo'] as const satisfies readonly (keyof ImageServiceDefinition)[];
 
 export type RuntimeRpc = (typeof RUNTIME_RPCS)[number];
 export type ImageRpc = (typeof IMAGE_RPCS)[number];

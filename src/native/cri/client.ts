@@ -8,7 +8,19 @@
 // plus the request timeout; none when `timeout` is 0).
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import { ALL_RPCS, EVENTS_OPERATION, OPERATION, type CallOptions, type ContainerEvent, type CriApi, type EventStreamHandlers, type EventSubscription, type RequestOf, type ResponseOf, type RpcName } from './api.js';
+import {
+  ALL_RPCS,
+  EVENTS_OPERATION,
+  OPERATION,
+  type CallOptions,
+  type ContainerEvent,
+  type CriApi,
+  type EventStreamHandlers,
+  type EventSubscription,
+  type RequestOf,
+  type ResponseOf,
+  type RpcName,
+} from './api.js';
 import { CriCancelledError, CriDeadlineError, CriUnimplementedError, toCriError } from './errors.js';
 import { criMetrics, type CriMetrics } from './metrics.js';
 import { silentLogger } from '../../log.js';

@@ -103,7 +103,9 @@ export class GrpcCriTransport implements CriTransport {
     call.on('data', (e: unknown) => handlers.event(e));
     call.on('error', (err: unknown) => end(err));
     // A server that ends the stream cleanly has still stopped sending events: the caller must know.
-    call.on('end', () => end(Object.assign(new Error('the runtime ended the event stream'), { code: grpc.status.UNAVAILABLE, details: 'the runtime ended the event stream' })));
+    call.on('end', () =>
+      end(Object.assign(new Error('the runtime ended the event stream'), { code: grpc.status.UNAVAILABLE, details: 'the runtime ended the event stream' })),
+    );
     return {
       cancel: () => {
         done = true;

@@ -35,7 +35,6 @@ interface StreamControl {
 
 type StreamMessage = { kts: 'cri-event'; id: number; bytes: Uint8Array } | { kts: 'cri-event-end'; id: number; error: { code: number; details: string } };
 
-
 function wireError(code: number, details: string): Error & { code: number; details: string } {
   return Object.assign(new Error(`${code} ${GrpcStatus[code] ?? ''}: ${details}`), { code, details });
 }
@@ -98,7 +97,11 @@ export function serveCriOnPort(handlers: CriHandlers, port: MessagePort, logger:
     try {
       request = method.requestDeserialize(Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
     } catch (err) {
-      reply({ kts: 'cri', id, error: { code: GrpcStatus.INTERNAL, details: `cannot decode ${rpc} request: ${err instanceof Error ? err.message : String(err)}` } });
+      reply({
+        kts: 'cri',
+        id,
+        error: { code: GrpcStatus.INTERNAL, details: `cannot decode ${rpc} request: ${err instanceof Error ? err.message : String(err)}` },
+      });
       return;
     }
     const handler = handlers[rpc] as (req: object) => Promise<object>;
