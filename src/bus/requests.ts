@@ -12,6 +12,7 @@
 // bridge take it in from the network (read-only and idempotent commands only, for now).
 import type { ProbePodTarget } from '../probes/spec.js';
 import type { SchedulerStats } from '../probes/scheduler.js';
+import { kindOf, type FieldSpec } from './validate.js';
 
 /** An actor's health as /healthz reports it. */
 export interface ActorHealth {
@@ -100,9 +101,6 @@ export type RequestName = keyof Requests;
 export type RequestOf<K extends RequestName> = Requests[K]['req'];
 export type ReplyOf<K extends RequestName> = Requests[K]['res'];
 
-type Kind = 'string' | 'number' | 'boolean' | 'object' | 'array';
-/** A field's kind; a trailing `?` makes it optional. */
-export type FieldSpec = Kind | `${Kind}?`;
 type BodyShape<B> = { [K in keyof B]-?: FieldSpec };
 
 export interface RequestSpec<K extends RequestName> {
@@ -144,15 +142,6 @@ export const REQUESTS = Object.keys(REQUEST_SCHEMA) as RequestName[];
 
 export function isRequestName(x: string): x is RequestName {
   return Object.hasOwn(REQUEST_SCHEMA, x);
-}
-
-function kindOf(v: unknown): Kind | 'other' {
-  if (Array.isArray(v)) return 'array';
-  const t = typeof v;
-  if (t === 'object') return v === null ? 'other' : 'object';
-  if (t === 'number') return Number.isFinite(v) ? 'number' : 'other';
-  if (t === 'string' || t === 'boolean') return t;
-  return 'other';
 }
 
 function shapeProblem(v: unknown, shape: Record<string, FieldSpec>, what: string): string | undefined {

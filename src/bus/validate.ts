@@ -7,9 +7,9 @@
 import { BusError, isPlainError, type RejectReason } from './errors.js';
 import { ENVELOPE_VERSION, REPLY_TOPIC, REQUEST_PREFIX, TOPICS, type Envelope, type MessageOf, type Topic } from './messages.js';
 
-type Kind = 'string' | 'number' | 'boolean' | 'object' | 'array';
+export type Kind = 'string' | 'number' | 'boolean' | 'object' | 'array';
 /** A field's kind; a trailing `?` makes it optional. */
-type FieldSpec = Kind | `${Kind}?`;
+export type FieldSpec = Kind | `${Kind}?`;
 type Shape<M> = { [K in Exclude<keyof M, 'type'>]-?: FieldSpec };
 
 /**
@@ -46,7 +46,8 @@ export const MESSAGE_SCHEMA: Schema = {
   'actor.health': { health: { actor: 'string', ok: 'boolean', message: 'string?' } },
 };
 
-function kindOf(v: unknown): Kind | 'other' {
+/** The kind of a value as the schemas name it ('other': null, NaN, a function, ...). */
+export function kindOf(v: unknown): Kind | 'other' {
   if (Array.isArray(v)) return 'array';
   const t = typeof v;
   if (t === 'object') return v === null ? 'other' : 'object';
