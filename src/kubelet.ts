@@ -453,14 +453,19 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     periodMs: cfg.kubeletTS.containerGcPeriod,
     logger: log,
   });
-  const syncLoopHealth = (): { ok: boolean; message?: string } => housekeeping.health();
-  // The actors' commands on the main bus (the PLEG and probe threads serve theirs on their own).
-  const actorHealth = (): { actor: string; ok: boolean; message?: string }[] => [
-    { actor: 'pleg', ...pleg.health() },
-    { actor: 'probes', ...probes.health() },
-    { actor: 'syncloop', ...syncLoopHealth() },
+  // One list of health checks: /healthz runs them, actors.health answers them on the bus.
+  const healthChecks = [
+    { name: 'syncloop', check: () => housekeeping.health() },
+    { name: 'pleg', check: () => pleg.health() },
+    { name: 'probes', check: () => probes.health() },
   ];
-  const unserve = [workers.serve(bus), pool.serve(bus), bus.serve('actors.health', () => ({ actors: actorHealth() }))];
+  // The actors' commands on the main bus (the PLEG and probe threads serve theirs on their own).
+  const unserve = [
+    workers.serve(bus),
+    pool.serve(bus),
+    // (The actors first, then the sync loop; /healthz keeps upstream's order.)
+    bus.serve('actors.health', () => ({ actors: [...healthChecks.slice(1), ...healthChecks.slice(0, 1)].map((h) => ({ actor: h.name, ...h.check() })) })),
+  ];
   housekeeping.start();
   containerGc.start();
 
@@ -507,11 +512,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
         registry,
         streamCri,
         submitSource,
-        healthChecks: [
-          { name: 'syncloop', check: syncLoopHealth },
-          { name: 'pleg', check: () => pleg.health() },
-          { name: 'probes', check: () => probes.health() },
-        ],
+        healthChecks,
       }),
     });
     log.info({ port: server.port, healthzPort: server.healthzPort }, 'kubelet server listening');

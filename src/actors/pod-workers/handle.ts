@@ -233,7 +233,8 @@ export class PodWorkers {
     this.workers.set(uid, w);
     this.log.warn({ pod: podKey(pod), reason, message }, 'pod rejected at admission');
     this.deliver(uid, { type: 'reject', reason, message, at: this.clock.now() });
-    const terminal = w.state.terminal ?? { phase: 'Failed', reason, message: `Pod ${message}` };
+    const terminal = w.state.terminal;
+    if (!terminal) return; // (a new worker always takes the refusal)
     // Nothing ran: the status is the verdict alone (upstream rejectPod), not one computed from a runtime state.
     const status: PodStatus = { ...terminal, startTime: new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z') };
     w.status = status;
@@ -347,9 +348,13 @@ export class PodWorkers {
     const { state, effects } = podWorkerTransition(w.state, m, this.cfg);
     w.state = state;
     for (const e of effects) this.run(uid, w, e);
-    // A terminal status the pod just got (an eviction's) shows at once, not at its next sync.
-    const cached = this.cache.get(uid);
-    if (state.terminal !== before && m.type !== 'reject' && cached) this.recomputeStatus(uid, w, cached);
+    // A kill's terminal status (an eviction's) shows at once, not at the pod's next sync. (The
+    // other ways to one recompute the status themselves: the deadline within its sync, a refusal
+    // with no runtime state at all.)
+    if (m.type === 'kill' && state.terminal !== before) {
+      const cached = this.cache.get(uid);
+      if (cached) this.recomputeStatus(uid, w, cached);
+    }
   }
 
   private run(uid: string, w: Worker, e: PodWorkerEffect): void {
