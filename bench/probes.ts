@@ -32,7 +32,7 @@ import { loadKubeletConfig } from '../src/config/kubelet-config.js';
 import { startKubelet } from '../src/kubelet.js';
 import { silentLogger } from '../src/log.js';
 import { fmtMs } from './lib/stats.js';
-import { DEFAULT_MAX_CONCURRENT_PROBES } from '../src/probes/scheduler.js';
+import { DEFAULT_MAX_CONCURRENT_PROBES } from '../src/actors/probes/logic.js';
 
 const POD_CIDR = '127.77.0.0/16';
 const HTTP_PORT = 8080;

@@ -11,7 +11,6 @@
 // Adding a request: add it to Requests and REQUEST_SCHEMA; `external: true` there lets the NATS
 // bridge take it in from the network (read-only and idempotent commands only, for now).
 import type { ProbePodTarget } from '../probes/spec.js';
-import type { SchedulerStats } from '../probes/scheduler.js';
 import { kindOf, type FieldSpec } from './validate.js';
 
 /** An actor's health as /healthz reports it. */
@@ -34,6 +33,19 @@ export interface PlegStats {
   /** Events older than what the PLEG already held (queued by the runtime before a reconnect), dropped. */
   staleEvents: number;
   streamFailures: number;
+}
+
+/** The probe schedule's counts. */
+export interface SchedulerStats {
+  workers: number;
+  running: number;
+  waiting: number;
+  started: number;
+  completed: number;
+  /** Ticks skipped because the previous run or wait of the same probe was not over. */
+  overrun: number;
+  /** Ticks missed because the runner woke after the next tick was already due. */
+  missed: number;
 }
 
 /** What the probe thread counts (probes.stats). */

@@ -6,8 +6,7 @@ import type { CriClient } from '../native/cri/client.js';
 import { isCriError } from '../native/cri/errors.js';
 import { grpcHealthAction } from './grpc-health.js';
 import { prepareHttpGet, runHttpGet, type PreparedHttpGet } from './http-get.js';
-import type { ProbeOutcome } from './scheduler.js';
-import type { ProbeHandler } from './spec.js';
+import type { ProbeHandler, ProbeOutcome } from './spec.js';
 import { tcpSocketAction } from './tcp-socket.js';
 
 export interface ProbeDeps {

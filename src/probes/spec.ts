@@ -21,6 +21,32 @@ export function probeKindName(kind: ProbeKind): 'Liveness' | 'Readiness' | 'Star
   }
 }
 
+/** A worker's published result; `unknown` until a startup probe has answered. */
+export type ProbeResult = 'success' | 'failure' | 'unknown';
+
+/** One probe run's outcome: a warning counts as success, an unknown (errored) run is thrown away. */
+export interface ProbeOutcome {
+  result: 'success' | 'failure' | 'warning' | 'unknown';
+  message: string;
+}
+
+/** Upstream's initial results: readiness failure until it succeeds, liveness success, startup unknown. */
+export function initialResult(kind: ProbeKind): ProbeResult {
+  switch (kind) {
+    case 'readiness':
+      return 'failure';
+    case 'liveness':
+      return 'success';
+    case 'startup':
+      return 'unknown';
+  }
+}
+
+/** One worker per pod UID, container and probe kind. */
+export function workerKey(podUid: string, container: string, kind: ProbeKind): string {
+  return `${podUid}/${container}/${kind}`;
+}
+
 export type ProbeHandler =
   | { type: 'exec'; command: string[] }
   | { type: 'httpGet'; host: string; port: number; path: string; scheme: 'HTTP' | 'HTTPS'; headers: { name: string; value: string }[] }

@@ -1,6 +1,7 @@
 // The base of an actor that runs on its own worker thread (the PLEG and probe actors): how one
 // generation of the thread is started, and how it is supervised. Per spawn it serves an embedded
-// runtime's CRI on a MessagePort (the thread has no socket to dial then), opens the events
+// runtime's CRI on a MessagePort (the thread has no socket to dial then; a thread given no
+// runtime, as one that only reads the kernel's figures, gets neither), opens the events
 // channel bridged onto the main thread's bus, starts the Worker with both ports transferred and
 // wraps its comlink control. When the thread exits unasked (a crash, a chaos kill) the
 // Supervisor restarts it with backoff within the restart budget, or gives up and publishes
@@ -35,7 +36,8 @@ export interface ThreadHostOptions {
   actor: string;
   /** The thread as the log lines and the supervisor name it, e.g. 'PLEG thread'. */
   what: string;
-  runtime: { endpoint: string; imageEndpoint?: string } | { embedded: CriHandlers };
+  /** The runtime the thread talks to; undefined for a thread that needs none (it opens no CRI connection). */
+  runtime: { endpoint: string; imageEndpoint?: string } | { embedded: CriHandlers } | undefined;
   bus: Bus;
   /** The topics the thread publishes: the only ones its bridge lets into the main bus. */
   publishes: readonly Topic[];
@@ -87,15 +89,15 @@ export abstract class ThreadHost<Control extends { stop(): void }, Data extends 
     const events = new MessageChannel();
     let criPort: MessagePort | undefined;
     let closeCri: (() => void) | undefined;
-    if ('embedded' in runtime) {
+    if (runtime && 'embedded' in runtime) {
       const ch = new MessageChannel();
       const served = serveCriOnPort(runtime.embedded, ch.port1, this.log);
       closeCri = () => served.close();
       criPort = ch.port2;
     }
     const data = this.workerData({
-      endpoint: 'endpoint' in runtime ? runtime.endpoint : undefined,
-      imageEndpoint: 'endpoint' in runtime ? runtime.imageEndpoint : undefined,
+      endpoint: runtime && 'endpoint' in runtime ? runtime.endpoint : undefined,
+      imageEndpoint: runtime && 'endpoint' in runtime ? runtime.imageEndpoint : undefined,
       criPort,
       events: events.port2,
     });
@@ -121,6 +123,11 @@ export abstract class ThreadHost<Control extends { stop(): void }, Data extends 
     const control = wrap<Control>(threadEndpoint(worker));
     this.control = control;
     this.started(control);
+  }
+
+  /** The running thread's id (undefined between generations). */
+  get threadId(): number | undefined {
+    return this.worker?.threadId;
   }
 
   /** Chaos hook: kill the thread as a crash would. */

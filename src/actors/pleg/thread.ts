@@ -31,6 +31,8 @@ import { inspectPod } from '../../pods/sync.js';
 import { forwardCriCalls } from '../../native/cri/call-metrics.js';
 import { PLEG_THREAD_TOPICS, type PlegControl, type PlegWorkerData } from './protocol.js';
 import { PlegLogic, type PlegEffect, type RelistRound } from './logic.js';
+import { EffectRunner } from '../host/effects.js';
+import { createRootLogger } from '../../log.js';
 import type { ContainerEvent, EventSubscription } from '../../native/cri/api.js';
 import type { CriError } from '../../native/cri/errors.js';
 import { threadEndpoint } from '../host/thread-endpoint.js';
@@ -62,46 +64,43 @@ reportThreadStats('pleg');
 const bus = new Bus({ name: 'pleg' });
 connectPort(bus, data.events, { topics: PLEG_THREAD_TOPICS });
 
-function perform(effects: readonly PlegEffect[]): void {
-  for (const e of effects) {
-    switch (e.type) {
-      case 'post':
-        bus.publish('pod.state', e.msg);
-        break;
-      case 'mode':
-        bus.publish(
-          'pleg.relist',
-          e.streamError === undefined
-            ? { type: 'mode', evented: e.evented, at: Date.now() }
-            : { type: 'mode', evented: e.evented, streamError: e.streamError, at: Date.now() },
-        );
-        break;
-      case 'reschedule':
-        // (A relist in flight schedules the next one itself.)
-        if (running && timer) {
-          clearTimeout(timer);
-          schedule();
-        }
-        break;
-      case 'flush-soon':
-        setImmediate(() => perform(logic.flush(Date.now())));
-        break;
-      case 'reopen-stream':
-        streamRetry = setTimeout(() => {
-          streamRetry = undefined;
-          openStream();
-          void serialRelist().catch(() => undefined);
-        }, e.afterMs);
-        break;
-      case 'relist-now':
-        void serialRelist().catch(() => undefined);
-        break;
-      default: {
-        const never: never = e;
-        throw new Error(`PLEG effect ${JSON.stringify(never)} has no runner`);
+// What the logic asks for, carried out by the one effect runner (a handler that throws is
+// logged and the next effects still run).
+// (This thread logs only what goes wrong, on the process's stdout as the main thread does.)
+const threadLog = createRootLogger({ level: 'error' }).child({ thread: 'pleg' });
+const runner = new EffectRunner<PlegEffect>(
+  'pleg',
+  {
+    post: (e) => bus.publish('pod.state', e.msg),
+    mode: (e) =>
+      bus.publish(
+        'pleg.relist',
+        e.streamError === undefined
+          ? { type: 'mode', evented: e.evented, at: Date.now() }
+          : { type: 'mode', evented: e.evented, streamError: e.streamError, at: Date.now() },
+      ),
+    // (A relist in flight schedules the next one itself.)
+    reschedule: () => {
+      if (running && timer) {
+        clearTimeout(timer);
+        schedule();
       }
-    }
-  }
+    },
+    'flush-soon': () => setImmediate(() => perform(logic.flush(Date.now()))),
+    'reopen-stream': (e) => {
+      streamRetry = setTimeout(() => {
+        streamRetry = undefined;
+        openStream();
+        void serialRelist().catch(() => undefined);
+      }, e.afterMs);
+    },
+    'relist-now': () => void serialRelist().catch(() => undefined),
+  },
+  threadLog,
+);
+
+function perform(list: readonly PlegEffect[]): void {
+  runner.run(list);
 }
 
 async function relist(): Promise<void> {

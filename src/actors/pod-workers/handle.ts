@@ -36,6 +36,7 @@ import {
 import type { SyncPool, TaskHandle } from '../sync-pool/handle.js';
 import type { PrepareResult } from '../../volumes/prepare.js';
 import type { HookEvent } from '../../pods/sync.js';
+import { EffectRunner } from '../host/effects.js';
 
 /**
  * One sync or kill of a pod. Each run holds its own task object: a run that outlives a cancel
@@ -164,6 +165,7 @@ export class PodWorkers {
   private readonly pull: Backoff;
   private readonly cfg: PodWorkerConfig;
   private readonly log: Logger;
+  private readonly effects: EffectRunner<PodWorkerEffect, { uid: string; w: Worker }>;
   private readonly clock: Clock;
   private stopping = false;
   /** Removed pods whose sandboxes are being removed now (cleanup runs once at a time per pod). */
@@ -182,6 +184,7 @@ export class PodWorkers {
     this.pull = new Backoff(10_000, 300_000, this.clock);
     this.cfg = { ...DEFAULT_POD_WORKER_CONFIG, ...opts.worker };
     this.log = (opts.logger ?? silentLogger).child({ actor: 'pod-workers' });
+    this.effects = this.effectRunner();
   }
 
   get size(): number {
@@ -347,7 +350,7 @@ export class PodWorkers {
     const before = w.state.terminal;
     const { state, effects } = podWorkerTransition(w.state, m, this.cfg);
     w.state = state;
-    for (const e of effects) this.run(uid, w, e);
+    this.effects.run(effects, { uid, w });
     // A kill's terminal status (an eviction's) shows at once, not at the pod's next sync. (The
     // other ways to one recompute the status themselves: the deadline within its sync, a refusal
     // with no runtime state at all.)
@@ -357,54 +360,49 @@ export class PodWorkers {
     }
   }
 
-  private run(uid: string, w: Worker, e: PodWorkerEffect): void {
-    switch (e.type) {
-      case 'schedule': {
-        if (w.timer) clearTimeout(w.timer);
-        w.timer = setTimeout(
-          () => {
-            w.timer = undefined;
-            this.deliver(uid, { type: 'tick', at: this.clock.now() });
-          },
-          Math.max(0, e.at - this.clock.now()),
-        );
-        w.timer.unref();
-        return;
-      }
-      case 'cancel': {
-        if (w.task && w.task.work === e.work) {
-          w.task.cancelled = true;
-          w.task.handle?.cancel();
-          if (w.task.done) w.draining.push(w.task.done);
-        }
-        return;
-      }
-      case 'sync': {
-        const task: Task = { work: e.work, handle: undefined, cancelled: false, done: undefined };
-        w.task = task;
-        task.done = this.sync(uid, w, task, e.pod);
-        return;
-      }
-      case 'terminate': {
-        const task: Task = { work: e.work, handle: undefined, cancelled: false, done: undefined };
-        w.task = task;
-        task.done = this.terminate(uid, w, task, e.pod, e.gracePeriodSeconds, e.reason);
-        return;
-      }
-      case 'event':
-        this.opts.onEvent?.(w.state.pod, e.event);
-        return;
-      case 'terminated':
-        if (w.timer) clearTimeout(w.timer);
-        this.log.info({ pod: podKey(e.pod), uid }, 'pod terminated');
-        this.opts.onTerminated?.(e.pod, w.status);
-        if (w.removed) void this.cleanup(uid);
-        return;
-      default: {
-        const never: never = e;
-        throw new Error(`pod worker effect ${JSON.stringify(never)} has no runner`);
-      }
-    }
+  /** The pod worker's effects, carried out by the one effect runner; the context is the worker. */
+  private effectRunner(): EffectRunner<PodWorkerEffect, { uid: string; w: Worker }> {
+    return new EffectRunner<PodWorkerEffect, { uid: string; w: Worker }>(
+      'pod-workers',
+      {
+        schedule: (e, { uid, w }) => {
+          if (w.timer) clearTimeout(w.timer);
+          w.timer = setTimeout(
+            () => {
+              w.timer = undefined;
+              this.deliver(uid, { type: 'tick', at: this.clock.now() });
+            },
+            Math.max(0, e.at - this.clock.now()),
+          );
+          w.timer.unref();
+        },
+        cancel: (e, { w }) => {
+          if (w.task && w.task.work === e.work) {
+            w.task.cancelled = true;
+            w.task.handle?.cancel();
+            if (w.task.done) w.draining.push(w.task.done);
+          }
+        },
+        sync: (e, { uid, w }) => {
+          const task: Task = { work: e.work, handle: undefined, cancelled: false, done: undefined };
+          w.task = task;
+          task.done = this.sync(uid, w, task, e.pod);
+        },
+        terminate: (e, { uid, w }) => {
+          const task: Task = { work: e.work, handle: undefined, cancelled: false, done: undefined };
+          w.task = task;
+          task.done = this.terminate(uid, w, task, e.pod, e.gracePeriodSeconds, e.reason);
+        },
+        event: (e, { w }) => this.opts.onEvent?.(w.state.pod, e.event),
+        terminated: (e, { uid, w }) => {
+          if (w.timer) clearTimeout(w.timer);
+          this.log.info({ pod: podKey(e.pod), uid }, 'pod terminated');
+          this.opts.onTerminated?.(e.pod, w.status);
+          if (w.removed) void this.cleanup(uid);
+        },
+      },
+      this.log,
+    );
   }
 
   private async inspect(uid: string, w: Worker, task: Task | undefined): Promise<PodRuntimeState> {

@@ -8,10 +8,10 @@
 //                                        CRI client for exec probes (endpoint, or a port to the
 //                                        embedded runtime); http / tcp / grpc straight to the pod
 //
-// The schedule itself is the pure ProbeScheduler (src/probes/scheduler.ts); this file owns its
-// one timer (armed for the earliest due probe), runs the probes it hands out, feeds outcomes
-// back, publishes result changes and events, and counts prober metrics and lateness here, so
-// the main thread does no per-probe work. Everything it holds is rebuilt from probes.set-pods after a
+// What to probe, when, and what an outcome means is ProbeLogic's (logic.ts); this file carries
+// out its effects through the one EffectRunner: its one timer (armed for the earliest due
+// probe), the probes it starts, the result changes and events it publishes, the prober
+// metrics, and the lateness it counts, so the main thread does no per-probe work. Everything it holds is rebuilt from probes.set-pods after a
 // restart: results start over from their initial values, as after an upstream kubelet restart.
 import { parentPort, workerData } from 'node:worker_threads';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -21,10 +21,11 @@ import { createCriClient, type CriClient } from '../../native/cri/client.js';
 import { MessagePortCriTransport } from '../../native/cri/port-transport.js';
 import { threadEndpoint } from '../host/thread-endpoint.js';
 import { Bus, connectPort } from '../../bus/index.js';
-import { ProbeScheduler, type ProbeJob, type ProbeOutcome, type ResultChange } from '../../probes/scheduler.js';
+import { ProbeLogic, type ProbeEffect, type ProbeJob, type ProbeOutcome, type ResultChange } from './logic.js';
+import { EffectRunner } from '../host/effects.js';
+import { createRootLogger } from '../../log.js';
 import { runProbe, type ProbeDeps } from '../../probes/run-probe.js';
-import { ProberMetrics, type ProbeSeries } from '../../probes/metrics.js';
-import { probeKindName, type ProbePodTarget } from '../../probes/spec.js';
+import { ProberMetrics } from '../../probes/metrics.js';
 import { PROBE_THREAD_TOPICS, type ProbeControl, type ProbeThreadStats, type ProbeWorkerData } from './protocol.js';
 import { reportThreadStats } from '../../native/thread-stats.js';
 
@@ -39,11 +40,8 @@ reportThreadStats('probe');
 const bus = new Bus({ name: 'probe' });
 connectPort(bus, data.events, { topics: PROBE_THREAD_TOPICS });
 
-const scheduler = new ProbeScheduler({ now: () => Date.now(), maxConcurrent: data.maxConcurrent });
+const logic = new ProbeLogic({ now: () => Date.now(), maxConcurrent: data.maxConcurrent });
 const metrics = new ProberMetrics();
-/** Metric series per worker key, so a dropped worker's series can be deleted. */
-const series = new Map<string, ProbeSeries>();
-const pods = new Map<string, ProbePodTarget>();
 let running = false;
 let timer: NodeJS.Timeout | undefined;
 let timerAt = Infinity;
@@ -60,9 +58,8 @@ const ELD_RESOLUTION_MS = 50;
 const eld = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
 eld.enable();
 
-function arm(): void {
+function arm(at: number | undefined): void {
   if (!running) return;
-  const at = scheduler.nextWakeAt();
   if (at === undefined) {
     if (timer) clearTimeout(timer);
     timer = undefined;
@@ -79,8 +76,7 @@ function wake(): void {
   timer = undefined;
   timerAt = Infinity;
   if (!running) return;
-  for (const job of scheduler.due(Date.now())) startJob(job);
-  arm();
+  runner.run(logic.due(Date.now()));
 }
 
 function publishChange(c: ResultChange): void {
@@ -129,58 +125,23 @@ function startJob(job: ProbeJob): void {
 
 function finish(job: ProbeJob, outcome: ProbeOutcome, seconds: number): void {
   completedSinceReset++;
-  const s = series.get(job.key);
-  const live = s !== undefined && scheduler.containerIdOf(job.key) === job.containerId;
-  if (live) {
-    metrics.observe(s, outcome.result, seconds);
-    // Upstream records an event for every failed attempt (thresholds decide only the result).
-    const kind = probeKindName(job.kind);
-    if (outcome.result === 'failure') podEvent(job, 'Unhealthy', `${kind} probe failed: ${outcome.message}`);
-    else if (outcome.result === 'warning') podEvent(job, 'ProbeWarning', `${kind} probe warning: ${outcome.message}`);
-    else if (outcome.result === 'unknown') podEvent(job, 'Unhealthy', `${kind} probe errored: ${outcome.message}`);
-  }
-  const { change, next } = scheduler.complete(job, outcome, Date.now());
-  if (change) publishChange(change);
-  for (const j of next) startJob(j);
-  // A startup success unblocks liveness and readiness at their next tick; nothing to re-arm early.
-  arm();
+  runner.run(logic.complete(job, outcome, Date.now(), seconds));
 }
 
-function setPod(target: ProbePodTarget): void {
-  if (target.containers.length === 0) {
-    removePod(target.uid);
-    return;
-  }
-  pods.set(target.uid, target);
-  const changes = scheduler.setPod(target);
-  const keep = new Set<string>();
-  for (const c of target.containers) {
-    for (const p of c.probes) {
-      const key = `${target.uid}/${c.name}/${p.kind}`;
-      keep.add(key);
-      if (!series.has(key)) series.set(key, { kind: p.kind, container: c.name, pod: target.name, namespace: target.namespace, podUid: target.uid });
-    }
-  }
-  for (const [key, s] of series) {
-    if (s.podUid === target.uid && !keep.has(key)) {
-      metrics.forget(s);
-      series.delete(key);
-    }
-  }
-  for (const c of changes) publishChange(c);
-  arm();
-}
-
-function removePod(uid: string): void {
-  pods.delete(uid);
-  scheduler.removePod(uid);
-  for (const [key, s] of series) {
-    if (s.podUid === uid) {
-      metrics.forget(s);
-      series.delete(key);
-    }
-  }
-}
+// (This thread logs only what goes wrong, on the process's stdout as the main thread does.)
+const threadLog = createRootLogger({ level: 'error' }).child({ thread: 'probes' });
+const runner = new EffectRunner<ProbeEffect>(
+  'probes',
+  {
+    start: (e) => startJob(e.job),
+    result: (e) => publishChange(e.change),
+    event: (e) => podEvent(e.job, e.reason, e.message),
+    observe: (e) => metrics.observe(e.series, e.result, e.seconds),
+    forget: (e) => metrics.forget(e.series),
+    arm: (e) => arm(e.at),
+  },
+  threadLog,
+);
 
 function percentile(sorted: Float64Array, q: number): number {
   if (sorted.length === 0) return 0;
@@ -193,7 +154,7 @@ function statsNow(): ProbeThreadStats {
   const secs = Math.max(0.001, (Date.now() - resetAt) / 1000);
   const lag = (ns: number): number => Math.max(0, ns / 1e6 - ELD_RESOLUTION_MS);
   return {
-    ...scheduler.stats(),
+    ...logic.stats(),
     lateness: { count: samples, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: n > 0 ? (sorted[n - 1] ?? 0) : 0 },
     // (The histogram holds the time between its timer's runs: the delay is what exceeds the resolution.)
     eventLoopDelay: { p50: lag(eld.percentile(50)), p99: lag(eld.percentile(99)), max: lag(eld.max) },
@@ -208,7 +169,7 @@ const BURST = 100_000;
 bus.serve(
   'probes.set-pod',
   (req) => {
-    setPod(req.target);
+    runner.run(logic.setPod(req.target));
     return {};
   },
   { capacity: BURST },
@@ -216,16 +177,14 @@ bus.serve(
 bus.serve(
   'probes.remove-pod',
   (req) => {
-    removePod(req.uid);
+    runner.run(logic.removePod(req.uid));
     return {};
   },
   { capacity: BURST },
 );
 bus.serve('probes.set-pods', (req) => {
-  const want = new Set(req.targets.map((t) => t.uid));
-  for (const uid of [...pods.keys()]) if (!want.has(uid)) removePod(uid);
-  for (const t of req.targets) setPod(t);
-  return { pods: pods.size };
+  runner.run(logic.setPods(req.targets));
+  return { pods: logic.podCount };
 });
 bus.serve('probes.stats', () => statsNow());
 bus.serve('probes.reset-stats', () => {
@@ -241,7 +200,7 @@ const control: ProbeControl = {
   start() {
     if (running) return;
     running = true;
-    arm();
+    arm(logic.nextWakeAt());
   },
   stop() {
     running = false;

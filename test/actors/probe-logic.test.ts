@@ -1,9 +1,9 @@
-// The probe schedule on simulated time: offsets and periods, initial results, thresholds,
+// The probe actor's logic on simulated time: offsets and periods, initial results, thresholds,
 // startup gating, initial delay, hold after a liveness failure and reset on a new container,
 // bounded concurrency with lateness and overruns counted instead of piling up.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProbeScheduler, type ProbeJob, type ProbeOutcome, type ResultChange } from '../../src/probes/scheduler.js';
+import { ProbeLogic, type ProbeEffect, type ProbeJob, type ProbeOutcome, type ResultChange } from '../../src/actors/probes/logic.js';
 import type { ContainerProbe, ProbeKind, ProbePodTarget } from '../../src/probes/spec.js';
 import { seededRandom } from '../../src/util/seeded-random.js';
 
@@ -32,17 +32,26 @@ class Sim {
   readonly jobs: ProbeJob[] = [];
   readonly changes: ResultChange[] = [];
   private readonly inFlight: { job: ProbeJob; endAt: number }[] = [];
-  readonly s: ProbeScheduler;
+  readonly s: ProbeLogic;
+  readonly effects: ProbeEffect[] = [];
   constructor(
     private readonly answer: (job: ProbeJob) => ProbeOutcome['result'],
     opts: { maxConcurrent?: number; random?: () => number; durationMs?: number } = {},
   ) {
-    this.s = new ProbeScheduler({ now: () => this.now, random: opts.random ?? (() => 0), maxConcurrent: opts.maxConcurrent ?? 100 });
+    this.s = new ProbeLogic({ now: () => this.now, random: opts.random ?? (() => 0), maxConcurrent: opts.maxConcurrent ?? 100 });
     this.durationMs = opts.durationMs ?? 0;
   }
   private readonly durationMs: number;
   set(target: ProbePodTarget): void {
-    this.changes.push(...this.s.setPod(target));
+    this.take(this.s.setPod(target));
+  }
+  /** Keeps every effect; result changes and started jobs also in their own lists. */
+  private take(effects: ProbeEffect[]): void {
+    for (const e of effects) {
+      this.effects.push(e);
+      if (e.type === 'result') this.changes.push(e.change);
+      if (e.type === 'start') this.begin([e.job]);
+    }
   }
   private begin(js: ProbeJob[]): void {
     for (const j of js) {
@@ -63,12 +72,10 @@ class Sim {
         const f = this.inFlight[i]!;
         if (f.endAt <= this.now) {
           this.inFlight.splice(i, 1);
-          const { change, next: more } = this.s.complete(f.job, { result: this.answer(f.job), message: `out-${f.job.id}` }, this.now);
-          if (change) this.changes.push(change);
-          this.begin(more);
+          this.take(this.s.complete(f.job, { result: this.answer(f.job), message: `out-${f.job.id}` }, this.now));
         } else i++;
       }
-      this.begin(this.s.due(this.now));
+      this.take(this.s.due(this.now));
     }
     this.now = t;
   }
@@ -77,7 +84,7 @@ class Sim {
   }
 }
 
-describe('probe scheduler', () => {
+describe('probe logic', () => {
   it('first probe at a random offset within the period, then every period', () => {
     const r = seededRandom(7);
     const sim = new Sim(() => 'success', { random: r });
@@ -280,5 +287,59 @@ describe('probe scheduler', () => {
     const n = sim.jobs.length;
     sim.runUntil(5000);
     assert.equal(sim.jobs.length, n);
+  });
+
+  it('decides the event of each outcome of a live worker, and none for a stale one', () => {
+    const cases: { outcome: ProbeOutcome['result']; event?: [string, string] }[] = [
+      { outcome: 'success' },
+      { outcome: 'failure', event: ['Unhealthy', 'Readiness probe failed: why'] },
+      { outcome: 'warning', event: ['ProbeWarning', 'Readiness probe warning: why'] },
+      { outcome: 'unknown', event: ['Unhealthy', 'Readiness probe errored: why'] },
+    ];
+    for (const c of cases) {
+      const logic = new ProbeLogic({ now: () => 0, random: () => 0 });
+      logic.setPod(pod('u', [{ name: 'c', id: 'a', probes: [probe('readiness')] }]));
+      const start = logic.due(0).find((e) => e.type === 'start');
+      assert.ok(start && start.type === 'start', 'a probe is due at once with a zero offset');
+      const out = logic.complete(start.job, { result: c.outcome, message: 'why' }, 10, 0.25);
+      const events = out.filter((e) => e.type === 'event').map((e) => (e.type === 'event' ? [e.reason, e.message] : []));
+      assert.deepEqual(events, c.event ? [c.event] : [], c.outcome);
+      const observed = out.find((e) => e.type === 'observe');
+      assert.ok(observed && observed.type === 'observe' && observed.result === c.outcome && observed.seconds === 0.25, `${c.outcome}: observed`);
+      assert.equal(out.at(-1)?.type, 'arm', 'the timer is re-armed last');
+    }
+    // The container was replaced while its probe ran: no event, no metrics, no result.
+    const logic = new ProbeLogic({ now: () => 0, random: () => 0 });
+    logic.setPod(pod('u', [{ name: 'c', id: 'a', probes: [probe('readiness', { failureThreshold: 1 })] }]));
+    const start = logic.due(0).find((e) => e.type === 'start');
+    assert.ok(start && start.type === 'start');
+    logic.setPod(pod('u', [{ name: 'c', id: 'b', probes: [probe('readiness', { failureThreshold: 1 })] }]));
+    assert.deepEqual(
+      logic.complete(start.job, { result: 'failure', message: 'x' }, 10).map((e) => e.type),
+      ['arm'],
+    );
+  });
+
+  it('forgets the metric series of every worker it drops, and set-pods drops the pods not listed', () => {
+    const logic = new ProbeLogic({ now: () => 0, random: () => 0 });
+    logic.setPod(pod('a', [{ name: 'c', id: '1', probes: [probe('liveness'), probe('readiness')] }]));
+    logic.setPod(pod('b', [{ name: 'c', id: '2', probes: [probe('liveness')] }]));
+    assert.equal(logic.podCount, 2);
+    // A probe removed from a container: its series goes.
+    const less = logic.setPod(pod('a', [{ name: 'c', id: '1', probes: [probe('liveness')] }]));
+    assert.deepEqual(
+      less.filter((e) => e.type === 'forget').map((e) => (e.type === 'forget' ? `${e.series.podUid}/${e.series.kind}` : '')),
+      ['a/readiness'],
+    );
+    const out = logic.setPods([pod('b', [{ name: 'c', id: '2', probes: [probe('liveness')] }])]);
+    assert.deepEqual(
+      out.filter((e) => e.type === 'forget').map((e) => (e.type === 'forget' ? `${e.series.podUid}/${e.series.kind}` : '')),
+      ['a/liveness'],
+    );
+    assert.equal(logic.podCount, 1);
+    // A pod whose containers have no probes left is removed.
+    logic.setPod(pod('b', []));
+    assert.equal(logic.podCount, 0);
+    assert.deepEqual(logic.removePod('b'), [{ type: 'arm', at: undefined }]);
   });
 });

@@ -1,7 +1,10 @@
-// The probe schedule, as logic only: one worker per (pod UID, container, probe kind), as
-// upstream's prober workers, driven by an injected clock and random source so it is tested on
-// simulated time. The runner (src/actors/probes/thread.ts) owns timers and I/O: it asks `due(now)`
-// which probes to start, runs them, and reports each outcome with `complete()`.
+// The probe actor's logic: the schedule of every probe on the node, one worker per (pod UID,
+// container, probe kind) as upstream's prober workers, on an injected clock and random source
+// so it is tested on simulated time. No I/O: each call takes a message (a pod's probes, a pod
+// gone, time passed, a probe's outcome) and returns the effects the thread (thread.ts) carries
+// out: start a probe, publish a result change, record a pod event, observe or forget a metric
+// series, arm the timer for the next due probe. Which outcome makes an event, which result is
+// stale, when a worker holds: all decided here.
 //
 // Rules (upstream's, kept here):
 //  - a worker's first probe comes at a random offset within its period, so workers created
@@ -18,14 +21,22 @@
 //  - bounded concurrency: at most `maxConcurrent` probes run; a due probe waits for a slot, and
 //    a probe whose previous run (or wait) is not over when it is due again is skipped and counted
 //    late, never queued twice: nothing piles up.
-import type { ContainerProbe, ProbeHandler, ProbeKind, ProbePodTarget, ProbeTiming } from './spec.js';
+import type { SchedulerStats } from '../../bus/requests.js';
+import type { ProbeSeries } from '../../probes/metrics.js';
+import {
+  initialResult,
+  probeKindName,
+  workerKey,
+  type ContainerProbe,
+  type ProbeHandler,
+  type ProbeKind,
+  type ProbeOutcome,
+  type ProbePodTarget,
+  type ProbeResult,
+  type ProbeTiming,
+} from '../../probes/spec.js';
 
-export type ProbeResult = 'success' | 'failure' | 'unknown';
-
-export interface ProbeOutcome {
-  result: 'success' | 'failure' | 'warning' | 'unknown';
-  message: string;
-}
+export type { ProbeOutcome, ProbeResult, SchedulerStats };
 
 export interface ProbeJob {
   id: number;
@@ -53,20 +64,22 @@ export interface ResultChange {
   message: string;
 }
 
-export interface SchedulerStats {
-  workers: number;
-  running: number;
-  waiting: number;
-  started: number;
-  completed: number;
-  /** Ticks skipped because the previous run or wait of the same probe was not over. */
-  overrun: number;
-  /** Ticks missed because the runner woke after the next tick was already due. */
-  missed: number;
-}
+/** What the thread is asked to do; effects are carried out in order. */
+export type ProbeEffect =
+  | { type: 'start'; job: ProbeJob }
+  | { type: 'result'; change: ResultChange }
+  /** Upstream records an event for every failed, warned or errored attempt (thresholds decide only the result). */
+  | { type: 'event'; job: ProbeJob; reason: 'Unhealthy' | 'ProbeWarning'; message: string }
+  /** prober_probe_total / prober_probe_duration_seconds for a probe of a live worker. */
+  | { type: 'observe'; series: ProbeSeries; result: ProbeOutcome['result']; seconds: number }
+  /** A worker is gone: its metric series go too, so pod churn does not grow the registry. */
+  | { type: 'forget'; series: ProbeSeries }
+  /** The next call to `due` is wanted at `at` (epoch ms); undefined: nothing is scheduled. */
+  | { type: 'arm'; at: number | undefined };
 
 interface Worker {
   key: string;
+  series: ProbeSeries;
   pod: { uid: string; name: string; namespace: string };
   container: string;
   kind: ProbeKind;
@@ -84,21 +97,6 @@ interface Worker {
   inFlight: boolean;
   /** Due time of a probe waiting for a slot, or undefined. */
   waitingSince: number | undefined;
-}
-
-export function initialResult(kind: ProbeKind): ProbeResult {
-  switch (kind) {
-    case 'readiness':
-      return 'failure';
-    case 'liveness':
-      return 'success';
-    case 'startup':
-      return 'unknown';
-  }
-}
-
-export function workerKey(podUid: string, container: string, kind: ProbeKind): string {
-  return `${podUid}/${container}/${kind}`;
 }
 
 /** A binary min-heap of (at, key, gen); stale entries are skipped when popped. */
@@ -153,7 +151,7 @@ class DueHeap {
   }
 }
 
-export interface ProbeSchedulerOptions {
+export interface ProbeLogicOptions {
   now: () => number;
   /** Uniform in [0, 1): the initial offset of each worker. */
   random?: () => number;
@@ -169,8 +167,9 @@ export interface ProbeSchedulerOptions {
  */
 export const DEFAULT_MAX_CONCURRENT_PROBES = 400;
 
-export class ProbeScheduler {
+export class ProbeLogic {
   private readonly workers = new Map<string, Worker>();
+  private readonly pods = new Set<string>();
   private readonly byPod = new Map<string, Set<string>>();
   private readonly heap = new DueHeap();
   private readonly queue: string[] = [];
@@ -180,17 +179,45 @@ export class ProbeScheduler {
   private nextJob = 1;
   private readonly counters = { started: 0, completed: 0, overrun: 0, missed: 0 };
 
-  constructor(private readonly opts: ProbeSchedulerOptions) {
+  constructor(private readonly opts: ProbeLogicOptions) {
     this.random = opts.random ?? Math.random;
     this.max = Math.max(1, opts.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_PROBES);
   }
 
+  /** Pods with at least one probe. */
+  get podCount(): number {
+    return this.pods.size;
+  }
+
   /**
-   * A pod's running containers and their probes, in full (what is not listed is dropped).
-   * Returns the results that changed: each new container ID gets its initial result.
+   * A pod's running containers and their probes, in full (what is not listed is dropped; a pod
+   * with no container left is removed). Each new container ID gets its initial result.
    */
-  setPod(target: ProbePodTarget): ResultChange[] {
-    const changes: ResultChange[] = [];
+  setPod(target: ProbePodTarget): ProbeEffect[] {
+    const effects: ProbeEffect[] = [];
+    this.upsertPod(target, effects);
+    effects.push(this.arm());
+    return effects;
+  }
+
+  removePod(uid: string): ProbeEffect[] {
+    const effects: ProbeEffect[] = [];
+    this.dropPod(uid, effects);
+    effects.push(this.arm());
+    return effects;
+  }
+
+  /** Every pod's probes at once (after a thread restart): pods not listed are dropped. */
+  setPods(targets: readonly ProbePodTarget[]): ProbeEffect[] {
+    const effects: ProbeEffect[] = [];
+    const want = new Set(targets.map((t) => t.uid));
+    for (const uid of [...this.pods]) if (!want.has(uid)) this.dropPod(uid, effects);
+    for (const t of targets) this.upsertPod(t, effects);
+    effects.push(this.arm());
+    return effects;
+  }
+
+  private upsertPod(target: ProbePodTarget, effects: ProbeEffect[]): void {
     const keep = new Set<string>();
     const now = this.opts.now();
     for (const c of target.containers) {
@@ -198,18 +225,27 @@ export class ProbeScheduler {
         const key = workerKey(target.uid, c.name, p.kind);
         keep.add(key);
         const change = this.upsert(key, target, c.name, c.containerId, c.startedAt, p, now);
-        if (change) changes.push(change);
+        if (change) effects.push({ type: 'result', change });
       }
     }
-    for (const key of this.byPod.get(target.uid) ?? []) if (!keep.has(key)) this.drop(key);
-    if (keep.size > 0) this.byPod.set(target.uid, keep);
-    else this.byPod.delete(target.uid);
-    return changes;
+    for (const key of this.byPod.get(target.uid) ?? []) if (!keep.has(key)) this.drop(key, effects);
+    if (keep.size > 0) {
+      this.byPod.set(target.uid, keep);
+      this.pods.add(target.uid);
+    } else {
+      this.byPod.delete(target.uid);
+      this.pods.delete(target.uid);
+    }
   }
 
-  removePod(uid: string): void {
-    for (const key of this.byPod.get(uid) ?? []) this.drop(key);
+  private dropPod(uid: string, effects: ProbeEffect[]): void {
+    for (const key of this.byPod.get(uid) ?? []) this.drop(key, effects);
     this.byPod.delete(uid);
+    this.pods.delete(uid);
+  }
+
+  private arm(): ProbeEffect {
+    return { type: 'arm', at: this.nextWakeAt() };
   }
 
   private upsert(
@@ -225,6 +261,7 @@ export class ProbeScheduler {
     if (!w) {
       const nw: Worker = {
         key,
+        series: { kind: p.kind, container, pod: pod.name, namespace: pod.namespace, podUid: pod.uid },
         pod: { uid: pod.uid, name: pod.name, namespace: pod.namespace },
         container,
         kind: p.kind,
@@ -265,10 +302,11 @@ export class ProbeScheduler {
     return this.change(w, '');
   }
 
-  private drop(key: string): void {
+  private drop(key: string, effects: ProbeEffect[]): void {
     const w = this.workers.get(key);
     if (!w) return;
     this.workers.delete(key);
+    effects.push({ type: 'forget', series: w.series });
     // Its heap entries and queue slot go stale; an in-flight job's result is ignored.
   }
 
@@ -299,9 +337,9 @@ export class ProbeScheduler {
     return now - w.containerStartedAt >= w.timing.initialDelayMs;
   }
 
-  /** Probes to start now; each takes a concurrency slot until `complete`. */
-  due(now: number): ProbeJob[] {
-    const jobs: ProbeJob[] = [];
+  /** Time passed: the probes to start now, each taking a concurrency slot until `complete`. */
+  due(now: number): ProbeEffect[] {
+    const effects: ProbeEffect[] = [];
     for (;;) {
       const top = this.heap.peek();
       if (!top || top.at > now) break;
@@ -323,13 +361,14 @@ export class ProbeScheduler {
         this.counters.overrun++;
         continue;
       }
-      if (this.running < this.max) jobs.push(this.start(w, dueAt, now));
+      if (this.running < this.max) effects.push({ type: 'start', job: this.start(w, dueAt, now) });
       else {
         w.waitingSince = dueAt;
         this.queue.push(w.key);
       }
     }
-    return jobs;
+    effects.push(this.arm());
+    return effects;
   }
 
   private start(w: Worker, dueAt: number, now: number): ProbeJob {
@@ -353,20 +392,33 @@ export class ProbeScheduler {
   }
 
   /**
-   * A job ended. Returns the result change it caused (if any) and the waiting probes that can
-   * start now in the slot it freed.
+   * A job ended after `seconds`: its metrics and event (when its worker still probes the same
+   * container), the result change it caused, and the waiting probes that start in the slot it freed.
    */
-  complete(job: ProbeJob, outcome: ProbeOutcome, now: number): { change: ResultChange | undefined; next: ProbeJob[] } {
+  complete(job: ProbeJob, outcome: ProbeOutcome, now: number, seconds = 0): ProbeEffect[] {
+    const effects: ProbeEffect[] = [];
     this.running = Math.max(0, this.running - 1);
     this.counters.completed++;
     const w = this.workers.get(job.key);
-    let change: ResultChange | undefined;
+    // A result for a worker that is gone, or a container that has since been replaced, is stale.
+    if (w && w.containerId === job.containerId) {
+      effects.push({ type: 'observe', series: w.series, result: outcome.result, seconds });
+      const kind = probeKindName(job.kind);
+      if (outcome.result === 'failure') effects.push({ type: 'event', job, reason: 'Unhealthy', message: `${kind} probe failed: ${outcome.message}` });
+      else if (outcome.result === 'warning') effects.push({ type: 'event', job, reason: 'ProbeWarning', message: `${kind} probe warning: ${outcome.message}` });
+      else if (outcome.result === 'unknown') effects.push({ type: 'event', job, reason: 'Unhealthy', message: `${kind} probe errored: ${outcome.message}` });
+    }
     if (w) {
       w.inFlight = false;
-      // A result for a container that has since been replaced is stale.
-      if (w.containerId === job.containerId && !w.onHold) change = this.apply(w, outcome);
+      if (w.containerId === job.containerId && !w.onHold) {
+        const change = this.apply(w, outcome);
+        if (change) effects.push({ type: 'result', change });
+      }
     }
-    return { change, next: this.drain(now) };
+    for (const next of this.drain(now)) effects.push({ type: 'start', job: next });
+    // (A startup success unblocks liveness and readiness at their next tick: nothing to wake early.)
+    effects.push(this.arm());
+    return effects;
   }
 
   private drain(now: number): ProbeJob[] {
@@ -409,11 +461,6 @@ export class ProbeScheduler {
   resultOf(podUid: string, container: string, kind: ProbeKind): { containerId: string; result: ProbeResult } | undefined {
     const w = this.workers.get(workerKey(podUid, container, kind));
     return w ? { containerId: w.containerId, result: w.result } : undefined;
-  }
-
-  /** The container ID a worker (by its key, as on its jobs) is for, or undefined when it is gone. */
-  containerIdOf(key: string): string | undefined {
-    return this.workers.get(key)?.containerId;
   }
 
   stats(): SchedulerStats {
