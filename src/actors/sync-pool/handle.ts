@@ -9,7 +9,8 @@
 // One task per pod at a time is the pod workers' rule (a kill waits for the sync it cancelled),
 // not the pool's.
 //
-// What crosses to the threads (tasks, results, workerData) is in protocol.ts; the thread script is thread.ts.
+// Which lane a task takes and when it runs is decided in logic.ts; what crosses to the threads
+// (tasks, results, workerData) is in protocol.ts; the thread script is thread.ts.
 //
 // Tasks and results are plain data (structured clone). A task can be cancelled (a kill cancels
 // the pod's running sync): `run` returns a handle whose `cancel()` flips a shared flag the thread
@@ -27,6 +28,7 @@ import { fromPlainError } from '../../native/cri/errors.js';
 import { serveCriOnPort } from '../../native/cri/port-transport.js';
 import type { PlainError, SyncPoolWorkerData, SyncTask, SyncTaskResult } from './protocol.js';
 import { silentLogger } from '../../log.js';
+import { LaneLogic, laneOf, type Lane } from './logic.js';
 
 /** Distributive Omit, so each task variant keeps its own fields. */
 type TaskInput<T> = T extends unknown ? Omit<T, 'port' | 'cancel'> : never;
@@ -61,48 +63,16 @@ export interface TaskHandle<R> {
   settled: Promise<void>;
 }
 
-type Lane = 'sync' | 'kill';
-
-function laneOf(type: SyncTask['type']): Lane {
-  return type === 'kill' || type === 'remove' ? 'kill' : 'sync';
-}
-
-/** A counting semaphore: at most `limit` holders, the others wait first come first served. */
-class LaneGate {
-  active = 0;
-  private readonly waiting: { resolve: () => void; reject: (err: Error) => void }[] = [];
-  private closed = false;
-  constructor(readonly limit: number) {}
-  get queued(): number {
-    return this.waiting.length;
-  }
-  acquire(): Promise<void> {
-    if (this.closed) return Promise.reject(new SyncPoolError('sync pool: closed'));
-    if (this.active < this.limit) {
-      this.active++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
-  }
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next.resolve();
-    else this.active--;
-  }
-  /** Tasks still waiting for the lane fail, as piscina fails its queued tasks on close. */
-  close(): void {
-    this.closed = true;
-    for (const w of this.waiting.splice(0)) w.reject(new SyncPoolError('sync pool: closed before the task ran'));
-  }
-}
-
 export const DEFAULT_MAX_CONCURRENT_KILLS = 1024;
 
 export class SyncPool {
   private readonly pool: Piscina<SyncTask, SyncTaskResult>;
   private readonly embedded: CriHandlers | undefined;
   private readonly log: Logger;
-  private readonly lanes: Record<Lane, LaneGate>;
+  private readonly lanes: LaneLogic;
+  /** Tasks waiting for their lane, by ID: the logic says which one runs next. */
+  private readonly waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  private nextId = 1;
   private inFlight = 0;
 
   constructor(opts: SyncPoolOptions) {
@@ -116,13 +86,14 @@ export class SyncPool {
     };
     const threads = opts.threads ?? 2;
     const perThread = opts.concurrentTasksPerThread ?? 16;
-    this.lanes = { sync: new LaneGate(threads * perThread), kill: new LaneGate(Math.max(1, opts.maxConcurrentKills ?? DEFAULT_MAX_CONCURRENT_KILLS)) };
+    const limits = { sync: threads * perThread, kill: Math.max(1, opts.maxConcurrentKills ?? DEFAULT_MAX_CONCURRENT_KILLS) };
+    this.lanes = new LaneLogic(limits);
     this.pool = new Piscina<SyncTask, SyncTaskResult>({
       filename: new URL('./thread.js', import.meta.url).href,
       minThreads: threads,
       maxThreads: threads,
       // The lanes bound the work; a thread takes whatever they let through.
-      concurrentTasksPerWorker: Math.ceil((this.lanes.sync.limit + this.lanes.kill.limit) / threads),
+      concurrentTasksPerWorker: Math.ceil((limits.sync + limits.kill) / threads),
       idleTimeout: Infinity,
       // Not piscina's default 'sync': an idle thread would block in Atomics.wait, freezing its
       // event loop between tasks (its gRPC channel, the CRI-call metrics flush timer, the
@@ -144,21 +115,21 @@ export class SyncPool {
   }
 
   get queued(): number {
-    return this.pool.queueSize + this.lanes.sync.queued + this.lanes.kill.queued;
+    return this.pool.queueSize + this.lanes.counts('sync').queued + this.lanes.counts('kill').queued;
   }
 
   /** Tasks running in each lane now (tests, diagnostics). */
   laneActive(lane: Lane): number {
-    return this.lanes[lane].active;
+    return this.lanes.counts(lane).active;
   }
 
   /** Runs a task; `result` rejects with the task's typed error (CriError for runtime failures). */
   run<T extends TaskInput<SyncTask>>(input: T): TaskHandle<Extract<SyncTaskResult, { type: T['type'] }>> {
     const cancel = new Int32Array(new SharedArrayBuffer(4));
-    const gate = this.lanes[laneOf(input.type)];
+    const lane = laneOf(input.type);
     this.inFlight++;
     // (A task cancelled while it waits for its lane still runs: the thread sees the flag and stops at once.)
-    const raw = gate.acquire().then(() => {
+    const raw = this.acquire(lane).then(() => {
       const task = { ...input, cancel } as SyncTask;
       const transferList: MessagePort[] = [];
       let closeServer: (() => void) | undefined;
@@ -176,7 +147,7 @@ export class SyncPool {
           () => undefined,
         )
         .then(() => {
-          gate.release();
+          this.releaseLane(lane);
           closeServer?.();
         });
       return run;
@@ -217,9 +188,31 @@ export class SyncPool {
     return bus.serve('sync-pool.stats', () => this.stats());
   }
 
+  private acquire(lane: Lane): Promise<void> {
+    const id = this.nextId++;
+    switch (this.lanes.admit(lane, id)) {
+      case 'run':
+        return Promise.resolve();
+      case 'closed':
+        return Promise.reject(new SyncPoolError('sync pool: closed'));
+      case 'wait':
+        return new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    }
+  }
+
+  private releaseLane(lane: Lane): void {
+    const next = this.lanes.release(lane);
+    if (next === undefined) return;
+    const w = this.waiting.get(next);
+    this.waiting.delete(next);
+    w?.resolve();
+  }
+
   async close(): Promise<void> {
-    this.lanes.sync.close();
-    this.lanes.kill.close();
+    for (const id of this.lanes.close()) {
+      this.waiting.get(id)?.reject(new SyncPoolError('sync pool: closed before the task ran'));
+      this.waiting.delete(id);
+    }
     await this.pool.close({ force: true });
   }
 }
