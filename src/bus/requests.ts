@@ -11,7 +11,10 @@
 // Adding a request: add it to Requests and REQUEST_SCHEMA; `external: true` there lets the NATS
 // bridge take it in from the network (read-only and idempotent commands only, for now).
 import type { ProbePodTarget } from '../probes/spec.js';
-import { kindOf, type FieldSpec } from './validate.js';
+import { kindOf, shapeProblem as laxOrStrict, type FieldSpec } from './validate.js';
+
+// Request bodies are checked strictly: a handler reads every field, and an unknown one is a mistake.
+const shapeProblem = (v: unknown, shape: Record<string, FieldSpec>, what: string): string | undefined => laxOrStrict(v, shape, what, 'strict');
 
 /** An actor's health as /healthz reports it. */
 export interface ActorHealth {
@@ -154,19 +157,6 @@ export const REQUESTS = Object.keys(REQUEST_SCHEMA) as RequestName[];
 
 export function isRequestName(x: string): x is RequestName {
   return Object.hasOwn(REQUEST_SCHEMA, x);
-}
-
-function shapeProblem(v: unknown, shape: Record<string, FieldSpec>, what: string): string | undefined {
-  if (kindOf(v) !== 'object') return `${what} must be an object`;
-  const o = v as Record<string, unknown>;
-  for (const [field, spec] of Object.entries(shape)) {
-    const optional = spec.endsWith('?');
-    if (o[field] === undefined && optional) continue;
-    const want = optional ? spec.slice(0, -1) : spec;
-    if (kindOf(o[field]) !== want) return `${what}.${field} must be ${optional ? 'absent or ' : ''}a ${want}`;
-  }
-  for (const field of Object.keys(o)) if (!Object.hasOwn(shape, field)) return `${what}.${field} is not a field of this request`;
-  return undefined;
 }
 
 // A probe target is what the probe thread runs probes from: its containers and probes are read

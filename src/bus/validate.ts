@@ -124,15 +124,22 @@ const STATE_SHAPE: Record<string, FieldSpec> = {
   source: 'string?',
 };
 
-function shapeProblem(v: unknown, shape: Record<string, FieldSpec>, what: string): string | undefined {
+/**
+ * Why `v` does not have `shape`, or undefined. Lax (topic messages, which grow fields across
+ * versions): fields the shape does not name are let through. Strict (request bodies, whose
+ * every field a handler reads): an unnamed field is refused, and the message says an optional
+ * field may be absent.
+ */
+export function shapeProblem(v: unknown, shape: Record<string, FieldSpec>, what: string, mode: 'lax' | 'strict' = 'lax'): string | undefined {
   if (kindOf(v) !== 'object') return `${what} must be an object`;
   const o = v as Record<string, unknown>;
   for (const [field, spec] of Object.entries(shape)) {
     const optional = spec.endsWith('?');
     if (o[field] === undefined && optional) continue;
     const want = optional ? spec.slice(0, -1) : spec;
-    if (kindOf(o[field]) !== want) return `${what}.${field} must be a ${want}`;
+    if (kindOf(o[field]) !== want) return `${what}.${field} must be ${optional && mode === 'strict' ? 'absent or ' : ''}a ${want}`;
   }
+  if (mode === 'strict') for (const field of Object.keys(o)) if (!Object.hasOwn(shape, field)) return `${what}.${field} is not a field of this request`;
   return undefined;
 }
 

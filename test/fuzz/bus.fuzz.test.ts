@@ -2,7 +2,9 @@
 // worker thread posts them through a MessagePort joined to the kubelet's main bus exactly as the
 // PLEG and probe threads are (connectPort): garbage, envelopes of every topic with random
 // messages, and well-shaped messages with random contents (runtime states, pod updates, probe
-// results) about pods that do not exist. What must hold: nothing throws out of the bus or its
+// results) about pods that do not exist, and the read-only typed requests (pleg.stats,
+// pods.describe, actors.health, ...) with well-formed and random bodies, each of which must be
+// answered: a reply, or an error reply for a bad body. What must hold: nothing throws out of the bus or its
 // subscribers (no uncaught exception, no unhandled rejection), the garbage is refused and
 // counted, the sentinel pod keeps its container, and the kubelet keeps serving its pods.
 import { describe, it, before, after } from 'node:test';
@@ -19,7 +21,13 @@ import { startStaticNode, type StaticNode } from '../helpers/static-node.js';
 
 const POSTER = `
 const { workerData, parentPort } = require('node:worker_threads');
+const replies = [];
+workerData.port.on('message', (e) => {
+  if (!e || e.topic !== '_reply' || !e.msg) return;
+  replies.push({ corr: e.corr, ok: e.msg.ok === true, code: e.msg.ok ? undefined : (e.msg.error && e.msg.error.code) || 'none' });
+});
 parentPort.on('message', (batch) => {
+  if (batch === 'replies') return parentPort.postMessage({ replies });
   for (const e of batch) {
     try { workerData.port.postMessage(e); } catch (err) { parentPort.postMessage({ unclonable: String(err) }); }
   }
@@ -99,9 +107,31 @@ const messageFor = (topic: string): fc.Arbitrary<unknown> => {
   }
 };
 
+// Requests that only read: safe to send at random to a running node (not pleg.configure,
+// probes.set-pod, ...: those are commands, fuzzed by their body checks in test/bus/requests.test.ts).
+const READ_ONLY_REQUESTS = ['pleg.stats', 'pleg.health', 'probes.stats', 'pods.list', 'pods.describe', 'sync-pool.stats', 'actors.health'] as const;
+const requestBody = (name: (typeof READ_ONLY_REQUESTS)[number]): fc.Arbitrary<unknown> =>
+  fc.oneof(
+    { weight: 2, arbitrary: name === 'pods.describe' ? fc.record({ uid: uid() }) : fc.constant({}) },
+    { weight: 1, arbitrary: fc.anything({ maxDepth: 2 }) },
+    { weight: 1, arbitrary: fc.record({ uid: fc.anything({ maxDepth: 1 }), extra: fc.anything({ maxDepth: 0 }) }) },
+  );
+const requestEnvelope = (): fc.Arbitrary<unknown> =>
+  fc.constantFrom(...READ_ONLY_REQUESTS).chain((name) =>
+    fc.record({
+      v: fc.constant(1),
+      id: fc.uuid(),
+      topic: fc.constant(`_req.${name}`),
+      source: fc.constant('fuzz'),
+      ts: fc.constant(Date.now()),
+      msg: fc.record({ req: requestBody(name), timeoutMs: fc.constant(5000) }),
+    }),
+  );
+
 const envelope = (): fc.Arbitrary<unknown> =>
   fc.oneof(
     { weight: 1, arbitrary: fc.anything({ maxDepth: 3 }) },
+    { weight: 1, arbitrary: requestEnvelope() },
     {
       weight: 4,
       arbitrary: fc.constantFrom(...TOPICS, '_reply', '_req.pod', 'no.such').chain((topic) =>
@@ -144,6 +174,9 @@ describe('fuzz: random bus envelopes into a running kubelet', () => {
     const bridge = connectPort(node.kubelet.bus, port1, { name: 'fuzz', topics: [], inbound: [...PLEG_THREAD_TOPICS, ...PROBE_THREAD_TOPICS] });
     const poster = new Worker(POSTER, { eval: true, workerData: { port: port2 }, transferList: [port2] });
     const cases = fc.sample(envelope(), { numRuns: runs(400, 4000), seed: FUZZ_SEED });
+    // Each request its own id, so each answer names the one request it answers.
+    for (const [i, c] of cases.entries())
+      if (READ_ONLY_REQUESTS.some((n) => (c as { topic?: unknown } | null | undefined)?.topic === `_req.${n}`)) (c as { id: string }).id = `fuzz-request-${i}`;
     try {
       for (let at = 0; at < cases.length; at += 100) {
         const batch = cases.slice(at, at + 100);
@@ -166,13 +199,37 @@ describe('fuzz: random bus envelopes into a running kubelet', () => {
       const metrics = await node.kubelet.registry.getSingleMetricAsString('kubelet_ts_bus_rejected_total');
       const rejected = [...metrics.matchAll(/^kubelet_ts_bus_rejected_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
       assert.ok(rejected > cases.length / 10, `only ${rejected} of ${cases.length} envelopes refused`);
+      // Every read-only request got an answer: a reply, or an error reply for a refused body.
+      const sentIds = new Set(
+        cases
+          .filter((c) => READ_ONLY_REQUESTS.some((n) => (c as { topic?: unknown } | null | undefined)?.topic === `_req.${n}`))
+          .map((c) => (c as { id: string }).id),
+      );
+      const replies = await new Promise<{ corr?: string; ok: boolean; code?: string }[]>((resolve) => {
+        const on = (m: { replies?: { corr?: string; ok: boolean; code?: string }[] }): void => {
+          if (!m.replies) return;
+          poster.off('message', on);
+          resolve(m.replies);
+        };
+        poster.on('message', on);
+        poster.postMessage('replies');
+      });
+      const answered = replies.filter((r) => r.corr !== undefined && sentIds.has(r.corr));
+      const ok = answered.filter((r) => r.ok).length;
+      const codes = [...new Set(answered.filter((r) => !r.ok).map((r) => r.code))];
+      assert.ok(sentIds.size > 0, 'the cases hold requests');
+      assert.equal(new Set(answered.map((r) => r.corr)).size, sentIds.size, `${sentIds.size} read-only requests sent, ${answered.length} answered`);
+      assert.ok(ok > 0 && ok < answered.length, `answers: ${ok} replies of ${answered.length}`);
+      assert.deepEqual(codes, ['KTS_BUS_INVALID_REQUEST'], 'the only error reply is a refused body');
       const after = node.status('sentinel')?.containerStatuses?.[0];
       assert.equal(after?.containerID, before.containerID, 'the sentinel container was replaced');
       assert.equal(after?.restartCount, before.restartCount);
       // The node still runs pods: a new one starts.
       node.writePod('after-fuzz', { containers: [{ name: 'c', command: ['sleep', 'infinity'] }] });
       await node.waitStatus('after-fuzz', 'Running', (s) => s.phase === 'Running', 30_000);
-      process.stdout.write(`# fuzz bus: ${cases.length} envelopes, ${rejected} refused\n`);
+      process.stdout.write(
+        `# fuzz bus: ${cases.length} envelopes, ${rejected} refused, ${sentIds.size} read-only requests: ${ok} answered, ${answered.length - ok} refused\n`,
+      );
     } finally {
       bridge.close();
       await poster.terminate();
