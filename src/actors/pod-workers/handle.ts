@@ -32,6 +32,14 @@ import {
   type PodWorkerState,
   type SyncOutcome,
   type TerminalStatus,
+  type CacheCurrency,
+  freshCacheCurrency,
+  changeStarted,
+  changeEnded,
+  inspected,
+  plegStateArrived,
+  cacheUsable,
+  plegStateVerdict,
 } from './logic.js';
 import type { SyncPool, TaskHandle } from '../sync-pool/handle.js';
 import type { PrepareResult } from '../../volumes/prepare.js';
@@ -65,15 +73,8 @@ interface Worker {
   startedReported: boolean;
   /** Containers a running sync started with a postStart hook (since when): not Running yet. */
   postStart: { names: ReadonlySet<string>; since: number } | undefined;
-  /** Sync or kill tasks of this pod on the pool now (cancelled ones included, until they end). */
-  changing: number;
-  /** When the last of them ended (Date.now()). */
-  changedAt: number;
-  /**
-   * The cached runtime state shows every change this worker made: it came from an inspection
-   * sent after the last change task ended, or from a PLEG inspection that began after it.
-   */
-  cacheCurrent: boolean;
+  /** Whether the cached runtime state shows this worker's changes (the rule is the logic's). */
+  cache: CacheCurrency;
 }
 
 export interface PodWorkersOptions {
@@ -129,14 +130,6 @@ class DeadlinePassed extends Error {
   readonly code = 'KTS_POD_DEADLINE';
 }
 
-/** What a worker reacts to in a runtime state: which containers and sandboxes exist, in which state. */
-function runtimeDigest(s: PodRuntimeState): string {
-  let d = '';
-  for (const c of s.containers) d += `${c.id}:${c.state};`;
-  for (const b of s.sandboxes) d += `${b.id}:${b.ready ? 1 : 0};`;
-  return d;
-}
-
 function newWorker(pod: Pod, firstSeen: number): Worker {
   return {
     state: initialPodWorkerState(pod),
@@ -149,9 +142,7 @@ function newWorker(pod: Pod, firstSeen: number): Worker {
     firstSeen,
     startedReported: false,
     postStart: undefined,
-    changing: 0,
-    changedAt: 0,
-    cacheCurrent: false,
+    cache: freshCacheCurrency,
   };
 }
 
@@ -254,13 +245,13 @@ export class PodWorkers {
     const prev = this.cache.get(uid);
     // A PLEG inspection that began before the pool's latest one (a sync's own read-back) is
     // older news: it must not replace it. Its events still wake the worker, which syncs on the newer state.
-    const stale = state?.observedAt !== undefined && prev?.observedAt !== undefined && state.observedAt < prev.observedAt;
-    if (!changed && state && prev && !stale && runtimeDigest(prev) !== runtimeDigest(state)) changed = true;
+    let stale = false;
+    if (state) ({ stale, changed } = plegStateVerdict(prev, state, changed));
     if (state && !stale) this.cache.set(uid, state);
     else if (!state) this.cache.delete(uid);
     const w = this.workers.get(uid);
     if (!w) return;
-    if (state && !stale && state.source !== 'event' && w.changing === 0 && (state.observedAt ?? 0) > w.changedAt) w.cacheCurrent = true;
+    if (state && !stale) w.cache = plegStateArrived(w.cache, state);
     if (state && !stale) this.recomputeStatus(uid, w, state);
     if (changed) this.deliver(uid, { type: 'runtime-event', at: this.clock.now() });
   }
@@ -407,11 +398,11 @@ export class PodWorkers {
 
   private async inspect(uid: string, w: Worker, task: Task | undefined): Promise<PodRuntimeState> {
     // Sent with no change task running: what it reads shows all of this worker's changes.
-    const clean = w.changing === 0;
+    const clean = w.cache.changing === 0;
     const h = this.opts.pool.run({ type: 'inspect', uid });
     if (task) task.handle = h;
     const { state } = await h.result;
-    if (clean && w.changing === 0) w.cacheCurrent = true;
+    w.cache = inspected(w.cache, clean);
     const prev = this.cache.get(uid);
     // (A PLEG state observed after this inspection began, arrived meanwhile, is newer still.)
     if (prev?.observedAt !== undefined && state.observedAt !== undefined && prev.observedAt > state.observedAt) return prev;
@@ -427,7 +418,7 @@ export class PodWorkers {
    */
   private async currentState(uid: string, w: Worker, task: Task): Promise<PodRuntimeState> {
     const cached = this.cache.get(uid);
-    if (cached && w.cacheCurrent && w.changing === 0) {
+    if (cached && cacheUsable(w.cache)) {
       this.skippedInspections++;
       return cached;
     }
@@ -437,13 +428,11 @@ export class PodWorkers {
   /** Pre-sync inspections answered from the cache (tests, the benchmark's diagnostics). */
   skippedInspections = 0;
 
-  /** Counts a task that changes the pod in the runtime in `changing`, and its end in `changedAt`. */
+  /** Counts a task that changes the pod in the runtime, and its end, in the worker's cache currency. */
   private changing<H extends { settled: Promise<void> }>(w: Worker, h: H): H {
-    w.changing++;
-    w.cacheCurrent = false;
+    w.cache = changeStarted(w.cache);
     void h.settled.then(() => {
-      w.changing--;
-      w.changedAt = Date.now();
+      w.cache = changeEnded(w.cache, Date.now());
     });
     return h;
   }

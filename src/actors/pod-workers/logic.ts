@@ -21,10 +21,12 @@
 //  - a pod refused at admission never runs: its worker starts terminated, Failed with the reason.
 // Besides the transition, the decisions the runner asks of the logic are here too, as pure
 // functions: when the active deadline falls (activeDeadlineAt), whether a phase is final
-// (isFinishedPhase), and what a sync's result means for the requeue (syncOutcome, by the
-// failure's reason, never by an error's text).
+// (isFinishedPhase), what a sync's result means for the requeue (syncOutcome, by the
+// failure's reason, never by an error's text), whether a PLEG state is news (plegStateVerdict)
+// and whether the cached runtime state may stand in for an inspection (CacheCurrency).
 import type { Pod } from '../../api/core-v1.js';
 import type { SandboxFailureReason } from '../../pods/sync.js';
+import type { PodRuntimeState } from '../../pods/runtime-state.js';
 
 export type Lifecycle = 'syncing' | 'terminating' | 'terminated';
 
@@ -286,4 +288,63 @@ export function podWorkerTransition(
   }
   next = pump(next, effects);
   return { state: next, effects };
+}
+
+// ---- whether the runtime-state cache shows this worker's changes ---------------------------
+// A sync may skip its pre-sync inspection (upstream's PLEG cache GetNewerThan) only when the
+// cached state shows every change this worker made: no change task (sync or kill) runs now,
+// and the state came from an inspection sent after the last one ended, or from a relist
+// inspection observed after it (an event-built state is not enough: it reflects one event).
+
+export interface CacheCurrency {
+  /** Change tasks of this pod on the pool now (cancelled ones included, until they end). */
+  changing: number;
+  /** When the last of them ended (epoch ms). */
+  changedAt: number;
+  /** The cached state shows every change. */
+  current: boolean;
+}
+
+export const freshCacheCurrency: CacheCurrency = { changing: 0, changedAt: 0, current: false };
+
+/** A change task went to the pool: the cache is behind until something reads after it. */
+export function changeStarted(c: CacheCurrency): CacheCurrency {
+  return { changing: c.changing + 1, changedAt: c.changedAt, current: false };
+}
+
+export function changeEnded(c: CacheCurrency, at: number): CacheCurrency {
+  return { changing: Math.max(0, c.changing - 1), changedAt: at, current: c.current };
+}
+
+/** An inspection came back; `sentClean`: no change task ran when it was sent. */
+export function inspected(c: CacheCurrency, sentClean: boolean): CacheCurrency {
+  return sentClean && c.changing === 0 ? { ...c, current: true } : c;
+}
+
+/** The PLEG delivered a state that replaced the cached one. */
+export function plegStateArrived(c: CacheCurrency, state: { source?: string; observedAt?: number }): CacheCurrency {
+  return state.source !== 'event' && c.changing === 0 && (state.observedAt ?? 0) > c.changedAt ? { ...c, current: true } : c;
+}
+
+/** Whether a sync may use the cached state instead of inspecting. */
+export function cacheUsable(c: CacheCurrency): boolean {
+  return c.current && c.changing === 0;
+}
+
+/** What a worker reacts to in a runtime state: which containers and sandboxes exist, in which state. */
+export function runtimeDigest(s: PodRuntimeState): string {
+  let d = '';
+  for (const c of s.containers) d += `${c.id}:${c.state};`;
+  for (const b of s.sandboxes) d += `${b.id}:${b.ready ? 1 : 0};`;
+  return d;
+}
+
+/**
+ * A PLEG state against the cached one: a state observed before the cached one (a sync's own
+ * read-back is newer) is stale and must not replace it; a state whose content differs counts as
+ * a change even when the PLEG saw no event (its first relist after a restart is a baseline).
+ */
+export function plegStateVerdict(prev: PodRuntimeState | undefined, next: PodRuntimeState, changed: boolean): { stale: boolean; changed: boolean } {
+  const stale = next.observedAt !== undefined && prev?.observedAt !== undefined && next.observedAt < prev.observedAt;
+  return { stale, changed: changed || (prev !== undefined && !stale && runtimeDigest(prev) !== runtimeDigest(next)) };
 }
