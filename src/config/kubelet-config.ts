@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseAllDocuments } from 'yaml';
 import { formatDuration, parseDuration } from './duration.js';
+import { parseEvictionSettings } from '../eviction/thresholds.js';
 
 export const CONFIG_API_VERSION = 'kubelet.config.k8s.io/v1beta1';
 export const CONFIG_KIND = 'KubeletConfiguration';
@@ -86,6 +87,9 @@ export interface KubeletConfig {
   serializeImagePulls: boolean;
   evictionHard: Record<string, string>;
   evictionSoft: Record<string, string>;
+  evictionSoftGracePeriod: Record<string, string>;
+  evictionMinimumReclaim: Record<string, string>;
+  evictionMaxPodGracePeriod: number;
   evictionPressureTransitionPeriod: number;
   systemReserved: Record<string, string>;
   kubeReserved: Record<string, string>;
@@ -310,7 +314,29 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
     default: DEFAULT_EVICTION_HARD,
     help: 'hard eviction thresholds (signal<quantity,...)',
   },
-  evictionSoft: { file: 'evictionSoft', flag: 'eviction-soft', kind: 'stringMap', default: {}, help: 'soft eviction thresholds' },
+  evictionSoft: { file: 'evictionSoft', flag: 'eviction-soft', kind: 'stringMap', default: {}, help: 'soft eviction thresholds (signal<quantity,...)' },
+  evictionSoftGracePeriod: {
+    file: 'evictionSoftGracePeriod',
+    flag: 'eviction-soft-grace-period',
+    kind: 'stringMap',
+    default: {},
+    help: 'how long each soft threshold must hold before a pod is evicted (signal=1m30s,...)',
+  },
+  evictionMinimumReclaim: {
+    file: 'evictionMinimumReclaim',
+    flag: 'eviction-minimum-reclaim',
+    kind: 'stringMap',
+    default: {},
+    help: 'how far past its threshold a signal must recover before pressure ends (signal=500Mi,...)',
+  },
+  evictionMaxPodGracePeriod: {
+    file: 'evictionMaxPodGracePeriod',
+    flag: 'eviction-max-pod-grace-period',
+    kind: 'int',
+    default: 0,
+    min: 0,
+    help: "upper bound of the grace period, in seconds, of a pod evicted for a soft threshold (0: the pod's own)",
+  },
   evictionPressureTransitionPeriod: {
     file: 'evictionPressureTransitionPeriod',
     flag: 'eviction-pressure-transition-period',
@@ -470,9 +496,6 @@ const ACCEPTED_UNUSED = new Set([
   'enableProfilingHandlers',
   'enableContentionProfiling',
   'nodeStatusMaxImages',
-  'evictionMinimumReclaim',
-  'evictionSoftGracePeriod',
-  'evictionMaxPodGracePeriod',
   'podsPerCore',
   'shutdownGracePeriodCriticalPods',
   'memorySwap',
@@ -740,11 +763,14 @@ export function loadKubeletConfig(argv: readonly string[], readFile: (path: stri
       problems.push(`--${name}: ${(err as Error).message}`);
     }
   }
-  if (config.imageGCLowThresholdPercent > config.imageGCHighThresholdPercent) {
+  if (config.imageGCLowThresholdPercent >= config.imageGCHighThresholdPercent) {
     problems.push(
-      `imageGCLowThresholdPercent (${config.imageGCLowThresholdPercent}) must not exceed imageGCHighThresholdPercent (${config.imageGCHighThresholdPercent})`,
+      `imageGCLowThresholdPercent (${config.imageGCLowThresholdPercent}) must be less than imageGCHighThresholdPercent (${config.imageGCHighThresholdPercent})`,
     );
   }
+  const eviction = parseEvictionSettings(config);
+  problems.push(...eviction.problems);
+  warnings.push(...eviction.warnings);
   if (config.kubeletTS.crashLoopBackOffInitial > config.kubeletTS.crashLoopBackOffMax) {
     problems.push('kubeletTS.crashLoopBackOffInitial must not exceed kubeletTS.crashLoopBackOffMax');
   }

@@ -72,7 +72,7 @@ export interface QosCgroupManagerOptions {
 }
 
 /** Where a hierarchy path lives on disk in one mount, or undefined when the mount cannot see it. */
-function dirIn(m: CgroupMount, path: string): string | undefined {
+export function cgroupDir(m: CgroupMount, path: string): string | undefined {
   // Pod cgroup paths carry the pod UID: one with '..' would reach folders outside the hierarchy.
   if (path.split('/').includes('..') || path.includes('\0')) return undefined;
   const root = m.root === '/' ? '' : m.root.replace(/\/+$/, '');
@@ -96,7 +96,7 @@ export class QosCgroupManager {
   /** The host directory of `path` in `controller`'s hierarchy. */
   dirOf(controller: string, path: string): string | undefined {
     const m = this.mount(controller);
-    return m ? dirIn(m, path) : undefined;
+    return m ? cgroupDir(m, path) : undefined;
   }
 
   private write(controller: string, path: string, file: string, value: string | number, errors: string[]): void {
@@ -168,7 +168,7 @@ export class QosCgroupManager {
     const p = this.pods.get(uid);
     if (!p) return errors;
     for (const m of this.mounts) {
-      const dir = dirIn(m, p.path);
+      const dir = cgroupDir(m, p.path);
       if (dir) removeTree(dir, errors);
     }
     if (errors.length > 0) return errors;

@@ -145,7 +145,7 @@ describe('kubelet configuration', () => {
     assert.match(problemsOf(() => load(['--config', '/missing.yaml'])).join('\n'), /--config \/missing.yaml: cannot read: ENOENT/);
     assert.match(problemsOf(() => load(['--config', '/k.yaml'], { '/k.yaml': 'a: [1,\n' })).join('\n'), /--config \/k.yaml: /);
     assert.match(problemsOf(() => load(['--config', '/k.yaml'], { '/k.yaml': 'a: 1\n---\nb: 2\n' })).join('\n'), /expected one YAML or JSON document/);
-    assert.match(problemsOf(() => load(['--image-gc-low-threshold=90'])).join('\n'), /imageGCLowThresholdPercent \(90\) must not exceed/);
+    assert.match(problemsOf(() => load(['--image-gc-low-threshold=90'])).join('\n'), /imageGCLowThresholdPercent \(90\) must be less than/);
   });
 
   it('warns about accepted upstream fields it does not act on', () => {
