@@ -16,6 +16,7 @@ import type { ThreadSnapshot } from './native/thread-stats.js';
 import type { CriClient } from './native/cri/index.js';
 import type { PodConfig } from './pods/pod-config.js';
 import type { SyncPool } from './actors/sync-pool/handle.js';
+import type { EvictionActor } from './actors/eviction/handle.js';
 import type { PlegActor } from './actors/pleg/handle.js';
 import type { ProbeActor } from './actors/probes/handle.js';
 import type { PodWorkers } from './actors/pod-workers/handle.js';
@@ -49,6 +50,8 @@ export interface Kubelet {
   cluster: ClusterMode | undefined;
   pleg: PlegActor;
   probes: ProbeActor;
+  /** The eviction watcher: the node's pressure conditions and what it evicted. */
+  eviction: EvictionActor;
   pool: SyncPool;
   config: PodConfig;
   /** CPU seconds and event-loop delay per kubelet thread (also on /metrics). */
@@ -80,8 +83,23 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   const cgroups = cfg.cgroupsPerQOS && runtime.spec.name !== 'sim' && runtime.spec.name !== 'kubelet-ts-sim' ? new QosCgroupManager() : undefined;
   const prep = podPreparation({ cfg, facts, cgroups, cluster: () => cluster, publishPodEvent, logger: log });
   const cleanUpGonePod = podCleanup({ rootDir: cfg.rootDir, podLogsDir: cfg.podLogsDir, cgroups, volumes: prep.volumes, logger: log });
-  const actors = nodeActors({ cfg, facts, runtime, bus, metrics, prepare: prep.prepare, onGone: cleanUpGonePod, publishPodEvent, logger: log });
-  const { workers, pool, pleg, probes } = actors;
+  const actors = nodeActors({
+    cfg,
+    facts,
+    runtime,
+    bus,
+    metrics,
+    prepare: prep.prepare,
+    onGone: cleanUpGonePod,
+    publishPodEvent,
+    // Node-level reclaim for disk pressure: every dead container (image GC is not there yet, so nothing is counted as freed).
+    reclaim: async () => {
+      await containerGc.reclaim();
+      return 0;
+    },
+    logger: log,
+  });
+  const { workers, pool, pleg, probes, eviction } = actors;
   const sources = podSources({ cfg, nodeName, bus, metrics, publishPodEvent, onStaticChange: () => cluster?.staticPodsChanged(), logger: log });
 
   // The main thread's own CRI client: node health (CRI Status), the image list, streaming URLs.
@@ -141,6 +159,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     { name: 'syncloop', check: () => housekeeping.health() },
     { name: 'pleg', check: () => pleg.health() },
     { name: 'probes', check: () => probes.health() },
+    { name: 'eviction', check: () => eviction.health() },
   ];
   const unserve = [
     actors.serve(bus),
@@ -175,6 +194,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     cluster,
     pleg,
     probes,
+    eviction,
     pool,
     config: sources.podConfig,
     threads: telemetry.threads,

@@ -72,6 +72,29 @@ export interface Topics {
     container?: string;
     at: number;
   };
+  /**
+   * The eviction watcher (actors/eviction): each round's signals (available and capacity per
+   * signal, and the ones it could not read), a threshold met or resolved, the node's pressure
+   * conditions when they change, a pod it evicts (with the terminal status the pod reports), and
+   * a node-level reclaim it asks for (dead containers, unused images) before evicting for disk.
+   */
+  eviction:
+    | { type: 'observed'; at: number; signals: Record<string, { available: number; capacity: number }>; unknown: Record<string, string> }
+    | { type: 'threshold'; at: number; signal: string; hard: boolean; met: boolean; threshold?: number; available?: number; capacity?: number }
+    | { type: 'conditions'; at: number; conditions: string[]; added: string[]; removed: string[] }
+    | {
+        type: 'evict';
+        at: number;
+        uid: string;
+        namespace: string;
+        name: string;
+        signal: string;
+        hard: boolean;
+        gracePeriodSeconds: number;
+        message: string;
+        annotations: Record<string, string>;
+      }
+    | { type: 'reclaim'; at: number; signal: string };
   /** An actor's health changed. */
   'actor.health': { type: 'health'; actor: string; ok: boolean; message?: string };
 }
@@ -81,7 +104,17 @@ export type MessageOf<T extends Topic> = Topics[T];
 /** Any message of any topic. */
 export type AnyMessage = Topics[Topic];
 
-export const TOPICS: readonly Topic[] = ['pod.update', 'pod.state', 'pleg.relist', 'pod.status', 'pod.worker', 'probe.result', 'pod.event', 'actor.health'];
+export const TOPICS: readonly Topic[] = [
+  'pod.update',
+  'pod.state',
+  'pleg.relist',
+  'pod.status',
+  'pod.worker',
+  'probe.result',
+  'pod.event',
+  'eviction',
+  'actor.health',
+];
 
 /**
  * Topics published for whoever listens from outside (the NATS bridge, a chaos campaign, a

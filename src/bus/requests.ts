@@ -11,6 +11,7 @@
 // Adding a request: add it to Requests and REQUEST_SCHEMA; `external: true` there lets the NATS
 // bridge take it in from the network (read-only and idempotent commands only, for now).
 import type { ProbePodTarget } from '../probes/spec.js';
+import type { EvictionCandidate } from '../eviction/ranking.js';
 import { kindOf, shapeProblem as laxOrStrict, type FieldSpec } from './validate.js';
 
 // Request bodies are checked strictly: a handler reads every field, and an unknown one is a mistake.
@@ -84,6 +85,25 @@ export interface SyncPoolStats {
   killLane: number;
 }
 
+/** The eviction watcher's view (eviction.state, eviction.observe). */
+export interface EvictionSummary {
+  /** The pressure conditions the node reports now. */
+  conditions: string[];
+  /** Thresholds met at the last round, with when each was first seen met. */
+  met: { signal: string; hard: boolean; since: number }[];
+  /** The last round's signals (available, capacity) and the ones it could not read. */
+  signals: Record<string, { available: number; capacity: number }>;
+  unknown: Record<string, string>;
+  lastObservedAt: number;
+  rounds: number;
+  /** How long the last round's reads took, ms. */
+  lastRoundMs: number;
+  evictions: number;
+  /** The UID of the pod being evicted now, if any. */
+  evicting?: string;
+  pods: number;
+}
+
 type Empty = Record<string, never>;
 
 export interface Requests {
@@ -108,6 +128,17 @@ export interface Requests {
   /** One pod worker's whole state (null: no worker for that UID). */
   'pods.describe': { req: { uid: string }; res: { worker: Record<string, unknown> | null } };
   'sync-pool.stats': { req: Empty; res: SyncPoolStats };
+  /** The pods the eviction watcher may rank (a new thread is told this first); pods not named are forgotten. */
+  'eviction.set-pods': { req: { pods: EvictionCandidate[] }; res: { pods: number } };
+  'eviction.set-pod': { req: { pod: EvictionCandidate }; res: Empty };
+  'eviction.remove-pod': { req: { uid: string }; res: Empty };
+  /** Read the signals and decide now (a test, a chaos driver, a threshold notifier), replying with the result. */
+  'eviction.observe': { req: Empty; res: EvictionSummary };
+  'eviction.state': { req: Empty; res: EvictionSummary };
+  /** The pod an eviction named has terminated (or could not be killed: `error`): the watcher may pick the next. */
+  'eviction.evicted': { req: { uid: string; error?: string }; res: Empty };
+  /** The node-level reclaim it asked for is done: the watcher reads the signals again and decides. */
+  'eviction.reclaimed': { req: { freedBytes: number; error?: string }; res: Empty };
   /** Every actor's health, as the kubelet's /healthz checks see it. */
   'actors.health': { req: Empty; res: { actors: ({ actor: string } & ActorHealth)[] } };
 }
@@ -150,6 +181,21 @@ export const REQUEST_SCHEMA: { [K in RequestName]: RequestSpec<K> } = {
   'pods.list': { body: {}, external: true },
   'pods.describe': { body: { uid: 'string' }, check: (b) => nonEmpty(b.uid), external: true },
   'sync-pool.stats': { body: {}, external: true },
+  'eviction.set-pods': {
+    body: { pods: 'array' },
+    check: (b) => b.pods.map((p, i) => candidateProblem(p, `pods[${i}]`)).find((x) => x !== undefined),
+    external: false,
+  },
+  'eviction.set-pod': { body: { pod: 'object' }, check: (b) => candidateProblem(b.pod, 'pod'), external: false },
+  'eviction.remove-pod': { body: { uid: 'string' }, check: (b) => nonEmpty(b.uid), external: false },
+  'eviction.observe': { body: {}, external: false },
+  'eviction.state': { body: {}, external: true },
+  'eviction.evicted': { body: { uid: 'string', error: 'string?' }, check: (b) => nonEmpty(b.uid), external: false },
+  'eviction.reclaimed': {
+    body: { freedBytes: 'number', error: 'string?' },
+    check: (b) => (b.freedBytes >= 0 ? undefined : 'freedBytes must not be negative'),
+    external: false,
+  },
   'actors.health': { body: {}, external: true },
 };
 
@@ -181,6 +227,40 @@ function probeTargetProblem(t: unknown, what: string): string | undefined {
         if (kindOf((probe as unknown as Record<string, unknown>)[field]) !== spec) return `${what}.containers[${i}].probes[${j}].${field} must be a ${spec}`;
       if (!PROBE_KINDS.has(probe.kind)) return `${what}.containers[${i}].probes[${j}].kind must be one of ${[...PROBE_KINDS].join(', ')}`;
     }
+  }
+  return undefined;
+}
+
+// An eviction candidate is ranked on every round: the fields the ranking reads are checked.
+const CANDIDATE_SHAPE: Record<string, FieldSpec> = {
+  uid: 'string',
+  namespace: 'string',
+  name: 'string',
+  priority: 'number',
+  qos: 'string',
+  critical: 'boolean',
+  terminationGracePeriodSeconds: 'number',
+  requests: 'object',
+  containers: 'array',
+  usage: 'object?',
+};
+const CANDIDATE_CONTAINER_SHAPE: Record<string, FieldSpec> = {
+  name: 'string',
+  memoryRequest: 'number',
+  memoryRequestText: 'string',
+  storageRequest: 'number',
+  storageRequestText: 'string',
+};
+
+function candidateProblem(c: unknown, what: string): string | undefined {
+  const bad = shapeProblem(c, CANDIDATE_SHAPE, what);
+  if (bad) return bad;
+  const cand = c as EvictionCandidate;
+  if (cand.uid === '') return `${what}.uid must not be empty`;
+  for (const r of ['memory', 'ephemeral-storage'] as const) if (kindOf(cand.requests[r]) !== 'number') return `${what}.requests.${r} must be a number`;
+  for (const [i, ct] of cand.containers.entries()) {
+    const p = shapeProblem(ct, CANDIDATE_CONTAINER_SHAPE, `${what}.containers[${i}]`);
+    if (p) return p;
   }
   return undefined;
 }

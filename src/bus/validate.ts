@@ -43,8 +43,44 @@ export const MESSAGE_SCHEMA: Schema = {
   'pod.event': {
     event: { uid: 'string', namespace: 'string', name: 'string', eventType: 'string', reason: 'string', message: 'string', container: 'string?', at: 'number' },
   },
+  eviction: {
+    observed: { at: 'number', signals: 'object', unknown: 'object' },
+    threshold: { at: 'number', signal: 'string', hard: 'boolean', met: 'boolean', threshold: 'number?', available: 'number?', capacity: 'number?' },
+    conditions: { at: 'number', conditions: 'array', added: 'array', removed: 'array' },
+    evict: {
+      at: 'number',
+      uid: 'string',
+      namespace: 'string',
+      name: 'string',
+      signal: 'string',
+      hard: 'boolean',
+      gracePeriodSeconds: 'number',
+      message: 'string',
+      annotations: 'object',
+    },
+    reclaim: { at: 'number', signal: 'string' },
+  },
   'actor.health': { health: { actor: 'string', ok: 'boolean', message: 'string?' } },
 };
+
+const CONDITIONS = new Set(['MemoryPressure', 'DiskPressure', 'PIDPressure']);
+
+/** The eviction handle kills the pod an evict names and reports the conditions: they must be readable. */
+function evictionProblem(m: Record<string, unknown>): string | undefined {
+  if (m['type'] === 'conditions') {
+    for (const f of ['conditions', 'added', 'removed']) {
+      const list = m[f] as unknown[];
+      if (!list.every((c) => typeof c === 'string' && CONDITIONS.has(c))) return `${f} must hold only ${[...CONDITIONS].join(', ')}`;
+    }
+  }
+  if (m['type'] === 'evict') {
+    if (m['uid'] === '') return 'uid must not be empty';
+    const g = m['gracePeriodSeconds'] as number;
+    if (!Number.isInteger(g) || g < 0) return 'gracePeriodSeconds must be a whole number >= 0';
+    if (!Object.values(m['annotations'] as object).every((v) => typeof v === 'string')) return 'annotations must map to strings';
+  }
+  return undefined;
+}
 
 /** The kind of a value as the schemas name it ('other': null, NaN, a function, ...). */
 export function kindOf(v: unknown): Kind | 'other' {
@@ -74,6 +110,8 @@ function deepCheck(topic: Topic, m: Record<string, unknown>): string | undefined
     case 'pod.event':
     case 'actor.health':
       return undefined;
+    case 'eviction':
+      return evictionProblem(m);
     default: {
       const never: never = topic;
       return `no deep check for ${String(never)}`;

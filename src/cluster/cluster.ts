@@ -26,8 +26,7 @@ import { ApiSource, API_SOURCE } from '../sources/api-source.js';
 import { ServiceCache } from '../api/service-cache.js';
 import { serviceEnvFor } from '../volumes/service-env.js';
 import { ServicesNotSyncedError } from '../volumes/errors.js';
-import { fsUsage, memoryAvailableBytes, readHostFacts } from '../native/node-info.js';
-import { parseQuantity } from '../api/quantity.js';
+import { readHostFacts } from '../native/node-info.js';
 import type { CriClient } from '../native/cri/index.js';
 import type { PodConfig } from '../pods/pod-config.js';
 import { ANNOTATION_CONFIG_SOURCE } from '../pods/static-pod.js';
@@ -141,6 +140,16 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
     log.warn({ err: (err as Error).message }, 'container runtime version unknown');
   }
 
+  const pressure = new Set<string>();
+  const offPressure = d.bus.subscribe(
+    'eviction',
+    (m) => {
+      if (m.type !== 'conditions') return;
+      pressure.clear();
+      for (const c of m.conditions) pressure.add(c);
+    },
+    { name: 'cluster:eviction', capacity: 1000 },
+  );
   const health = async (): Promise<NodeHealth> => {
     const h: NodeHealth = { runtimeReady: false, networkReady: false, pleg: d.plegHealth(), memoryPressure: false, diskPressure: false, pidPressure: false };
     try {
@@ -158,15 +167,10 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
       h.networkReady = true; // one message is enough: the runtime is down
       h.runtimeMessage = `container runtime is down: ${(err as Error).message}`;
     }
-    const memAvail = memoryAvailableBytes();
-    const memThreshold = cfg.evictionHard['memory.available'];
-    if (memAvail !== undefined && memThreshold && !memThreshold.endsWith('%')) h.memoryPressure = memAvail < parseQuantity(memThreshold);
-    const fs = fsUsage(cfg.rootDir) ?? fsUsage('/');
-    const diskThreshold = cfg.evictionHard['nodefs.available'];
-    if (fs && diskThreshold) {
-      const need = diskThreshold.endsWith('%') ? (Number(diskThreshold.slice(0, -1)) / 100) * fs.capacityBytes : parseQuantity(diskThreshold);
-      h.diskPressure = fs.availableBytes < need;
-    }
+    // The eviction watcher decides pressure (its thresholds, minimum reclaim, transition period).
+    h.memoryPressure = pressure.has('MemoryPressure');
+    h.diskPressure = pressure.has('DiskPressure');
+    h.pidPressure = pressure.has('PIDPressure');
     return h;
   };
   const images = async (): Promise<NodeStatusInputs['images']> => {
@@ -358,6 +362,7 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
     },
     stop: () => {
       for (const off of unsubscribe) off();
+      offPressure();
       apiSource.stop();
       services.stop();
       nodeStatus.stop();

@@ -112,6 +112,7 @@ export interface KubeletConfig {
   nodeLabels: Record<string, string>;
   podInfraContainerImage: string;
   maxDeadContainersPerContainer: number;
+  housekeepingInterval: number;
   // kubelet-ts's own settings (file section `kubeletTS`).
   kubeletTS: {
     embeddedRuntime: 'containerd' | 'sim';
@@ -405,6 +406,14 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
     kind: 'string',
     default: 'registry.k8s.io/pause:3.9',
     help: 'sandbox (pause) image',
+  },
+  housekeepingInterval: {
+    file: null,
+    flag: 'housekeeping-interval',
+    kind: 'duration',
+    default: 10_000,
+    min: 1000,
+    help: 'how often node and pod stats are read and the eviction thresholds checked',
   },
   maxDeadContainersPerContainer: {
     file: null,

@@ -38,6 +38,12 @@ export const SIGNAL_RESOURCE: Readonly<Record<Signal, StarvedResource>> = {
   'pid.available': 'pids',
 };
 
+/** One signal as observed: how much is available of how much there is (bytes, inodes, PIDs). */
+export interface SignalObservation {
+  available: number;
+  capacity: number;
+}
+
 /** A threshold's value: an absolute quantity (bytes, inodes, PIDs) or a share of capacity (0..1). */
 export type ThresholdValue = { quantity: number } | { percentage: number };
 

@@ -33,11 +33,25 @@ export class ContainerGc {
   private round(): void {
     if (this.running) return;
     this.running = true;
+    void this.collect(this.o.maxDeadContainersPerContainer).finally(() => {
+      this.running = false;
+    });
+  }
+
+  /**
+   * Upstream's DeleteAllUnusedContainers, the eviction watcher's node-level reclaim for disk:
+   * every dead container and old sandbox of the pods, none kept. Resolves when the removals end.
+   */
+  reclaim(): Promise<void> {
+    return this.collect(0);
+  }
+
+  private collect(maxDead: number): Promise<void> {
     const { workers, pool, logger: log } = this.o;
     const tasks: Promise<unknown>[] = [];
     for (const [uid, state] of workers.cache) {
       if (!workers.has(uid)) continue;
-      const plan = planGarbageCollection(state, this.o.maxDeadContainersPerContainer);
+      const plan = planGarbageCollection(state, maxDead);
       if (plan.containers.length === 0 && plan.sandboxes.length === 0) continue;
       tasks.push(
         pool.run({ type: 'gc', ...plan }).result.then(
@@ -48,8 +62,6 @@ export class ContainerGc {
         ),
       );
     }
-    void Promise.all(tasks).finally(() => {
-      this.running = false;
-    });
+    return Promise.all(tasks).then(() => undefined);
   }
 }

@@ -16,6 +16,9 @@ import { SyncPool } from '../actors/sync-pool/handle.js';
 import { PlegActor } from '../actors/pleg/handle.js';
 import { ProbeActor } from '../actors/probes/handle.js';
 import { PodWorkers } from '../actors/pod-workers/handle.js';
+import { EvictionActor } from '../actors/eviction/handle.js';
+import { parseEvictionSettings } from '../eviction/thresholds.js';
+import { SIM_RUNTIME_NAME } from '../sim/runtime.js';
 import type { PrepareResult } from '../volumes/prepare.js';
 import { admit } from '../pods/admission.js';
 import type { NodeFacts } from './node-facts.js';
@@ -27,9 +30,10 @@ export interface NodeActors {
   workers: PodWorkers;
   probes: ProbeActor;
   pleg: PlegActor;
+  eviction: EvictionActor;
   /** The pods the runtime runs, as the PLEG last said. */
   runtimeUids: Set<string>;
-  /** Starts the PLEG and probe threads (the pool and the workers run from the start). */
+  /** Starts the PLEG, probe and eviction threads (the pool and the workers run from the start). */
   start(): void;
   /** Answers the main thread's requests (pods.list, pods.describe, sync-pool.stats); returns the undo. */
   serve(bus: Bus): () => void;
@@ -54,6 +58,8 @@ export function nodeActors(d: {
   /** A pod gone for good (its worker ended and it was removed): cleaned up on disk. */
   onGone(uid: string, pod: Pod): void;
   publishPodEvent: PublishPodEvent;
+  /** The eviction watcher's node-level reclaim for a disk signal; resolves to the bytes freed. */
+  reclaim(signal: string): Promise<number>;
   logger: Logger;
 }): NodeActors {
   const { cfg, facts, runtime, bus, metrics } = d;
@@ -87,7 +93,10 @@ export function nodeActors(d: {
     metrics,
     logger: log,
     onStatus: (pod, status) => bus.publish('pod.status', { type: 'status', ...podIdentity(pod), status }),
-    onTerminated: (pod, status) => bus.publish('pod.worker', { type: 'terminated', ...podIdentity(pod), ...(status ? { status } : {}) }),
+    onTerminated: (pod, status) => {
+      eviction.forget(pod.metadata.uid ?? '');
+      bus.publish('pod.worker', { type: 'terminated', ...podIdentity(pod), ...(status ? { status } : {}) });
+    },
     onEvent: d.publishPodEvent,
     onGone: (uid, pod) => {
       bus.publish('pod.worker', { type: 'gone', ...podIdentity(pod) });
@@ -115,6 +124,26 @@ export function nodeActors(d: {
     logger: log,
     bus,
   });
+  // The eviction watcher reads the node's signals and the pods' usage on its thread; what it
+  // decides to kill is killed here, through the pod workers, with the status it must report.
+  const eviction = new EvictionActor({
+    runtime: runtime.spec,
+    bus,
+    settings: parseEvictionSettings(cfg).settings,
+    rootDir: cfg.rootDir,
+    podLogsDir: cfg.podLogsDir,
+    intervalMs: cfg.housekeepingInterval,
+    simNode: runtime.spec.name === 'sim' || runtime.spec.name === SIM_RUNTIME_NAME,
+    runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout,
+    logger: log,
+    evict: (m) => {
+      const pod = workers.podOf(m.uid);
+      if (!pod) return;
+      d.publishPodEvent(pod, { type: 'Warning', reason: 'Evicted', message: m.message });
+      workers.remove(m.uid, 'Evicted', m.gracePeriodSeconds, { phase: 'Failed', reason: 'Evicted', message: m.message });
+    },
+    reclaim: (signal) => d.reclaim(signal),
+  });
   const runtimeUids = new Set<string>();
   const offs = [
     bus.subscribe(
@@ -136,11 +165,18 @@ export function nodeActors(d: {
       'pod.update',
       (m) => {
         if (m.type === 'remove') {
+          eviction.forget(m.pod.metadata.uid ?? '');
           workers.remove(m.pod.metadata.uid ?? '', `removed from ${m.source}`, m.gracePeriodSeconds);
           return;
         }
         const uid = m.pod.metadata.uid ?? '';
         if (!workers.has(uid)) {
+          // Upstream's first admit handler: what the node refuses under pressure (reason Evicted).
+          const pressure = eviction.admit(m.pod);
+          if (!pressure.admit) {
+            workers.reject(m.pod, pressure.reason, pressure.message);
+            return;
+          }
           // Admission of a new pod against allocatable and max-pods, beside the pods still running.
           // (upstream filterOutTerminatedPods: pods still terminating count, finished ones do not)
           const active = workers
@@ -155,6 +191,7 @@ export function nodeActors(d: {
         }
         workers.update(m.pod);
         probes.track(m.pod, workers.cache.get(uid));
+        if (workers.lifecycleOf(uid) === 'syncing') eviction.track(m.pod);
       },
       { name: 'pod-workers:pod.update', capacity: 10_000, coalesce: (m) => m.pod.metadata.uid ?? '' },
     ),
@@ -164,10 +201,12 @@ export function nodeActors(d: {
     workers,
     probes,
     pleg,
+    eviction,
     runtimeUids,
     start: () => {
       pleg.start();
       probes.start();
+      eviction.start();
     },
     serve: (b) => {
       const undo = [workers.serve(b), pool.serve(b)];
@@ -178,6 +217,7 @@ export function nodeActors(d: {
       workers.stop();
       await pleg.stop();
       await probes.stop();
+      await eviction.stop();
       await pool.close();
     },
   };

@@ -69,22 +69,6 @@ export function readHostFacts(rootDir: string): HostFacts {
   };
 }
 
-/** Free bytes and inodes of the filesystem holding `path` (for DiskPressure). */
-export function fsUsage(path: string): { availableBytes: number; capacityBytes: number; inodesFree: number; inodes: number } | undefined {
-  try {
-    const s = statfsSync(path);
-    return { availableBytes: s.bavail * s.bsize, capacityBytes: s.blocks * s.bsize, inodesFree: s.ffree, inodes: s.files };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Available memory as the eviction manager sees it (MemAvailable). */
-export function memoryAvailableBytes(): number | undefined {
-  const m = /^MemAvailable:\s+(\d+)\s+kB$/m.exec(readTrim('/proc/meminfo'));
-  return m?.[1] ? Number(m[1]) * 1024 : undefined;
-}
-
 /** The first non-loopback IPv4 address of the host: the node's InternalIP when --node-ip is empty. */
 export function defaultNodeIP(): string | undefined {
   for (const addrs of Object.values(networkInterfaces())) {

@@ -7,6 +7,10 @@
 //   GET    /stats       sandboxes, containers, calls, injected errors and hangs
 //   POST   /crash       {"containerIds": [...], "code"?: 137, "oom"?: false}: those running
 //                       containers die now (chaos, crash storms); answers {"crashed", "notRunning", "unknown"}
+//   GET    /node        the node's figures                 PATCH /node  any part of them:
+//                       {"memory": {"availableBytes": N}, "nodefs": {...}, "imagefs": {...}, "pids": {...}}
+//   GET    /usage       per-pod usage overrides            PUT /usage   {"<pod UID>": {"workingSetBytes"?,
+//                       "writableLayerBytes"?, "writableLayerInodes"?} | null}: set (null: clear) those pods
 //
 //   curl --unix-socket /run/sim-control.sock -X PUT localhost/faults \
 //        -d '{"CreateContainer": {"errorRate": 0.5, "code": "UNAVAILABLE"}}'
@@ -19,6 +23,7 @@ import type { Logger } from 'pino';
 import { silentLogger } from '../log.js';
 import { BadRequestError, parseTarget } from '../server/request-target.js';
 import type { SimRuntime } from './runtime.js';
+import { parsePodUsageOverride, type PodUsageOverride } from './node-figures.js';
 
 export interface SimControlServer {
   readonly socketPath: string;
@@ -62,6 +67,16 @@ function send(res: ServerResponse, code: number, body: unknown): void {
   const text = `${JSON.stringify(body)}\n`;
   res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/** The request's JSON body, or undefined after answering 400 for one that is not JSON. */
+async function jsonBody(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+  try {
+    return JSON.parse(await readBody(req)) as unknown;
+  } catch (err) {
+    send(res, 400, { error: `body is not JSON: ${err instanceof Error ? err.message : String(err)}` });
+    return undefined;
+  }
 }
 
 export async function startSimControlServer(sim: SimRuntime, opts: { listen: string; logger?: Logger }): Promise<SimControlServer> {
@@ -130,7 +145,36 @@ export async function startSimControlServer(sim: SimRuntime, opts: { listen: str
       log.info(out, 'containers crashed on request');
       return send(res, 200, out);
     }
-    return send(res, 404, { error: `no such resource ${path}; try /faults, /latency, /stats or /crash` });
+    if (path === '/node') {
+      if (method === 'GET') return send(res, 200, sim.nodeFigures);
+      if (method !== 'PATCH') return send(res, 405, { error: `${method} ${path}: use GET or PATCH` });
+      const body = await jsonBody(req, res);
+      if (body === undefined) return;
+      try {
+        const figures = sim.setNodeFigures(body);
+        log.info({ figures }, 'node figures set');
+        return send(res, 200, figures);
+      } catch (err) {
+        return send(res, 400, { error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    if (path === '/usage') {
+      if (method === 'GET') return send(res, 200, sim.podUsage());
+      if (method !== 'PUT') return send(res, 405, { error: `${method} ${path}: use GET or PUT` });
+      const body = await jsonBody(req, res);
+      if (body === undefined) return;
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) return send(res, 400, { error: 'want an object of pod UID -> usage (or null)' });
+      const parsed: [string, PodUsageOverride | undefined][] = [];
+      try {
+        for (const [uid, v] of Object.entries(body)) parsed.push([uid, v === null ? undefined : parsePodUsageOverride(v, uid)]);
+      } catch (err) {
+        return send(res, 400, { error: err instanceof Error ? err.message : String(err) });
+      }
+      for (const [uid, v] of parsed) sim.setPodUsage(uid, v);
+      log.info({ pods: parsed.length }, 'pod usage set');
+      return send(res, 200, sim.podUsage());
+    }
+    return send(res, 404, { error: `no such resource ${path}; try /faults, /latency, /stats, /crash, /node or /usage` });
   }
 
   const server = createServer((req, res) => {

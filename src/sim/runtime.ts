@@ -34,6 +34,7 @@ import type { ContainerStats } from '../gen/cri/runtime/v1/ContainerStats.js';
 import { ContainerLifecycle } from './lifecycle.js';
 import { execAnswer } from './exec.js';
 import { containerStats } from './stats.js';
+import { defaultNodeFigures, patchNodeFigures, SIM_NODE_INFO_KEY, type NodeFigures, type PodUsageOverride } from './node-figures.js';
 import { hash32, hex64, type Container, type ContainerState, type Sandbox } from './objects.js';
 import { realClock, Scheduler, type SimClock } from './clock.js';
 import { parseBehaviour, parseExecAnswer, type ExecAnswer } from './annotations.js';
@@ -132,6 +133,10 @@ export class SimRuntime implements CriHandlers, CriEventSource {
   readonly latency: RuleTable<LatencySpec>;
   pullLatencyMs: number;
   podCidr: string;
+  /** The simulated node's memory, filesystems and PIDs (node-figures.ts), settable at run time. */
+  private figures: NodeFigures = defaultNodeFigures();
+  /** Pod UID -> usage figures replacing the derived ones of its containers. */
+  private readonly usage = new Map<string, PodUsageOverride>();
 
   private readonly random: () => number;
   private readonly log: Logger;
@@ -237,6 +242,26 @@ export class SimRuntime implements CriHandlers, CriEventSource {
 
   // ---- control surface (not CRI) ------------------------------------------------------------
 
+  get nodeFigures(): NodeFigures {
+    return structuredClone(this.figures);
+  }
+
+  /** Applies a partial NodeFigures (throws naming a bad field, changing nothing); returns the result. */
+  setNodeFigures(patch: unknown): NodeFigures {
+    this.figures = patchNodeFigures(this.figures, patch);
+    return this.nodeFigures;
+  }
+
+  /** Usage figures for every container of a pod (undefined: back to the derived ones). */
+  setPodUsage(podUid: string, override: PodUsageOverride | undefined): void {
+    if (override) this.usage.set(podUid, { ...override });
+    else this.usage.delete(podUid);
+  }
+
+  podUsage(): Record<string, PodUsageOverride> {
+    return Object.fromEntries(this.usage);
+  }
+
   /** Counts for dashboards, the control API and tests. */
   stats(): SimStats {
     let ready = 0;
@@ -327,7 +352,7 @@ export class SimRuntime implements CriHandlers, CriEventSource {
         ],
       },
     };
-    if (req.verbose) reply.info = { config: JSON.stringify({ podCidr: this.podCidr, seed: this.seed }) };
+    if (req.verbose) reply.info = { config: JSON.stringify({ podCidr: this.podCidr, seed: this.seed }), [SIM_NODE_INFO_KEY]: JSON.stringify(this.figures) };
     return reply;
   }
 
@@ -661,15 +686,19 @@ export class SimRuntime implements CriHandlers, CriEventSource {
   async ContainerStats(req: DecodedRequestOf<'ContainerStats'>): Promise<ReplyOf<'ContainerStats'>> {
     await this.gate('ContainerStats');
     const c = this.container(req.containerId, `failed to find container`);
-    return { stats: containerStats(c, this.clock.now(), this.imageFsMountpoint) };
+    return { stats: this.statsOf(c) };
   }
 
   async ListContainerStats(req: DecodedRequestOf<'ListContainerStats'>): Promise<ReplyOf<'ListContainerStats'>> {
     await this.gate('ListContainerStats');
     const f = req.filter;
     const stats: ContainerStats[] = [];
-    for (const c of this.select(f?.id, f?.podSandboxId, undefined, f?.labelSelector)) stats.push(containerStats(c, this.clock.now(), this.imageFsMountpoint));
+    for (const c of this.select(f?.id, f?.podSandboxId, undefined, f?.labelSelector)) stats.push(this.statsOf(c));
     return { stats };
+  }
+
+  private statsOf(c: Container): ContainerStats {
+    return containerStats(c, this.clock.now(), this.imageFsMountpoint, this.usage.get(this.sandboxes.get(c.sandboxId)?.config.labels?.[POD_UID_LABEL] ?? ''));
   }
 
   // ---- image service --------------------------------------------------------------------------

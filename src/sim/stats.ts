@@ -3,9 +3,11 @@
 // 1-50 millicores of CPU accumulated over its run time, an 8-64 MiB working set, a small
 // writable layer. CPU and memory only while it runs, as a runtime reports no task metrics after.
 import type { ContainerStats } from '../gen/cri/runtime/v1/ContainerStats.js';
+import type { PodUsageOverride } from './node-figures.js';
 import { hash32, type Container } from './objects.js';
 
-export function containerStats(c: Container, nowMs: number, imageFsMountpoint: string): ContainerStats {
+/** `override` (node-figures.ts: set through the control API) replaces the derived figures it names. */
+export function containerStats(c: Container, nowMs: number, imageFsMountpoint: string, override?: PodUsageOverride): ContainerStats {
   const h = hash32(c.id);
   const now = nowMs;
   const ts = Math.round(nowMs * 1e6);
@@ -18,13 +20,13 @@ export function containerStats(c: Container, nowMs: number, imageFsMountpoint: s
     writableLayer: {
       timestamp: ts,
       fsId: { mountpoint: `${imageFsMountpoint}/snapshots/${c.id.slice(0, 12)}` },
-      usedBytes: { value: 4096 * (1 + (h % 256)) },
-      inodesUsed: { value: 1 + (h % 64) },
+      usedBytes: { value: override?.writableLayerBytes ?? 4096 * (1 + (h % 256)) },
+      inodesUsed: { value: override?.writableLayerInodes ?? 1 + (h % 64) },
     },
   };
   if (running) {
     stats.cpu = { timestamp: ts, usageCoreNanoSeconds: { value: Math.max(0, Math.round(ranMs * 1e3 * millicores)) } };
-    stats.memory = { timestamp: ts, workingSetBytes: { value: (8 + ((h >>> 8) % 57)) * 1024 * 1024 } };
+    stats.memory = { timestamp: ts, workingSetBytes: { value: override?.workingSetBytes ?? (8 + ((h >>> 8) % 57)) * 1024 * 1024 } };
   }
   return stats;
 }

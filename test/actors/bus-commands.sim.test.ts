@@ -2,7 +2,7 @@
 // driver will: a standalone kubelet on the embedded simulated runtime, and a second bus joined to
 // its main bus by a port bridge, as another thread or process would be. Nothing here calls an
 // actor's handle: the PLEG thread is reconfigured, relisted and asked for its stats and health;
-// the probe thread is given a pod to probe (a TCP probe on a port this test listens on) and
+// the eviction watcher observes now and reports its state; the probe thread is given a pod to probe (a TCP probe on a port this test listens on) and
 // publishes its result on the bus; the pod workers, the sync pool and the health of every actor
 // answer queries; a body that does not match the request's schema is refused with a code, and
 // the node serves on.
@@ -129,6 +129,17 @@ describe('actors driven through bus requests only', () => {
     assert.deepEqual(await remote.call('probes.reset-stats', {}), {});
   });
 
+  it('the eviction watcher: observe now, its state; the simulated node is under no pressure', async () => {
+    const observed = await remote.call('eviction.observe', {});
+    assert.ok(observed.rounds >= 1);
+    assert.deepEqual(observed.conditions, []);
+    assert.deepEqual(observed.unknown, {}, 'every signal is read from the simulated node');
+    assert.equal(observed.signals['memory.available']?.capacity, 64 * 2 ** 30, "the sim's figures, not the machine's");
+    assert.equal(observed.pods, 1, 'the static pod is known (ranked, and never chosen: it is critical)');
+    const state = await remote.call('eviction.state', {});
+    assert.equal(state.rounds, observed.rounds);
+  });
+
   it('the pod workers and the sync pool answer queries; every actor reports its health', async () => {
     const { pods } = await remote.call('pods.list', {});
     const web = pods.find((p) => p.name === 'web-buscmd');
@@ -145,6 +156,7 @@ describe('actors driven through bus requests only', () => {
       [
         ['pleg', true],
         ['probes', true],
+        ['eviction', true],
         ['syncloop', true],
       ],
     );

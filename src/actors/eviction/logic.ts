@@ -27,6 +27,7 @@ import {
   type EvictionSettings,
   type NodeConditionType,
   type Signal,
+  type SignalObservation,
   type StarvedResource,
   type Threshold,
 } from '../../eviction/thresholds.js';
@@ -36,11 +37,6 @@ import type { Pod } from '../../api/core-v1.js';
 export const EVICTION_WAIT_MS = 30_000;
 /** The conditions in the order upstream lists them. */
 const CONDITION_ORDER: readonly NodeConditionType[] = ['MemoryPressure', 'DiskPressure', 'PIDPressure'];
-
-export interface SignalObservation {
-  available: number;
-  capacity: number;
-}
 
 export interface Observation {
   at: number;
