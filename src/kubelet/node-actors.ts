@@ -140,7 +140,7 @@ export function nodeActors(d: {
       const pod = workers.podOf(m.uid);
       if (!pod) return;
       d.publishPodEvent(pod, { type: 'Warning', reason: 'Evicted', message: m.message });
-      workers.remove(m.uid, 'Evicted', m.gracePeriodSeconds, { phase: 'Failed', reason: 'Evicted', message: m.message });
+      workers.remove(m.uid, 'Evicted', m.gracePeriodSeconds, { phase: 'Failed', reason: 'Evicted', message: m.message, alone: true });
     },
     reclaim: (signal) => d.reclaim(signal),
   });

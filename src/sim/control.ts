@@ -7,7 +7,9 @@
 //   GET    /stats       sandboxes, containers, calls, injected errors and hangs
 //   POST   /crash       {"containerIds": [...], "code"?: 137, "oom"?: false}: those running
 //                       containers die now (chaos, crash storms); answers {"crashed", "notRunning", "unknown"}
-//   GET    /node        the node's figures                 PATCH /node  any part of them:
+//   GET    /node        the node's figures, as set and with the running containers' usage
+//                       taken off ("effective": what a kubelet reads)
+//                       PATCH /node  any part of them (the node with no pod running):
 //                       {"memory": {"availableBytes": N}, "nodefs": {...}, "imagefs": {...}, "pids": {...}}
 //   GET    /usage       per-pod usage overrides            PUT /usage   {"<pod UID>": {"workingSetBytes"?,
 //                       "writableLayerBytes"?, "writableLayerInodes"?} | null}: set (null: clear) those pods
@@ -146,7 +148,7 @@ export async function startSimControlServer(sim: SimRuntime, opts: { listen: str
       return send(res, 200, out);
     }
     if (path === '/node') {
-      if (method === 'GET') return send(res, 200, sim.nodeFigures);
+      if (method === 'GET') return send(res, 200, { ...sim.nodeFigures, effective: sim.effectiveNodeFigures() });
       if (method !== 'PATCH') return send(res, 405, { error: `${method} ${path}: use GET or PATCH` });
       const body = await jsonBody(req, res);
       if (body === undefined) return;

@@ -2,10 +2,13 @@
 // inodes) and PIDs, plus per-pod usage overrides, all settable while a kubelet runs (tests, the
 // bench, chaos campaigns: pressure on demand at 1000 pods, with no real memory or disk used).
 //
-// The kubelet reads them where it would read the host: a kubelet on the sim takes the node's
-// signals from the runtime's verbose Status (`info["kubelet-ts.sim/node"]`, JSON of NodeFigures),
-// since a simulated node's memory is the simulation's, not the machine's. Per-pod overrides
-// replace the derived ContainerStats figures of every container of that pod.
+// The figures set are the node's with no pod running; what the running containers use (their
+// working sets, writable layers, one PID each) is taken off them, so evicting a pod relieves the
+// pressure it caused, as on a real node. The kubelet reads the result where it would read the
+// host: a kubelet on the sim takes the node's signals from the runtime's verbose Status
+// (`info["kubelet-ts.sim/node"]`, JSON of NodeFigures), since a simulated node's memory is the
+// simulation's, not the machine's. Per-pod overrides replace the derived ContainerStats figures
+// of every container of that pod.
 
 export interface FsFigures {
   capacityBytes: number;
@@ -33,14 +36,33 @@ export const SIM_NODE_INFO_KEY = 'kubelet-ts.sim/node';
 
 const Gi = 2 ** 30;
 
-/** A roomy node: nothing is under pressure until a test says so. */
+/** A roomy node: nothing is under pressure until a test says so, even at thousands of pods. */
 export function defaultNodeFigures(): NodeFigures {
   return {
-    memory: { capacityBytes: 64 * Gi, availableBytes: 60 * Gi },
-    nodefs: { capacityBytes: 1024 * Gi, availableBytes: 900 * Gi, inodes: 64_000_000, inodesFree: 60_000_000 },
-    imagefs: { capacityBytes: 1024 * Gi, availableBytes: 900 * Gi, inodes: 64_000_000, inodesFree: 60_000_000 },
+    memory: { capacityBytes: 512 * Gi, availableBytes: 500 * Gi },
+    nodefs: { capacityBytes: 4096 * Gi, availableBytes: 4000 * Gi, inodes: 256_000_000, inodesFree: 250_000_000 },
+    imagefs: { capacityBytes: 4096 * Gi, availableBytes: 4000 * Gi, inodes: 256_000_000, inodesFree: 250_000_000 },
     pids: { max: 4_194_304, running: 1000 },
   };
+}
+
+/** What the running containers use, taken off the figures (never below zero). */
+export interface RunningUsage {
+  workingSetBytes: number;
+  writableLayerBytes: number;
+  writableLayerInodes: number;
+  containers: number;
+}
+
+export function effectiveNodeFigures(base: NodeFigures, used: RunningUsage): NodeFigures {
+  const out = structuredClone(base);
+  out.memory.availableBytes = Math.max(0, base.memory.availableBytes - used.workingSetBytes);
+  for (const fs of [out.nodefs, out.imagefs]) {
+    fs.availableBytes = Math.max(0, fs.availableBytes - used.writableLayerBytes);
+    fs.inodesFree = Math.max(0, fs.inodesFree - used.writableLayerInodes);
+  }
+  out.pids.running = base.pids.running + used.containers;
+  return out;
 }
 
 const FS_FIELDS = ['capacityBytes', 'availableBytes', 'inodes', 'inodesFree'] as const;

@@ -34,7 +34,7 @@ import type { ContainerStats } from '../gen/cri/runtime/v1/ContainerStats.js';
 import { ContainerLifecycle } from './lifecycle.js';
 import { execAnswer } from './exec.js';
 import { containerStats } from './stats.js';
-import { defaultNodeFigures, patchNodeFigures, SIM_NODE_INFO_KEY, type NodeFigures, type PodUsageOverride } from './node-figures.js';
+import { defaultNodeFigures, effectiveNodeFigures, patchNodeFigures, SIM_NODE_INFO_KEY, type NodeFigures, type PodUsageOverride } from './node-figures.js';
 import { hash32, hex64, type Container, type ContainerState, type Sandbox } from './objects.js';
 import { realClock, Scheduler, type SimClock } from './clock.js';
 import { parseBehaviour, parseExecAnswer, type ExecAnswer } from './annotations.js';
@@ -242,8 +242,24 @@ export class SimRuntime implements CriHandlers, CriEventSource {
 
   // ---- control surface (not CRI) ------------------------------------------------------------
 
+  /** The node's figures as set: the node with no pod running. */
   get nodeFigures(): NodeFigures {
     return structuredClone(this.figures);
+  }
+
+  /** The figures with what the running containers use taken off (what the kubelet reads). */
+  effectiveNodeFigures(): NodeFigures {
+    const used = { workingSetBytes: 0, writableLayerBytes: 0, writableLayerInodes: 0, containers: 0 };
+    for (const id of this.byState.CONTAINER_RUNNING) {
+      const c = this.containers.get(id);
+      if (!c) continue;
+      const s = this.statsOf(c);
+      used.workingSetBytes += Number(s.memory?.workingSetBytes?.value ?? 0);
+      used.writableLayerBytes += Number(s.writableLayer?.usedBytes?.value ?? 0);
+      used.writableLayerInodes += Number(s.writableLayer?.inodesUsed?.value ?? 0);
+      used.containers++;
+    }
+    return effectiveNodeFigures(this.figures, used);
   }
 
   /** Applies a partial NodeFigures (throws naming a bad field, changing nothing); returns the result. */
@@ -352,7 +368,8 @@ export class SimRuntime implements CriHandlers, CriEventSource {
         ],
       },
     };
-    if (req.verbose) reply.info = { config: JSON.stringify({ podCidr: this.podCidr, seed: this.seed }), [SIM_NODE_INFO_KEY]: JSON.stringify(this.figures) };
+    if (req.verbose)
+      reply.info = { config: JSON.stringify({ podCidr: this.podCidr, seed: this.seed }), [SIM_NODE_INFO_KEY]: JSON.stringify(this.effectiveNodeFigures()) };
     return reply;
   }
 

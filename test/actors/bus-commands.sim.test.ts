@@ -134,7 +134,7 @@ describe('actors driven through bus requests only', () => {
     assert.ok(observed.rounds >= 1);
     assert.deepEqual(observed.conditions, []);
     assert.deepEqual(observed.unknown, {}, 'every signal is read from the simulated node');
-    assert.equal(observed.signals['memory.available']?.capacity, 64 * 2 ** 30, "the sim's figures, not the machine's");
+    assert.equal(observed.signals['memory.available']?.capacity, 512 * 2 ** 30, "the sim's figures, not the machine's");
     assert.equal(observed.pods, 1, 'the static pod is known (ranked, and never chosen: it is critical)');
     const state = await remote.call('eviction.state', {});
     assert.equal(state.rounds, observed.rounds);

@@ -121,12 +121,13 @@ describe('eviction watcher thread', () => {
     assert.deepEqual(s.conditions, []);
     assert.deepEqual(s.met, []);
     assert.equal(s.pods, 4);
-    assert.deepEqual(s.signals['memory.available'], { available: 60 * Gi, capacity: 64 * Gi });
+    // The node's figures less what the four running pods use (900 + 20 + 1500 + 3000 Mi).
+    assert.deepEqual(s.signals['memory.available'], { available: 500 * Gi - 5420 * Mi, capacity: 512 * Gi });
     assert.ok(seen.some((m) => m.type === 'observed'));
   });
 
   it('memory pressure: MemoryPressure, then the pod upstream ranks first, one at a time', async () => {
-    sim.setNodeFigures({ memory: { availableBytes: 512 * Mi } });
+    sim.setNodeFigures({ memory: { availableBytes: 5420 * Mi + 512 * Mi } });
     const s = await bus.call('eviction.observe', {});
     assert.deepEqual(s.conditions, ['MemoryPressure']);
     assert.deepEqual(

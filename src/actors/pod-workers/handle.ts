@@ -684,6 +684,15 @@ export class PodWorkers {
 
   private recomputeStatus(uid: string, w: Worker, state: PodRuntimeState): void {
     const pod = w.state.pod;
+    const terminal = w.state.terminal;
+    if (terminal?.alone) {
+      const now = new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const alone: PodStatus = { phase: terminal.phase, reason: terminal.reason, message: terminal.message, startTime: w.status?.startTime ?? now };
+      const changedAlone = JSON.stringify(alone) !== JSON.stringify(w.status);
+      w.status = alone;
+      if (changedAlone) this.opts.onStatus?.(pod, alone);
+      return;
+    }
     const status = computePodStatus(pod, state, {
       now: new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       syncErrors: w.syncErrors,

@@ -37,6 +37,13 @@ export interface TerminalStatus {
   phase: 'Failed';
   reason: string;
   message: string;
+  /**
+   * The pod reports this status alone, with its start time: no container statuses, conditions or
+   * IPs (upstream 1.20's killPodNow writes an eviction's status so, and `kubectl get pod` then
+   * shows "0/1 Evicted"). Otherwise the status is computed from the runtime with this phase,
+   * reason and message (the active deadline).
+   */
+  alone?: boolean;
 }
 
 /** A pod event the logic asks for (upstream reasons). */
