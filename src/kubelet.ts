@@ -28,8 +28,10 @@ import { QosCgroupManager } from './native/cgroups.js';
 import type { SimRuntime } from './sim/runtime.js';
 import { Housekeeping } from './kubelet/housekeeping.js';
 import { ContainerGc } from './kubelet/container-gc.js';
+import { ImageGc } from './kubelet/image-gc.js';
+import { imageFsUsage } from './stats/node-signals.js';
 import { podCleanup } from './kubelet/pod-cleanup.js';
-import { KubeletStartError, mainThreadCri, openRuntime } from './kubelet/runtime.js';
+import { isSimRuntime, KubeletStartError, mainThreadCri, openRuntime } from './kubelet/runtime.js';
 import { startTelemetry } from './kubelet/telemetry.js';
 import { nodeFacts } from './kubelet/node-facts.js';
 import { podEventPublisher } from './kubelet/pod-events.js';
@@ -80,7 +82,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
 
   let cluster: ClusterMode | undefined;
   // The simulated runtime (embedded 'sim', or behind a socket: 'kubelet-ts-sim') runs no processes: its pods get no host cgroups.
-  const cgroups = cfg.cgroupsPerQOS && runtime.spec.name !== 'sim' && runtime.spec.name !== 'kubelet-ts-sim' ? new QosCgroupManager() : undefined;
+  const cgroups = cfg.cgroupsPerQOS && !isSimRuntime(runtime.spec.name) ? new QosCgroupManager() : undefined;
   const prep = podPreparation({ cfg, facts, cgroups, cluster: () => cluster, publishPodEvent, logger: log });
   const cleanUpGonePod = podCleanup({ rootDir: cfg.rootDir, podLogsDir: cfg.podLogsDir, cgroups, volumes: prep.volumes, logger: log });
   const actors = nodeActors({
@@ -92,10 +94,10 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     prepare: prep.prepare,
     onGone: cleanUpGonePod,
     publishPodEvent,
-    // Node-level reclaim for disk pressure: every dead container (image GC is not there yet, so nothing is counted as freed).
+    // Node-level reclaim for disk pressure (upstream: DeleteAllUnusedContainers, then DeleteUnusedImages).
     reclaim: async () => {
       await containerGc.reclaim();
-      return 0;
+      return imageGc.deleteUnused();
     },
     logger: log,
   });
@@ -154,6 +156,16 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     periodMs: cfg.kubeletTS.containerGcPeriod,
     logger: log,
   });
+  // Image GC on the main thread's own CRI channel: a few calls every 5 minutes.
+  const gcCri = mainThreadCri(runtime, cfg, true);
+  const imageGc = new ImageGc({
+    cri: gcCri,
+    policy: { highThresholdPercent: cfg.imageGCHighThresholdPercent, lowThresholdPercent: cfg.imageGCLowThresholdPercent, minAgeMs: cfg.imageMinimumGCAge },
+    sandboxImage: cfg.podInfraContainerImage,
+    imageFs: () => imageFsUsage(gcCri, isSimRuntime(runtime.spec.name)),
+    nodeEvent: (reason, message) => bus.publish('node.event', { type: 'event', eventType: 'Warning', reason, message, at: Date.now() }),
+    logger: log.child({ component: 'image-gc' }),
+  });
   // One list of health checks: /healthz runs them (upstream's order), actors.health answers them on the bus (the actors first).
   const healthChecks = [
     { name: 'syncloop', check: () => housekeeping.health() },
@@ -167,6 +179,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
   ];
   housekeeping.start();
   containerGc.start();
+  imageGc.start();
 
   let server: KubeletServer | undefined;
   if (opts.serve ?? true) {
@@ -205,6 +218,8 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       mainCri?.close();
       housekeeping.stop();
       containerGc.stop();
+      imageGc.stop();
+      gcCri.close();
       telemetry.stop();
       sources.stop();
       await server?.close();

@@ -95,6 +95,8 @@ export interface Topics {
         annotations: Record<string, string>;
       }
     | { type: 'reclaim'; at: number; signal: string };
+  /** An event about the node itself (image GC: FreeDiskSpaceFailed, ImageGCFailed): cluster mode records it on the Node. */
+  'node.event': { type: 'event'; eventType: 'Normal' | 'Warning'; reason: string; message: string; at: number };
   /** An actor's health changed. */
   'actor.health': { type: 'health'; actor: string; ok: boolean; message?: string };
 }
@@ -113,6 +115,7 @@ export const TOPICS: readonly Topic[] = [
   'probe.result',
   'pod.event',
   'eviction',
+  'node.event',
   'actor.health',
 ];
 

@@ -60,6 +60,7 @@ export const MESSAGE_SCHEMA: Schema = {
     },
     reclaim: { at: 'number', signal: 'string' },
   },
+  'node.event': { event: { eventType: 'string', reason: 'string', message: 'string', at: 'number' } },
   'actor.health': { health: { actor: 'string', ok: 'boolean', message: 'string?' } },
 };
 
@@ -109,6 +110,7 @@ function deepCheck(topic: Topic, m: Record<string, unknown>): string | undefined
     case 'pod.status':
     case 'pod.event':
     case 'actor.health':
+    case 'node.event':
       return undefined;
     case 'eviction':
       return evictionProblem(m);

@@ -335,6 +335,7 @@ export async function startClusterMode(d: ClusterModeDeps): Promise<ClusterMode>
     d.bus.subscribe('pod.status', onStatus, { name: 'cluster:pod.status', capacity: 10_000, coalesce: (m) => m.uid }),
     d.bus.subscribe('pod.event', onEvent, { name: 'cluster:pod.event', capacity: 10_000 }),
     d.bus.subscribe('pod.worker', onWorker, { name: 'cluster:pod.worker', capacity: 10_000 }),
+    d.bus.subscribe('node.event', (m) => events.record(nodeRef(), m.eventType, m.reason, m.message), { name: 'cluster:node.event', capacity: 1000 }),
   ];
 
   nodeStatus.start();

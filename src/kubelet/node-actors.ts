@@ -18,11 +18,10 @@ import { ProbeActor } from '../actors/probes/handle.js';
 import { PodWorkers } from '../actors/pod-workers/handle.js';
 import { EvictionActor } from '../actors/eviction/handle.js';
 import { parseEvictionSettings } from '../eviction/thresholds.js';
-import { SIM_RUNTIME_NAME } from '../sim/runtime.js';
 import type { PrepareResult } from '../volumes/prepare.js';
 import { admit } from '../pods/admission.js';
 import type { NodeFacts } from './node-facts.js';
-import type { RuntimeHandle } from './runtime.js';
+import { isSimRuntime, type RuntimeHandle } from './runtime.js';
 import { podIdentity, type PublishPodEvent } from './pod-events.js';
 
 export interface NodeActors {
@@ -133,7 +132,7 @@ export function nodeActors(d: {
     rootDir: cfg.rootDir,
     podLogsDir: cfg.podLogsDir,
     intervalMs: cfg.housekeepingInterval,
-    simNode: runtime.spec.name === 'sim' || runtime.spec.name === SIM_RUNTIME_NAME,
+    simNode: isSimRuntime(runtime.spec.name),
     runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout,
     logger: log,
     evict: (m) => {

@@ -63,6 +63,11 @@ export async function openRuntime(config: KubeletConfig, log: Logger): Promise<R
 }
 
 /** A CRI client on the main thread (node health, the image list, streaming URLs). */
+/** The simulated runtime, embedded ('sim') or behind a socket ('kubelet-ts-sim'): its node is simulated, its pods run no processes. */
+export function isSimRuntime(name: string): boolean {
+  return name === 'sim' || name === 'kubelet-ts-sim'; // (sim/runtime.ts SIM_RUNTIME_NAME, literal here so the sim is not loaded)
+}
+
 export function mainThreadCri(runtime: RuntimeHandle, cfg: KubeletConfig, withImageEndpoint: boolean): CriClient {
   if ('embedded' in runtime.spec)
     return createCriClient(new InProcessCriTransport(runtime.spec.embedded, runtime.spec.name), { runtimeRequestTimeoutMs: cfg.runtimeRequestTimeout });

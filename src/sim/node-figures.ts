@@ -3,7 +3,7 @@
 // bench, chaos campaigns: pressure on demand at 1000 pods, with no real memory or disk used).
 //
 // The figures set are the node's with no pod running; what the running containers use (their
-// working sets, writable layers, one PID each) is taken off them, so evicting a pod relieves the
+// working sets, writable layers, one PID each) and the images it holds are taken off them, so evicting a pod relieves the
 // pressure it caused, as on a real node. The kubelet reads the result where it would read the
 // host: a kubelet on the sim takes the node's signals from the runtime's verbose Status
 // (`info["kubelet-ts.sim/node"]`, JSON of NodeFigures), since a simulated node's memory is the
@@ -52,6 +52,8 @@ export interface RunningUsage {
   writableLayerBytes: number;
   writableLayerInodes: number;
   containers: number;
+  /** The images the runtime holds (on the image filesystem). */
+  imageBytes: number;
 }
 
 export function effectiveNodeFigures(base: NodeFigures, used: RunningUsage): NodeFigures {
@@ -61,6 +63,10 @@ export function effectiveNodeFigures(base: NodeFigures, used: RunningUsage): Nod
     fs.availableBytes = Math.max(0, fs.availableBytes - used.writableLayerBytes);
     fs.inodesFree = Math.max(0, fs.inodesFree - used.writableLayerInodes);
   }
+  // Images live on the image filesystem, which is the node's when the figures do not tell them apart.
+  const oneFs = JSON.stringify(base.nodefs) === JSON.stringify(base.imagefs);
+  out.imagefs.availableBytes = Math.max(0, out.imagefs.availableBytes - used.imageBytes);
+  if (oneFs) out.nodefs.availableBytes = Math.max(0, out.nodefs.availableBytes - used.imageBytes);
   out.pids.running = base.pids.running + used.containers;
   return out;
 }

@@ -249,7 +249,7 @@ export class SimRuntime implements CriHandlers, CriEventSource {
 
   /** The figures with what the running containers use taken off (what the kubelet reads). */
   effectiveNodeFigures(): NodeFigures {
-    const used = { workingSetBytes: 0, writableLayerBytes: 0, writableLayerInodes: 0, containers: 0 };
+    const used = { workingSetBytes: 0, writableLayerBytes: 0, writableLayerInodes: 0, containers: 0, imageBytes: this.images.totalBytes };
     for (const id of this.byState.CONTAINER_RUNNING) {
       const c = this.containers.get(id);
       if (!c) continue;

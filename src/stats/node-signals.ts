@@ -132,3 +132,15 @@ export async function readSimFigures(cri: CriClient): Promise<Reading<NodeFigure
     return { ok: false, error: `Status: ${(err as Error).message}` };
   }
 }
+
+/** Capacity and available bytes of the image filesystem (for image GC), where the signals come from. */
+export async function imageFsUsage(cri: CriClient, simNode: boolean): Promise<Reading<{ capacityBytes: number; availableBytes: number }>> {
+  if (simNode) {
+    const f = await readSimFigures(cri);
+    return f.ok ? { ok: true, value: { capacityBytes: f.value.imagefs.capacityBytes, availableBytes: f.value.imagefs.availableBytes } } : f;
+  }
+  const mount = await imageFsMountpoint(cri);
+  if (!mount.ok) return mount;
+  const fs = readFs(mount.value);
+  return fs.ok ? { ok: true, value: { capacityBytes: fs.value.capacityBytes, availableBytes: fs.value.availableBytes } } : fs;
+}
