@@ -93,6 +93,10 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
     metrics,
     prepare: prep.prepare,
     onGone: cleanUpGonePod,
+    // A terminated pod never runs again: its volumes are torn down now (an evicted pod's
+    // memory-backed emptyDir is what relieves the pressure), not when its API object goes.
+    onTerminated: (uid) =>
+      void prep.volumes.tearDown(uid).catch((err: unknown) => log.warn({ uid, err: (err as Error).message }, 'volumes of a terminated pod not torn down')),
     publishPodEvent,
     // Node-level reclaim for disk pressure (upstream: DeleteAllUnusedContainers, then DeleteUnusedImages).
     reclaim: async () => {
@@ -189,6 +193,7 @@ export async function startKubelet(cfg: KubeletConfig, log: Logger, opts: { serv
       nodeName,
       workers,
       probes,
+      eviction,
       registry,
       streamCri: mainCri,
       submitSource: sources.submitSource,

@@ -12,6 +12,7 @@
 // bridge take it in from the network (read-only and idempotent commands only, for now).
 import type { ProbePodTarget } from '../probes/spec.js';
 import type { EvictionCandidate } from '../eviction/ranking.js';
+import type { Summary } from '../stats/summary.js';
 import { kindOf, shapeProblem as laxOrStrict, type FieldSpec } from './validate.js';
 
 // Request bodies are checked strictly: a handler reads every field, and an unknown one is a mistake.
@@ -139,6 +140,8 @@ export interface Requests {
   'eviction.evicted': { req: { uid: string; error?: string }; res: Empty };
   /** The node-level reclaim it asked for is done: the watcher reads the signals again and decides. */
   'eviction.reclaimed': { req: { freedBytes: number; error?: string }; res: Empty };
+  /** The stats summary (stats/v1alpha1) of the last housekeeping round; `error` when the container figures could not be read. */
+  'stats.summary': { req: { onlyCpuAndMemory?: boolean }; res: { summary: Summary; error?: string } };
   /** Every actor's health, as the kubelet's /healthz checks see it. */
   'actors.health': { req: Empty; res: { actors: ({ actor: string } & ActorHealth)[] } };
 }
@@ -196,6 +199,7 @@ export const REQUEST_SCHEMA: { [K in RequestName]: RequestSpec<K> } = {
     check: (b) => (b.freedBytes >= 0 ? undefined : 'freedBytes must not be negative'),
     external: false,
   },
+  'stats.summary': { body: { onlyCpuAndMemory: 'boolean?' }, external: true },
   'actors.health': { body: {}, external: true },
 };
 

@@ -56,6 +56,8 @@ export function nodeActors(d: {
   prepare: (pod: Pod) => Promise<PrepareResult>;
   /** A pod gone for good (its worker ended and it was removed): cleaned up on disk. */
   onGone(uid: string, pod: Pod): void;
+  /** A pod's worker terminated (killed, evicted, finished): its volumes can go (upstream keepTerminatedPodVolumes=false). */
+  onTerminated(uid: string, pod: Pod): void;
   publishPodEvent: PublishPodEvent;
   /** The eviction watcher's node-level reclaim for a disk signal; resolves to the bytes freed. */
   reclaim(signal: string): Promise<number>;
@@ -94,6 +96,7 @@ export function nodeActors(d: {
     onStatus: (pod, status) => bus.publish('pod.status', { type: 'status', ...podIdentity(pod), status }),
     onTerminated: (pod, status) => {
       eviction.forget(pod.metadata.uid ?? '');
+      d.onTerminated(pod.metadata.uid ?? '', pod);
       bus.publish('pod.worker', { type: 'terminated', ...podIdentity(pod), ...(status ? { status } : {}) });
     },
     onEvent: d.publishPodEvent,
@@ -129,6 +132,7 @@ export function nodeActors(d: {
     runtime: runtime.spec,
     bus,
     settings: parseEvictionSettings(cfg).settings,
+    nodeName: facts.nodeName,
     rootDir: cfg.rootDir,
     podLogsDir: cfg.podLogsDir,
     intervalMs: cfg.housekeepingInterval,

@@ -16,12 +16,15 @@ import type { SubmitSource } from '../sources/submit-source.js';
 import { joinUnder } from '../util/safe-path.js';
 import type { PodWorkers } from '../actors/pod-workers/handle.js';
 import type { ProbeActor } from '../actors/probes/handle.js';
+import type { EvictionActor } from '../actors/eviction/handle.js';
 
 export interface ServerBackendOptions {
   cfg: KubeletConfig;
   nodeName: string;
   workers: PodWorkers;
   probes: ProbeActor;
+  /** Keeps the stats summary (its thread samples the node and the containers). */
+  eviction: EvictionActor;
   registry: Registry;
   streamCri: CriClient;
   submitSource: SubmitSource;
@@ -45,6 +48,7 @@ export function serverBackend(o: ServerBackendOptions): KubeletBackend {
       ),
     registry,
     probeMetrics: () => probes.metricsText(),
+    statsSummary: (onlyCpuAndMemory) => o.eviction.statsSummary(onlyCpuAndMemory),
     configz: () => toConfigz(cfg),
     containerLog: (ns, name, container, previous) => {
       const matches = workers.all().filter(({ pod }) => pod.metadata.namespace === ns && pod.metadata.name === name);

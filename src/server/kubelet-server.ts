@@ -18,7 +18,7 @@
 // a client may take for the TLS handshake and the request head (SERVER_LIMITS), so a flood of
 // idle or slow connections costs bounded memory. x509 client authentication is on only with an
 // explicit client CA, as upstream: without one no client certificate is even asked for.
-// Routes: /pods, /runningpods/, /metrics, /metrics/probes, /configz, /healthz, /containerLogs/{ns}/{pod}/{container},
+// Routes: /pods, /runningpods/, /metrics, /metrics/probes, /metrics/resource, /stats/summary, /configz, /healthz, /containerLogs/{ns}/{pod}/{container},
 // /static-pods (POST a manifest, DELETE /static-pods/{ns}/{name}, GET the submitted ones), and
 // the streaming ones, /exec, /attach, /portForward (streaming.ts): upgrade requests, taken from
 // the server's 'upgrade' event, authenticated and authorized exactly as the others (subresource
@@ -33,6 +33,10 @@ import { Counter, type Registry } from 'prom-client';
 import type { Pod } from '../api/core-v1.js';
 import { silentLogger } from '../log.js';
 import { MANIFEST_LIMITS } from '../sources/manifest-limits.js';
+import { resourceMetricsText, type Summary } from '../stats/summary.js';
+
+/** The Prometheus text exposition format, as upstream serves /metrics/resource. */
+const TEXT_FORMAT = 'text/plain; version=0.0.4; charset=utf-8';
 import { streamContainerLog } from './container-logs.js';
 import { BadRequestError, decodeSegment, parseTarget } from './request-target.js';
 
@@ -93,6 +97,8 @@ export interface KubeletBackend {
   registry: Registry;
   /** /metrics/probes: the prober_* metrics text (the probe thread keeps its own registry). */
   probeMetrics?: () => Promise<string>;
+  /** /stats/summary and /metrics/resource: the last stats summary (undefined: not available now). */
+  statsSummary?: (onlyCpuAndMemory: boolean) => Promise<{ summary: Summary; error?: string } | undefined>;
   configz(): unknown;
   /** The CRI log file of a container (the previous instance with `previous`), or why none. */
   containerLog(
@@ -335,6 +341,19 @@ async function route(backend: KubeletBackend, req: IncomingMessage, res: ServerR
     send(res, 200, await backend.registry.metrics(), backend.registry.contentType);
   } else if (path === '/metrics/probes' && backend.probeMetrics) {
     send(res, 200, await backend.probeMetrics(), backend.registry.contentType);
+  } else if ((path === '/stats/summary' || path === '/stats/summary/') && backend.statsSummary) {
+    const only = url.searchParams.get('only_cpu_and_memory') === 'true';
+    const r = await backend.statsSummary(only);
+    if (!r) send(res, 503, 'stats are not available now: the eviction thread that samples them is restarting\n');
+    else sendJson(res, 200, r.summary);
+  } else if (path === '/metrics/resource' && backend.statsSummary) {
+    const r = await backend.statsSummary(true);
+    send(
+      res,
+      200,
+      resourceMetricsText(r?.summary ?? { node: { nodeName: backend.nodeName, startTime: '' }, pods: [] }, !r || r.error !== undefined),
+      TEXT_FORMAT,
+    );
   } else if (path === '/configz') {
     sendJson(res, 200, { kubeletconfig: backend.configz() });
   } else if (path === '/healthz' || path.startsWith('/healthz/')) {

@@ -17,7 +17,15 @@ export interface NodeSignals {
   /** The image filesystem is not the node filesystem. */
   imageFsDedicated: boolean;
   /** The node's figures as read, for the stats summary. */
-  memory?: { capacityBytes: number; availableBytes: number; workingSetBytes: number };
+  memory?: {
+    capacityBytes: number;
+    availableBytes: number;
+    workingSetBytes: number;
+    usageBytes?: number;
+    rssBytes?: number;
+    pageFaults?: number;
+    majorPageFaults?: number;
+  };
   nodefs?: FsStats;
   imagefs?: FsStats;
   pids?: { max: number; running: number };
@@ -55,20 +63,30 @@ function device(path: string): number | undefined {
 
 /** Reads a real node's signals: the kernel's figures, nodefs at `rootDir`, imagefs at the runtime's mountpoint. */
 export class HostSignals {
-  private readonly cgroups = new CgroupStats();
+  readonly cgroups = new CgroupStats();
 
   constructor(
     private readonly rootDir: string,
     private readonly imageFs: () => Promise<Reading<string>>,
   ) {}
 
-  async read(): Promise<NodeSignals> {
+  /** Memory alone: two small files, cheap enough to read every half second between rounds. */
+  readMemory(): NodeSignals {
     const out: NodeSignals = { signals: {}, unknown: {}, imageFsDedicated: false };
     const mem = readNodeMemory(this.cgroups);
     if (mem.ok) {
       out.signals['memory.available'] = { available: mem.value.availableBytes, capacity: mem.value.capacityBytes };
-      out.memory = { capacityBytes: mem.value.capacityBytes, availableBytes: mem.value.availableBytes, workingSetBytes: mem.value.workingSetBytes };
+      const m = mem.value;
+      out.memory = { capacityBytes: m.capacityBytes, availableBytes: m.availableBytes, workingSetBytes: m.workingSetBytes, usageBytes: m.usageBytes };
+      if (m.rssBytes !== undefined) out.memory.rssBytes = m.rssBytes;
+      if (m.pageFaults !== undefined) out.memory.pageFaults = m.pageFaults;
+      if (m.majorPageFaults !== undefined) out.memory.majorPageFaults = m.majorPageFaults;
     } else out.unknown['memory.available'] = mem.error;
+    return out;
+  }
+
+  async read(): Promise<NodeSignals> {
+    const out = this.readMemory();
     fsSignals(out, 'nodefs', readFs(this.rootDir));
     const mount = await this.imageFs();
     if (mount.ok) {

@@ -138,6 +138,18 @@ describe('actors driven through bus requests only', () => {
     assert.equal(observed.pods, 1, 'the static pod is known (ranked, and never chosen: it is critical)');
     const state = await remote.call('eviction.state', {});
     assert.equal(state.rounds, observed.rounds);
+    // The same thread keeps the stats summary, from the same sample.
+    const { summary, error } = await remote.call('stats.summary', {});
+    assert.equal(error, undefined);
+    assert.equal(summary.node.nodeName, 'buscmd');
+    assert.equal(summary.node.memory?.availableBytes, observed.signals['memory.available']?.available);
+    const web = summary.pods.find((p) => p.podRef.name === 'web-buscmd');
+    assert.ok(web, JSON.stringify(summary.pods.map((p) => p.podRef)));
+    assert.equal(web.containers[0]?.name, 'app');
+    assert.ok((web.memory?.workingSetBytes ?? 0) > 0, 'the sim reports a working set for a running container');
+    assert.ok(web.cpu?.usageCoreNanoSeconds !== undefined);
+    const only = await remote.call('stats.summary', { onlyCpuAndMemory: true });
+    assert.equal(only.summary.node.fs, undefined);
   });
 
   it('the pod workers and the sync pool answer queries; every actor reports its health', async () => {

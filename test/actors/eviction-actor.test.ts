@@ -86,10 +86,12 @@ describe('eviction watcher thread', () => {
       runtime: { embedded: sim, name: 'sim' },
       bus,
       settings,
+      nodeName: 'n1',
       rootDir: dir,
       podLogsDir: join(dir, 'logs'),
       // Rounds only when asked: the test decides when the node is observed.
       intervalMs: 3_600_000,
+      quickCheckMs: 0,
       simNode: true,
       evict: (m) => {
         evicted.push(m.name);
@@ -196,5 +198,51 @@ describe('eviction watcher thread', () => {
       return true;
     });
     assert.equal((await bus.call('eviction.state', {})).pods >= 3, true);
+  });
+});
+
+describe('eviction watcher quick check', () => {
+  it('a threshold crossed between rounds is acted on within the quick check, not the interval', async () => {
+    const sim = new SimRuntime({ seed: 8 });
+    const bus = new Bus({ name: 'main' });
+    const evicted: string[] = [];
+    const { settings } = parseEvictionSettings({
+      evictionHard: { 'memory.available': '1Gi' },
+      evictionSoft: {},
+      evictionSoftGracePeriod: {},
+      evictionMinimumReclaim: {},
+      evictionMaxPodGracePeriod: 0,
+      evictionPressureTransitionPeriod: 5000,
+    });
+    const actor = new EvictionActor({
+      runtime: { embedded: sim, name: 'sim' },
+      bus,
+      settings,
+      nodeName: 'n1',
+      rootDir: tmpdir(),
+      podLogsDir: join(tmpdir(), 'no-such-logs'),
+      intervalMs: 3_600_000,
+      quickCheckMs: 100,
+      simNode: true,
+      evict: (m) => {
+        evicted.push(m.name);
+      },
+      reclaim: () => Promise.resolve(0),
+    });
+    try {
+      const ref = newPod('quick');
+      actor.track(podSpec(ref));
+      actor.start();
+      await waitFor('the first round', async () => ((await bus.call('eviction.state', {})).rounds >= 1 ? true : undefined));
+      const t0 = Date.now();
+      sim.setNodeFigures({ memory: { availableBytes: 100 * Mi } });
+      await waitFor('the eviction, with no round asked for', () => (evicted.length > 0 ? true : undefined), 5000, 10);
+      assert.ok(Date.now() - t0 < 5000);
+      assert.deepEqual((await bus.call('eviction.state', {})).conditions, ['MemoryPressure']);
+    } finally {
+      await actor.stop();
+      bus.close();
+      await sim.close();
+    }
   });
 });

@@ -1,7 +1,7 @@
 // A kill that carries a terminal status (what the eviction watcher will send): the pod reports
 // Failed with that reason and message while it is killed, on a standalone kubelet with the
 // embedded simulated runtime; its containers are stopped, and a plain kill of another pod
-// reports no such status.
+// reports no such status; an eviction's status (alone) carries nothing from the runtime.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +22,7 @@ describe('a kill with a terminal status', () => {
     dir = mkdtempSync(join(tmpdir(), 'kts-terminal-'));
     const manifests = join(dir, 'manifests');
     mkdirSync(manifests);
-    for (const name of ['victim', 'bystander'])
+    for (const name of ['victim', 'bystander', 'alone'])
       writeFileSync(
         join(manifests, `${name}.yaml`),
         `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, namespace: default, uid: terminal-${name}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers: [{name: app, image: busybox:1.35, command: [sleep, "3600"]}]\n`,
@@ -53,7 +53,7 @@ describe('a kill with a terminal status', () => {
   });
 
   it('reports Failed/Evicted while the pod is killed; a plain kill does not', async () => {
-    for (const uid of ['terminal-victim', 'terminal-bystander'])
+    for (const uid of ['terminal-victim', 'terminal-bystander', 'terminal-alone'])
       await waitFor(`${uid} running`, () => (kubelet.workers.statusOf(uid)?.phase === 'Running' ? true : undefined), 30_000);
     kubelet.workers.remove('terminal-victim', 'evicted', 0, { phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' });
     kubelet.workers.remove('terminal-bystander', 'test removes it', 0);
@@ -78,5 +78,25 @@ describe('a kill with a terminal status', () => {
       statuses.filter((s) => s.uid === 'terminal-bystander').every((s) => s.status.reason === undefined),
       'the plain kill reports no terminal reason',
     );
+  });
+
+  it('an eviction status reported alone: phase, reason, message and start time, nothing from the runtime', async () => {
+    const startTime = kubelet.workers.statusOf('terminal-alone')?.startTime;
+    assert.ok(startTime);
+    kubelet.workers.remove('terminal-alone', 'evicted', 0, {
+      phase: 'Failed',
+      reason: 'Evicted',
+      message: 'The node was low on resource: memory. ',
+      alone: true,
+    });
+    await waitFor('the worker gone', () => (!kubelet.workers.has('terminal-alone') ? true : undefined), 30_000);
+    const after = statuses.filter((s) => s.uid === 'terminal-alone' && s.status.phase === 'Failed');
+    assert.ok(after.length > 0);
+    for (const s of after)
+      assert.deepEqual(
+        s.status,
+        { phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory. ', startTime },
+        'upstream 1.20: kubectl shows 0/1 Evicted',
+      );
   });
 });

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Registry, Counter } from 'prom-client';
 import { createCa, ensureServingCert } from '../../src/native/certs.js';
 import { startKubeletServer, subresourceOf, type KubeletServer, type RequestAttributes } from '../../src/server/kubelet-server.js';
+import { buildSummary, cpuAndMemoryOnly } from '../../src/stats/summary.js';
 
 interface Reply {
   status: number;
@@ -70,6 +71,33 @@ describe('kubelet HTTPS server', () => {
       runningPods: () => Promise.resolve([]),
       registry,
       configz: () => ({ maxPods: 110 }),
+      statsSummary: (only: boolean) => {
+        const sample = {
+          at: Date.parse('2026-12-08T01:00:10Z'),
+          nodeName: 'node-a',
+          bootMs: Date.parse('2026-12-01T00:00:00Z'),
+          nodeCpuNs: 20e9,
+          memory: { capacityBytes: 8 * 2 ** 30, availableBytes: 6 * 2 ** 30, workingSetBytes: 2 * 2 ** 30 },
+          pods: [{ uid: 'u1', name: 'web-node-a', namespace: 'default', createdAtMs: Date.parse('2026-12-08T00:00:00Z') }],
+          containers: [
+            {
+              id: 'c1',
+              name: 'c',
+              podUid: 'u1',
+              podName: 'web-node-a',
+              podNamespace: 'default',
+              createdAtMs: Date.parse('2026-12-08T00:00:01Z'),
+              cpuNs: 3e9,
+              memoryWorkingSetBytes: 50 * 2 ** 20,
+              rootfsBytes: 4096,
+              logsBytes: 100,
+            },
+          ],
+        };
+        const prev = { ...sample, at: sample.at - 10_000, nodeCpuNs: 10e9, containers: [{ ...sample.containers[0]!, cpuNs: 2e9 }] };
+        const summary = buildSummary(sample, prev);
+        return Promise.resolve({ summary: only ? cpuAndMemoryOnly(summary) : summary });
+      },
       probeMetrics: () =>
         Promise.resolve('prober_probe_total{probe_type="Readiness",result="successful",container="c",pod="web-node-a",namespace="default",pod_uid="u1"} 3\n'),
       containerLog: (ns: string, pod: string, container: string) =>
@@ -175,6 +203,39 @@ describe('kubelet HTTPS server', () => {
     assert.match(r.type ?? '', /text\/plain/);
     const last = seen[seen.length - 1]!;
     assert.deepEqual([last.subresource, last.path], ['metrics', '/metrics/probes']);
+  });
+
+  it('serves /stats/summary (subresource stats) and /metrics/resource (subresource metrics)', async () => {
+    assert.equal((await call(server.port, '/stats/summary')).status, 401);
+    const refused = await call(server.port, '/stats/summary', viewer);
+    assert.equal(refused.status, 403, 'the viewer may read metrics, not stats');
+    assert.equal(refused.body.trim(), 'Forbidden (user=viewer, verb=get, resource=nodes, subresource(s)=[stats])');
+    const r = await call(server.port, '/stats/summary', admin);
+    assert.equal(r.status, 200);
+    assert.deepEqual([seen.at(-1)?.subresource, seen.at(-1)?.path], ['stats', '/stats/summary']);
+    const summary = JSON.parse(r.body) as {
+      node: { nodeName: string; cpu: { usageNanoCores: number } };
+      pods: { podRef: { name: string }; containers: { name: string; rootfs?: unknown }[]; 'ephemeral-storage'?: { usedBytes: number } }[];
+    };
+    assert.equal(summary.node.nodeName, 'node-a');
+    assert.equal(summary.node.cpu.usageNanoCores, 1e9, '10 s of CPU in 10 s: one core');
+    assert.equal(summary.pods[0]?.podRef.name, 'web-node-a');
+    assert.equal(summary.pods[0]?.['ephemeral-storage']?.usedBytes, 4196);
+    const only = JSON.parse((await call(server.port, '/stats/summary?only_cpu_and_memory=true', admin)).body) as typeof summary;
+    assert.equal(only.pods[0]?.containers[0]?.rootfs, undefined);
+    assert.equal(only.pods[0]?.['ephemeral-storage'], undefined);
+    const m = await call(server.port, '/metrics/resource', viewer);
+    assert.equal(m.status, 200);
+    assert.deepEqual([seen.at(-1)?.subresource, seen.at(-1)?.path], ['metrics', '/metrics/resource']);
+    const t = Date.parse('2026-12-08T01:00:10Z');
+    assert.match(m.body, new RegExp(`^container_cpu_usage_seconds_total\\{container="c",namespace="default",pod="web-node-a"\\} 3 ${t}$`, 'm'));
+    assert.match(m.body, new RegExp(`^container_memory_working_set_bytes\\{container="c",namespace="default",pod="web-node-a"\\} 52428800 ${t}$`, 'm'));
+    assert.match(m.body, new RegExp(`^node_cpu_usage_seconds_total 20 ${t}$`, 'm'));
+    assert.match(m.body, new RegExp(`^node_memory_working_set_bytes 2147483648 ${t}$`, 'm'));
+    assert.match(m.body, new RegExp(`^pod_memory_working_set_bytes\\{namespace="default",pod="web-node-a"\\} 52428800 ${t}$`, 'm'));
+    assert.match(m.body, /^container_start_time_seconds\{container="c",namespace="default",pod="web-node-a"\} 1796688001 /m);
+    assert.match(m.body, /^# TYPE container_cpu_usage_seconds_total counter$/m);
+    assert.match(m.body, /^scrape_error 0$/m);
   });
 
   it('answers bad requests clearly', async () => {

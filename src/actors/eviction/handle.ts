@@ -8,7 +8,7 @@
 import type { Remote } from 'comlink';
 import type { Logger } from 'pino';
 import type { Pod } from '../../api/core-v1.js';
-import type { Bus, MessageOf, RequestOf } from '../../bus/index.js';
+import type { Bus, MessageOf, ReplyOf, RequestOf } from '../../bus/index.js';
 import type { CriHandlers } from '../../native/cri/api.js';
 import { silentLogger } from '../../log.js';
 import { admitUnderPressure, type PressureAdmitResult } from '../../eviction/admission.js';
@@ -23,9 +23,12 @@ export interface EvictionActorOptions {
   runtime: { endpoint: string; imageEndpoint?: string; name: string } | { embedded: CriHandlers; name: string };
   bus: Bus;
   settings: EvictionSettings;
+  nodeName: string;
   rootDir: string;
   podLogsDir: string;
   intervalMs: number;
+  /** The quick check of memory between rounds (default 500 ms; 0: off). */
+  quickCheckMs?: number;
   /** The node's signals are the simulated runtime's figures. */
   simNode: boolean;
   runtimeRequestTimeoutMs?: number;
@@ -71,9 +74,11 @@ export class EvictionActor extends ThreadHost<EvictionControl, EvictionWorkerDat
     return {
       ...ports,
       settings: this.opts.settings,
+      nodeName: this.opts.nodeName,
       rootDir: this.opts.rootDir,
       podLogsDir: this.opts.podLogsDir,
       intervalMs: this.opts.intervalMs,
+      quickCheckMs: this.opts.quickCheckMs ?? 500,
       simNode: this.opts.simNode,
       runtimeRequestTimeoutMs: this.opts.runtimeRequestTimeoutMs ?? 120_000,
     };
@@ -150,6 +155,11 @@ export class EvictionActor extends ThreadHost<EvictionControl, EvictionWorkerDat
     this.opts.bus
       .call(name, req, COMMAND_TIMEOUT_MS)
       .catch((err: unknown) => this.log.debug({ err: (err as Error).message, request: name }, 'eviction command not taken'));
+  }
+
+  /** The stats summary the thread keeps (undefined while it is down). */
+  async statsSummary(onlyCpuAndMemory: boolean): Promise<ReplyOf<'stats.summary'> | undefined> {
+    return this.opts.bus.call('stats.summary', onlyCpuAndMemory ? { onlyCpuAndMemory } : {}).catch(() => undefined);
   }
 
   async state(): Promise<EvictionSummary | undefined> {

@@ -129,8 +129,22 @@ function hasNodeReclaim(signal: Signal, imageFsDedicated: boolean): boolean {
 export class EvictionLogic {
   constructor(readonly settings: EvictionSettings) {}
 
+  /**
+   * Whether these signals (a quick read between rounds, possibly of some signals only) meet a
+   * different set of thresholds than the last round did: then a round should run now.
+   */
+  changesMet(state: EvictionState, signals: Observation['signals'], unknown: Observation['unknown']): boolean {
+    const known = (i: number): boolean => {
+      const t = this.settings.thresholds[i];
+      return t !== undefined && signals[t.signal] !== undefined;
+    };
+    const now = this.metNow(state, { signals, unknown }).filter(known);
+    const before = state.met.filter(known);
+    return now.length !== before.length || now.some((i) => !before.includes(i));
+  }
+
   /** Thresholds met by an observation, the previously met ones held to their minimum reclaim. */
-  private metNow(state: EvictionState, obs: Observation): number[] {
+  private metNow(state: EvictionState, obs: Pick<Observation, 'signals' | 'unknown'>): number[] {
     const out: number[] = [];
     this.settings.thresholds.forEach((t, i) => {
       const o = obs.signals[t.signal];

@@ -16,11 +16,15 @@ export interface EvictionWorkerData {
   criPort: MessagePort | undefined;
   events: MessagePort;
   settings: EvictionSettings;
+  /** For the stats summary's node section. */
+  nodeName: string;
   /** The node filesystem is the one holding this folder (upstream: the kubelet's root dir). */
   rootDir: string;
   podLogsDir: string;
   /** How often the signals are read (upstream's housekeeping interval, 10 s). */
   intervalMs: number;
+  /** How often the fast-moving signals are checked between rounds (0: never). */
+  quickCheckMs: number;
   /** The runtime is the simulated one: the node's signals are its figures, not the machine's. */
   simNode: boolean;
   runtimeRequestTimeoutMs: number;

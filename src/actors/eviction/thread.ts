@@ -13,7 +13,8 @@
 // hands one Observation to EvictionLogic; the effects go out on the bus, where the main thread
 // kills the pod an `evict` names (and answers eviction.evicted when it has terminated) and runs
 // the node-level reclaim a `reclaim` asks for (answering eviction.reclaimed, after which this
-// thread reads the signals again). Rounds never overlap; eviction.observe runs one now.
+// thread reads the signals again). Rounds never overlap; eviction.observe runs one now, and so
+// does a quick check every half second that finds the fast-moving signals past another threshold.
 // Owns: the logic's state and the pods it may rank (rebuilt from eviction.set-pods after a
 // restart, as the conditions are from the next round).
 import { parentPort, workerData } from 'node:worker_threads';
@@ -28,7 +29,9 @@ import { createRootLogger } from '../../log.js';
 import { reportThreadStats } from '../../native/thread-stats.js';
 import type { EvictionCandidate } from '../../eviction/ranking.js';
 import { HostSignals, imageFsMountpoint, readSimFigures, simSignals, type NodeSignals } from '../../stats/node-signals.js';
-import { readPodUsage } from '../../stats/pod-usage.js';
+import { podUsageOf } from '../../stats/pod-usage.js';
+import { readStatsSample } from '../../stats/sample.js';
+import { buildSummary, cpuAndMemoryOnly, type StatsSample, type Summary } from '../../stats/summary.js';
 import { EvictionLogic, initialEvictionState, type EvictionEffect, type EvictionMessage, type EvictionState, type Observation } from './logic.js';
 import { EVICTION_THREAD_TOPICS, type EvictionControl, type EvictionSummary, type EvictionWorkerData } from './protocol.js';
 
@@ -58,15 +61,21 @@ let lastObservedAt = 0;
 const noRuntime = { ok: false as const, error: 'no container runtime' };
 const host = new HostSignals(data.rootDir, () => (cri ? imageFsMountpoint(cri) : Promise.resolve(noRuntime)));
 
+// The stats summary of the last round (built from its sample and the one before, for CPU rates).
+let lastSample: StatsSample | undefined;
+let summaryNow: Summary | undefined;
+
 async function observation(): Promise<Observation> {
   const t0 = performance.now();
-  const node = data.simNode ? simSignals(cri ? await readSimFigures(cri) : noRuntime) : await host.read();
-  const usage = cri ? await readPodUsage(cri, { podLogsDir: data.podLogsDir }) : noRuntime;
+  const { sample, node } = await readStatsSample(cri, { nodeName: data.nodeName, podLogsDir: data.podLogsDir, simNode: data.simNode, host });
+  summaryNow = buildSummary(sample, lastSample);
+  lastSample = sample;
+  const usage = podUsageOf(sample);
   lastRoundMs = performance.now() - t0;
   last = node;
   lastObservedAt = Date.now();
   const candidates = [...pods.values()].map((p) => {
-    const u = usage.ok ? usage.value.get(p.uid) : undefined;
+    const u = sample.containerError === undefined ? usage.get(p.uid) : undefined;
     return u ? { ...p, usage: u } : p;
   });
   const obs: Observation = { at: lastObservedAt, signals: node.signals, unknown: node.unknown, imageFsDedicated: node.imageFsDedicated, pods: candidates };
@@ -99,6 +108,24 @@ function schedule(): void {
   timer = setTimeout(() => {
     void round((observation) => ({ type: 'observe', observation })).then(schedule);
   }, data.intervalMs);
+}
+
+// Between rounds, a quick read of the signals that move fastest (memory on a real node; the
+// simulated node's figures, one CRI call): when it meets another set of thresholds than the last
+// round, a round runs at once instead of up to an interval later (upstream polls every 10 s).
+let quick: NodeJS.Timeout | undefined;
+let quickBusy = false;
+async function quickCheck(): Promise<void> {
+  if (quickBusy || !running) return;
+  quickBusy = true;
+  try {
+    const node = data.simNode ? simSignals(cri ? await readSimFigures(cri) : noRuntime) : host.readMemory();
+    if (logic.changesMet(state, node.signals, node.unknown)) await round((observation) => ({ type: 'observe', observation }));
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'quick eviction check failed');
+  } finally {
+    quickBusy = false;
+  }
 }
 
 const runner = new EffectRunner<EvictionEffect>(
@@ -175,6 +202,13 @@ bus.serve('eviction.observe', async () => {
   return summary();
 });
 bus.serve('eviction.state', () => summary());
+// The summary API's data: the last round's, or a round now when there has been none yet.
+bus.serve('stats.summary', async (req) => {
+  if (!summaryNow) await round((observation) => ({ type: 'observe', observation }));
+  const s = summaryNow ?? { node: { nodeName: data.nodeName, startTime: new Date().toISOString() }, pods: [] };
+  const error = lastSample?.containerError;
+  return { summary: req.onlyCpuAndMemory ? cpuAndMemoryOnly(s) : s, ...(error !== undefined ? { error } : {}) };
+});
 bus.serve('eviction.evicted', (req) => {
   apply({ type: 'evicted', uid: req.uid, at: Date.now(), ...(req.error ? { error: req.error } : {}) });
   return {};
@@ -190,11 +224,14 @@ const control: EvictionControl = {
     running = true;
     // The first round at once: a node that starts under pressure says so before its first interval.
     void round((observation) => ({ type: 'observe', observation })).then(schedule);
+    if (data.quickCheckMs > 0) quick = setInterval(() => void quickCheck(), data.quickCheckMs);
   },
   stop() {
     running = false;
     if (timer) clearTimeout(timer);
     timer = undefined;
+    if (quick) clearInterval(quick);
+    quick = undefined;
   },
 };
 
