@@ -30,7 +30,8 @@ export function folderUsage(dir: string): { bytes: number; inodes: number } {
       }
     }
   };
-  walk(dir);
+  // (A missing folder is common, a container with no log yet: no exception for it.)
+  if (statSync(dir, { throwIfNoEntry: false })?.isDirectory()) walk(dir);
   return { bytes, inodes };
 }
 

@@ -1,7 +1,8 @@
 // One sample of the node and its containers, every housekeeping interval on the eviction thread:
 // the node's signals (node-signals.ts), the node's CPU time (the root cgroup; on the simulated
 // node the sum of its containers'), the pods (ready sandboxes) and their running containers with
-// ListContainerStats' figures and their log folders' sizes. The eviction logic takes its usage
+// ListContainerStats' figures and their log folders' sizes (the listing of pods and containers
+// is kept between samples and refreshed when it falls behind). The eviction logic takes its usage
 // from it (pod-usage.ts) and the stats summary is built from it (summary.ts), so the node is read
 // once for both. CRI failures are a partial sample with the reason, never a throw.
 import { uptime } from 'node:os';
@@ -17,6 +18,38 @@ export interface SampleOptions {
   podLogsDir: string;
   simNode: boolean;
   host: HostSignals;
+  /** The pods and running containers listed last, kept between samples (see ListingCache). */
+  listing: ListingCache;
+}
+
+/**
+ * The ready sandboxes and running containers, listed again only when the stats name a container
+ * the listing does not know, or it is older than its refresh period: at steady state a sample
+ * makes one CRI list call (ListContainerStats) instead of three. A container that exited since
+ * stays listed until the next refresh; its stats then carry no CPU or memory figures.
+ */
+export class ListingCache {
+  at = 0;
+  sandboxes: Awaited<ReturnType<CriClient['ListPodSandbox']>>['items'] = [];
+  containers: Awaited<ReturnType<CriClient['ListContainers']>>['containers'] = [];
+  private ids = new Set<string>();
+  constructor(readonly refreshMs = 30_000) {}
+
+  stale(now: number, statIds: readonly string[]): boolean {
+    return now - this.at >= this.refreshMs || statIds.some((id) => id !== '' && !this.ids.has(id));
+  }
+
+  async refresh(cri: CriClient, now: number): Promise<void> {
+    const [sandboxes, containers] = await Promise.all([
+      cri.ListPodSandbox({ filter: { state: { state: 'SANDBOX_READY' } } }, { timeoutMs: 10_000 }),
+      cri.ListContainers({}, { timeoutMs: 10_000 }),
+    ]);
+    this.sandboxes = sandboxes.items;
+    // Every container is known (so an exited one does not force a refresh), the running ones sampled.
+    this.ids = new Set(containers.containers.map((c) => c.id));
+    this.containers = containers.containers.filter((c) => c.state === 'CONTAINER_RUNNING');
+    this.at = now;
+  }
 }
 
 const msOf = (ns: number | string | undefined): number => Math.floor(Number(ns ?? 0) / 1e6);
@@ -38,20 +71,23 @@ export async function readStatsSample(cri: CriClient | undefined, o: SampleOptio
     return { sample, node };
   }
   try {
-    const [sandboxes, containers, stats] = await Promise.all([
-      cri.ListPodSandbox({ filter: { state: { state: 'SANDBOX_READY' } } }, { timeoutMs: 10_000 }),
-      cri.ListContainers({ filter: { state: { state: 'CONTAINER_RUNNING' } } }, { timeoutMs: 10_000 }),
-      cri.ListContainerStats({}, { timeoutMs: 10_000 }),
-    ]);
+    const stats = await cri.ListContainerStats({}, { timeoutMs: 10_000 });
+    if (
+      o.listing.stale(
+        at,
+        stats.stats.map((x) => x.attributes?.id ?? ''),
+      )
+    )
+      await o.listing.refresh(cri, at);
     const pods = new Map<string, PodSample>();
-    for (const sb of sandboxes.items) {
+    for (const sb of o.listing.sandboxes) {
       const uid = sb.labels[LABEL_POD_UID] ?? sb.metadata?.uid;
       if (!uid || pods.has(uid)) continue;
       pods.set(uid, { uid, name: sb.metadata?.name ?? '', namespace: sb.metadata?.namespace ?? '', createdAtMs: msOf(sb.createdAt) });
     }
     const byId = new Map(stats.stats.map((s) => [s.attributes?.id ?? '', s]));
     let cpuSum: number | undefined;
-    for (const c of containers.containers) {
+    for (const c of o.listing.containers) {
       const uid = c.labels[LABEL_POD_UID];
       const name = c.labels[LABEL_CONTAINER_NAME] ?? c.metadata?.name;
       if (!uid || !name) continue;

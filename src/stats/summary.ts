@@ -112,7 +112,17 @@ export interface StatsSample {
   containerError?: string;
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+// Start times repeat every round for every container: their text is kept (bounded).
+const isoCache = new Map<number, string>();
+function iso(ms: number): string {
+  let t = isoCache.get(ms);
+  if (t === undefined) {
+    t = new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    if (isoCache.size >= 50_000) isoCache.clear();
+    isoCache.set(ms, t);
+  }
+  return t;
+}
 
 function fsSummary(time: string, fs: FsStats): FsSummary {
   return {

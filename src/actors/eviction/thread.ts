@@ -30,7 +30,7 @@ import { reportThreadStats } from '../../native/thread-stats.js';
 import type { EvictionCandidate } from '../../eviction/ranking.js';
 import { HostSignals, imageFsMountpoint, readSimFigures, simSignals, type NodeSignals } from '../../stats/node-signals.js';
 import { podUsageOf } from '../../stats/pod-usage.js';
-import { readStatsSample } from '../../stats/sample.js';
+import { ListingCache, readStatsSample } from '../../stats/sample.js';
 import { buildSummary, cpuAndMemoryOnly, type StatsSample, type Summary } from '../../stats/summary.js';
 import { EvictionLogic, initialEvictionState, type EvictionEffect, type EvictionMessage, type EvictionState, type Observation } from './logic.js';
 import { EVICTION_THREAD_TOPICS, type EvictionControl, type EvictionSummary, type EvictionWorkerData } from './protocol.js';
@@ -61,15 +61,23 @@ let lastObservedAt = 0;
 const noRuntime = { ok: false as const, error: 'no container runtime' };
 const host = new HostSignals(data.rootDir, () => (cri ? imageFsMountpoint(cri) : Promise.resolve(noRuntime)));
 
-// The stats summary of the last round (built from its sample and the one before, for CPU rates).
+// The stats summary of the last round, built from its sample and the one before (for CPU rates)
+// when first asked for, not every round: an unscraped node does not pay for it.
+const listing = new ListingCache();
 let lastSample: StatsSample | undefined;
+let prevSample: StatsSample | undefined;
 let summaryNow: Summary | undefined;
+function currentSummary(): Summary | undefined {
+  if (!summaryNow && lastSample) summaryNow = buildSummary(lastSample, prevSample);
+  return summaryNow;
+}
 
 async function observation(): Promise<Observation> {
   const t0 = performance.now();
-  const { sample, node } = await readStatsSample(cri, { nodeName: data.nodeName, podLogsDir: data.podLogsDir, simNode: data.simNode, host });
-  summaryNow = buildSummary(sample, lastSample);
+  const { sample, node } = await readStatsSample(cri, { nodeName: data.nodeName, podLogsDir: data.podLogsDir, simNode: data.simNode, host, listing });
+  prevSample = lastSample;
   lastSample = sample;
+  summaryNow = undefined;
   const usage = podUsageOf(sample);
   lastRoundMs = performance.now() - t0;
   last = node;
@@ -204,8 +212,8 @@ bus.serve('eviction.observe', async () => {
 bus.serve('eviction.state', () => summary());
 // The summary API's data: the last round's, or a round now when there has been none yet.
 bus.serve('stats.summary', async (req) => {
-  if (!summaryNow) await round((observation) => ({ type: 'observe', observation }));
-  const s = summaryNow ?? { node: { nodeName: data.nodeName, startTime: new Date().toISOString() }, pods: [] };
+  if (!lastSample) await round((observation) => ({ type: 'observe', observation }));
+  const s = currentSummary() ?? { node: { nodeName: data.nodeName, startTime: new Date().toISOString() }, pods: [] };
   const error = lastSample?.containerError;
   return { summary: req.onlyCpuAndMemory ? cpuAndMemoryOnly(s) : s, ...(error !== undefined ? { error } : {}) };
 });
