@@ -10,11 +10,13 @@ import { join } from 'node:path';
 import type { CriClient } from '../native/cri/client.js';
 import { LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID } from '../pods/runtime-state.js';
 import { HostSignals, readSimFigures, simSignals, type NodeSignals } from './node-signals.js';
-import { folderUsage } from './pod-usage.js';
+import { folderUsage, localVolumeUsage } from './pod-usage.js';
 import type { ContainerSample, PodSample, StatsSample } from './summary.js';
 
 export interface SampleOptions {
   nodeName: string;
+  /** The kubelet's root dir: pods' emptyDir volumes live under it. */
+  rootDir: string;
   podLogsDir: string;
   simNode: boolean;
   host: HostSignals;
@@ -111,6 +113,11 @@ export async function readStatsSample(cri: CriClient | undefined, o: SampleOptio
       if (!pods.has(uid)) pods.set(uid, { uid, name: podName, namespace: ns, createdAtMs: cs.createdAtMs });
     }
     sample.pods = [...pods.values()];
+    for (const p of sample.pods) {
+      const v = localVolumeUsage(o.rootDir, p.uid);
+      p.volumesBytes = v.bytes;
+      p.volumesInodes = v.inodes;
+    }
     // A simulated node has no kernel to ask: its CPU time is what its containers used.
     if (o.simNode) sample.nodeCpuNs = cpuSum ?? 0;
   } catch (err) {

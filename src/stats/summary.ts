@@ -85,6 +85,9 @@ export interface PodSample {
   name: string;
   namespace: string;
   createdAtMs: number;
+  /** Its emptyDir volumes on the node filesystem. */
+  volumesBytes?: number;
+  volumesInodes?: number;
 }
 
 /** Everything one summary is built from. */
@@ -221,6 +224,11 @@ export function buildSummary(s: StatsSample, prev?: StatsSample): Summary {
         anyFs = true;
       }
       containers.push(cs);
+    }
+    if (p.volumesBytes !== undefined) {
+      ephemeral += p.volumesBytes;
+      ephemeralInodes += p.volumesInodes ?? 0;
+      anyFs = true;
     }
     const ps: PodSummary = { podRef: { name: p.name, namespace: p.namespace, uid: p.uid }, startTime: iso(p.createdAtMs), containers };
     if (cpuNs !== undefined) ps.cpu = { time, usageCoreNanoSeconds: cpuNs, ...(cpuNano !== undefined ? { usageNanoCores: cpuNano } : {}) };

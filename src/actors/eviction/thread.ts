@@ -74,7 +74,14 @@ function currentSummary(): Summary | undefined {
 
 async function observation(): Promise<Observation> {
   const t0 = performance.now();
-  const { sample, node } = await readStatsSample(cri, { nodeName: data.nodeName, podLogsDir: data.podLogsDir, simNode: data.simNode, host, listing });
+  const { sample, node } = await readStatsSample(cri, {
+    nodeName: data.nodeName,
+    rootDir: data.rootDir,
+    podLogsDir: data.podLogsDir,
+    simNode: data.simNode,
+    host,
+    listing,
+  });
   prevSample = lastSample;
   lastSample = sample;
   summaryNow = undefined;
