@@ -95,7 +95,6 @@ export function nodeActors(d: {
     logger: log,
     onStatus: (pod, status) => bus.publish('pod.status', { type: 'status', ...podIdentity(pod), status }),
     onTerminated: (pod, status) => {
-      eviction.forget(pod.metadata.uid ?? '');
       d.onTerminated(pod.metadata.uid ?? '', pod);
       bus.publish('pod.worker', { type: 'terminated', ...podIdentity(pod), ...(status ? { status } : {}) });
     },

@@ -10,25 +10,14 @@ import { readFs, readNodeMemory, readPidLimit, type FsStats } from '../native/st
 import type { Reading } from '../native/stats/reading.js';
 import { SIM_NODE_INFO_KEY, type FsFigures, type NodeFigures } from '../sim/node-figures.js';
 import type { Signal, SignalObservation } from '../eviction/thresholds.js';
+import type { NodeReadings } from './summary.js';
 
-export interface NodeSignals {
+/** The signals of one read, with the node's figures they came from (for the stats summary). */
+export interface NodeSignals extends NodeReadings {
   signals: Partial<Record<Signal, SignalObservation>>;
   unknown: Partial<Record<Signal, string>>;
   /** The image filesystem is not the node filesystem. */
   imageFsDedicated: boolean;
-  /** The node's figures as read, for the stats summary. */
-  memory?: {
-    capacityBytes: number;
-    availableBytes: number;
-    workingSetBytes: number;
-    usageBytes?: number;
-    rssBytes?: number;
-    pageFaults?: number;
-    majorPageFaults?: number;
-  };
-  nodefs?: FsStats;
-  imagefs?: FsStats;
-  pids?: { max: number; running: number };
 }
 
 function fsSignals(out: NodeSignals, prefix: 'nodefs' | 'imagefs', fs: Reading<FsStats>): void {

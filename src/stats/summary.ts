@@ -90,13 +90,8 @@ export interface PodSample {
   volumesInodes?: number;
 }
 
-/** Everything one summary is built from. */
-export interface StatsSample {
-  at: number;
-  nodeName: string;
-  /** When the node booted, ms since the epoch. */
-  bootMs: number;
-  nodeCpuNs?: number;
+/** The node's own figures as read: what the eviction signals come from, and the summary's node section. */
+export interface NodeReadings {
   memory?: {
     capacityBytes: number;
     availableBytes: number;
@@ -109,6 +104,15 @@ export interface StatsSample {
   nodefs?: FsStats;
   imagefs?: FsStats;
   pids?: { max: number; running: number };
+}
+
+/** Everything one summary is built from. */
+export interface StatsSample extends NodeReadings {
+  at: number;
+  nodeName: string;
+  /** When the node booted, ms since the epoch. */
+  bootMs: number;
+  nodeCpuNs?: number;
   pods: PodSample[];
   containers: ContainerSample[];
   /** Why the container figures are missing or partial (resource metrics report scrape_error 1). */

@@ -10,7 +10,7 @@ import { ImageGc } from '../../src/kubelet/image-gc.js';
 import { createCriClient, InProcessCriTransport } from '../../src/native/cri/index.js';
 import { silentLogger } from '../../src/log.js';
 import { SimRuntime } from '../../src/sim/index.js';
-import { readSimFigures } from '../../src/stats/node-signals.js';
+import { imageFsUsage } from '../../src/stats/node-signals.js';
 import { containerConfig, newPod, sandboxConfig } from '../helpers/cri-fixtures.js';
 
 const Mi = 2 ** 20;
@@ -75,10 +75,7 @@ describe('image GC against the simulated runtime', () => {
     cri,
     policy,
     sandboxImage: 'registry.k8s.io/pause:3.9',
-    imageFs: async () => {
-      const f = await readSimFigures(cri);
-      return f.ok ? { ok: true, value: { capacityBytes: f.value.imagefs.capacityBytes, availableBytes: f.value.imagefs.availableBytes } } : f;
-    },
+    imageFs: () => imageFsUsage(cri, true),
     nodeEvent: (reason, message) => events.push([reason, message]),
     logger: silentLogger,
     now: () => now,

@@ -60,11 +60,14 @@ export class EvictionActor extends ThreadHost<EvictionControl, EvictionWorkerDat
       budgetWindowMs: opts.budgetWindowMs,
     });
     opts.bus.subscribe('eviction', (m) => this.onMessage(m), { name: 'eviction-actor', capacity: 10_000 });
-    // The evicted pod's worker has terminated: the watcher may choose the next victim.
+    // A terminated pod is no candidate any more; when it was the one being evicted, the watcher
+    // may choose the next victim.
     opts.bus.subscribe(
       'pod.worker',
       (m) => {
-        if (m.type === 'terminated' && this.evicting.delete(m.uid)) this.command('eviction.evicted', { uid: m.uid });
+        if (m.type !== 'terminated') return;
+        this.forget(m.uid);
+        if (this.evicting.delete(m.uid)) this.command('eviction.evicted', { uid: m.uid });
       },
       { name: 'eviction-actor:pod.worker', capacity: 10_000 },
     );

@@ -171,7 +171,7 @@ const runner = new EffectRunner<EvictionEffect>(
   log,
 );
 
-function summary(): EvictionSummary {
+function watcherState(): EvictionSummary {
   const s: EvictionSummary = {
     conditions: [...state.conditions],
     met: state.met.flatMap((i) => {
@@ -214,9 +214,9 @@ bus.serve(
 );
 bus.serve('eviction.observe', async () => {
   await round((observation) => ({ type: 'observe', observation }));
-  return summary();
+  return watcherState();
 });
-bus.serve('eviction.state', () => summary());
+bus.serve('eviction.state', () => watcherState());
 // The summary API's data: the last round's, or a round now when there has been none yet.
 bus.serve('stats.summary', async (req) => {
   if (!lastSample) await round((observation) => ({ type: 'observe', observation }));

@@ -150,6 +150,11 @@ function podKey(pod: Pod): string {
   return `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name ?? ''}`;
 }
 
+/** A terminal status reported alone, with the pod's start time (a refusal at admission, an eviction: upstream writes no more). */
+function statusAlone(t: TerminalStatus, startTime: string): PodStatus {
+  return { phase: t.phase, reason: t.reason, message: t.message, startTime };
+}
+
 export class PodWorkers {
   private readonly workers = new Map<string, Worker>();
   private readonly crash: Backoff;
@@ -230,7 +235,7 @@ export class PodWorkers {
     const terminal = w.state.terminal;
     if (!terminal) return; // (a new worker always takes the refusal)
     // Nothing ran: the status is the verdict alone (upstream rejectPod), not one computed from a runtime state.
-    const status: PodStatus = { ...terminal, startTime: new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+    const status = statusAlone(terminal, this.nowText());
     w.status = status;
     this.opts.onStatus?.(pod, status);
   }
@@ -682,19 +687,23 @@ export class PodWorkers {
     this.opts.onGone?.(uid, w.state.pod);
   }
 
+  /** The clock's now as the API writes times (seconds, Z). */
+  private nowText(): string {
+    return new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  }
+
   private recomputeStatus(uid: string, w: Worker, state: PodRuntimeState): void {
     const pod = w.state.pod;
     const terminal = w.state.terminal;
     if (terminal?.alone) {
-      const now = new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
-      const alone: PodStatus = { phase: terminal.phase, reason: terminal.reason, message: terminal.message, startTime: w.status?.startTime ?? now };
+      const alone = statusAlone(terminal, w.status?.startTime ?? this.nowText());
       const changedAlone = JSON.stringify(alone) !== JSON.stringify(w.status);
       w.status = alone;
       if (changedAlone) this.opts.onStatus?.(pod, alone);
       return;
     }
     const status = computePodStatus(pod, state, {
-      now: new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      now: this.nowText(),
       syncErrors: w.syncErrors,
       previous: w.status,
       ...this.opts.probes?.statusInputs(uid),
